@@ -1,0 +1,133 @@
+/* common/: the conventions every folder shares — the error type, the
+ * allocator family that aborts on exhaustion, cleanup attributes for plain
+ * libc resources, logging, and small process helpers.  This header is the
+ * folder's whole interface. */
+#ifndef CRIO_COMMON_H
+#define CRIO_COMMON_H
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* ---- errors -------------------------------------------------------------
+ * One convention everywhere (crun's): a function that can fail takes
+ * `crio_error_t *err` last, returns a negative value on failure and fills
+ * *err.  The status is an errno value; cri/ maps it to a gRPC code
+ * (EINVAL -> INVALID_ARGUMENT, ENOENT -> NOT_FOUND, EEXIST -> ALREADY_EXISTS,
+ * EBUSY -> FAILED_PRECONDITION, ETIMEDOUT -> DEADLINE_EXCEEDED,
+ * ENOSYS -> UNIMPLEMENTED, ...).  Callers add context on the way up with
+ * crio_error_prefix() instead of logging at every level. */
+struct crio_error_s {
+  int status; /* errno-like, > 0 */
+  char *msg;  /* full message, context first */
+};
+typedef struct crio_error_s *crio_error_t;
+
+/* Sets *err (if err is non-NULL and empty) and returns -1.  A failure is one
+ * line:  return crio_error(err, errno, "open %s", path);  */
+int crio_error(crio_error_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Like crio_error() but appends ": strerror(status)". */
+int crio_error_errno(crio_error_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends "context: " to an existing error; returns -1. */
+int crio_error_prefix(crio_error_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void crio_error_release(crio_error_t *err);
+/* Best-effort cleanup: turn an error into a logged warning, explicitly. */
+void crio_error_warn(crio_error_t *err, const char *what);
+static inline int crio_error_status(const crio_error_t *err) {
+  return (err && *err) ? (*err)->status : 0;
+}
+static inline const char *crio_error_message(const crio_error_t *err) {
+  return (err && *err && (*err)->msg) ? (*err)->msg : "";
+}
+#define cleanup_error __attribute__((cleanup(crio_error_release)))
+
+/* ---- allocation: abort with a message on exhaustion ---------------------- */
+void *xmalloc(size_t size);
+void *xzalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+void *xmemdup(const void *p, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* ---- cleanup attributes for libc resources ------------------------------- */
+void cleanup_freep(void *p);
+void cleanup_closep(int *fd);
+void cleanup_fclosep(FILE **f);
+void cleanup_closedirp(DIR **d);
+void cleanup_strvp(char ***v);
+#define cleanup_free __attribute__((cleanup(cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(cleanup_closep)))
+#define cleanup_file __attribute__((cleanup(cleanup_fclosep)))
+#define cleanup_dir __attribute__((cleanup(cleanup_closedirp)))
+#define cleanup_strv __attribute__((cleanup(cleanup_strvp)))
+
+/* Hand ownership on: returns the value and resets the variable. */
+#define steal_pointer(pp)                                                      \
+  ({                                                                           \
+    __typeof__(*(pp)) steal_tmp__ = *(pp);                                     \
+    *(pp) = NULL;                                                              \
+    steal_tmp__;                                                               \
+  })
+#define steal_fd(fdp)                                                          \
+  ({                                                                           \
+    int steal_fd_tmp__ = *(fdp);                                               \
+    *(fdp) = -1;                                                               \
+    steal_fd_tmp__;                                                            \
+  })
+
+/* ---- logging --------------------------------------------------------------
+ * The log sink is process-wide like stderr itself: configured once by
+ * crio_log_init() before any thread starts, read-only afterwards.  Under
+ * systemd (JOURNAL_STREAM set) records go to journald with their priority. */
+enum crio_log_level {
+  CRIO_LOG_ERROR = 0,
+  CRIO_LOG_WARNING,
+  CRIO_LOG_INFO,
+  CRIO_LOG_DEBUG,
+  CRIO_LOG_TRACE,
+};
+int crio_log_level_parse(const char *name, enum crio_log_level *out);
+const char *crio_log_level_name(enum crio_log_level level);
+void crio_log_init(enum crio_log_level level, bool use_journal);
+bool crio_log_enabled(enum crio_log_level level);
+void crio_log(enum crio_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define log_error(...) crio_log(CRIO_LOG_ERROR, __VA_ARGS__)
+#define log_warning(...) crio_log(CRIO_LOG_WARNING, __VA_ARGS__)
+#define log_info(...) crio_log(CRIO_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) crio_log(CRIO_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- time ---------------------------------------------------------------- */
+int64_t crio_now_ns(void);      /* CLOCK_REALTIME, nanoseconds */
+int64_t crio_monotonic_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
+
+/* ---- files ---------------------------------------------------------------- */
+/* mkdir -p with mode for each created component. */
+int crio_mkdir_p(const char *path, mode_t mode, crio_error_t *err);
+/* Write a file that must survive a crash: temp name, fsync, rename, fsync dir. */
+int crio_write_file_atomic(const char *path, const void *data, size_t len,
+                           mode_t mode, crio_error_t *err);
+/* Read a whole (small) file; *out is NUL-terminated. */
+int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err);
+
+/* ---- processes ------------------------------------------------------------ */
+/* Start time of a process (field 22 of /proc/PID/stat, clock ticks since
+ * boot): together with the pid it names a process unambiguously. */
+int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err);
+
+/* ---- ids ------------------------------------------------------------------- */
+/* 64 lowercase hex characters from the kernel's random source (+ NUL). */
+void crio_random_id(char out[65]);
+bool crio_is_hex_id(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,163 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/common.h"
+
+int64_t crio_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t crio_monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int crio_mkdir_p(const char *path, mode_t mode, crio_error_t *err) {
+  cleanup_free char *copy = xstrdup(path);
+  size_t len = strlen(copy);
+  while (len > 1 && copy[len - 1] == '/')
+    copy[--len] = '\0';
+  for (char *p = copy + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(copy, mode) < 0 && errno != EEXIST)
+      return crio_error_errno(err, errno, "mkdir %s", copy);
+    *p = '/';
+  }
+  if (mkdir(copy, mode) < 0 && errno != EEXIST)
+    return crio_error_errno(err, errno, "mkdir %s", copy);
+  return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int crio_write_file_atomic(const char *path, const void *data, size_t len,
+                           mode_t mode, crio_error_t *err) {
+  cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+  cleanup_close int fd =
+      open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "create %s", tmp);
+  if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    int saved = errno;
+    unlink(tmp);
+    return crio_error_errno(err, saved, "write %s", tmp);
+  }
+  if (rename(tmp, path) < 0) {
+    int saved = errno;
+    unlink(tmp);
+    return crio_error_errno(err, saved, "rename %s to %s", tmp, path);
+  }
+  /* The rename is durable only once the directory entry is. */
+  cleanup_free char *dircopy = xstrdup(path);
+  cleanup_close int dirfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd >= 0)
+    (void)fsync(dirfd);
+  return 0;
+}
+
+int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err) {
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "open %s", path);
+  size_t cap = 4096, used = 0;
+  cleanup_free char *buf = xmalloc(cap);
+  for (;;) {
+    if (used + 1 >= cap) {
+      cap *= 2;
+      buf = xrealloc(buf, cap);
+    }
+    ssize_t n = read(fd, buf + used, cap - used - 1);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return crio_error_errno(err, errno, "read %s", path);
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+  }
+  buf[used] = '\0';
+  if (len)
+    *len = used;
+  *out = steal_pointer(&buf);
+  return 0;
+}
+
+int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err) {
+  cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+  cleanup_free char *stat = NULL;
+  if (crio_read_file(path, &stat, NULL, err) < 0)
+    return -1;
+  /* comm (field 2) may contain spaces and parentheses: parse after the last ')'. */
+  char *p = strrchr(stat, ')');
+  if (p == NULL)
+    return crio_error(err, EINVAL, "parse %s", path);
+  p++;
+  /* After ')' comes field 3 (state); start time is field 22. */
+  for (int field = 3; field < 22; field++) {
+    p = strchr(p + 1, ' ');
+    if (p == NULL)
+      return crio_error(err, EINVAL, "parse %s: too few fields", path);
+  }
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(p + 1, &end, 10);
+  if (errno != 0 || end == p + 1)
+    return crio_error(err, EINVAL, "parse %s: bad start time", path);
+  *start_time = v;
+  return 0;
+}
+
+void crio_random_id(char out[65]) {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      abort(); /* the kernel's random source does not fail after boot */
+    }
+    got += (size_t)n;
+  }
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < sizeof(bytes); i++) {
+    out[2 * i] = hex[bytes[i] >> 4];
+    out[2 * i + 1] = hex[bytes[i] & 0xf];
+  }
+  out[64] = '\0';
+}
+
+bool crio_is_hex_id(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  }
+  return len > 0;
+}
