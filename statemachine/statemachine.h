@@ -95,7 +95,7 @@ struct sm_machine {
 };
 
 const struct sm_machine *sm_machine(enum sm_kind kind); /* NULL if unknown */
-const char *sm_kind_name(enum sm_kind kind);
+const char *sm_kind_name(enum sm_kind kind); /* NULL if unknown */
 bool sm_kind_from_name(const char *name, enum sm_kind *out);
 /* "READY"-style upper-case name, or NULL if state is not a state of kind. */
 const char *sm_state_name(enum sm_kind kind, sm_state_t state);
@@ -103,9 +103,16 @@ bool sm_state_from_name(enum sm_kind kind, const char *name, sm_state_t *out);
 bool sm_state_valid(enum sm_kind kind, sm_state_t state);
 bool sm_is_terminal(enum sm_kind kind, sm_state_t state);
 
-/* The transition from -> to (any trigger), or NULL if forbidden. */
+/* The transition from -> to (any trigger), or NULL if forbidden.  A pair
+ * may have both a STEP and an EVENT (a container is stopped, or exits on
+ * its own); sm_find returns the first in table order, which is the STEP. */
 const struct sm_transition *sm_find(enum sm_kind kind, sm_state_t from,
                                     sm_state_t to);
+/* The transition from -> to with that trigger, or NULL: what the reconciler
+ * logs when it records an observed exit (an EVENT). */
+const struct sm_transition *sm_find_trigger(enum sm_kind kind, sm_state_t from,
+                                            sm_state_t to,
+                                            enum sm_trigger trigger);
 static inline bool sm_allowed(enum sm_kind kind, sm_state_t from,
                               sm_state_t to) {
   return sm_find(kind, from, to) != NULL;
