@@ -68,14 +68,13 @@ static const struct sm_transition container_transitions[] = {
                          "container.rollback_partial_mount", STEP, true,
                          "unmount whatever a failed or interrupted mount "
                          "left"),
-    /* One step releasing two resources: a runtime create that failed or was
-     * interrupted may have left conmon and a runtime container behind, and
-     * the rootfs they used must outlive them. */
-    CONTAINER_TRANSITION(ROOTFS_MOUNTED, ROOTFS_UNMOUNTED,
-                         "container.rollback_unmount_rootfs", STEP, true,
+    /* A runtime create that failed or was interrupted may have left conmon
+     * and a runtime container behind; delete those first (one release per
+     * step), then the normal unmount step follows. */
+    CONTAINER_TRANSITION(ROOTFS_MOUNTED, RUNTIME_DELETED,
+                         "container.rollback_runtime_delete", STEP, true,
                          "runtime delete whatever a failed or interrupted "
-                         "create left (and its conmon), then unmount the "
-                         "rootfs"),
+                         "create left, and stop its conmon"),
 };
 
 const struct sm_machine sm_container_machine = {

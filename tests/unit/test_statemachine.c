@@ -51,7 +51,7 @@ static const struct expected_transition expected_container[] = {
     {SM_CONTAINER_RUNTIME_DELETED, SM_CONTAINER_ROOTFS_UNMOUNTED, "container.unmount_rootfs", STEP, false},
     {SM_CONTAINER_ROOTFS_UNMOUNTED, SM_CONTAINER_REMOVED, "container.delete_record", STEP, false},
     {SM_CONTAINER_PENDING, SM_CONTAINER_ROOTFS_UNMOUNTED, "container.rollback_partial_mount", STEP, true},
-    {SM_CONTAINER_ROOTFS_MOUNTED, SM_CONTAINER_ROOTFS_UNMOUNTED, "container.rollback_unmount_rootfs", STEP, true},
+    {SM_CONTAINER_ROOTFS_MOUNTED, SM_CONTAINER_RUNTIME_DELETED, "container.rollback_runtime_delete", STEP, true},
 };
 
 static const struct expected_transition expected_image[] = {
@@ -318,7 +318,7 @@ static void test_next_step_first_hops(void) {
   check_next(SM_KIND_CONTAINER, SM_CONTAINER_PENDING, SM_CONTAINER_REMOVED,
              "container.rollback_partial_mount");
   check_next(SM_KIND_CONTAINER, SM_CONTAINER_ROOTFS_MOUNTED,
-             SM_CONTAINER_REMOVED, "container.rollback_unmount_rootfs");
+             SM_CONTAINER_REMOVED, "container.rollback_runtime_delete");
   check_next(SM_KIND_CONTAINER, SM_CONTAINER_EXITED, SM_CONTAINER_RUNNING,
              NULL);
 

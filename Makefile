@@ -1,0 +1,78 @@
+# The two commands of the README:
+#   make run    install what is missing, build, start the daemon (foreground)
+#   make test   install what is missing, build, run every test
+# Everything else here is a convenience around CMake and ctest.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+# Debian packages: to build, to run containers, to test.
+DEPS_BUILD = cmake make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev \
+             libgrpc-dev liblmdb-dev libcjson-dev libsystemd-dev libseccomp-dev \
+             libselinux1-dev libcurl4-openssl-dev libssl-dev libarchive-dev
+DEPS_RUN   = runc crun conmon containernetworking-plugins iproute2
+DEPS_TEST  = python3-grpcio python3-protobuf python3-pytest protobuf-compiler \
+             lmdb-utils
+DEPS       = $(DEPS_BUILD) $(DEPS_RUN) $(DEPS_TEST)
+
+.PHONY: all deps build run test asan bench format format-check diagrams clean
+
+all: build
+
+# Installs only what is missing; does nothing (and needs no network) when
+# every package is present.
+deps:
+	@missing=$$(for p in $(DEPS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing missing Debian packages:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root to install packages" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The default CNI network, written only when the config dir has none.
+CNI_CONFIG_DIR ?= /etc/cni/net.d
+cni-default:
+	@if ls $(CNI_CONFIG_DIR)/*.conflist $(CNI_CONFIG_DIR)/*.conf $(CNI_CONFIG_DIR)/*.json >/dev/null 2>&1; then \
+	  echo "CNI: using the existing config in $(CNI_CONFIG_DIR)"; \
+	else \
+	  mkdir -p $(CNI_CONFIG_DIR) && \
+	  install -m 0644 contrib/cni/10-crio-bridge.conflist $(CNI_CONFIG_DIR)/10-crio-bridge.conflist && \
+	  echo "CNI: no network config found; installed $(CNI_CONFIG_DIR)/10-crio-bridge.conflist (bridge cni0, 10.85.0.0/16)"; \
+	fi
+
+run: build cni-default
+	exec $(BUILD)/daemon/crio $(CRIO_ARGS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
+
+# AddressSanitizer + UBSan build of everything, and the whole suite on it.
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCRIO_ASAN=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2 --timeout 900
+
+bench: build
+	/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
+
+diagrams: build
+	$(BUILD)/tests/statemachine-diagrams > docs/state-diagrams.md
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,79 @@
+/* Internal to cri/: one gRPC call in flight, shared by the completion-queue
+ * thread and the handler thread that serves it. */
+#ifndef CRIO_CRI_CALL_H
+#define CRIO_CRI_CALL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <grpc/grpc.h>
+
+#include "cri/internal.h"
+
+struct cri_server;
+struct cri_call;
+
+enum cri_tag_kind {
+  CRI_TAG_NEW_CALL = 1, /* request_call matched an incoming call */
+  CRI_TAG_RECV,         /* the request message arrived (or did not) */
+  CRI_TAG_CLOSE,        /* RECV_CLOSE_ON_SERVER: the call is over */
+  CRI_TAG_SEND,         /* final status (and unary response) sent */
+  CRI_TAG_WRITE,        /* one streamed message sent */
+  CRI_TAG_SHUTDOWN,     /* grpc_server_shutdown_and_notify finished */
+};
+
+/* Every batch names its completion by a tag; the tags live inside the
+ * call so the completion-queue thread finds the call from the event. */
+struct cri_tag {
+  enum cri_tag_kind kind;
+  struct cri_call *call;
+};
+
+struct cri_arena {
+  struct arena_block *blocks;
+};
+void *cri_arena_alloc(struct cri_arena *arena, size_t size);
+void cri_arena_release(struct cri_arena *arena);
+
+struct cri_method; /* dispatch.c */
+
+struct cri_call {
+  struct cri_server *server;
+  grpc_call *call;
+  grpc_call_details details;
+  grpc_metadata_array request_metadata;
+  grpc_byte_buffer *request_payload;
+  grpc_byte_buffer *response_payload;
+  grpc_slice status_details;
+  bool status_details_set;
+  int close_cancelled; /* filled by RECV_CLOSE_ON_SERVER */
+  char *method;        /* NUL-terminated copy of details.method */
+  const struct cri_method *dispatch;
+  struct cri_tag new_tag, recv_tag, close_tag, send_tag, write_tag;
+  struct cri_arena arena;
+
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  int refs;                  /* outstanding batches + a running handler */
+  bool closed;               /* CLOSE completed */
+  bool initial_metadata_sent;
+  bool write_pending, write_ok;
+};
+
+/* dispatch.c */
+struct cri_method {
+  char *path; /* "/runtime.v1.RuntimeService/Version" */
+  const ProtobufCMessageDescriptor *input;
+  const ProtobufCMessageDescriptor *output;
+  const struct cri_handler *handler; /* NULL: not implemented yet */
+};
+struct cri_dispatch {
+  struct cri_method *methods; /* sorted by path */
+  size_t n_methods;
+};
+void cri_dispatch_init(struct cri_dispatch *dispatch);
+void cri_dispatch_release(struct cri_dispatch *dispatch);
+const struct cri_method *cri_dispatch_find(const struct cri_dispatch *dispatch,
+                                           const char *path);
+
+#endif

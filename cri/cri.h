@@ -1,0 +1,74 @@
+/* cri/: the CRI v1 gRPC server on the gRPC C core API and one handler per
+ * RPC.  Handlers translate protobuf to records and intents and back; the
+ * work itself happens in the reconciler.  This header is what the daemon
+ * needs to run the server. */
+#ifndef CRIO_CRI_H
+#define CRIO_CRI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+struct store;
+struct reconciler;
+
+enum cri_cgroup_driver {
+  CRI_CGROUP_DRIVER_SYSTEMD = 0, /* runtime.v1.CgroupDriver numbers */
+  CRI_CGROUP_DRIVER_CGROUPFS = 1,
+};
+
+struct cri_runtime_handler {
+  const char *name;         /* RuntimeClass handler name, e.g. "runc" */
+  const char *runtime_path; /* absolute path of the OCI runtime binary */
+  const char *runtime_root; /* --root passed to the runtime */
+};
+
+/* What the handlers need to know of the daemon's configuration.  Owned by
+ * the daemon; read-only while the server runs. */
+struct cri_config {
+  const char *default_runtime;
+  const struct cri_runtime_handler *runtimes;
+  size_t n_runtimes;
+  const char *conmon_path;
+  const char *cni_config_dir;
+  const char *const *cni_plugin_dirs; /* NULL-terminated */
+  enum cri_cgroup_driver cgroup_driver;
+  const char *root;    /* persistent state dir */
+  const char *runroot; /* run dir */
+};
+
+/* The daemon as the handlers see it. */
+struct cri_context {
+  const struct cri_config *config;
+  struct store *store;
+  struct reconciler *reconciler;
+};
+
+struct cri_server_options {
+  const char *socket_path;      /* e.g. /run/crio/crio.sock */
+  unsigned max_handler_threads; /* 0: default */
+  int64_t shutdown_grace_ms;    /* in-flight calls get this long to finish */
+};
+
+struct cri_server;
+
+/* Takes the socket's lock file (<socket>.lock) — failing with EBUSY if
+ * another daemon holds it — then binds the socket (mode 0660) and starts
+ * serving.  Call with every signal the daemon handles blocked, before any
+ * other thread exists that could take them. */
+int cri_server_start(const struct cri_server_options *options,
+                     const struct cri_context *context,
+                     struct cri_server **out, crio_error_t *err);
+/* Stops accepting calls; in-flight calls get the grace period, then are
+ * cancelled; `before_cancel` (may be NULL) runs when the grace period ends
+ * so the daemon can release handlers blocked on the reconciler.  Removes
+ * the socket and releases the lock. */
+void cri_server_shutdown(struct cri_server *server,
+                         void (*before_cancel)(void *data), void *data);
+void cri_server_free(struct cri_server *server);
+
+/* Calls served since start (for logs and tests). */
+uint64_t cri_server_calls_served(const struct cri_server *server);
+
+#endif

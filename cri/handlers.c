@@ -1,0 +1,12 @@
+#include "cri/internal.h"
+
+/* The RPCs implemented so far.  Anything the proto declares that is not in
+ * this table answers UNIMPLEMENTED with its name (dispatch.c). */
+const struct cri_handler cri_handlers[] = {
+    {"RuntimeService", "Version", cri_handle_version, NULL},
+    {"RuntimeService", "Status", cri_handle_status, NULL},
+    {"RuntimeService", "RuntimeConfig", cri_handle_runtime_config, NULL},
+    {"RuntimeService", "UpdateRuntimeConfig", cri_handle_update_runtime_config,
+     NULL},
+};
+const size_t cri_n_handlers = sizeof(cri_handlers) / sizeof(cri_handlers[0]);

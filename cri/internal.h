@@ -1,0 +1,66 @@
+/* Internal to cri/: the contract between the server core and the per-RPC
+ * handlers. */
+#ifndef CRIO_CRI_INTERNAL_H
+#define CRIO_CRI_INTERNAL_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "cri/api.pb-c.h"
+#include "cri/cri.h"
+
+struct cri_call;
+
+/* One request as a handler sees it.  Memory for the response comes from
+ * the request's arena (cri_alloc, cri_strdup) and is freed after the
+ * response is sent, so handlers never free what they return. */
+struct cri_request {
+  const struct cri_context *ctx;
+  const char *method;             /* "/runtime.v1.RuntimeService/Version" */
+  const ProtobufCMessage *message; /* the decoded request */
+  int64_t deadline_mono_ns;        /* CLOCK_MONOTONIC; 0 = none */
+  struct cri_call *call;
+};
+
+typedef int (*cri_unary_fn)(struct cri_request *req,
+                            ProtobufCMessage **response, crio_error_t *err);
+typedef int (*cri_stream_fn)(struct cri_request *req, crio_error_t *err);
+
+struct cri_handler {
+  const char *service; /* "RuntimeService" or "ImageService" */
+  const char *method;  /* "Version" */
+  cri_unary_fn unary;
+  cri_stream_fn stream;
+};
+
+/* The implemented RPCs (handlers.c); every other method of the proto's
+ * services answers UNIMPLEMENTED. */
+extern const struct cri_handler cri_handlers[];
+extern const size_t cri_n_handlers;
+
+void *cri_alloc(struct cri_request *req, size_t size); /* zeroed */
+char *cri_strdup(struct cri_request *req, const char *s);
+char *cri_printf(struct cri_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Server streaming: sends one message, waiting until gRPC took it (one
+ * write in flight per call).  ECANCELED once the client has gone. */
+int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg,
+                    crio_error_t *err);
+bool cri_request_cancelled(const struct cri_request *req);
+
+/* errno-like status -> grpc_status_code. */
+grpc_status_code cri_status_from_errno(int status);
+
+/* ---- handlers --------------------------------------------------------------- */
+int cri_handle_version(struct cri_request *req, ProtobufCMessage **response,
+                       crio_error_t *err);
+int cri_handle_status(struct cri_request *req, ProtobufCMessage **response,
+                      crio_error_t *err);
+int cri_handle_runtime_config(struct cri_request *req,
+                              ProtobufCMessage **response, crio_error_t *err);
+int cri_handle_update_runtime_config(struct cri_request *req,
+                                     ProtobufCMessage **response,
+                                     crio_error_t *err);
+
+#endif

@@ -1,0 +1,123 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/common.h"
+#include "cri/workers.h"
+
+enum {
+  CORE_THREADS = 2,        /* kept even when idle */
+  IDLE_EXIT_SECONDS = 30,  /* extra threads idle this long exit */
+  THREAD_STACK = 512 * 1024,
+};
+
+struct job {
+  void (*fn)(void *arg);
+  void *arg;
+  struct job *next;
+};
+
+struct cri_workers {
+  pthread_mutex_t lock;
+  pthread_cond_t work_ready; /* a job was queued, or stopping */
+  pthread_cond_t all_gone;   /* n_threads dropped to 0 */
+  struct job *head, *tail;
+  unsigned n_threads, n_idle, max_threads;
+  bool stopping;
+};
+
+static void *worker_main(void *arg) {
+  struct cri_workers *w = arg;
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (w->head == NULL && !w->stopping) {
+      struct timespec until;
+      clock_gettime(CLOCK_MONOTONIC, &until);
+      until.tv_sec += IDLE_EXIT_SECONDS;
+      w->n_idle++;
+      int rc = pthread_cond_timedwait(&w->work_ready, &w->lock, &until);
+      w->n_idle--;
+      if (rc == ETIMEDOUT && w->head == NULL && w->n_threads > CORE_THREADS)
+        goto out;
+    }
+    if (w->head == NULL) /* stopping and drained */
+      break;
+    struct job *job = w->head;
+    w->head = job->next;
+    if (w->head == NULL)
+      w->tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    job->fn(job->arg);
+    free(job);
+    pthread_mutex_lock(&w->lock);
+  }
+out:
+  w->n_threads--;
+  if (w->n_threads == 0)
+    pthread_cond_broadcast(&w->all_gone);
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+/* Called with the lock held. */
+static void spawn_locked(struct cri_workers *w) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, THREAD_STACK);
+  pthread_t tid;
+  if (pthread_create(&tid, &attr, worker_main, w) == 0)
+    w->n_threads++;
+  else if (w->n_threads == 0)
+    log_error("cannot start a handler thread; calls will wait");
+  pthread_attr_destroy(&attr);
+}
+
+struct cri_workers *cri_workers_new(unsigned max_threads) {
+  struct cri_workers *w = xzalloc(sizeof(*w));
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->work_ready, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_cond_init(&w->all_gone, NULL);
+  w->max_threads = max_threads ? max_threads : 256;
+  return w;
+}
+
+void cri_workers_submit(struct cri_workers *w, void (*fn)(void *arg), void *arg) {
+  struct job *job = xzalloc(sizeof(*job));
+  job->fn = fn;
+  job->arg = arg;
+  pthread_mutex_lock(&w->lock);
+  if (w->tail)
+    w->tail->next = job;
+  else
+    w->head = job;
+  w->tail = job;
+  if (w->n_idle == 0 && w->n_threads < w->max_threads)
+    spawn_locked(w);
+  else
+    pthread_cond_signal(&w->work_ready);
+  pthread_mutex_unlock(&w->lock);
+}
+
+void cri_workers_free(struct cri_workers *w) {
+  if (w == NULL)
+    return;
+  pthread_mutex_lock(&w->lock);
+  w->stopping = true;
+  if (w->head != NULL && w->n_threads == 0)
+    spawn_locked(w);
+  pthread_cond_broadcast(&w->work_ready);
+  while (w->n_threads > 0)
+    pthread_cond_wait(&w->all_gone, &w->lock);
+  pthread_mutex_unlock(&w->lock);
+  pthread_mutex_destroy(&w->lock);
+  pthread_cond_destroy(&w->work_ready);
+  pthread_cond_destroy(&w->all_gone);
+  free(w);
+}

@@ -1,0 +1,14 @@
+/* Internal to daemon/. */
+#ifndef CRIO_DAEMON_INTERNAL_H
+#define CRIO_DAEMON_INTERNAL_H
+
+#include "daemon/daemon.h"
+
+char *daemon_find_in_path(const char *name);
+void daemon_config_add_runtime(struct daemon_config *cfg, const char *name,
+                               const char *path, const char *root);
+/* config_file.c: crio.conf (TOML, CRI-O's table and key names). */
+int daemon_config_read_file(struct daemon_config *cfg, const char *path,
+                            crio_error_t *err);
+
+#endif

@@ -1,0 +1,134 @@
+/* Start-up order and shutdown of the daemon.
+ *
+ * Start: signals blocked (before gRPC makes threads, so only the main
+ * thread takes them) -> dirs -> state lock -> database -> reconciler ->
+ * recovery (every record looked at before the socket is served) -> gRPC
+ * socket -> READY=1.  Stop (SIGTERM/SIGINT): stop accepting, let calls
+ * finish within the grace period, release handlers still waiting on the
+ * reconciler, stop the reconciler, close the database.  Containers and
+ * conmon keep running: they are not our children to kill. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <grpc/grpc.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon/daemon.h"
+#include "daemon/internal.h"
+#include "reconciler/reconciler.h"
+#include "recovery/recovery.h"
+#include "store/store.h"
+
+/* One daemon owns a state dir: a second one would run the same records'
+ * steps twice.  The lock lives beside the database; wipe takes it too. */
+static int lock_state_dir(const char *root, int *fd_out, crio_error_t *err) {
+  cleanup_free char *path = xasprintf("%s/crio.lock", root);
+  cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "open %s", path);
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK)
+      return crio_error(err, EBUSY, "another crio is using state dir %s (%s is locked)",
+                        root, path);
+    return crio_error_errno(err, errno, "lock %s", path);
+  }
+  *fd_out = steal_fd(&fd);
+  return 0;
+}
+
+static void stop_reconciler(void *data) { reconciler_stop(data); }
+
+static int wait_for_stop_signal(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0)
+      continue;
+    if (sig == SIGHUP) {
+      log_info("SIGHUP: configuration reload is not supported; restart to apply changes");
+      continue;
+    }
+    return sig;
+  }
+}
+
+int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
+  if (crio_mkdir_p(cfg->root, 0700, err) < 0 || crio_mkdir_p(cfg->runroot, 0711, err) < 0)
+    return crio_error_prefix(err, "state directories");
+  cleanup_close int state_lock = -1;
+  if (lock_state_dir(cfg->root, &state_lock, err) < 0)
+    return -1;
+
+  cleanup_free char *db_dir = xasprintf("%s/db", cfg->root);
+  struct store_options store_options = {
+      .dir = db_dir,
+      .sync_every_commit = cfg->sync_every_commit,
+  };
+  cleanup_store struct store *store = NULL;
+  if (store_open(&store_options, &store, err) < 0)
+    return crio_error_prefix(err, "open database %s", db_dir);
+
+  struct reconciler_options rec_options = {
+      .workers = cfg->reconciler_workers,
+      .crash_at = getenv("CRIO_CRASH_AT"),
+  };
+  cleanup_reconciler struct reconciler *reconciler = NULL;
+  if (reconciler_new(store, &rec_options, &reconciler, err) < 0)
+    return crio_error_prefix(err, "reconciler");
+  if (reconciler_start(reconciler, err) < 0)
+    return crio_error_prefix(err, "start reconciler");
+
+  struct recovery_options recovery_options = {.boot_id_path = cfg->boot_id_path};
+  struct recovery_report report;
+  if (recovery_run(store, reconciler, &recovery_options, &report, err) < 0)
+    return crio_error_prefix(err, "recovery");
+  log_info("recovery: %llu pod(s), %llu container(s), %llu image(s) in %.3f ms%s",
+           (unsigned long long)report.pods, (unsigned long long)report.containers,
+           (unsigned long long)report.images, (double)report.elapsed_ns / 1e6,
+           report.first_start ? " (new database)" : report.rebooted ? " (after a reboot)" : "");
+
+  struct cri_runtime_handler *handlers =
+      xcalloc(cfg->n_runtimes ? cfg->n_runtimes : 1, sizeof(*handlers));
+  struct cri_config cri_config;
+  daemon_config_cri_view(cfg, &cri_config, handlers);
+  struct cri_context context = {
+      .config = &cri_config,
+      .store = store,
+      .reconciler = reconciler,
+  };
+  struct cri_server_options server_options = {
+      .socket_path = cfg->listen,
+      .shutdown_grace_ms = cfg->shutdown_grace_ms,
+  };
+  grpc_init();
+  struct cri_server *server = NULL;
+  if (cri_server_start(&server_options, &context, &server, err) < 0) {
+    grpc_shutdown();
+    free(handlers);
+    return -1;
+  }
+  log_info("crio %s serving CRI v1 on %s (runtime %s, cgroup manager %s)",
+           CRIO_VERSION, cfg->listen, cfg->default_runtime, cfg->cgroup_manager);
+  sd_notify(0, "READY=1");
+
+  int sig = wait_for_stop_signal();
+  log_info("received %s: shutting down", strsignal(sig));
+  sd_notify(0, "STOPPING=1");
+  cri_server_shutdown(server, stop_reconciler, reconciler);
+  unsigned long long served = (unsigned long long)cri_server_calls_served(server);
+  cri_server_free(server);
+  grpc_shutdown();
+  reconciler_stop(reconciler);
+  free(handlers);
+  log_info("stopped after serving %llu call(s)", served);
+  return 0;
+}
