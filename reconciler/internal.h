@@ -1,0 +1,123 @@
+/* Shared between the files of reconciler/ only; the folder's interface is
+ * reconciler.h.
+ *
+ * Locking: one mutex (reconciler.lock) guards the object table, the run
+ * queue, the retry list and every field of every reconcile_object.  It is
+ * never held while a step runs or while a store txn is open, so it is only
+ * ever held for a few pointer operations. */
+#ifndef CRIO_RECONCILER_INTERNAL_H
+#define CRIO_RECONCILER_INTERNAL_H
+
+#include <pthread.h>
+
+#include "reconciler/reconciler.h"
+
+/* States are small integers; per-object bookkeeping is indexed by them.
+ * reconciler_new() checks every machine fits. */
+#define RECONCILER_MAX_STATES 32
+#define RECONCILER_BUCKETS 1024
+#define RECONCILER_DEFAULT_WORKERS 4
+#define RECONCILER_MAX_WORKERS 256
+#define RECONCILER_DEFAULT_RETRY_INITIAL_NS (100 * 1000 * 1000LL)
+#define RECONCILER_DEFAULT_RETRY_MAX_NS (30 * 1000 * 1000 * 1000LL)
+
+struct reconcile_event {
+  struct reconcile_event *next;
+  const struct sm_transition *transition;
+  reconcile_step_fn apply;
+  void *data;
+  void (*data_free)(void *data);
+};
+
+/* The in-memory side of one object, alive while it is queued, running,
+ * backing off, has events pending or is waited on; the record itself is
+ * only ever in the store. */
+struct reconcile_object {
+  struct reconcile_object *next_in_bucket;
+  struct reconcile_object *next_queued;
+  struct reconcile_object *next_retry;
+  enum sm_kind kind;
+  char *id;
+
+  bool queued;
+  bool running;
+  bool rerun;    /* woken while running: run again afterwards */
+  bool in_retry; /* on the retry list until retry_at */
+  int64_t retry_at;
+  int64_t backoff_ns; /* the next retry's delay; 0 after a success */
+  struct reconcile_event *events_head, *events_tail;
+
+  /* For waiters.  `changes` moves on anything a waiter must look at again
+   * (a commit, a failure, a wake); `commits` counts committed transitions
+   * and reached_at[s] is the value of `commits` when state s was last
+   * entered, so a waiter that arrives late still sees that the object
+   * passed through its goal. */
+  unsigned waiters;
+  uint64_t changes;
+  uint64_t commits;
+  uint64_t reached_at[RECONCILER_MAX_STATES];
+  uint64_t failures;
+  int failure_status;
+  char *failure_message;
+  pthread_cond_t changed; /* CLOCK_MONOTONIC; waits on reconciler.lock */
+};
+
+struct step_registration {
+  reconcile_step_fn fn;
+  void *data;
+};
+
+struct reconciler {
+  struct store *store;
+  unsigned n_workers;
+  pthread_t *threads;
+  unsigned n_threads; /* started */
+  int64_t retry_initial_ns;
+  int64_t retry_max_ns;
+  /* Crash-point hook, parsed from options->crash_at. */
+  const struct sm_transition *crash_transition;
+  bool crash_after;
+  /* Indexed like sm_transition_at(); read-only once started. */
+  struct step_registration *steps;
+  size_t n_steps;
+
+  pthread_mutex_t lock;
+  pthread_cond_t work; /* CLOCK_MONOTONIC: workers wait for work here */
+  struct reconcile_object *buckets[RECONCILER_BUCKETS];
+  struct reconcile_object *queue_head, *queue_tail;
+  struct reconcile_object *retry_list;
+  bool started;
+  bool stopping;
+};
+
+/* reconciler.c */
+const struct step_registration *reconciler_step_lookup(const struct reconciler *r,
+                                                       const struct sm_transition *t);
+/* _exit(137) if the crash point is this transition at this moment. */
+void reconciler_crash_point(const struct reconciler *r, const struct sm_transition *t, bool after,
+                            const char *object_id);
+void reconciler_cond_init_monotonic(pthread_cond_t *cond);
+void reconciler_timespec_from_ns(int64_t ns, struct timespec *ts);
+
+/* objects.c — all with reconciler.lock held. */
+struct reconcile_object *object_ref_locked(struct reconciler *r, enum sm_kind kind, const char *id);
+void object_release_if_idle_locked(struct reconciler *r, struct reconcile_object *e);
+void object_enqueue_locked(struct reconciler *r, struct reconcile_object *e);
+void object_notify_locked(struct reconcile_object *e);
+void object_retry_schedule_locked(struct reconciler *r, struct reconcile_object *e);
+void object_retry_cancel_locked(struct reconciler *r, struct reconcile_object *e);
+/* Moves due retries to the queue and returns the earliest retry still
+ * pending (0 if none). */
+int64_t object_retry_promote_locked(struct reconciler *r, int64_t now);
+struct reconcile_object *object_queue_pop_locked(struct reconciler *r);
+void object_event_free(struct reconcile_event *ev);
+void objects_free_all(struct reconciler *r);
+
+/* worker.c */
+void *reconciler_worker_main(void *arg);
+
+/* wait.c: reading a record outside the lock, in its own short read txn. */
+int reconciler_read_record(struct reconciler *r, enum sm_kind kind, const char *id,
+                           store_record **out, crio_error_t *err);
+
+#endif
