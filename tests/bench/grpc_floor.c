@@ -54,8 +54,8 @@ static void arm(void) {
   c->done_kind = TAG_CALL_DONE;
   grpc_call_details_init(&c->details);
   grpc_metadata_array_init(&c->request_metadata);
-  if (grpc_server_request_call(server, &c->call, &c->details, &c->request_metadata,
-                               cq, cq, c) != GRPC_CALL_OK)
+  if (grpc_server_request_call(server, &c->call, &c->details, &c->request_metadata, cq, cq, c) !=
+      GRPC_CALL_OK)
     die("grpc_server_request_call failed");
 }
 
@@ -147,8 +147,7 @@ int main(int argc, char **argv) {
       grpc_server_cancel_all_calls(server);
     }
     grpc_event ev = grpc_completion_queue_next(
-        cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                         gpr_time_from_millis(100, GPR_TIMESPAN)),
+        cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN)),
         NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT)
       continue;
