@@ -20,9 +20,12 @@ static bool valid_cidr(const char *cidr) {
     max_prefix = 128;
   else
     return false;
-  char *end = NULL;
-  long prefix = strtol(slash + 1, &end, 10);
-  return *end == '\0' && prefix >= 0 && prefix <= max_prefix;
+  /* Plain digits only: strtol alone would take "+24", " 24" and "-0". */
+  const char *digits = slash + 1;
+  size_t n = strspn(digits, "0123456789");
+  if (n == 0 || n > 3 || digits[n] != '\0')
+    return false;
+  return atoi(digits) <= max_prefix;
 }
 
 /* The kubelet sends the node's pod CIDR once it knows it.  We persist it
