@@ -1,7 +1,16 @@
-/* cni/: CNI network configuration and plugin execution.  So far: finding
- * and validating the network configuration the daemon would use, which is
- * what Status' NetworkReady reports.  Plugin execution (ADD, DEL, CHECK)
- * comes with pod networking. */
+/* cni/: CNI network configuration and plugin execution (CNI spec 1.0.0, and
+ * 0.4.0 / 0.3.x network configurations).  Finding and validating the network
+ * configuration the daemon uses (what Status' NetworkReady reports); running
+ * the plugin chain for ADD, DEL, CHECK and STATUS; parsing results for
+ * PodSandboxStatus; reading interface counters inside a pod's netns.
+ *
+ * Plugins run as plain child processes (posix_spawn, no shell): a clean
+ * environment (CNI_* and a fixed PATH), the configuration on stdin, stdout
+ * and stderr captured up to a size cap, every other descriptor closed, in a
+ * process group of their own that is killed when the plugin outlives its
+ * timeout.  A plugin "type" containing '/' is rejected: binaries are only
+ * looked up in the plugin dirs.  The caller must not reap children with
+ * waitpid(-1) (each plugin is waited for by pid). */
 #ifndef CRIO_CNI_H
 #define CRIO_CNI_H
 
@@ -23,5 +32,140 @@ struct cni_network {
 int cni_network_load(const char *config_dir, const char *const *plugin_dirs,
                      struct cni_network *out, crio_error_t *err);
 void cni_network_release(struct cni_network *net);
+
+/* ---- plugin execution ------------------------------------------------------ */
+
+/* Per-attachment parameters, the same for ADD, CHECK and DEL of one pod. */
+struct cni_runtime_conf {
+  const char *container_id; /* CNI_CONTAINERID: the pod sandbox id */
+  const char *netns_path;   /* CNI_NETNS; see cni_del for a netns gone */
+  const char *ifname;       /* CNI_IFNAME; NULL means "eth0" */
+  /* CNI_ARGS: NULL-terminated "K=V" strings joined with ';', e.g.
+   * "IgnoreUnknown=1", "K8S_POD_NAMESPACE=default", "K8S_POD_NAME=web",
+   * "K8S_POD_INFRA_CONTAINER_ID=<id>", "K8S_POD_UID=<uid>".  May be NULL. */
+  const char *const *args;
+  /* A JSON object of capability arguments, e.g.
+   * {"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],
+   *  "bandwidth":{"ingressRate":..,"egressRate":..}}.  Each plugin gets, as
+   * "runtimeConfig", only the keys its "capabilities" declare true.  NULL for
+   * none. */
+  const char *capability_args_json;
+  /* Per-plugin-invocation timeout in seconds; 0 means
+   * CNI_DEFAULT_PLUGIN_TIMEOUT_SEC.  A plugin still running then is killed
+   * (its whole process group) and the call fails with ETIMEDOUT. */
+  unsigned timeout_sec;
+};
+#define CNI_DEFAULT_PLUGIN_TIMEOUT_SEC 60
+
+/* ADD through the chain of `net->conflist`, in order.  Each plugin's stdin
+ * is its config with the network's "name" and "cniVersion" injected, the
+ * previous plugin's result as "prevResult" (from the second plugin on), and
+ * "runtimeConfig" for the capabilities it declares.  On success *result_json
+ * (malloc'd) is the final result: store it with net->conflist in the pod
+ * record, since DEL and CHECK need both.
+ *
+ * On failure the error carries the plugin's {code,msg,details} (or its stderr
+ * when stdout was not a CNI error), and nothing is rolled back here: plugins
+ * before the failing one may have set things up, so the CALLER MUST RUN
+ * cni_del() with the same conflist and runtime conf (and no prevResult). */
+int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
+            const struct cni_runtime_conf *rt, char **result_json,
+            crio_error_t *err);
+
+/* DEL through the chain in reverse order, using the STORED conflist (the
+ * exact configuration ADD used, not whatever is on disk now: after an
+ * operator edit or a reboot DEL must undo what ADD did).  For configurations
+ * of cniVersion >= 0.4.0 `prev_result_json` (the stored ADD result; may be
+ * NULL, e.g. after a failed ADD) is given to every plugin as "prevResult".
+ *
+ * Idempotent, and succeeds when the netns is already gone: if
+ * rt->netns_path no longer names a network namespace, CNI_NETNS is passed
+ * empty, which the spec allows for DEL and the plugins treat as "nothing to
+ * do inside the container", while they still release IPAM, iptables and
+ * host-side state.  Every plugin is tried even if one fails; the first
+ * failure is reported. */
+int cni_del(const char *conflist_json, const char *const *plugin_dirs,
+            const struct cni_runtime_conf *rt, const char *prev_result_json,
+            crio_error_t *err);
+
+/* CHECK through the chain in order, each plugin given `prev_result_json`
+ * (required) as "prevResult".  Needs cniVersion >= 0.4.0 (EINVAL below);
+ * a configuration with "disableCheck": true returns 0 without running
+ * anything, as the spec says. */
+int cni_check(const char *conflist_json, const char *const *plugin_dirs,
+              const struct cni_runtime_conf *rt, const char *prev_result_json,
+              crio_error_t *err);
+
+/* STATUS (CNI 1.1): asks every plugin of the chain whether it is ready to
+ * serve ADD.  STATUS exists only from spec 1.1.0 on: when the configuration's
+ * cniVersion is older, or a plugin's VERSION answer does not list 1.1.0,
+ * returns ENOSYS with a message naming the versions (Debian 12's plugins
+ * 1.1.1 speak up to 1.0.0).  A plugin's "not ready" error is returned as
+ * EAGAIN with its message. */
+int cni_status(const char *conflist_json, const char *const *plugin_dirs,
+               crio_error_t *err);
+
+/* VERSION of one plugin binary: its "supportedVersions" (NULL-terminated,
+ * malloc'd). */
+int cni_plugin_versions(const char *type, const char *const *plugin_dirs,
+                        char ***supported_versions, crio_error_t *err);
+
+/* ---- results ---------------------------------------------------------------- */
+
+struct cni_result_interface {
+  char *name;
+  char *mac;     /* may be NULL */
+  char *sandbox; /* netns path; NULL or "" for host-side interfaces */
+};
+
+struct cni_result_ip {
+  char *address;  /* CIDR, e.g. "10.250.3.2/24" */
+  char *gateway;  /* may be NULL */
+  int interface;  /* index into interfaces, -1 when absent */
+};
+
+struct cni_result_route {
+  char *dst; /* CIDR */
+  char *gw;  /* may be NULL */
+};
+
+/* A 0.3.x, 0.4.0 or 1.0.0 result (the shapes agree; 0.3/0.4 add a "version"
+ * to each ip, which is ignored).  Arrays are NULL-terminated or counted. */
+struct cni_result {
+  char *cni_version;
+  struct cni_result_interface *interfaces;
+  size_t n_interfaces;
+  struct cni_result_ip *ips;
+  size_t n_ips;
+  struct cni_result_route *routes;
+  size_t n_routes;
+  /* Pod addresses for PodSandboxStatus, without prefix length, in result
+   * order: addresses of interfaces inside the sandbox (or of no stated
+   * interface).  pod_ips[0] is the pod IP, the rest are additional IPs.
+   * NULL-terminated, never NULL after a successful parse. */
+  char **pod_ips;
+  char **dns_nameservers; /* NULL-terminated, never NULL */
+  char *dns_domain;       /* may be NULL */
+  char **dns_search;      /* NULL-terminated, never NULL */
+  char **dns_options;     /* NULL-terminated, never NULL */
+};
+
+int cni_result_parse(const char *result_json, struct cni_result *out,
+                     crio_error_t *err);
+void cni_result_release(struct cni_result *result);
+
+/* ---- statistics -------------------------------------------------------------- */
+
+struct cni_if_stats {
+  uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+  uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+
+/* Counters of interface `ifname` inside the network namespace at
+ * `netns_path`.  Read from a short-lived thread that setns()es into the
+ * namespace, so the calling thread's namespace never changes.  ENOENT when
+ * the interface does not exist there. */
+int cni_netns_interface_stats(const char *netns_path, const char *ifname,
+                              struct cni_if_stats *out, crio_error_t *err);
 
 #endif
