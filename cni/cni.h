@@ -82,8 +82,8 @@ int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
  * rt->netns_path no longer names a network namespace, CNI_NETNS is passed
  * empty, which the spec allows for DEL and the plugins treat as "nothing to
  * do inside the container", while they still release IPAM, iptables and
- * host-side state.  Every plugin is tried even if one fails; the first
- * failure is reported. */
+ * host-side state.  As the spec says, the chain stops at the first plugin
+ * that fails (its error is returned); retrying the whole DEL is safe. */
 int cni_del(const char *conflist_json, const char *const *plugin_dirs,
             const struct cni_runtime_conf *rt, const char *prev_result_json,
             crio_error_t *err);

@@ -5,15 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "cni/cni.h"
-
-#define cleanup_cjson __attribute__((cleanup(cjson_deletep)))
-static void cjson_deletep(cJSON **j) {
-  if (*j)
-    cJSON_Delete(*j);
-}
+#include "cni/internal.h"
 
 static bool has_suffix(const char *s, const char *suffix) {
   size_t ls = strlen(s), lx = strlen(suffix);
@@ -52,20 +44,6 @@ static int list_candidates(const char *dir, char ***out, size_t *n_out,
   return 0;
 }
 
-static const char *json_string(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool plugin_exists(const char *type, const char *const *plugin_dirs) {
-  for (const char *const *dir = plugin_dirs; dir && *dir; dir++) {
-    cleanup_free char *path = xasprintf("%s/%s", *dir, type);
-    if (access(path, X_OK) == 0)
-      return true;
-  }
-  return false;
-}
-
 /* Parses one file into a conflist; checks it is usable. */
 static int load_file(const char *path, bool is_list,
                      const char *const *plugin_dirs, struct cni_network *out,
@@ -80,8 +58,8 @@ static int load_file(const char *path, bool is_list,
     /* A single plugin config: wrap it the way libcni does. */
     cJSON *plugin = steal_pointer(&root);
     root = cJSON_CreateObject();
-    const char *version = json_string(plugin, "cniVersion");
-    const char *name = json_string(plugin, "name");
+    const char *version = cni_json_string(plugin, "cniVersion");
+    const char *name = cni_json_string(plugin, "name");
     if (version)
       cJSON_AddStringToObject(root, "cniVersion", version);
     if (name)
@@ -89,8 +67,8 @@ static int load_file(const char *path, bool is_list,
     cJSON *plugins = cJSON_AddArrayToObject(root, "plugins");
     cJSON_AddItemToArray(plugins, plugin);
   }
-  const char *name = json_string(root, "name");
-  const char *version = json_string(root, "cniVersion");
+  const char *name = cni_json_string(root, "name");
+  const char *version = cni_json_string(root, "cniVersion");
   if (name == NULL || *name == '\0')
     return crio_error(err, EINVAL, "%s: no network name", path);
   if (version == NULL || *version == '\0')
@@ -100,12 +78,10 @@ static int load_file(const char *path, bool is_list,
     return crio_error(err, EINVAL, "%s: no plugins", path);
   const cJSON *plugin;
   cJSON_ArrayForEach(plugin, plugins) {
-    const char *type = json_string(plugin, "type");
-    if (type == NULL || *type == '\0' || strchr(type, '/') != NULL)
-      return crio_error(err, EINVAL, "%s: a plugin has no valid \"type\"", path);
-    if (!plugin_exists(type, plugin_dirs))
-      return crio_error(err, ENOENT, "%s: plugin binary \"%s\" not found in "
-                        "the CNI plugin dirs", path, type);
+    const char *type = cni_json_string(plugin, "type");
+    cleanup_free char *binary = NULL;
+    if (cni_find_plugin(type, plugin_dirs, &binary, err) < 0)
+      return crio_error_prefix(err, "%s", path);
   }
   cleanup_free char *printed = cJSON_PrintUnformatted(root);
   out->name = xstrdup(name);
