@@ -173,6 +173,19 @@ static int parse_list(const char *conflist_json, struct parsed_list *out,
   return 0;
 }
 
+/* ADD and CHECK look every binary up before running any, so a missing one
+ * leaves nothing half set up. */
+static int find_all_plugins(const struct parsed_list *list,
+                            const char *const *plugin_dirs, crio_error_t *err) {
+  const cJSON *p;
+  cJSON_ArrayForEach(p, list->plugins) {
+    cleanup_free char *path = NULL;
+    if (cni_find_plugin(cni_json_string(p, "type"), plugin_dirs, &path, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 static void parsed_list_release(struct parsed_list *l) {
   if (l->root)
     cJSON_Delete(l->root);
@@ -238,6 +251,8 @@ int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
   if (cni_version_compare(list.version, "0.3.0") < 0)
     return crio_error(err, EINVAL, "CNI ADD: network %s has cniVersion %s; "
                       "0.3.0 or newer is needed", list.name, list.version);
+  if (find_all_plugins(&list, plugin_dirs, err) < 0)
+    return crio_error_prefix(err, "CNI ADD to network %s", list.name);
   struct cni_invocation inv = {"ADD", rt, plugin_dirs, rt->netns_path};
   cleanup_cjson cJSON *prev = NULL;
   const cJSON *plugin;
@@ -321,6 +336,8 @@ int cni_check(const char *conflist_json, const char *const *plugin_dirs,
   if (!cJSON_IsObject(prev))
     return crio_error(err, EINVAL, "CNI CHECK in network %s: no valid stored result",
                       list.name);
+  if (find_all_plugins(&list, plugin_dirs, err) < 0)
+    return crio_error_prefix(err, "CNI CHECK in network %s", list.name);
   struct cni_invocation inv = {"CHECK", rt, plugin_dirs, rt->netns_path};
   const cJSON *plugin;
   cJSON_ArrayForEach(plugin, list.plugins) {
