@@ -56,9 +56,9 @@
  *   tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
  *   digest     := algorithm ":" hex              (sha256: 64, sha512: 128)
  *
- * The first component is a domain when it contains '.' or ':' or is
- * "localhost" (and is not all-lowercase otherwise: "Foo/bar" is an error,
- * since a path must be lowercase).  Normalisation (docker's):
+ * The first of several components is a domain when it contains '.' or ':',
+ * is "localhost", or has an uppercase letter (docker's rule: a path cannot,
+ * so "Foo/bar" is registry "Foo").  Normalisation (docker's):
  *   busybox                    -> docker.io/library/busybox:latest
  *   index.docker.io/x/y        -> docker.io/x/y:latest
  *   docker.io/busybox          -> docker.io/library/busybox:latest
@@ -74,6 +74,9 @@ struct img_reference {
    * unqualified-search-registries decide where to look (see
    * img_registries_short_name_candidates).  domain is docker.io meanwhile. */
   bool short_name;
+  /* path got "library/" from docker.io normalisation ("busybox"); dropped
+   * again when a short name is tried on another registry. */
+  bool implicit_library;
 };
 
 int img_reference_parse(const char *text, struct img_reference *out,
@@ -82,7 +85,8 @@ int img_reference_parse(const char *text, struct img_reference *out,
 char *img_reference_format(const struct img_reference *ref);
 /* "domain/path", malloc'd. */
 char *img_reference_name(const struct img_reference *ref);
-/* Deep copy; with a new domain when domain is non-NULL (short_name off). */
+/* Deep copy; with a new domain when domain is non-NULL (short_name off,
+ * and an implicit "library/" kept only on docker.io). */
 void img_reference_copy(struct img_reference *dst,
                         const struct img_reference *src, const char *domain);
 void img_reference_clear(struct img_reference *ref);
