@@ -38,10 +38,11 @@
  * layer directory, as containerd and docker's chrooted applier do; where
  * openat2 is missing, a component walk that refuses symlinked parents is
  * used instead.  Entries whose cleaned path climbs above the root (".."),
- * hard links to such paths, trusted.overlay.* xattrs in the tar (overlayfs
- * metadata a layer must not forge), and streams beyond the configured size
- * or compression ratio are rejected with EINVAL, and the partial layer is
- * removed.
+ * hard links to such paths or to directories, and streams beyond the
+ * configured size or compression ratio are rejected with EINVAL, and the
+ * partial layer is removed.  trusted.overlay.* xattrs in the tar
+ * (overlayfs metadata a layer must not forge) and security.selinux are
+ * ignored with a warning.
  *
  * Digests are strings "<algorithm>:<lowercase hex>".  Compressed digests
  * may be sha256 or sha512; diff_ids and chain ids are sha256.
@@ -145,6 +146,10 @@ int img_layer_unpack_begin(struct img_layer_store *store,
  * bomb): the caller stops the download and calls _abort(). */
 int img_layer_unpack_write(struct img_layer_unpack *ctx, const void *buf,
                            size_t len, crio_error_t *err);
+/* The same with the shape of images/registry.h's img_blob_sink, so a
+ * download can feed an unpack directly: opaque is the unpack context. */
+int img_layer_unpack_sink(void *opaque, const void *data, size_t len,
+                          crio_error_t *err);
 /* End of the blob: waits for extraction, verifies digests, publishes the
  * layer (or finds it published by someone else: info->already_present).
  * Frees ctx whatever the outcome; on failure nothing is left on disk. */
