@@ -38,9 +38,10 @@ enum oci_ns_type {
   OCI_NS_NET = 0,
   OCI_NS_IPC,
   OCI_NS_UTS,
-  /* A pinned PID namespace has no process until the first one forked into
-   * it, which becomes its init (oci_infra_start).  If that init exits, the
-   * kernel refuses further forks in it. */
+  /* A PID namespace cannot be pinned empty: the kernel exposes it (and
+   * lets processes join it) only while its init lives.  So it is created
+   * with the infra process (oci_infra_start) and pinned from
+   * /proc/<pause pid>/ns/pid with oci_ns_pin_existing. */
   OCI_NS_PID,
   OCI_NS_COUNT
 };
@@ -48,21 +49,30 @@ enum oci_ns_type {
 
 /* "net", "ipc", "uts", "pid" (the /proc/PID/ns/ names). */
 const char *oci_ns_type_name(enum oci_ns_type type);
+/* CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID. */
+int oci_ns_clone_flag(enum oci_ns_type type);
 
 /* The deterministic pin path of a pod's namespace:
  * <run_dir>/<type>ns/<pod_id> (e.g. /run/crio/netns/<id>).  malloc'd. */
 char *oci_ns_pin_path(const char *run_dir, enum oci_ns_type type,
                       const char *pod_id);
 
-/* Creates a new namespace of `type` and pins it on `pin_path` (its parent
- * directory is created and made unbindable as described above).  For
- * OCI_NS_UTS, `hostname` (may be NULL) is set inside the new namespace.
- * Idempotent: a pin_path that already holds a namespace of this type is left
- * as it is (its hostname is not changed); a leftover empty file from a crash
- * is reused.  EEXIST when pin_path holds a namespace of another type or a
- * non-empty regular file. */
+/* Creates a new namespace of `type` (NET, IPC or UTS; EINVAL for PID) and
+ * pins it on `pin_path` (its parent directory is created and made
+ * unbindable as described above).  For OCI_NS_UTS, `hostname` (may be NULL)
+ * is set inside the new namespace.  Idempotent: a pin_path that already
+ * holds a namespace of this type is left as it is (its hostname is not
+ * changed); a leftover empty file from a crash is reused.  EEXIST when
+ * pin_path holds a namespace of another type or a non-empty regular file. */
 int oci_ns_pin(enum oci_ns_type type, const char *pin_path,
                const char *hostname, crio_error_t *err);
+
+/* Pins an existing namespace, e.g. /proc/<pause pid>/ns/pid, on pin_path
+ * (same directory handling).  Idempotent: success if pin_path already holds
+ * that very namespace; EEXIST if it holds another one; EINVAL if `source`
+ * is not a namespace of `type`. */
+int oci_ns_pin_existing(enum oci_ns_type type, const char *source,
+                        const char *pin_path, crio_error_t *err);
 
 /* Lazily unmounts (MNT_DETACH) and unlinks pin_path.  A path that does not
  * exist is success.  The namespace itself lives on while a process or
@@ -73,6 +83,10 @@ int oci_ns_unpin(const char *pin_path, crio_error_t *err);
  * file, other type), -1 on error. */
 int oci_ns_is_pinned(enum oci_ns_type type, const char *pin_path,
                      crio_error_t *err);
+
+/* Undoes the self bind mount oci_ns_pin made of a pin directory (for wipe
+ * and tests), once every pin in it is released; not mounted is success. */
+int oci_ns_pin_dir_release(const char *dir, crio_error_t *err);
 
 /* Namespaces a pod operation runs in: for each type a pin path (or any nsfs
  * path such as /proc/PID/ns/net), or NULL for "the host's". */
@@ -260,15 +274,31 @@ int oci_systemd_slice_path(const char *slice, char **path, crio_error_t *err);
 /* "crio-<pod_id>.scope" (malloc'd). */
 char *oci_systemd_scope_name(const char *pod_id);
 
+/* systemd's StartTransientUnit(name, "replace", properties, []) call for a
+ * pod unit: the parent slice itself (slice NULL, pid 0) or the pod's scope
+ * holding `pid` in `slice`, with resources (may be NULL) as the properties
+ * of `mode` (v1: CPUShares/MemoryLimit, v2: CPUWeight/MemoryMax; both:
+ * CPUQuotaPerSecUSec/CPUQuotaPeriodUSec).  `bus` is any started sd_bus (the
+ * system bus; tests use a socketpair peer).  Exposed so the message can be
+ * checked without systemd. */
+struct sd_bus;
+struct sd_bus_message;
+int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit,
+                                   const char *slice, pid_t pid,
+                                   enum oci_cgroup_mode mode,
+                                   const struct oci_cgroup_resources *res,
+                                   struct sd_bus_message **out,
+                                   crio_error_t *err);
+
 /* ---- the infra (pause) process ------------------------------------------------
  * Only for pods that ask for a shared PID namespace (NamespaceMode POD for
  * pid): something must be PID 1 of that namespace for as long as the pod
  * lives.  crio-pause sleeps until SIGTERM/SIGINT, reaps zombies, exits 0. */
 struct oci_infra_config {
   const char *pause_path; /* the crio-pause binary */
-  /* Namespaces to join.  path[OCI_NS_PID]: a pinned, still empty PID
-   * namespace (pause becomes its init), or NULL for a new unpinned one
-   * (containers then join /proc/<pid>/ns/pid). */
+  /* Namespaces to join (NULL: the host's).  path[OCI_NS_PID] must be NULL:
+   * pause is always the init of a new PID namespace; pin it afterwards
+   * with oci_ns_pin_existing(OCI_NS_PID, "/proc/<pid>/ns/pid", ...). */
   struct oci_ns_paths ns;
   /* The pod cgroup to enter (both may be NULL: stay in the daemon's). */
   const struct oci_cgroup_manager *cgroup_manager;

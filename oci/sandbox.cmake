@@ -1,0 +1,21 @@
+# oci/ sandbox part: the host side of a pod sandbox — pinned namespaces,
+# sysctls, pod files, cgroup managers, the infra (pause) process.
+list(APPEND CRIO_OCI_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/ns_join.c
+  ${CMAKE_CURRENT_LIST_DIR}/ns_pin.c
+  ${CMAKE_CURRENT_LIST_DIR}/ns_infra.c
+  ${CMAKE_CURRENT_LIST_DIR}/sysctl.c
+  ${CMAKE_CURRENT_LIST_DIR}/pod_files.c
+  ${CMAKE_CURRENT_LIST_DIR}/cgroup_manager.c
+  ${CMAKE_CURRENT_LIST_DIR}/cgroup_fs.c
+  ${CMAKE_CURRENT_LIST_DIR}/cgroup_systemd.c)
+list(APPEND CRIO_OCI_LIBS PkgConfig::SYSTEMD Threads::Threads)
+
+# crio-pause: PID 1 of a pod's shared PID namespace.  Linked statically so
+# it depends on nothing at run time (it is exec'd with an empty
+# environment and may outlive a libc upgrade).  daemon/ places it beside
+# crio; tests find it with $<TARGET_FILE:crio-pause>.
+add_executable(crio-pause ${CMAKE_CURRENT_LIST_DIR}/pause/pause.c)
+if(NOT CRIO_ASAN) # the sanitizers' runtimes cannot be linked statically
+  target_link_options(crio-pause PRIVATE -static)
+endif()
