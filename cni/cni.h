@@ -69,8 +69,7 @@ struct cni_runtime_conf {
  * before the failing one may have set things up, so the CALLER MUST RUN
  * cni_del() with the same conflist and runtime conf (and no prevResult). */
 int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
-            const struct cni_runtime_conf *rt, char **result_json,
-            crio_error_t *err);
+            const struct cni_runtime_conf *rt, char **result_json, crio_error_t *err);
 
 /* DEL through the chain in reverse order, using the STORED conflist (the
  * exact configuration ADD used, not whatever is on disk now: after an
@@ -85,16 +84,14 @@ int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
  * host-side state.  As the spec says, the chain stops at the first plugin
  * that fails (its error is returned); retrying the whole DEL is safe. */
 int cni_del(const char *conflist_json, const char *const *plugin_dirs,
-            const struct cni_runtime_conf *rt, const char *prev_result_json,
-            crio_error_t *err);
+            const struct cni_runtime_conf *rt, const char *prev_result_json, crio_error_t *err);
 
 /* CHECK through the chain in order, each plugin given `prev_result_json`
  * (required) as "prevResult".  Needs cniVersion >= 0.4.0 (EINVAL below);
  * a configuration with "disableCheck": true returns 0 without running
  * anything, as the spec says. */
 int cni_check(const char *conflist_json, const char *const *plugin_dirs,
-              const struct cni_runtime_conf *rt, const char *prev_result_json,
-              crio_error_t *err);
+              const struct cni_runtime_conf *rt, const char *prev_result_json, crio_error_t *err);
 
 /* STATUS (CNI 1.1): asks every plugin of the chain whether it is ready to
  * serve ADD.  STATUS exists only from spec 1.1.0 on: when the configuration's
@@ -102,8 +99,7 @@ int cni_check(const char *conflist_json, const char *const *plugin_dirs,
  * returns ENOSYS with a message naming the versions (Debian 12's plugins
  * 1.1.1 speak up to 1.0.0).  A plugin's "not ready" error is returned as
  * EAGAIN with its message. */
-int cni_status(const char *conflist_json, const char *const *plugin_dirs,
-               crio_error_t *err);
+int cni_status(const char *conflist_json, const char *const *plugin_dirs, crio_error_t *err);
 
 /* VERSION of one plugin binary: its "supportedVersions" (NULL-terminated,
  * malloc'd). */
@@ -119,9 +115,9 @@ struct cni_result_interface {
 };
 
 struct cni_result_ip {
-  char *address;  /* CIDR, e.g. "10.250.3.2/24" */
-  char *gateway;  /* may be NULL */
-  int interface;  /* index into interfaces, -1 when absent */
+  char *address; /* CIDR, e.g. "10.250.3.2/24" */
+  char *gateway; /* may be NULL */
+  int interface; /* index into interfaces, -1 when absent */
 };
 
 struct cni_result_route {
@@ -150,8 +146,7 @@ struct cni_result {
   char **dns_options;     /* NULL-terminated, never NULL */
 };
 
-int cni_result_parse(const char *result_json, struct cni_result *out,
-                     crio_error_t *err);
+int cni_result_parse(const char *result_json, struct cni_result *out, crio_error_t *err);
 void cni_result_release(struct cni_result *result);
 
 /* ---- statistics -------------------------------------------------------------- */
@@ -165,7 +160,7 @@ struct cni_if_stats {
  * `netns_path`.  Read from a short-lived thread that setns()es into the
  * namespace, so the calling thread's namespace never changes.  ENOENT when
  * the interface does not exist there. */
-int cni_netns_interface_stats(const char *netns_path, const char *ifname,
-                              struct cni_if_stats *out, crio_error_t *err);
+int cni_netns_interface_stats(const char *netns_path, const char *ifname, struct cni_if_stats *out,
+                              crio_error_t *err);
 
 #endif

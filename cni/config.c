@@ -17,8 +17,7 @@ static int compare_names(const void *a, const void *b) {
 }
 
 /* Candidate files, sorted as libcni sorts them. */
-static int list_candidates(const char *dir, char ***out, size_t *n_out,
-                           crio_error_t *err) {
+static int list_candidates(const char *dir, char ***out, size_t *n_out, crio_error_t *err) {
   cleanup_dir DIR *d = opendir(dir);
   if (d == NULL)
     return crio_error_errno(err, errno, "open CNI config dir %s", dir);
@@ -45,9 +44,8 @@ static int list_candidates(const char *dir, char ***out, size_t *n_out,
 }
 
 /* Parses one file into a conflist; checks it is usable. */
-static int load_file(const char *path, bool is_list,
-                     const char *const *plugin_dirs, struct cni_network *out,
-                     crio_error_t *err) {
+static int load_file(const char *path, bool is_list, const char *const *plugin_dirs,
+                     struct cni_network *out, crio_error_t *err) {
   cleanup_free char *text = NULL;
   if (crio_read_file(path, &text, NULL, err) < 0)
     return -1;

@@ -24,23 +24,23 @@ const char *cni_json_string(const cJSON *obj, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-int cni_find_plugin(const char *type, const char *const *plugin_dirs,
-                    char **path, crio_error_t *err) {
-  if (type == NULL || *type == '\0' || strchr(type, '/') != NULL ||
-      strcmp(type, ".") == 0 || strcmp(type, "..") == 0)
-    return crio_error(err, EINVAL, "invalid CNI plugin type \"%s\"",
-                      type ? type : "");
+int cni_find_plugin(const char *type, const char *const *plugin_dirs, char **path,
+                    crio_error_t *err) {
+  if (type == NULL || *type == '\0' || strchr(type, '/') != NULL || strcmp(type, ".") == 0 ||
+      strcmp(type, "..") == 0)
+    return crio_error(err, EINVAL, "invalid CNI plugin type \"%s\"", type ? type : "");
   for (const char *const *dir = plugin_dirs; dir && *dir; dir++) {
     cleanup_free char *candidate = xasprintf("%s/%s", *dir, type);
     struct stat st;
-    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) &&
-        access(candidate, X_OK) == 0) {
+    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0) {
       *path = steal_pointer(&candidate);
       return 0;
     }
   }
-  return crio_error(err, ENOENT, "CNI plugin \"%s\" not found in the plugin "
-                    "dirs", type);
+  return crio_error(err, ENOENT,
+                    "CNI plugin \"%s\" not found in the plugin "
+                    "dirs",
+                    type);
 }
 
 void cni_exec_output_release(struct cni_exec_output *o) {
@@ -93,9 +93,8 @@ struct child {
   int pidfd;
 };
 
-static int spawn_child(const char *path, char *const *envp, int in_fd,
-                       int out_fd, int err_fd, struct child *child,
-                       crio_error_t *err) {
+static int spawn_child(const char *path, char *const *envp, int in_fd, int out_fd, int err_fd,
+                       struct child *child, crio_error_t *err) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
@@ -113,8 +112,8 @@ static int spawn_child(const char *path, char *const *envp, int in_fd,
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   char *const argv[] = {(char *)path, NULL};
   pid_t pid;
   int rc = posix_spawn(&pid, path, &fa, &attr, argv, envp);
@@ -144,9 +143,8 @@ static int reap(pid_t pid) {
   return 255;
 }
 
-int cni_exec(const char *path, char *const *envp, const char *input,
-             size_t input_len, unsigned timeout_sec,
-             struct cni_exec_output *result, crio_error_t *err) {
+int cni_exec(const char *path, char *const *envp, const char *input, size_t input_len,
+             unsigned timeout_sec, struct cni_exec_output *result, crio_error_t *err) {
   memset(result, 0, sizeof(*result));
   /* stdin is a socket so that a plugin exiting without reading it gives
    * us EPIPE from send(MSG_NOSIGNAL), never a process-wide SIGPIPE. */
@@ -191,8 +189,10 @@ int cni_exec(const char *path, char *const *envp, const char *input,
     if (left_ms <= 0) {
       kill(-child.pid, SIGKILL);
       reap(child.pid);
-      return crio_error(err, ETIMEDOUT, "CNI plugin %s did not finish within "
-                        "%u s; killed", path, timeout_sec);
+      return crio_error(err, ETIMEDOUT,
+                        "CNI plugin %s did not finish within "
+                        "%u s; killed",
+                        path, timeout_sec);
     }
     struct pollfd fds[4];
     int n = 0, i_in = -1, i_out = -1, i_err = -1, i_pid = -1;
@@ -214,8 +214,7 @@ int cni_exec(const char *path, char *const *envp, const char *input,
     if (rc <= 0)
       continue;
     if (i_in >= 0 && fds[i_in].revents) {
-      ssize_t w = send(in_ours, input + written, input_len - written,
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t w = send(in_ours, input + written, input_len - written, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (w > 0)
         written += (size_t)w;
       /* A plugin that stops reading (EPIPE) reports its own error. */
@@ -234,8 +233,8 @@ int cni_exec(const char *path, char *const *envp, const char *input,
     }
   }
   if (out.overflow)
-    return crio_error(err, EMSGSIZE, "CNI plugin %s printed more than %u bytes",
-                      path, CNI_STDOUT_CAP);
+    return crio_error(err, EMSGSIZE, "CNI plugin %s printed more than %u bytes", path,
+                      CNI_STDOUT_CAP);
   out_buf[out.len] = '\0';
   err_buf[errc.len] = '\0';
   result->out = xrealloc(steal_pointer(&out_buf), out.len + 1);

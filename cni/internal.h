@@ -19,15 +19,15 @@ const char *cni_json_string(const cJSON *obj, const char *key);
 /* Path of the executable for plugin `type` in the first of `plugin_dirs`
  * that has it.  EINVAL for a type that is empty or contains '/', ENOENT
  * when no dir has it. */
-int cni_find_plugin(const char *type, const char *const *plugin_dirs,
-                    char **path, crio_error_t *err);
+int cni_find_plugin(const char *type, const char *const *plugin_dirs, char **path,
+                    crio_error_t *err);
 
 /* One plugin run: what the child printed and how it ended. */
 struct cni_exec_output {
-  char *out;       /* stdout, NUL-terminated (capped) */
+  char *out; /* stdout, NUL-terminated (capped) */
   size_t out_len;
-  char *errout;    /* stderr, NUL-terminated (capped) */
-  int exit_code;   /* exit status, or 128+signal */
+  char *errout;  /* stderr, NUL-terminated (capped) */
+  int exit_code; /* exit status, or 128+signal */
 };
 void cni_exec_output_release(struct cni_exec_output *o);
 
@@ -36,9 +36,8 @@ void cni_exec_output_release(struct cni_exec_output *o);
  * `timeout_sec` (ETIMEDOUT).  Returns 0 whenever the plugin ran to its end,
  * whatever its exit code; -1 when it could not be started, timed out, or
  * printed more than the cap. */
-int cni_exec(const char *path, char *const *envp, const char *input,
-             size_t input_len, unsigned timeout_sec,
-             struct cni_exec_output *out, crio_error_t *err);
+int cni_exec(const char *path, char *const *envp, const char *input, size_t input_len,
+             unsigned timeout_sec, struct cni_exec_output *out, crio_error_t *err);
 
 /* Semantic version compare of "a.b.c" strings (missing parts are 0). */
 int cni_version_compare(const char *a, const char *b);

@@ -18,8 +18,7 @@
 
 /* Spec versions this runtime speaks, newest first; "cniVersions" is
  * resolved to the newest of these it lists. */
-static const char *const known_versions[] = {"1.1.0", "1.0.0", "0.4.0",
-                                             "0.3.1", "0.3.0", NULL};
+static const char *const known_versions[] = {"1.1.0", "1.0.0", "0.4.0", "0.3.1", "0.3.0", NULL};
 
 struct cni_invocation {
   const char *command; /* ADD, DEL, CHECK, STATUS, VERSION */
@@ -41,12 +40,12 @@ static char *join_strv(const char *const *v, const char *sep) {
   return s;
 }
 
-static int check_runtime_conf(const struct cni_runtime_conf *rt,
-                              bool need_netns, crio_error_t *err) {
+static int check_runtime_conf(const struct cni_runtime_conf *rt, bool need_netns,
+                              crio_error_t *err) {
   const char *id = rt->container_id;
   /* Spec: alphanumeric first, then alphanumerics, '_', '.', '-'. */
-  if (id == NULL || !((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
-                      (*id >= '0' && *id <= '9')))
+  if (id == NULL ||
+      !((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') || (*id >= '0' && *id <= '9')))
     return crio_error(err, EINVAL, "invalid CNI container id \"%s\"", id ? id : "");
   if (id[strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                     "0123456789_.-")] != '\0')
@@ -81,8 +80,8 @@ static char **build_env(const struct cni_invocation *inv) {
 
 /* The message of a failed plugin: its CNI error object when stdout has
  * one, else its stderr, else its exit status. */
-static int plugin_failure(const char *type, const char *command,
-                          const struct cni_exec_output *o, crio_error_t *err) {
+static int plugin_failure(const char *type, const char *command, const struct cni_exec_output *o,
+                          crio_error_t *err) {
   cleanup_cjson cJSON *e = cJSON_Parse(o->out);
   const cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
   const char *msg = e ? cni_json_string(e, "msg") : NULL;
@@ -91,29 +90,27 @@ static int plugin_failure(const char *type, const char *command,
     int c = cJSON_IsNumber(code) ? code->valueint : 0;
     /* 11: try again later; 50/51: STATUS "not available". */
     int status = (c == 11 || c == 50 || c == 51) ? EAGAIN : EIO;
-    return crio_error(err, status, "CNI plugin %s %s failed (code %d): %s%s%s",
-                      type, command, c, msg ? msg : "",
-                      details && *details ? ": " : "", details ? details : "");
+    return crio_error(err, status, "CNI plugin %s %s failed (code %d): %s%s%s", type, command, c,
+                      msg ? msg : "", details && *details ? ": " : "", details ? details : "");
   }
   size_t elen = strlen(o->errout);
   while (elen > 0 && (o->errout[elen - 1] == '\n' || o->errout[elen - 1] == ' '))
     o->errout[--elen] = '\0';
   const char *text = elen ? o->errout : o->out;
-  return crio_error(err, EIO, "CNI plugin %s %s failed (exit status %d)%s%s",
-                    type, command, o->exit_code, *text ? ": " : "", text);
+  return crio_error(err, EIO, "CNI plugin %s %s failed (exit status %d)%s%s", type, command,
+                    o->exit_code, *text ? ": " : "", text);
 }
 
 /* Runs one plugin; on success *out is its stdout (may be empty). */
-static int run_plugin(const struct cni_invocation *inv, const char *type,
-                      const cJSON *request, char **stdout_text,
-                      crio_error_t *err) {
+static int run_plugin(const struct cni_invocation *inv, const char *type, const cJSON *request,
+                      char **stdout_text, crio_error_t *err) {
   cleanup_free char *path = NULL;
   if (cni_find_plugin(type, inv->plugin_dirs, &path, err) < 0)
     return -1;
   cleanup_free char *input = cJSON_PrintUnformatted(request);
   cleanup_strv char **env = build_env(inv);
-  unsigned timeout = (inv->rt && inv->rt->timeout_sec) ? inv->rt->timeout_sec
-                                                       : CNI_DEFAULT_PLUGIN_TIMEOUT_SEC;
+  unsigned timeout =
+      (inv->rt && inv->rt->timeout_sec) ? inv->rt->timeout_sec : CNI_DEFAULT_PLUGIN_TIMEOUT_SEC;
   struct cni_exec_output o = {0};
   if (cni_exec(path, env, input, strlen(input), timeout, &o, err) < 0)
     return -1;
@@ -151,8 +148,7 @@ struct parsed_list {
   const cJSON *plugins;
 };
 
-static int parse_list(const char *conflist_json, struct parsed_list *out,
-                      crio_error_t *err) {
+static int parse_list(const char *conflist_json, struct parsed_list *out, crio_error_t *err) {
   memset(out, 0, sizeof(*out));
   out->root = cJSON_Parse(conflist_json ? conflist_json : "");
   if (!cJSON_IsObject(out->root))
@@ -167,16 +163,15 @@ static int parse_list(const char *conflist_json, struct parsed_list *out,
   const cJSON *p;
   cJSON_ArrayForEach(p, out->plugins) {
     if (!cJSON_IsObject(p) || cni_json_string(p, "type") == NULL)
-      return crio_error(err, EINVAL, "CNI network %s: a plugin has no \"type\"",
-                        out->name);
+      return crio_error(err, EINVAL, "CNI network %s: a plugin has no \"type\"", out->name);
   }
   return 0;
 }
 
 /* ADD and CHECK look every binary up before running any, so a missing one
  * leaves nothing half set up. */
-static int find_all_plugins(const struct parsed_list *list,
-                            const char *const *plugin_dirs, crio_error_t *err) {
+static int find_all_plugins(const struct parsed_list *list, const char *const *plugin_dirs,
+                            crio_error_t *err) {
   const cJSON *p;
   cJSON_ArrayForEach(p, list->plugins) {
     cleanup_free char *path = NULL;
@@ -240,8 +235,7 @@ static int parse_capability_args(const struct cni_runtime_conf *rt, cJSON **out,
 }
 
 int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
-            const struct cni_runtime_conf *rt, char **result_json,
-            crio_error_t *err) {
+            const struct cni_runtime_conf *rt, char **result_json, crio_error_t *err) {
   *result_json = NULL;
   cleanup_parsed_list struct parsed_list list = {0};
   cleanup_cjson cJSON *caps = NULL;
@@ -249,8 +243,10 @@ int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
       parse_capability_args(rt, &caps, err) < 0)
     return crio_error_prefix(err, "CNI ADD");
   if (cni_version_compare(list.version, "0.3.0") < 0)
-    return crio_error(err, EINVAL, "CNI ADD: network %s has cniVersion %s; "
-                      "0.3.0 or newer is needed", list.name, list.version);
+    return crio_error(err, EINVAL,
+                      "CNI ADD: network %s has cniVersion %s; "
+                      "0.3.0 or newer is needed",
+                      list.name, list.version);
   if (find_all_plugins(&list, plugin_dirs, err) < 0)
     return crio_error_prefix(err, "CNI ADD to network %s", list.name);
   struct cni_invocation inv = {"ADD", rt, plugin_dirs, rt->netns_path};
@@ -266,8 +262,10 @@ int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
     if (!cJSON_IsObject(result)) {
       if (result)
         cJSON_Delete(result);
-      return crio_error(err, EIO, "CNI ADD to network %s: plugin %s printed no "
-                        "JSON result", list.name, type);
+      return crio_error(err, EIO,
+                        "CNI ADD to network %s: plugin %s printed no "
+                        "JSON result",
+                        list.name, type);
     }
     if (prev)
       cJSON_Delete(prev);
@@ -286,8 +284,7 @@ static bool is_netns(const char *path) {
 }
 
 int cni_del(const char *conflist_json, const char *const *plugin_dirs,
-            const struct cni_runtime_conf *rt, const char *prev_result_json,
-            crio_error_t *err) {
+            const struct cni_runtime_conf *rt, const char *prev_result_json, crio_error_t *err) {
   cleanup_parsed_list struct parsed_list list = {0};
   cleanup_cjson cJSON *caps = NULL;
   cleanup_cjson cJSON *prev = NULL;
@@ -296,12 +293,13 @@ int cni_del(const char *conflist_json, const char *const *plugin_dirs,
     return crio_error_prefix(err, "CNI DEL");
   /* prevResult on DEL arrived with spec 0.4.0; older plugins would not
    * expect it. */
-  if (prev_result_json && *prev_result_json &&
-      cni_version_compare(list.version, "0.4.0") >= 0) {
+  if (prev_result_json && *prev_result_json && cni_version_compare(list.version, "0.4.0") >= 0) {
     prev = cJSON_Parse(prev_result_json);
     if (!cJSON_IsObject(prev))
-      return crio_error(err, EINVAL, "CNI DEL from network %s: stored result is "
-                        "not a JSON object", list.name);
+      return crio_error(err, EINVAL,
+                        "CNI DEL from network %s: stored result is "
+                        "not a JSON object",
+                        list.name);
   }
   const char *netns = is_netns(rt->netns_path) ? rt->netns_path : "";
   struct cni_invocation inv = {"DEL", rt, plugin_dirs, netns};
@@ -320,22 +318,22 @@ int cni_del(const char *conflist_json, const char *const *plugin_dirs,
 }
 
 int cni_check(const char *conflist_json, const char *const *plugin_dirs,
-              const struct cni_runtime_conf *rt, const char *prev_result_json,
-              crio_error_t *err) {
+              const struct cni_runtime_conf *rt, const char *prev_result_json, crio_error_t *err) {
   cleanup_parsed_list struct parsed_list list = {0};
   cleanup_cjson cJSON *caps = NULL;
   if (check_runtime_conf(rt, true, err) < 0 || parse_list(conflist_json, &list, err) < 0 ||
       parse_capability_args(rt, &caps, err) < 0)
     return crio_error_prefix(err, "CNI CHECK");
   if (cni_version_compare(list.version, "0.4.0") < 0)
-    return crio_error(err, EINVAL, "CNI CHECK: network %s has cniVersion %s; "
-                      "CHECK needs 0.4.0 or newer", list.name, list.version);
+    return crio_error(err, EINVAL,
+                      "CNI CHECK: network %s has cniVersion %s; "
+                      "CHECK needs 0.4.0 or newer",
+                      list.name, list.version);
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(list.root, "disableCheck")))
     return 0;
   cleanup_cjson cJSON *prev = cJSON_Parse(prev_result_json ? prev_result_json : "");
   if (!cJSON_IsObject(prev))
-    return crio_error(err, EINVAL, "CNI CHECK in network %s: no valid stored result",
-                      list.name);
+    return crio_error(err, EINVAL, "CNI CHECK in network %s: no valid stored result", list.name);
   if (find_all_plugins(&list, plugin_dirs, err) < 0)
     return crio_error_prefix(err, "CNI CHECK in network %s", list.name);
   struct cni_invocation inv = {"CHECK", rt, plugin_dirs, rt->netns_path};
@@ -350,8 +348,8 @@ int cni_check(const char *conflist_json, const char *const *plugin_dirs,
   return 0;
 }
 
-static int plugin_versions(const char *type, const char *const *plugin_dirs,
-                           const char *version, cJSON **answer, crio_error_t *err) {
+static int plugin_versions(const char *type, const char *const *plugin_dirs, const char *version,
+                           cJSON **answer, crio_error_t *err) {
   struct cni_invocation inv = {"VERSION", NULL, plugin_dirs, NULL};
   cleanup_cjson cJSON *req = cJSON_CreateObject();
   cJSON_AddStringToObject(req, "cniVersion", version);
@@ -393,14 +391,15 @@ static bool answer_supports(const cJSON *answer, const char *version) {
   return false;
 }
 
-int cni_status(const char *conflist_json, const char *const *plugin_dirs,
-               crio_error_t *err) {
+int cni_status(const char *conflist_json, const char *const *plugin_dirs, crio_error_t *err) {
   cleanup_parsed_list struct parsed_list list = {0};
   if (parse_list(conflist_json, &list, err) < 0)
     return crio_error_prefix(err, "CNI STATUS");
   if (cni_version_compare(list.version, "1.1.0") < 0)
-    return crio_error(err, ENOSYS, "CNI STATUS needs spec 1.1.0; network %s "
-                      "uses cniVersion %s", list.name, list.version);
+    return crio_error(err, ENOSYS,
+                      "CNI STATUS needs spec 1.1.0; network %s "
+                      "uses cniVersion %s",
+                      list.name, list.version);
   /* Every plugin must speak 1.1.0 before any is asked. */
   const cJSON *plugin;
   cJSON_ArrayForEach(plugin, list.plugins) {
@@ -409,11 +408,12 @@ int cni_status(const char *conflist_json, const char *const *plugin_dirs,
     if (plugin_versions(type, plugin_dirs, list.version, &answer, err) < 0)
       return crio_error_prefix(err, "CNI STATUS of network %s", list.name);
     if (!answer_supports(answer, "1.1.0")) {
-      cleanup_free char *supported = cJSON_PrintUnformatted(
-          cJSON_GetObjectItemCaseSensitive(answer, "supportedVersions"));
-      return crio_error(err, ENOSYS, "CNI STATUS of network %s: plugin %s does "
-                        "not speak spec 1.1.0 (it supports %s)", list.name,
-                        type, supported);
+      cleanup_free char *supported =
+          cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(answer, "supportedVersions"));
+      return crio_error(err, ENOSYS,
+                        "CNI STATUS of network %s: plugin %s does "
+                        "not speak spec 1.1.0 (it supports %s)",
+                        list.name, type, supported);
     }
   }
   struct cni_invocation inv = {"STATUS", NULL, plugin_dirs, NULL};

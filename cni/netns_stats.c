@@ -28,8 +28,7 @@ struct stats_job {
 /* One line of /proc/net/dev: "  eth0: rx bytes packets errs drop fifo frame
  * compressed multicast tx bytes packets errs drop fifo colls carrier
  * compressed".  Interface names cannot contain ':'. */
-static bool parse_dev_line(const char *line, const char *ifname,
-                           struct cni_if_stats *s) {
+static bool parse_dev_line(const char *line, const char *ifname, struct cni_if_stats *s) {
   line += strspn(line, " ");
   const char *colon = strchr(line, ':');
   if (colon == NULL || (size_t)(colon - line) != strlen(ifname) ||
@@ -39,14 +38,18 @@ static bool parse_dev_line(const char *line, const char *ifname,
   int n = sscanf(colon + 1,
                  "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
                  "%llu %llu %llu %llu",
-                 &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-                 &v[9], &v[10], &v[11], &v[12], &v[13], &v[14], &v[15]);
+                 &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10],
+                 &v[11], &v[12], &v[13], &v[14], &v[15]);
   if (n != 16)
     return false;
-  *s = (struct cni_if_stats){.rx_bytes = v[0], .rx_packets = v[1],
-                             .rx_errors = v[2], .rx_dropped = v[3],
-                             .tx_bytes = v[8], .tx_packets = v[9],
-                             .tx_errors = v[10], .tx_dropped = v[11]};
+  *s = (struct cni_if_stats){.rx_bytes = v[0],
+                             .rx_packets = v[1],
+                             .rx_errors = v[2],
+                             .rx_dropped = v[3],
+                             .tx_bytes = v[8],
+                             .tx_packets = v[9],
+                             .tx_errors = v[10],
+                             .tx_dropped = v[11]};
   return true;
 }
 
@@ -69,8 +72,8 @@ static void *read_stats_in_netns(void *arg) {
   return NULL;
 }
 
-int cni_netns_interface_stats(const char *netns_path, const char *ifname,
-                              struct cni_if_stats *out, crio_error_t *err) {
+int cni_netns_interface_stats(const char *netns_path, const char *ifname, struct cni_if_stats *out,
+                              crio_error_t *err) {
   memset(out, 0, sizeof(*out));
   cleanup_close int fd = open(netns_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)

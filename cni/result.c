@@ -6,7 +6,9 @@
 
 #include "cni/internal.h"
 
-static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+  return s ? xstrdup(s) : NULL;
+}
 
 static char **string_array(const cJSON *arr) {
   char **v = xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(char *));
@@ -32,16 +34,17 @@ static bool in_sandbox(const struct cni_result *r, int interface) {
   return sandbox != NULL && *sandbox != '\0';
 }
 
-int cni_result_parse(const char *result_json, struct cni_result *out,
-                     crio_error_t *err) {
+int cni_result_parse(const char *result_json, struct cni_result *out, crio_error_t *err) {
   memset(out, 0, sizeof(*out));
   cleanup_cjson cJSON *root = cJSON_Parse(result_json ? result_json : "");
   if (!cJSON_IsObject(root))
     return crio_error(err, EINVAL, "CNI result is not a JSON object");
   const char *version = cni_json_string(root, "cniVersion");
   if (version && cni_version_compare(version, "0.3.0") < 0)
-    return crio_error(err, EINVAL, "CNI result version %s is not supported "
-                      "(0.3.0 or newer)", version);
+    return crio_error(err, EINVAL,
+                      "CNI result version %s is not supported "
+                      "(0.3.0 or newer)",
+                      version);
   out->cni_version = dup_or_null(version);
 
   const cJSON *ifs = cJSON_GetObjectItemCaseSensitive(root, "interfaces");

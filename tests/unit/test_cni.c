@@ -18,10 +18,10 @@
 static const char *const plugin_dirs[] = {"/usr/lib/cni", NULL};
 
 static struct {
-  char *dir;        /* temp dir: configs, netns pins, dataDirs */
-  char bridge[16];  /* "crt" + 6 hex */
+  char *dir;          /* temp dir: configs, netns pins, dataDirs */
+  char bridge[16];    /* "crt" + 6 hex */
   char id_prefix[32]; /* every container id starts with it: the marker */
-  int subnet;       /* 10.250.<subnet>.0/24 */
+  int subnet;         /* 10.250.<subnet>.0/24 */
   char gateway[32];
   char *netns[4];
   bool portmap_shared_before;
@@ -69,8 +69,8 @@ static void drop_netns(int slot) {
 }
 
 /* A conflist: bridge + host-local, then `extra` plugins (JSON text). */
-static struct cni_network network(const char *version, const char *name,
-                                  const char *subnet_suffix, const char *extra) {
+static struct cni_network network(const char *version, const char *name, const char *subnet_suffix,
+                                  const char *extra) {
   struct cni_network net = {0};
   net.name = strdup(name);
   net.cni_version = strdup(version);
@@ -81,8 +81,7 @@ static struct cni_network network(const char *version, const char *name,
                  "\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"%s/ipam\","
                  "\"routes\":[{\"dst\":\"0.0.0.0/0\"}],"
                  "\"ranges\":[[{\"subnet\":\"10.250.%d.0%s\"}]]}}%s]}",
-                 version, name, fx.bridge, fx.dir, fx.subnet, subnet_suffix,
-                 extra) > 0);
+                 version, name, fx.bridge, fx.dir, fx.subnet, subnet_suffix, extra) > 0);
   return net;
 }
 
@@ -113,13 +112,13 @@ static int delete_eth0(void *arg) {
   return system("ip link del eth0");
 }
 
-#define CHECK_OK(call, errp)                                                   \
-  do {                                                                         \
-    if ((call) < 0) {                                                          \
-      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,     \
-              crio_error_message(errp));                                       \
-      exit(1);                                                                 \
-    }                                                                          \
+#define CHECK_OK(call, errp)                                                                       \
+  do {                                                                                             \
+    if ((call) < 0) {                                                                              \
+      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,                         \
+              crio_error_message(errp));                                                           \
+      exit(1);                                                                                     \
+    }                                                                                              \
   } while (0)
 
 /* ADD through bridge, host-local, portmap, tuning and bandwidth; the veth,
@@ -133,14 +132,14 @@ static void test_add_check_del_v1(void) {
   char *ns = netns_path(0), *id = container_id("a");
   char *k8s_infra = NULL;
   CHECK(asprintf(&k8s_infra, "K8S_POD_INFRA_CONTAINER_ID=%s", id) > 0);
-  const char *args[] = {"IgnoreUnknown=1", "K8S_POD_NAMESPACE=default",
-                        "K8S_POD_NAME=web", k8s_infra, "K8S_POD_UID=1234", NULL};
+  const char *args[] = {"IgnoreUnknown=1", "K8S_POD_NAMESPACE=default", "K8S_POD_NAME=web",
+                        k8s_infra,         "K8S_POD_UID=1234",          NULL};
   const char *caps =
       "{\"portMappings\":[{\"hostPort\":38080,\"containerPort\":80,\"protocol\":\"tcp\"}],"
       "\"bandwidth\":{\"ingressRate\":1000000,\"ingressBurst\":100000,"
       "\"egressRate\":1000000,\"egressBurst\":100000}}";
-  struct cni_runtime_conf rt = {.container_id = id, .netns_path = ns,
-                                .args = args, .capability_args_json = caps};
+  struct cni_runtime_conf rt = {
+      .container_id = id, .netns_path = ns, .args = args, .capability_args_json = caps};
 
   char *result_json = NULL;
   CHECK_OK(cni_add(&net, plugin_dirs, &rt, &result_json, &err), &err);
@@ -239,8 +238,7 @@ static void test_del_after_netns_gone(void) {
   char *ns = netns_path(1), *id = container_id("b");
   const char *caps =
       "{\"portMappings\":[{\"hostPort\":38081,\"containerPort\":80,\"protocol\":\"tcp\"}]}";
-  struct cni_runtime_conf rt = {.container_id = id, .netns_path = ns,
-                                .capability_args_json = caps};
+  struct cni_runtime_conf rt = {.container_id = id, .netns_path = ns, .capability_args_json = caps};
   char *result_json = NULL;
   CHECK_OK(cni_add(&net, plugin_dirs, &rt, &result_json, &err), &err);
   struct cni_result res;
@@ -261,8 +259,10 @@ static void test_del_after_netns_gone(void) {
    * gone that rule stays: a plugin limitation, reported, then removed. */
   int left = tfx_iptables_count(id);
   if (left > 0) {
-    fprintf(stderr, "note: %d iptables lines for %s left by bridge's DEL "
-                    "without a netns; removing them\n", left, id);
+    fprintf(stderr,
+            "note: %d iptables lines for %s left by bridge's DEL "
+            "without a netns; removing them\n",
+            left, id);
     tfx_iptables_purge(id);
   }
   CHECK_OK(cni_del(net.conflist, plugin_dirs, &rt, result_json, &err), &err);
@@ -367,8 +367,8 @@ static void test_plugin_error_mid_chain(void) {
  * runs. */
 static void test_missing_plugin(void) {
   cleanup_error crio_error_t err = NULL;
-  struct cni_network net = network("1.0.0", "crtnet1", "/24",
-                                   ",{\"type\":\"crio-no-such-plugin\"}");
+  struct cni_network net =
+      network("1.0.0", "crtnet1", "/24", ",{\"type\":\"crio-no-such-plugin\"}");
   char *ns = netns_path(3), *id = container_id("e");
   struct cni_runtime_conf rt = {.container_id = id, .netns_path = ns};
   char *result_json = NULL;
@@ -434,8 +434,7 @@ int main(void) {
       break;
   }
   snprintf(fx.gateway, sizeof(fx.gateway), "10.250.%d.1", fx.subnet);
-  fprintf(stderr, "bridge %s, subnet 10.250.%d.0/24, dir %s\n", fx.bridge,
-          fx.subnet, fx.dir);
+  fprintf(stderr, "bridge %s, subnet 10.250.%d.0/24, dir %s\n", fx.bridge, fx.subnet, fx.dir);
 
   RUN_TEST(test_add_check_del_v1);
   RUN_TEST(test_del_after_netns_gone);

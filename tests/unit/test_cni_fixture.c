@@ -28,8 +28,7 @@ char *tfx_mkdtemp(const char *prefix) {
   return path;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-                  struct FTW *ftw) {
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)ftw;
   if (flag == FTW_DP)
@@ -69,7 +68,9 @@ char *tfx_read(const char *path) {
   return buf;
 }
 
-bool tfx_exists(const char *path) { return access(path, F_OK) == 0; }
+bool tfx_exists(const char *path) {
+  return access(path, F_OK) == 0;
+}
 
 int tfx_sh(const char *fmt, ...) {
   va_list ap;
@@ -265,8 +266,8 @@ void tfx_iptables_purge(const char *marker) {
         tfx_sh("%s -w -t %s -D %s", *tool, *table, line + 3);
       }
       for (int i = 0; i < n_chains; i++) {
-        tfx_sh("%s -w -t %s -F %s 2>/dev/null; %s -w -t %s -X %s 2>/dev/null",
-               *tool, *table, chains[i], *tool, *table, chains[i]);
+        tfx_sh("%s -w -t %s -F %s 2>/dev/null; %s -w -t %s -X %s 2>/dev/null", *tool, *table,
+               chains[i], *tool, *table, chains[i]);
         free(chains[i]);
       }
       free(rules);
@@ -302,17 +303,15 @@ void tfx_portmap_shared_remove(void) {
     }
     for (char *line = strtok(rules, "\n"); line; line = strtok(NULL, "\n")) {
       char *target = rule_target(line);
-      if (strncmp(line, "-A ", 3) == 0 && target &&
-          strncmp(target, "CNI-HOSTPORT-", 13) == 0 &&
+      if (strncmp(line, "-A ", 3) == 0 && target && strncmp(target, "CNI-HOSTPORT-", 13) == 0 &&
           strncmp(line, "-A CNI-HOSTPORT-", 16) != 0)
         tfx_sh("%s -w -t nat -D %s", *tool, line + 3);
       free(target);
     }
     free(rules);
-    const char *shared[] = {"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK",
-                            "CNI-HOSTPORT-MASQ", NULL};
+    const char *shared[] = {"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ", NULL};
     for (const char *const *c = shared; *c; c++)
-      tfx_sh("%s -w -t nat -F %s 2>/dev/null; %s -w -t nat -X %s 2>/dev/null",
-             *tool, *c, *tool, *c);
+      tfx_sh("%s -w -t nat -F %s 2>/dev/null; %s -w -t nat -X %s 2>/dev/null", *tool, *c, *tool,
+             *c);
   }
 }
