@@ -20,8 +20,8 @@
 /* ---- challenges -------------------------------------------------------------- */
 
 static bool is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static void skip_ws(const char **p) {
@@ -93,8 +93,10 @@ int img_auth_challenge_parse(const char *header, struct img_auth_challenge *out,
     scheme = read_token(&p);
     if (!scheme) {
       challenge_parse_clear(&best);
-      return crio_error(err, EINVAL, "WWW-Authenticate \"%s\": expected an "
-                        "auth scheme at \"%s\"", header, p);
+      return crio_error(err, EINVAL,
+                        "WWW-Authenticate \"%s\": expected an "
+                        "auth scheme at \"%s\"",
+                        header, p);
     }
     any = true;
     memset(&cur, 0, sizeof(cur));
@@ -128,8 +130,10 @@ int img_auth_challenge_parse(const char *header, struct img_auth_challenge *out,
       if (!value) {
         challenge_parse_clear(&cur);
         challenge_parse_clear(&best);
-        return crio_error(err, EINVAL, "WWW-Authenticate \"%s\": bad value "
-                          "for parameter %s", header, name);
+        return crio_error(err, EINVAL,
+                          "WWW-Authenticate \"%s\": bad value "
+                          "for parameter %s",
+                          header, name);
       }
       char **slot = strcasecmp(name, "realm") == 0     ? &cur.realm
                     : strcasecmp(name, "service") == 0 ? &cur.service
@@ -149,18 +153,24 @@ int img_auth_challenge_parse(const char *header, struct img_auth_challenge *out,
   }
   if (!any || best.scheme == IMG_AUTH_NONE) {
     challenge_parse_clear(&best);
-    return crio_error(err, EINVAL, "WWW-Authenticate \"%s\": no Bearer or "
-                      "Basic challenge", header ? header : "");
+    return crio_error(err, EINVAL,
+                      "WWW-Authenticate \"%s\": no Bearer or "
+                      "Basic challenge",
+                      header ? header : "");
   }
   if (best.scheme == IMG_AUTH_BEARER && (!best.realm || !best.realm[0])) {
     challenge_parse_clear(&best);
-    return crio_error(err, EINVAL, "WWW-Authenticate \"%s\": Bearer "
-                      "challenge without a realm", header);
+    return crio_error(err, EINVAL,
+                      "WWW-Authenticate \"%s\": Bearer "
+                      "challenge without a realm",
+                      header);
   }
   if (best.scheme == IMG_AUTH_BEARER && strncmp(best.realm, "https://", 8) &&
       strncmp(best.realm, "http://", 7)) {
-    int r = crio_error(err, EINVAL, "WWW-Authenticate \"%s\": realm %s is "
-                       "not an http(s) URL", header, best.realm);
+    int r = crio_error(err, EINVAL,
+                       "WWW-Authenticate \"%s\": realm %s is "
+                       "not an http(s) URL",
+                       header, best.realm);
     challenge_parse_clear(&best);
     return r;
   }
@@ -235,10 +245,11 @@ void auth_creds_clear(struct auth_creds *c) {
   memset(c, 0, sizeof(*c));
 }
 
-static bool set(const char *s) { return s && s[0]; }
+static bool set(const char *s) {
+  return s && s[0];
+}
 
-int auth_creds_from(const struct img_auth *auth, struct auth_creds *out,
-                    crio_error_t *err) {
+int auth_creds_from(const struct img_auth *auth, struct auth_creds *out, crio_error_t *err) {
   memset(out, 0, sizeof(*out));
   if (!auth)
     return 0;
@@ -294,16 +305,15 @@ void auth_tokens_free(struct img_registry_client *c) {
 
 /* Keyed by who asks too, so one pod's credentials never serve another's
  * pull; secrets enter the key only as a digest. */
-static char *token_key(const char *origin, const struct img_auth_challenge *ch,
-                       const char *scope, const struct auth_creds *creds) {
-  cleanup_free char *secret = xasprintf(
-      "%s\n%s\n%s", creds->username ? creds->username : "",
-      creds->password ? creds->password : "",
-      creds->identity_token ? creds->identity_token : "");
+static char *token_key(const char *origin, const struct img_auth_challenge *ch, const char *scope,
+                       const struct auth_creds *creds) {
+  cleanup_free char *secret = xasprintf("%s\n%s\n%s", creds->username ? creds->username : "",
+                                        creds->password ? creds->password : "",
+                                        creds->identity_token ? creds->identity_token : "");
   cleanup_free char *secret_digest = img_digest_sha256(secret, strlen(secret));
   explicit_bzero(secret, strlen(secret));
-  return xasprintf("%s\n%s\n%s\n%s\n%s", origin, ch->realm,
-                   ch->service ? ch->service : "", scope, secret_digest);
+  return xasprintf("%s\n%s\n%s\n%s\n%s", origin, ch->realm, ch->service ? ch->service : "", scope,
+                   secret_digest);
 }
 
 static char *cache_get(struct img_registry_client *c, const char *key) {
@@ -325,8 +335,8 @@ static char *cache_get(struct img_registry_client *c, const char *key) {
   return token;
 }
 
-static void cache_put(struct img_registry_client *c, const char *key,
-                      const char *token, int64_t lifetime_s) {
+static void cache_put(struct img_registry_client *c, const char *key, const char *token,
+                      int64_t lifetime_s) {
   struct token_entry *e = xzalloc(sizeof(*e));
   size_t n = 0;
   e->key = xstrdup(key);
@@ -352,22 +362,21 @@ static void cache_put(struct img_registry_client *c, const char *key,
 
 /* ---- the token server ------------------------------------------------------------ */
 
-static int parse_token_response(const struct http_response *resp,
-                                const char *realm, char **token,
+static int parse_token_response(const struct http_response *resp, const char *realm, char **token,
                                 int64_t *lifetime_s, crio_error_t *err) {
-  cJSON *root = cJSON_ParseWithLength(resp->body ? resp->body : "",
-                                      resp->body_len);
+  cJSON *root = cJSON_ParseWithLength(resp->body ? resp->body : "", resp->body_len);
   cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "token");
   cJSON *at = cJSON_GetObjectItemCaseSensitive(root, "access_token");
   cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
-  const char *value = cJSON_IsString(t) && t->valuestring[0] ? t->valuestring
-                      : cJSON_IsString(at) && at->valuestring[0]
-                          ? at->valuestring
-                          : NULL;
+  const char *value = cJSON_IsString(t) && t->valuestring[0]     ? t->valuestring
+                      : cJSON_IsString(at) && at->valuestring[0] ? at->valuestring
+                                                                 : NULL;
   if (!cJSON_IsObject(root) || !value) {
     cJSON_Delete(root);
-    return crio_error(err, EPROTO, "token server %s: answer has no token or "
-                      "access_token", realm);
+    return crio_error(err, EPROTO,
+                      "token server %s: answer has no token or "
+                      "access_token",
+                      realm);
   }
   *token = xstrdup(value);
   *lifetime_s = cJSON_IsNumber(exp) && exp->valuedouble > TOKEN_MIN_LIFETIME_S
@@ -379,10 +388,9 @@ static int parse_token_response(const struct http_response *resp,
   return 0;
 }
 
-static int fetch_token(struct img_registry_client *c, const char *origin,
-                       bool insecure, const struct img_auth_challenge *ch,
-                       const struct auth_creds *creds, const char *scope,
-                       char **token, int64_t *lifetime_s, crio_error_t *err) {
+static int fetch_token(struct img_registry_client *c, const char *origin, bool insecure,
+                       const struct img_auth_challenge *ch, const struct auth_creds *creds,
+                       const char *scope, char **token, int64_t *lifetime_s, crio_error_t *err) {
   cleanup_free char *realm_origin = http_url_origin(ch->realm);
   cleanup_free char *service = http_escape(ch->service ? ch->service : "");
   cleanup_free char *scope_q = http_escape(scope);
@@ -408,12 +416,11 @@ static int fetch_token(struct img_registry_client *c, const char *origin,
     req.body = body;
     req.body_len = strlen(body);
   } else {
-    url = xasprintf("%s%sservice=%s&scope=%s", ch->realm,
-                    strchr(ch->realm, '?') ? "&" : "?", service, scope_q);
+    url = xasprintf("%s%sservice=%s&scope=%s", ch->realm, strchr(ch->realm, '?') ? "&" : "?",
+                    service, scope_q);
     if (creds->username) {
       cleanup_free char *account = http_escape(creds->username);
-      cleanup_free char *pair =
-          xasprintf("%s:%s", creds->username, creds->password);
+      cleanup_free char *pair = xasprintf("%s:%s", creds->username, creds->password);
       char *with_account = xasprintf("%s&account=%s", url, account);
       free(url);
       url = with_account;
@@ -428,14 +435,13 @@ static int fetch_token(struct img_registry_client *c, const char *origin,
     return crio_error_prefix(err, "fetch token");
   if (resp.status == 401 || resp.status == 403) {
     cleanup_free char *why = http_error_summary(&resp);
-    ret = crio_error(err, EACCES, "token server %s refused the %s (HTTP %ld)%s%s",
-                     ch->realm, creds->username || creds->identity_token
-                                    ? "credentials" : "anonymous request",
+    ret = crio_error(err, EACCES, "token server %s refused the %s (HTTP %ld)%s%s", ch->realm,
+                     creds->username || creds->identity_token ? "credentials" : "anonymous request",
                      resp.status, why[0] ? ": " : "", why);
   } else if (resp.status != 200) {
     cleanup_free char *why = http_error_summary(&resp);
-    ret = crio_error(err, EPROTO, "token server %s: HTTP %ld%s%s", ch->realm,
-                     resp.status, why[0] ? ": " : "", why);
+    ret = crio_error(err, EPROTO, "token server %s: HTTP %ld%s%s", ch->realm, resp.status,
+                     why[0] ? ": " : "", why);
   } else {
     ret = parse_token_response(&resp, ch->realm, token, lifetime_s, err);
   }
@@ -447,10 +453,9 @@ static int fetch_token(struct img_registry_client *c, const char *origin,
   return ret;
 }
 
-int auth_authorization(struct img_registry_client *c, const char *origin,
-                       bool insecure, const struct img_auth_challenge *ch,
-                       const struct auth_creds *creds, const char *scope,
-                       bool fresh, char **out, crio_error_t *err) {
+int auth_authorization(struct img_registry_client *c, const char *origin, bool insecure,
+                       const struct img_auth_challenge *ch, const struct auth_creds *creds,
+                       const char *scope, bool fresh, char **out, crio_error_t *err) {
   *out = NULL;
   switch (ch->scheme) {
   case IMG_AUTH_NONE:
@@ -458,8 +463,7 @@ int auth_authorization(struct img_registry_client *c, const char *origin,
   case IMG_AUTH_BASIC: {
     if (!creds->username)
       return 0;
-    cleanup_free char *pair =
-        xasprintf("%s:%s", creds->username, creds->password);
+    cleanup_free char *pair = xasprintf("%s:%s", creds->username, creds->password);
     cleanup_free char *b64 = base64_encode(pair);
     explicit_bzero(pair, strlen(pair));
     *out = xasprintf("Basic %s", b64);
@@ -476,8 +480,7 @@ int auth_authorization(struct img_registry_client *c, const char *origin,
   cleanup_free char *token = fresh ? NULL : cache_get(c, key);
   if (!token) {
     int64_t lifetime = 0;
-    if (fetch_token(c, origin, insecure, ch, creds, scope, &token, &lifetime,
-                    err) < 0)
+    if (fetch_token(c, origin, insecure, ch, creds, scope, &token, &lifetime, err) < 0)
       return -1;
     cache_put(c, key, token, lifetime);
   }

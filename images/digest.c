@@ -16,8 +16,8 @@ struct img_digester {
 
 /* The registered algorithms.  The OCI spec also reserves blake3, which no
  * registry we know of serves; it is refused as unsupported. */
-static const EVP_MD *digest_md(const char *digest, size_t alg_len,
-                               const char **name, size_t *hex_len) {
+static const EVP_MD *digest_md(const char *digest, size_t alg_len, const char **name,
+                               size_t *hex_len) {
   if (alg_len == 6 && memcmp(digest, "sha256", 6) == 0) {
     *name = "sha256";
     *hex_len = 64;
@@ -49,8 +49,8 @@ static bool algorithm_syntax_valid(const char *s, size_t len) {
   return !after_sep;
 }
 
-static int digest_parse(const char *digest, const EVP_MD **md,
-                        const char **name, crio_error_t *err) {
+static int digest_parse(const char *digest, const EVP_MD **md, const char **name,
+                        crio_error_t *err) {
   const char *colon = digest ? strchr(digest, ':') : NULL;
   size_t hex_len = 0;
   if (!colon)
@@ -58,8 +58,7 @@ static int digest_parse(const char *digest, const EVP_MD **md,
                       digest ? digest : "");
   size_t alg_len = (size_t)(colon - digest);
   if (!algorithm_syntax_valid(digest, alg_len))
-    return crio_error(err, EINVAL, "invalid digest \"%s\": bad algorithm name",
-                      digest);
+    return crio_error(err, EINVAL, "invalid digest \"%s\": bad algorithm name", digest);
   *md = digest_md(digest, alg_len, name, &hex_len);
   if (!*md)
     return crio_error(err, ENOTSUP,
@@ -69,13 +68,11 @@ static int digest_parse(const char *digest, const EVP_MD **md,
   const char *hex = colon + 1;
   size_t len = strlen(hex);
   if (len != hex_len)
-    return crio_error(err, EINVAL,
-                      "invalid digest \"%s\": %s wants %zu hex digits, not %zu",
+    return crio_error(err, EINVAL, "invalid digest \"%s\": %s wants %zu hex digits, not %zu",
                       digest, *name, hex_len, len);
   for (size_t i = 0; i < len; i++)
     if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
-      return crio_error(err, EINVAL,
-                        "invalid digest \"%s\": not lowercase hex", digest);
+      return crio_error(err, EINVAL, "invalid digest \"%s\": not lowercase hex", digest);
   return 0;
 }
 
@@ -85,8 +82,7 @@ int img_digest_validate(const char *digest, crio_error_t *err) {
   return digest_parse(digest, &md, &name, err);
 }
 
-static char *format_digest(const char *name, const unsigned char *raw,
-                           unsigned len) {
+static char *format_digest(const char *name, const unsigned char *raw, unsigned len) {
   static const char hexdigits[] = "0123456789abcdef";
   size_t name_len = strlen(name);
   char *out = xmalloc(name_len + 1 + 2 * len + 1);
@@ -114,8 +110,7 @@ char *img_digest_sha256(const void *data, size_t len) {
   return format_digest("sha256", raw, raw_len);
 }
 
-int img_digester_new(const char *expected, struct img_digester **out,
-                     crio_error_t *err) {
+int img_digester_new(const char *expected, struct img_digester **out, crio_error_t *err) {
   const EVP_MD *md;
   const char *name;
   if (digest_parse(expected, &md, &name, err) < 0)
@@ -130,8 +125,7 @@ int img_digester_new(const char *expected, struct img_digester **out,
   return 0;
 }
 
-void img_digester_update(struct img_digester *d, const void *data,
-                         size_t len) {
+void img_digester_update(struct img_digester *d, const void *data, size_t len) {
   if (len && !EVP_DigestUpdate(d->ctx, data, len))
     evp_failed("EVP_DigestUpdate");
 }
@@ -143,8 +137,7 @@ int img_digester_finish(struct img_digester *d, crio_error_t *err) {
     evp_failed("EVP_DigestFinal_ex");
   cleanup_free char *got = format_digest(d->algorithm, raw, raw_len);
   if (strcmp(got, d->expected) != 0)
-    return crio_error(err, EBADMSG, "digest mismatch: expected %s, got %s",
-                      d->expected, got);
+    return crio_error(err, EBADMSG, "digest mismatch: expected %s, got %s", d->expected, got);
   return 0;
 }
 
@@ -161,8 +154,7 @@ void cleanup_img_digesterp(struct img_digester **d) {
   *d = NULL;
 }
 
-int img_digest_verify(const char *expected, const void *data, size_t len,
-                      crio_error_t *err) {
+int img_digest_verify(const char *expected, const void *data, size_t len, crio_error_t *err) {
   cleanup_img_digester struct img_digester *d = NULL;
   if (img_digester_new(expected, &d, err) < 0)
     return -1;

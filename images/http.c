@@ -22,8 +22,7 @@
 
 /* ---- client -------------------------------------------------------------- */
 
-static void share_lock(CURL *handle, curl_lock_data data,
-                       curl_lock_access access, void *userptr) {
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr) {
   struct img_registry_client *c = userptr;
   (void)handle;
   (void)access;
@@ -43,20 +42,19 @@ static void curl_init_once(void) {
 }
 
 int img_registry_client_new(const struct img_registry_options *options,
-                            struct img_registry_client **out,
-                            crio_error_t *err) {
+                            struct img_registry_client **out, crio_error_t *err) {
   static const struct img_registry_options defaults = {0};
   const struct img_registry_options *o = options ? options : &defaults;
   const curl_version_info_data *info;
 
   pthread_once(&curl_once, curl_init_once);
   if (curl_init_result != CURLE_OK)
-    return crio_error(err, EIO, "curl_global_init: %s",
-                      curl_easy_strerror(curl_init_result));
+    return crio_error(err, EIO, "curl_global_init: %s", curl_easy_strerror(curl_init_result));
   /* certs.d CAs are added to OpenSSL's store in a CTX callback. */
   info = curl_version_info(CURLVERSION_NOW);
   if (!info->ssl_version || strncmp(info->ssl_version, "OpenSSL", 7) != 0)
-    return crio_error(err, ENOTSUP, "libcurl uses %s; the registry client "
+    return crio_error(err, ENOTSUP,
+                      "libcurl uses %s; the registry client "
                       "needs its OpenSSL flavour (libcurl4-openssl-dev)",
                       info->ssl_version ? info->ssl_version : "no TLS");
 
@@ -71,8 +69,7 @@ int img_registry_client_new(const struct img_registry_options *options,
   c->request_timeout = o->request_timeout > 0 ? o->request_timeout : 120;
   c->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
   c->low_speed_limit = o->low_speed_limit > 0 ? o->low_speed_limit : 1;
-  c->user_agent = o->user_agent ? xstrdup(o->user_agent)
-                                : xstrdup("crio-c/" CRIO_VERSION);
+  c->user_agent = o->user_agent ? xstrdup(o->user_agent) : xstrdup("crio-c/" CRIO_VERSION);
   c->share = curl_share_init();
   if (!c->share) {
     img_registry_client_free(c);
@@ -167,8 +164,8 @@ char *http_url_origin(const char *url) {
   struct url_parts p;
   if (url_split(url, &p) < 0)
     return NULL;
-  char *origin = xasprintf("%s://%s%s%s", p.scheme, p.host, p.port ? ":" : "",
-                           p.port ? p.port : "");
+  char *origin =
+      xasprintf("%s://%s%s%s", p.scheme, p.host, p.port ? ":" : "", p.port ? p.port : "");
   url_parts_clear(&p);
   return origin;
 }
@@ -212,8 +209,8 @@ static int name_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int tls_files_load(const char *certs_dir, const char *hostport,
-                          struct tls_files *out, crio_error_t *err) {
+static int tls_files_load(const char *certs_dir, const char *hostport, struct tls_files *out,
+                          crio_error_t *err) {
   cleanup_free char *dir = xasprintf("%s/%s", certs_dir, hostport);
   cleanup_dir DIR *d = opendir(dir);
   struct dirent *e;
@@ -240,26 +237,28 @@ static int tls_files_load(const char *certs_dir, const char *hostport,
     if (has_suffix(name, ".crt")) {
       out->cas[out->n_cas++] = xasprintf("%s/%s", dir, name);
     } else if (has_suffix(name, ".cert")) {
-      cleanup_free char *key = xasprintf("%s/%.*s.key", dir,
-                                         (int)(strlen(name) - 5), name);
+      cleanup_free char *key = xasprintf("%s/%.*s.key", dir, (int)(strlen(name) - 5), name);
       struct stat st;
       if (stat(key, &st) < 0) {
         tls_files_clear(out);
-        return crio_error(err, EINVAL, "client certificate %s/%s has no "
-                          "key %s", dir, name, key);
+        return crio_error(err, EINVAL,
+                          "client certificate %s/%s has no "
+                          "key %s",
+                          dir, name, key);
       }
       if (!out->client_cert) {
         out->client_cert = xasprintf("%s/%s", dir, name);
         out->client_key = steal_pointer(&key);
       }
     } else { /* .key */
-      cleanup_free char *cert = xasprintf("%s/%.*s.cert", dir,
-                                          (int)(strlen(name) - 4), name);
+      cleanup_free char *cert = xasprintf("%s/%.*s.cert", dir, (int)(strlen(name) - 4), name);
       struct stat st;
       if (stat(cert, &st) < 0) {
         tls_files_clear(out);
-        return crio_error(err, EINVAL, "key %s/%s has no client "
-                          "certificate %s", dir, name, cert);
+        return crio_error(err, EINVAL,
+                          "key %s/%s has no client "
+                          "certificate %s",
+                          dir, name, cert);
       }
     }
   }
@@ -311,8 +310,8 @@ static char *trimmed_dup(const char *s, size_t len) {
     s++;
     len--;
   }
-  while (len && (s[len - 1] == '\r' || s[len - 1] == '\n' ||
-                 s[len - 1] == ' ' || s[len - 1] == '\t'))
+  while (len &&
+         (s[len - 1] == '\r' || s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t'))
     len--;
   return xstrndup(s, len);
 }
@@ -338,8 +337,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud) {
   if (name_len == 12 && strncasecmp(buf, "Content-Type", 12) == 0) {
     free(r->content_type);
     r->content_type = value;
-  } else if (name_len == 21 &&
-             strncasecmp(buf, "Docker-Content-Digest", 21) == 0) {
+  } else if (name_len == 21 && strncasecmp(buf, "Docker-Content-Digest", 21) == 0) {
     free(r->docker_content_digest);
     r->docker_content_digest = value;
   } else if (name_len == 16 && strncasecmp(buf, "WWW-Authenticate", 16) == 0) {
@@ -401,8 +399,8 @@ void http_response_clear(struct http_response *r) {
   memset(r, 0, sizeof(*r));
 }
 
-static int curl_failure(CURLcode rc, const char *errbuf, const char *method,
-                        const char *url, crio_error_t *err) {
+static int curl_failure(CURLcode rc, const char *errbuf, const char *method, const char *url,
+                        crio_error_t *err) {
   const char *what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
   int status;
   switch (rc) {
@@ -438,9 +436,8 @@ static int curl_failure(CURLcode rc, const char *errbuf, const char *method,
   return crio_error(err, status, "%s %s: %s", method, url, what);
 }
 
-static int perform_once(struct img_registry_client *c,
-                        const struct http_request *req, const char *url,
-                        bool same_origin, struct http_response *resp,
+static int perform_once(struct img_registry_client *c, const struct http_request *req,
+                        const char *url, bool same_origin, struct http_response *resp,
                         crio_error_t *err) {
   char errbuf[CURL_ERROR_SIZE] = "";
   struct curl_slist *headers = NULL;
@@ -454,8 +451,8 @@ static int perform_once(struct img_registry_client *c,
   if (url_split(url, &parts) < 0)
     return crio_error(err, EINVAL, "invalid URL %s", url);
   {
-    cleanup_free char *hostport = xasprintf(
-        "%s%s%s", parts.host, parts.port ? ":" : "", parts.port ? parts.port : "");
+    cleanup_free char *hostport =
+        xasprintf("%s%s%s", parts.host, parts.port ? ":" : "", parts.port ? parts.port : "");
     bool https = strcmp(parts.scheme, "https") == 0;
     url_parts_clear(&parts);
     if (https && tls_files_load(c->certs_dir, hostport, &tls, err) < 0)
@@ -510,9 +507,9 @@ static int perform_once(struct img_registry_client *c,
     headers = curl_slist_append(headers, v);
   }
   if (strcmp(method, "POST") == 0) {
-    cleanup_free char *v = xasprintf(
-        "Content-Type: %s", req->content_type ? req->content_type
-                                              : "application/x-www-form-urlencoded");
+    cleanup_free char *v =
+        xasprintf("Content-Type: %s",
+                  req->content_type ? req->content_type : "application/x-www-form-urlencoded");
     headers = curl_slist_append(headers, v);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
@@ -526,8 +523,7 @@ static int perform_once(struct img_registry_client *c,
     if (!*err)
       crio_error(err, ECANCELED, "%s %s: stopped by the receiver", method, url);
   } else if (t.too_big) {
-    crio_error(err, EFBIG, "%s %s: response larger than %zu bytes", method,
-               url, req->max_body);
+    crio_error(err, EFBIG, "%s %s: response larger than %zu bytes", method, url, req->max_body);
   } else if (rc != CURLE_OK) {
     curl_failure(rc, errbuf, method, url, err);
   } else {
@@ -547,8 +543,7 @@ static int perform_once(struct img_registry_client *c,
 }
 
 static bool is_redirect(long status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 ||
-         status == 308;
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 int http_perform(struct img_registry_client *c, const struct http_request *req,
@@ -565,13 +560,11 @@ int http_perform(struct img_registry_client *c, const struct http_request *req,
       http_response_clear(resp);
       return -1;
     }
-    if (!req->follow_redirects || !is_redirect(resp->status) ||
-        !resp->final_url)
+    if (!req->follow_redirects || !is_redirect(resp->status) || !resp->final_url)
       break;
     if (hop == MAX_REDIRECTS) {
       http_response_clear(resp);
-      return crio_error(err, EPROTO, "GET %s: more than %d redirects",
-                        req->url, MAX_REDIRECTS);
+      return crio_error(err, EPROTO, "GET %s: more than %d redirects", req->url, MAX_REDIRECTS);
     }
     log_debug("registry: %s redirects to %s", url, resp->final_url);
     free(url);
@@ -584,8 +577,7 @@ int http_perform(struct img_registry_client *c, const struct http_request *req,
 }
 
 char *http_error_summary(const struct http_response *resp) {
-  cJSON *root = resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len)
-                           : NULL;
+  cJSON *root = resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
   cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
   cJSON *first = cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
   char *out = NULL;

@@ -10,8 +10,7 @@
 #include "images/registry.h"
 
 #define MEDIA_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
-#define MEDIA_DOCKER_SCHEMA1_SIGNED                                            \
-  "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define MEDIA_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 static void descriptor_clear(struct img_descriptor *d) {
   free(d->media_type);
@@ -44,12 +43,13 @@ static const char *json_string(const cJSON *obj, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+  return s ? xstrdup(s) : NULL;
+}
 
 /* where: "config", "layers[2]", "manifests[0]" for messages. */
-static int parse_descriptor(const cJSON *obj, const char *where,
-                            bool with_platform, struct img_descriptor *out,
-                            crio_error_t *err) {
+static int parse_descriptor(const cJSON *obj, const char *where, bool with_platform,
+                            struct img_descriptor *out, crio_error_t *err) {
   const cJSON *size = cJSON_GetObjectItemCaseSensitive(obj, "size");
   const char *media_type = json_string(obj, "mediaType");
   const char *digest = json_string(obj, "digest");
@@ -62,15 +62,15 @@ static int parse_descriptor(const cJSON *obj, const char *where,
   if (!digest)
     return crio_error(err, EBADMSG, "%s: no digest", where);
   if (img_digest_validate(digest, &derr) < 0)
-    return crio_error(err, crio_error_status(&derr) == ENOTSUP ? ENOTSUP
-                                                               : EBADMSG,
-                      "%s: %s", where, crio_error_message(&derr));
+    return crio_error(err, crio_error_status(&derr) == ENOTSUP ? ENOTSUP : EBADMSG, "%s: %s", where,
+                      crio_error_message(&derr));
   /* JSON numbers are doubles; sizes above 2^53 cannot be exact anyway. */
-  if (!cJSON_IsNumber(size) || size->valuedouble < 0 ||
-      size->valuedouble > 9007199254740992.0 ||
+  if (!cJSON_IsNumber(size) || size->valuedouble < 0 || size->valuedouble > 9007199254740992.0 ||
       size->valuedouble != floor(size->valuedouble))
-    return crio_error(err, EBADMSG, "%s: size missing or not a "
-                      "non-negative integer", where);
+    return crio_error(err, EBADMSG,
+                      "%s: size missing or not a "
+                      "non-negative integer",
+                      where);
   out->media_type = xstrdup(media_type);
   out->digest = xstrdup(digest);
   out->size = (int64_t)size->valuedouble;
@@ -85,10 +85,8 @@ static int parse_descriptor(const cJSON *obj, const char *where,
   return 0;
 }
 
-static int parse_descriptor_array(const cJSON *arr, const char *name,
-                                  bool with_platform,
-                                  struct img_descriptor **out, size_t *n_out,
-                                  crio_error_t *err) {
+static int parse_descriptor_array(const cJSON *arr, const char *name, bool with_platform,
+                                  struct img_descriptor **out, size_t *n_out, crio_error_t *err) {
   size_t n = (size_t)cJSON_GetArraySize(arr);
   size_t i = 0;
   const cJSON *item;
@@ -127,11 +125,13 @@ static int schema1_error(crio_error_t *err) {
                     "unverifiable); push the image as Docker schema 2 or OCI");
 }
 
-static void cleanup_cjsonp(cJSON **p) { cJSON_Delete(*p); }
+static void cleanup_cjsonp(cJSON **p) {
+  cJSON_Delete(*p);
+}
 #define cleanup_cjson __attribute__((cleanup(cleanup_cjsonp)))
 
-static int parse_document(const cJSON *root, const char *content_type,
-                          struct img_manifest *m, crio_error_t *err) {
+static int parse_document(const cJSON *root, const char *content_type, struct img_manifest *m,
+                          crio_error_t *err) {
   const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "schemaVersion");
   const cJSON *config = cJSON_GetObjectItemCaseSensitive(root, "config");
   const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
@@ -140,47 +140,46 @@ static int parse_document(const cJSON *root, const char *content_type,
   enum kind_guess header_kind = kind_of_media_type(content_type);
   enum kind_guess kind = kind_of_media_type(body_type);
 
-  if ((cJSON_IsNumber(version) && version->valuedouble == 1) ||
-      kind == KIND_SCHEMA1)
+  if ((cJSON_IsNumber(version) && version->valuedouble == 1) || kind == KIND_SCHEMA1)
     return schema1_error(err);
   if (!cJSON_IsNumber(version) || version->valuedouble != 2)
     return crio_error(err, EBADMSG, "manifest: schemaVersion must be 2");
   if (body_type && kind == KIND_UNKNOWN)
-    return crio_error(err, ENOTSUP, "unsupported manifest mediaType %s",
-                      body_type);
+    return crio_error(err, ENOTSUP, "unsupported manifest mediaType %s", body_type);
   if (kind == KIND_UNKNOWN)
     kind = header_kind;
   /* The OCI spec leaves mediaType optional; the fields tell. */
   if (kind == KIND_UNKNOWN)
     kind = manifests ? KIND_INDEX : KIND_IMAGE;
   if (header_kind != KIND_UNKNOWN && header_kind != kind)
-    return crio_error(err, EBADMSG, "manifest: body says %s but the registry "
-                      "sent Content-Type %s", body_type ? body_type : "?",
-                      content_type);
+    return crio_error(err, EBADMSG,
+                      "manifest: body says %s but the registry "
+                      "sent Content-Type %s",
+                      body_type ? body_type : "?", content_type);
   /* A document that is both an index and a manifest could be read as
    * either; the OCI spec forbids it to close that ambiguity. */
   if (manifests && (config || layers))
-    return crio_error(err, EBADMSG, "manifest has both manifests and "
+    return crio_error(err, EBADMSG,
+                      "manifest has both manifests and "
                       "config/layers");
   if (kind == KIND_INDEX) {
     m->kind = IMG_MANIFEST_INDEX;
-    m->media_type = xstrdup(body_type                     ? body_type
+    m->media_type = xstrdup(body_type                   ? body_type
                             : header_kind == KIND_INDEX ? content_type
                                                         : IMG_MEDIA_OCI_INDEX);
-    if (parse_descriptor_array(manifests, "manifests", true, &m->manifests,
-                               &m->n_manifests, err) < 0)
+    if (parse_descriptor_array(manifests, "manifests", true, &m->manifests, &m->n_manifests, err) <
+        0)
       return crio_error_prefix(err, "index");
     return 0;
   }
   m->kind = IMG_MANIFEST_IMAGE;
-  m->media_type = xstrdup(body_type                     ? body_type
+  m->media_type = xstrdup(body_type                   ? body_type
                           : header_kind == KIND_IMAGE ? content_type
                                                       : IMG_MEDIA_OCI_MANIFEST);
   if (!config)
     return crio_error(err, EBADMSG, "manifest: no config");
   if (parse_descriptor(config, "config", false, &m->config, err) < 0 ||
-      parse_descriptor_array(layers, "layers", false, &m->layers,
-                             &m->n_layers, err) < 0)
+      parse_descriptor_array(layers, "layers", false, &m->layers, &m->n_layers, err) < 0)
     return crio_error_prefix(err, "manifest");
   return 0;
 }
@@ -191,8 +190,10 @@ int img_manifest_parse(const char *body, size_t len, const char *content_type,
   cleanup_img_manifest struct img_manifest *m = NULL;
 
   if (len > IMG_MANIFEST_MAX)
-    return crio_error(err, EFBIG, "manifest of %zu bytes exceeds the limit "
-                      "of %d", len, IMG_MANIFEST_MAX);
+    return crio_error(err, EFBIG,
+                      "manifest of %zu bytes exceeds the limit "
+                      "of %d",
+                      len, IMG_MANIFEST_MAX);
   if (kind_of_media_type(content_type) == KIND_SCHEMA1)
     return schema1_error(err);
   root = cJSON_ParseWithLength(body, len);

@@ -57,8 +57,8 @@ void img_platform_normalize(struct img_platform *p) {
       cleanup_free char *v = xasprintf("v%s", p->variant);
       replace(&p->variant, v);
     }
-  } else if (!strcmp(a, "i386") || !strcmp(a, "i486") || !strcmp(a, "i586") ||
-             !strcmp(a, "i686") || !strcmp(a, "x86")) {
+  } else if (!strcmp(a, "i386") || !strcmp(a, "i486") || !strcmp(a, "i586") || !strcmp(a, "i686") ||
+             !strcmp(a, "x86")) {
     replace(&p->architecture, "386");
   }
 }
@@ -97,10 +97,8 @@ static int arm_level(const char *variant) {
 }
 
 /* How well entry fits want: 0 not at all, higher is better. */
-static int platform_score(const struct img_platform *want,
-                          const struct img_platform *entry) {
-  if (!str_eq(want->os, entry->os) ||
-      !str_eq(want->architecture, entry->architecture))
+static int platform_score(const struct img_platform *want, const struct img_platform *entry) {
+  if (!str_eq(want->os, entry->os) || !str_eq(want->architecture, entry->architecture))
     return 0;
   if (str_eq(want->variant, entry->variant))
     return 1000;
@@ -120,8 +118,7 @@ static bool is_image_manifest_type(const char *media_type) {
                         !strcmp(media_type, IMG_MEDIA_DOCKER_MANIFEST));
 }
 
-int img_index_select(const struct img_manifest *index,
-                     const struct img_platform *platform,
+int img_index_select(const struct img_manifest *index, const struct img_platform *platform,
                      const struct img_descriptor **out, crio_error_t *err) {
   struct img_platform want = {0}, host = {0};
   const struct img_descriptor *best = NULL;
@@ -133,8 +130,7 @@ int img_index_select(const struct img_manifest *index,
     platform = &host;
   }
   want.os = platform->os ? xstrdup(platform->os) : NULL;
-  want.architecture =
-      platform->architecture ? xstrdup(platform->architecture) : NULL;
+  want.architecture = platform->architecture ? xstrdup(platform->architecture) : NULL;
   want.variant = platform->variant ? xstrdup(platform->variant) : NULL;
   img_platform_normalize(&want);
 
@@ -145,8 +141,7 @@ int img_index_select(const struct img_manifest *index,
     if (!is_image_manifest_type(d->media_type))
       continue;
     entry.os = d->platform.os ? xstrdup(d->platform.os) : NULL;
-    entry.architecture =
-        d->platform.architecture ? xstrdup(d->platform.architecture) : NULL;
+    entry.architecture = d->platform.architecture ? xstrdup(d->platform.architecture) : NULL;
     entry.variant = d->platform.variant ? xstrdup(d->platform.variant) : NULL;
     img_platform_normalize(&entry);
     int score = platform_score(&want, &entry);
@@ -161,10 +156,9 @@ int img_index_select(const struct img_manifest *index,
     cleanup_free char *offered = xzalloc(cap);
     for (size_t i = 0; i < index->n_manifests; i++) {
       const struct img_platform *p = &index->manifests[i].platform;
-      cleanup_free char *one =
-          xasprintf("%s%s/%s%s%s", len ? ", " : "", p->os ? p->os : "?",
-                    p->architecture ? p->architecture : "?",
-                    p->variant ? "/" : "", p->variant ? p->variant : "");
+      cleanup_free char *one = xasprintf("%s%s/%s%s%s", len ? ", " : "", p->os ? p->os : "?",
+                                         p->architecture ? p->architecture : "?",
+                                         p->variant ? "/" : "", p->variant ? p->variant : "");
       size_t n = strlen(one);
       if (len + n + 1 > cap) {
         cap = (len + n + 1) * 2;
@@ -173,9 +167,10 @@ int img_index_select(const struct img_manifest *index,
       memcpy(offered + len, one, n + 1);
       len += n;
     }
-    crio_error(err, ENOENT, "no image for platform %s/%s%s%s in the index "
-               "(it offers: %s)", want.os ? want.os : "?",
-               want.architecture ? want.architecture : "?",
+    crio_error(err, ENOENT,
+               "no image for platform %s/%s%s%s in the index "
+               "(it offers: %s)",
+               want.os ? want.os : "?", want.architecture ? want.architecture : "?",
                want.variant ? "/" : "", want.variant ? want.variant : "",
                len ? offered : "nothing");
     img_platform_clear(&want);

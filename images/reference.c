@@ -123,8 +123,7 @@ static bool all_lower_hex(const char *s, size_t len) {
   return true;
 }
 
-int img_reference_parse(const char *text, struct img_reference *out,
-                        crio_error_t *err) {
+int img_reference_parse(const char *text, struct img_reference *out, crio_error_t *err) {
   cleanup_free char *name = NULL;
   cleanup_img_reference struct img_reference ref = {0};
   const char *at, *slash, *last_slash, *colon;
@@ -168,8 +167,7 @@ int img_reference_parse(const char *text, struct img_reference *out,
     name_len = (size_t)(colon - text);
   }
   if (name_len == 0)
-    return crio_error(err, EINVAL, "invalid reference format: %s: empty name",
-                      text);
+    return crio_error(err, EINVAL, "invalid reference format: %s: empty name", text);
   if (name_len > NAME_MAX_LEN)
     return crio_error(err, EINVAL,
                       "invalid reference format: %s: repository name longer "
@@ -184,8 +182,7 @@ int img_reference_parse(const char *text, struct img_reference *out,
   const char *remainder = name;
   if (slash) {
     size_t first_len = (size_t)(slash - name);
-    bool is_domain = memchr(name, '.', first_len) ||
-                     memchr(name, ':', first_len) ||
+    bool is_domain = memchr(name, '.', first_len) || memchr(name, ':', first_len) ||
                      (first_len == 9 && memcmp(name, "localhost", 9) == 0);
     for (size_t i = 0; i < first_len && !is_domain; i++)
       if (isupper((unsigned char)name[i]))
@@ -246,17 +243,16 @@ char *img_reference_name(const struct img_reference *ref) {
 }
 
 char *img_reference_format(const struct img_reference *ref) {
-  return xasprintf("%s/%s%s%s%s%s", ref->domain, ref->path,
-                   ref->tag ? ":" : "", ref->tag ? ref->tag : "",
-                   ref->digest ? "@" : "", ref->digest ? ref->digest : "");
+  return xasprintf("%s/%s%s%s%s%s", ref->domain, ref->path, ref->tag ? ":" : "",
+                   ref->tag ? ref->tag : "", ref->digest ? "@" : "",
+                   ref->digest ? ref->digest : "");
 }
 
-void img_reference_copy(struct img_reference *dst,
-                        const struct img_reference *src, const char *domain) {
+void img_reference_copy(struct img_reference *dst, const struct img_reference *src,
+                        const char *domain) {
   dst->domain = xstrdup(domain ? domain : src->domain);
   dst->implicit_library = src->implicit_library;
-  if (domain && src->implicit_library &&
-      strcmp(domain, IMG_DEFAULT_DOMAIN) != 0) {
+  if (domain && src->implicit_library && strcmp(domain, IMG_DEFAULT_DOMAIN) != 0) {
     dst->path = xstrdup(src->path + strlen("library/"));
     dst->implicit_library = false;
   } else {

@@ -58,19 +58,23 @@ void cleanup_img_registries_confp(struct img_registries_conf **conf) {
 }
 
 /* A location or prefix names a registry and namespace, never a URL. */
-static int check_location(const struct toml_value *where, const char *key,
-                          const char *value, crio_error_t *err) {
+static int check_location(const struct toml_value *table, const char *key, const char *value,
+                          crio_error_t *err) {
+  const struct toml_value *where = toml_get(table, key);
+  if (!where) /* prefix defaulted to location */
+    where = table;
   if (strstr(value, "://"))
-    return toml_error(err, where, "%s \"%s\": write host[:port][/path] "
-                      "without a scheme", key, value);
-  if (value[0] == '/' || (value[0] && value[strlen(value) - 1] == '/'))
-    return toml_error(err, where, "%s \"%s\": leading or trailing '/'", key,
+    return toml_error(err, where,
+                      "\"%s\": write host[:port][/path] "
+                      "without a scheme",
                       value);
+  if (value[0] == '/' || (value[0] && value[strlen(value) - 1] == '/'))
+    return toml_error(err, where, "\"%s\": leading or trailing '/'", value);
   return 0;
 }
 
-static int parse_mirror(const struct toml_value *table,
-                        struct conf_mirror *out, crio_error_t *err) {
+static int parse_mirror(const struct toml_value *table, struct conf_mirror *out,
+                        crio_error_t *err) {
   const char *location = NULL, *pull_from = NULL;
   if (table->type != TOML_TABLE)
     return toml_error(err, table, "expected a table");
@@ -91,13 +95,14 @@ static int parse_mirror(const struct toml_value *table,
   else
     return toml_error(err, table,
                       "pull-from-mirror \"%s\": want all, digest-only or "
-                      "tag-only", pull_from);
+                      "tag-only",
+                      pull_from);
   out->location = xstrdup(location);
   return 0;
 }
 
-static int parse_registry(const struct toml_value *table,
-                          struct conf_registry *out, crio_error_t *err) {
+static int parse_registry(const struct toml_value *table, struct conf_registry *out,
+                          crio_error_t *err) {
   const char *prefix = NULL, *location = NULL;
   const struct toml_value *mirrors = NULL;
   if (table->type != TOML_TABLE)
@@ -106,29 +111,35 @@ static int parse_registry(const struct toml_value *table,
       toml_get_string(table, "location", &location, err) < 0 ||
       toml_get_bool(table, "insecure", &out->insecure, err) < 0 ||
       toml_get_bool(table, "blocked", &out->blocked, err) < 0 ||
-      toml_get_bool(table, "mirror-by-digest-only",
-                    &out->mirror_by_digest_only, err) < 0 ||
+      toml_get_bool(table, "mirror-by-digest-only", &out->mirror_by_digest_only, err) < 0 ||
       toml_get_array(table, "mirror", &mirrors, err) < 0)
     return -1;
-  if (location && location[0] &&
-      check_location(table, "location", location, err) < 0)
+  if (location && location[0] && check_location(table, "location", location, err) < 0)
     return -1;
   if (!prefix || !prefix[0]) {
     if (!location || !location[0])
-      return toml_error(err, table, "a [[registry]] needs a prefix or a "
+      return toml_error(err, table,
+                        "a [[registry]] needs a prefix or a "
                         "location");
     prefix = location;
   }
-  if (check_location(table, "prefix", prefix, err) < 0)
+  /* Where the prefix was written: its own key, or location's. */
+  const struct toml_value *prefix_node =
+      toml_get(table, "prefix") ? toml_get(table, "prefix") : toml_get(table, "location");
+  if (toml_get(table, "prefix") && check_location(table, "prefix", prefix, err) < 0)
     return -1;
   if (strncmp(prefix, "*.", 2) == 0) {
     if (strchr(prefix, '/') || strchr(prefix, ':') || !prefix[2])
-      return toml_error(err, table, "prefix \"%s\": a wildcard prefix is "
-                        "\"*.domain\" alone", prefix);
+      return toml_error(err, prefix_node,
+                        "prefix \"%s\": a wildcard prefix is "
+                        "\"*.domain\" alone",
+                        prefix);
     out->wildcard = true;
   } else if (strchr(prefix, '*')) {
-    return toml_error(err, table, "prefix \"%s\": '*' only as a leading "
-                      "\"*.\"", prefix);
+    return toml_error(err, prefix_node,
+                      "prefix \"%s\": '*' only as a leading "
+                      "\"*.\"",
+                      prefix);
   } else if (!location || !location[0]) {
     location = prefix;
   }
@@ -140,8 +151,7 @@ static int parse_registry(const struct toml_value *table,
     if (parse_mirror(toml_array_item(mirrors, i), &out->mirrors[i], err) < 0)
       return -1;
     out->n_mirrors++;
-    if (out->mirror_by_digest_only &&
-        out->mirrors[i].pull_from != PULL_FROM_ALL)
+    if (out->mirror_by_digest_only && out->mirrors[i].pull_from != PULL_FROM_ALL)
       return toml_error(err, toml_array_item(mirrors, i),
                         "pull-from-mirror cannot be combined with the "
                         "registry's mirror-by-digest-only");
@@ -149,16 +159,15 @@ static int parse_registry(const struct toml_value *table,
   return 0;
 }
 
-static int parse_tree(const struct toml_value *root,
-                      struct img_registries_conf *conf, crio_error_t *err) {
+static int parse_tree(const struct toml_value *root, struct img_registries_conf *conf,
+                      crio_error_t *err) {
   const struct toml_value *registries = NULL;
   if (toml_get(root, "registries"))
     return toml_error(err, toml_get(root, "registries"),
                       "registries.conf version 1 ([registries.search] ...) is "
                       "not supported; write version 2 (unqualified-search-"
                       "registries, [[registry]])");
-  if (toml_get_string_array(root, "unqualified-search-registries",
-                            &conf->search, err) < 0)
+  if (toml_get_string_array(root, "unqualified-search-registries", &conf->search, err) < 0)
     return -1;
   for (size_t i = 0; conf->search && conf->search[i]; i++) {
     const char *s = conf->search[i];
@@ -179,27 +188,22 @@ static int parse_tree(const struct toml_value *root,
     conf->n_registries = i + 1;
     for (size_t j = 0; j < i; j++)
       if (strcmp(conf->registries[j].prefix, conf->registries[i].prefix) == 0)
-        return toml_error(err, item, "prefix \"%s\" defined twice",
-                          conf->registries[i].prefix);
+        return toml_error(err, item, "prefix \"%s\" defined twice", conf->registries[i].prefix);
   }
   return 0;
 }
 
 int img_registries_conf_parse(const char *text, size_t len, const char *label,
-                              struct img_registries_conf **out,
-                              crio_error_t *err) {
+                              struct img_registries_conf **out, crio_error_t *err) {
   cleanup_toml struct toml_value *root = NULL;
-  cleanup_img_registries_conf struct img_registries_conf *conf =
-      xzalloc(sizeof(*conf));
-  if (toml_parse(text, len, label, &root, err) < 0 ||
-      parse_tree(root, conf, err) < 0)
+  cleanup_img_registries_conf struct img_registries_conf *conf = xzalloc(sizeof(*conf));
+  if (toml_parse(text, len, label, &root, err) < 0 || parse_tree(root, conf, err) < 0)
     return -1;
   *out = steal_pointer(&conf);
   return 0;
 }
 
-int img_registries_conf_load(const char *path,
-                             struct img_registries_conf **out,
+int img_registries_conf_load(const char *path, struct img_registries_conf **out,
                              crio_error_t *err) {
   cleanup_free char *text = NULL;
   size_t len = 0;
@@ -227,33 +231,28 @@ static size_t prefix_match_len(const struct conf_registry *r, const char *ref) {
     const char *colon = memchr(ref, ':', host_len);
     size_t name_len = colon ? (size_t)(colon - ref) : host_len;
     size_t suffix_len = strlen(suffix);
-    if (name_len > suffix_len &&
-        memcmp(ref + name_len - suffix_len, suffix, suffix_len) == 0)
+    if (name_len > suffix_len && memcmp(ref + name_len - suffix_len, suffix, suffix_len) == 0)
       return host_len;
     return 0;
   }
   size_t len = strlen(r->prefix);
   if (strncmp(ref, r->prefix, len) != 0)
     return 0;
-  if (ref[len] == '\0' || ref[len] == '/' || ref[len] == ':' ||
-      ref[len] == '@')
+  if (ref[len] == '\0' || ref[len] == '/' || ref[len] == ':' || ref[len] == '@')
     return len;
   return 0;
 }
 
 /* The [[registry]] with the longest matching prefix, or NULL. */
-static const struct conf_registry *
-find_registry(const struct img_registries_conf *conf, const char *ref,
-              size_t *matched) {
+static const struct conf_registry *find_registry(const struct img_registries_conf *conf,
+                                                 const char *ref, size_t *matched) {
   const struct conf_registry *best = NULL;
   size_t best_len = 0;
   for (size_t i = 0; conf && i < conf->n_registries; i++) {
     size_t len = prefix_match_len(&conf->registries[i], ref);
     /* A wildcard counts by its own length, so "*.example.com" loses to an
      * exact "foo.example.com" as in containers/image. */
-    size_t weight = conf->registries[i].wildcard
-                        ? strlen(conf->registries[i].prefix)
-                        : len;
+    size_t weight = conf->registries[i].wildcard ? strlen(conf->registries[i].prefix) : len;
     if (len > 0 && weight > best_len) {
       best = &conf->registries[i];
       best_len = weight;
@@ -265,11 +264,10 @@ find_registry(const struct img_registries_conf *conf, const char *ref,
 
 int img_registries_short_name_candidates(const struct img_registries_conf *conf,
                                          const struct img_reference *ref,
-                                         struct img_reference **out,
-                                         size_t *n_out, crio_error_t *err) {
+                                         struct img_reference **out, size_t *n_out,
+                                         crio_error_t *err) {
   static char *default_search[] = {IMG_DEFAULT_DOMAIN, NULL};
-  char **search = conf && conf->search && conf->search[0] ? conf->search
-                                                          : default_search;
+  char **search = conf && conf->search && conf->search[0] ? conf->search : default_search;
   size_t n = 0;
   if (!ref->short_name) {
     *out = xcalloc(1, sizeof(**out));
@@ -303,9 +301,8 @@ void img_pull_sources_free(struct img_pull_source *sources, size_t n) {
  * host and a repository path.  The location's first component is a host
  * whatever it looks like ("myregistry/foo" is host myregistry), as in
  * containers/image, so this splits rather than re-parses. */
-static int make_source(const char *location, const char *ref_text,
-                       size_t matched, bool insecure, bool mirror,
-                       struct img_pull_source *out, crio_error_t *err) {
+static int make_source(const char *location, const char *ref_text, size_t matched, bool insecure,
+                       bool mirror, struct img_pull_source *out, crio_error_t *err) {
   cleanup_free char *rewritten = NULL;
   char *slash, *at, *colon;
   if (location[0])
@@ -327,9 +324,8 @@ static int make_source(const char *location, const char *ref_text,
                       ref_text, rewritten);
   *slash = '\0';
   /* docker.io is a name; its API is served at registry-1.docker.io. */
-  out->host = xstrdup(strcmp(rewritten, IMG_DEFAULT_DOMAIN) == 0
-                          ? "registry-1.docker.io"
-                          : rewritten);
+  out->host =
+      xstrdup(strcmp(rewritten, IMG_DEFAULT_DOMAIN) == 0 ? "registry-1.docker.io" : rewritten);
   out->repository = xstrdup(slash + 1);
   out->insecure = insecure;
   out->mirror = mirror;
@@ -337,9 +333,8 @@ static int make_source(const char *location, const char *ref_text,
 }
 
 int img_registries_pull_sources(const struct img_registries_conf *conf,
-                                const struct img_reference *ref,
-                                struct img_pull_source **out, size_t *n_out,
-                                crio_error_t *err) {
+                                const struct img_reference *ref, struct img_pull_source **out,
+                                size_t *n_out, crio_error_t *err) {
   cleanup_free char *text = img_reference_format(ref);
   size_t matched = 0, n = 0;
   const struct conf_registry *r = find_registry(conf, text, &matched);
@@ -359,15 +354,14 @@ int img_registries_pull_sources(const struct img_registries_conf *conf,
     if ((m->pull_from == PULL_FROM_DIGEST_ONLY && !by_digest) ||
         (m->pull_from == PULL_FROM_TAG_ONLY && by_digest))
       continue;
-    if (make_source(m->location, text, matched, m->insecure, true,
-                    &sources[n], err) < 0) {
+    if (make_source(m->location, text, matched, m->insecure, true, &sources[n], err) < 0) {
       img_pull_sources_free(sources, n);
       return -1;
     }
     n++;
   }
-  if (make_source(r ? r->location : "", text, matched, r && r->insecure,
-                  false, &sources[n], err) < 0) {
+  if (make_source(r ? r->location : "", text, matched, r && r->insecure, false, &sources[n], err) <
+      0) {
     img_pull_sources_free(sources, n);
     return -1;
   }

@@ -79,19 +79,17 @@ struct img_reference {
   bool implicit_library;
 };
 
-int img_reference_parse(const char *text, struct img_reference *out,
-                        crio_error_t *err);
+int img_reference_parse(const char *text, struct img_reference *out, crio_error_t *err);
 /* "domain/path[:tag][@digest]", malloc'd. */
 char *img_reference_format(const struct img_reference *ref);
 /* "domain/path", malloc'd. */
 char *img_reference_name(const struct img_reference *ref);
 /* Deep copy; with a new domain when domain is non-NULL (short_name off,
  * and an implicit "library/" kept only on docker.io). */
-void img_reference_copy(struct img_reference *dst,
-                        const struct img_reference *src, const char *domain);
+void img_reference_copy(struct img_reference *dst, const struct img_reference *src,
+                        const char *domain);
 void img_reference_clear(struct img_reference *ref);
-#define cleanup_img_reference                                                  \
-  __attribute__((cleanup(img_reference_clear)))
+#define cleanup_img_reference __attribute__((cleanup(img_reference_clear)))
 
 /* ==== digests (digest.c) ===================================================
  * "algorithm:hex" with lowercase hex; sha256 and sha512 (OpenSSL EVP). */
@@ -99,13 +97,11 @@ int img_digest_validate(const char *digest, crio_error_t *err);
 /* "sha256:<hex>" of data, malloc'd. */
 char *img_digest_sha256(const void *data, size_t len);
 /* 0 when data hashes to expected; EBADMSG naming both digests if not. */
-int img_digest_verify(const char *expected, const void *data, size_t len,
-                      crio_error_t *err);
+int img_digest_verify(const char *expected, const void *data, size_t len, crio_error_t *err);
 
 /* Incremental verification of a stream. */
 struct img_digester;
-int img_digester_new(const char *expected, struct img_digester **out,
-                     crio_error_t *err);
+int img_digester_new(const char *expected, struct img_digester **out, crio_error_t *err);
 void img_digester_update(struct img_digester *d, const void *data, size_t len);
 /* Compares with the expected digest: EBADMSG on mismatch.  Call once. */
 int img_digester_finish(struct img_digester *d, crio_error_t *err);
@@ -128,16 +124,12 @@ void cleanup_img_digesterp(struct img_digester **d);
 struct img_registries_conf;
 
 /* An absent file is an empty configuration (docker.io for short names). */
-int img_registries_conf_load(const char *path,
-                             struct img_registries_conf **out,
-                             crio_error_t *err);
+int img_registries_conf_load(const char *path, struct img_registries_conf **out, crio_error_t *err);
 int img_registries_conf_parse(const char *text, size_t len, const char *label,
-                              struct img_registries_conf **out,
-                              crio_error_t *err);
+                              struct img_registries_conf **out, crio_error_t *err);
 void img_registries_conf_free(struct img_registries_conf *conf);
 void cleanup_img_registries_confp(struct img_registries_conf **conf);
-#define cleanup_img_registries_conf                                            \
-  __attribute__((cleanup(cleanup_img_registries_confp)))
+#define cleanup_img_registries_conf __attribute__((cleanup(cleanup_img_registries_confp)))
 
 /* Fully qualified references to try, in order, for a reference: for a
  * short name one per unqualified-search-registries entry ("docker.io" when
@@ -145,8 +137,8 @@ void cleanup_img_registries_confp(struct img_registries_conf **conf);
  * Release with img_references_free. */
 int img_registries_short_name_candidates(const struct img_registries_conf *conf,
                                          const struct img_reference *ref,
-                                         struct img_reference **out,
-                                         size_t *n_out, crio_error_t *err);
+                                         struct img_reference **out, size_t *n_out,
+                                         crio_error_t *err);
 void img_references_free(struct img_reference *refs, size_t n);
 
 /* Where to fetch a qualified reference from. */
@@ -160,9 +152,8 @@ struct img_pull_source {
  * (or the reference's own domain when nothing matches).  EACCES when the
  * matching entry is blocked.  docker.io is reached at registry-1.docker.io. */
 int img_registries_pull_sources(const struct img_registries_conf *conf,
-                                const struct img_reference *ref,
-                                struct img_pull_source **out, size_t *n_out,
-                                crio_error_t *err);
+                                const struct img_reference *ref, struct img_pull_source **out,
+                                size_t *n_out, crio_error_t *err);
 void img_pull_sources_free(struct img_pull_source *sources, size_t n);
 
 /* ==== HTTP client and the distribution API (http.c, auth.c) ================= */
@@ -194,22 +185,18 @@ struct img_registry_options {
 
 struct img_registry_client;
 int img_registry_client_new(const struct img_registry_options *options,
-                            struct img_registry_client **out,
-                            crio_error_t *err);
+                            struct img_registry_client **out, crio_error_t *err);
 void img_registry_client_free(struct img_registry_client *client);
 void cleanup_img_registry_clientp(struct img_registry_client **client);
-#define cleanup_img_registry_client                                            \
-  __attribute__((cleanup(cleanup_img_registry_clientp)))
+#define cleanup_img_registry_client __attribute__((cleanup(cleanup_img_registry_clientp)))
 
 /* One repository on one endpoint, with credentials for it.  Opening pings
  * /v2/ (https first; http too when the source is insecure) and learns the
  * authentication challenge; tokens are fetched on demand and cached in the
  * client per registry + scope until they expire. */
 struct img_repo;
-int img_repo_open(struct img_registry_client *client,
-                  const struct img_pull_source *source,
-                  const struct img_auth *auth, struct img_repo **out,
-                  crio_error_t *err);
+int img_repo_open(struct img_registry_client *client, const struct img_pull_source *source,
+                  const struct img_auth *auth, struct img_repo **out, crio_error_t *err);
 void img_repo_free(struct img_repo *repo);
 void cleanup_img_repop(struct img_repo **repo);
 #define cleanup_img_repo __attribute__((cleanup(cleanup_img_repop)))
@@ -230,8 +217,7 @@ void img_fetched_manifest_clear(struct img_fetched_manifest *m);
 
 /* Receives a blob's bytes as they arrive.  Returning -1 (with err set)
  * stops the download; the download then fails with that error. */
-typedef int (*img_blob_sink)(void *opaque, const void *data, size_t len,
-                             crio_error_t *err);
+typedef int (*img_blob_sink)(void *opaque, const void *data, size_t len, crio_error_t *err);
 struct img_blob_progress {
   uint64_t bytes;    /* delivered to the sink */
   uint64_t expected; /* from the descriptor; 0 if unknown */
@@ -242,13 +228,12 @@ struct img_blob_progress {
  * more than expected_size bytes arrive (expected_size < 0: unknown).  The
  * sink may have seen every byte by then: a consumer must treat its output
  * as untrusted until this returns 0.  progress may be NULL. */
-int img_repo_get_blob(struct img_repo *repo, const char *digest,
-                      int64_t expected_size, img_blob_sink sink, void *opaque,
-                      struct img_blob_progress *progress, crio_error_t *err);
+int img_repo_get_blob(struct img_repo *repo, const char *digest, int64_t expected_size,
+                      img_blob_sink sink, void *opaque, struct img_blob_progress *progress,
+                      crio_error_t *err);
 /* A blob into memory (a config), verified, at most max_size bytes. */
-int img_repo_get_blob_mem(struct img_repo *repo, const char *digest,
-                          size_t max_size, char **out, size_t *len,
-                          crio_error_t *err);
+int img_repo_get_blob_mem(struct img_repo *repo, const char *digest, size_t max_size, char **out,
+                          size_t *len, crio_error_t *err);
 
 /* ==== authentication challenges (auth.c) =====================================
  * Parsed WWW-Authenticate: a scheme and its parameters (quoted strings
@@ -262,19 +247,15 @@ struct img_auth_challenge {
 };
 /* Of several challenges in one header, Bearer is preferred to Basic.  EINVAL
  * for a header that does not parse or names only unknown schemes. */
-int img_auth_challenge_parse(const char *header,
-                             struct img_auth_challenge *out,
-                             crio_error_t *err);
+int img_auth_challenge_parse(const char *header, struct img_auth_challenge *out, crio_error_t *err);
 void img_auth_challenge_clear(struct img_auth_challenge *c);
 
 /* ==== manifests (manifest.c, platform.c) ====================================== */
 #define IMG_MEDIA_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define IMG_MEDIA_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define IMG_MEDIA_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define IMG_MEDIA_DOCKER_MANIFEST                                              \
-  "application/vnd.docker.distribution.manifest.v2+json"
-#define IMG_MEDIA_DOCKER_LIST                                                  \
-  "application/vnd.docker.distribution.manifest.list.v2+json"
+#define IMG_MEDIA_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define IMG_MEDIA_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define IMG_MEDIA_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
 
 struct img_platform {
@@ -324,8 +305,7 @@ void cleanup_img_manifestp(struct img_manifest **m);
  * os/architecture, then the best variant (exact, else none given, else for
  * arm the highest variant not above ours).  ENOENT listing what the index
  * offers when nothing fits. */
-int img_index_select(const struct img_manifest *index,
-                     const struct img_platform *platform,
+int img_index_select(const struct img_manifest *index, const struct img_platform *platform,
                      const struct img_descriptor **out, crio_error_t *err);
 
 /* ==== pulling an image's metadata (fetch.c) ===================================
@@ -337,9 +317,9 @@ int img_index_select(const struct img_manifest *index,
 struct img_pull {
   struct img_reference ref; /* the qualified reference that was found */
   struct img_pull_source source;
-  struct img_repo *repo; /* open, for img_pull_blob */
-  char *manifest_digest; /* of the image manifest (after the index) */
-  char *index_digest;    /* of the index, or NULL */
+  struct img_repo *repo;                /* open, for img_pull_blob */
+  char *manifest_digest;                /* of the image manifest (after the index) */
+  char *index_digest;                   /* of the index, or NULL */
   struct img_fetched_manifest manifest; /* the image manifest's bytes */
   struct img_manifest *parsed;          /* kind == IMG_MANIFEST_IMAGE */
   char *config;                         /* config blob, verified */
@@ -347,15 +327,13 @@ struct img_pull {
 };
 /* conf may be NULL (no registries.conf), auth NULL (anonymous), platform
  * NULL (this host). */
-int img_pull_manifest(struct img_registry_client *client,
-                      const struct img_registries_conf *conf,
+int img_pull_manifest(struct img_registry_client *client, const struct img_registries_conf *conf,
                       const char *image, const struct img_auth *auth,
-                      const struct img_platform *platform,
-                      struct img_pull **out, crio_error_t *err);
+                      const struct img_platform *platform, struct img_pull **out,
+                      crio_error_t *err);
 /* Streams layer i of the pulled manifest to sink (img_repo_get_blob). */
-int img_pull_layer(struct img_pull *pull, size_t i, img_blob_sink sink,
-                   void *opaque, struct img_blob_progress *progress,
-                   crio_error_t *err);
+int img_pull_layer(struct img_pull *pull, size_t i, img_blob_sink sink, void *opaque,
+                   struct img_blob_progress *progress, crio_error_t *err);
 void img_pull_free(struct img_pull *pull);
 void cleanup_img_pullp(struct img_pull **pull);
 #define cleanup_img_pull __attribute__((cleanup(cleanup_img_pullp)))

@@ -64,9 +64,8 @@ struct http_response {
 
 /* One exchange.  Fails only when no HTTP answer arrived (or the sink
  * failed); any status is returned in resp for the caller to judge. */
-int http_perform(struct img_registry_client *client,
-                 const struct http_request *req, struct http_response *resp,
-                 crio_error_t *err);
+int http_perform(struct img_registry_client *client, const struct http_request *req,
+                 struct http_response *resp, crio_error_t *err);
 void http_response_clear(struct http_response *resp);
 
 /* "scheme://host[:port]" of url, malloc'd; NULL if url does not parse. */
@@ -84,8 +83,7 @@ struct auth_creds {
   char *registry_token;
 };
 /* Decodes CRI's AuthConfig (auth = base64 "user:pass" wins). */
-int auth_creds_from(const struct img_auth *auth, struct auth_creds *out,
-                    crio_error_t *err);
+int auth_creds_from(const struct img_auth *auth, struct auth_creds *out, crio_error_t *err);
 void auth_creds_clear(struct auth_creds *c);
 
 /* The Authorization value for a request answering challenge, or *out NULL
@@ -94,11 +92,10 @@ void auth_creds_clear(struct auth_creds *c);
  * and credentials until it expires.  registry_origin is the registry's
  * "scheme://host[:port]": an insecure registry's token server is unverified
  * only when it is on that same origin. */
-int auth_authorization(struct img_registry_client *client,
-                       const char *registry_origin, bool insecure,
-                       const struct img_auth_challenge *challenge,
-                       const struct auth_creds *creds, const char *scope,
-                       bool fresh, char **out, crio_error_t *err);
+int auth_authorization(struct img_registry_client *client, const char *registry_origin,
+                       bool insecure, const struct img_auth_challenge *challenge,
+                       const struct auth_creds *creds, const char *scope, bool fresh, char **out,
+                       crio_error_t *err);
 void auth_tokens_free(struct img_registry_client *client);
 
 #endif

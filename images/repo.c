@@ -7,9 +7,8 @@
 
 #include "images/registry_http.h"
 
-#define MANIFEST_ACCEPT                                                        \
-  IMG_MEDIA_OCI_MANIFEST ", " IMG_MEDIA_OCI_INDEX                              \
-                         ", " IMG_MEDIA_DOCKER_MANIFEST                        \
+#define MANIFEST_ACCEPT                                                                            \
+  IMG_MEDIA_OCI_MANIFEST ", " IMG_MEDIA_OCI_INDEX ", " IMG_MEDIA_DOCKER_MANIFEST                   \
                          ", " IMG_MEDIA_DOCKER_LIST
 
 struct img_repo {
@@ -43,32 +42,27 @@ void cleanup_img_repop(struct img_repo **r) {
 /* GET /v2/ on origin: 200 (no auth) or 401 with a challenge. */
 static int ping(struct img_repo *r, const char *origin, crio_error_t *err) {
   cleanup_free char *url = xasprintf("%s/v2/", origin);
-  struct http_request req = {.url = url, .insecure = r->insecure,
-                             .max_body = 64 * 1024};
+  struct http_request req = {.url = url, .insecure = r->insecure, .max_body = 64 * 1024};
   struct http_response resp = {0};
   int ret = 0;
   if (http_perform(r->client, &req, &resp, err) < 0)
     return -1;
   if (resp.status == 401) {
     if (!resp.www_authenticate)
-      ret = crio_error(err, EPROTO, "GET %s: 401 without WWW-Authenticate",
-                       url);
-    else if (img_auth_challenge_parse(resp.www_authenticate, &r->challenge,
-                                      err) < 0)
+      ret = crio_error(err, EPROTO, "GET %s: 401 without WWW-Authenticate", url);
+    else if (img_auth_challenge_parse(resp.www_authenticate, &r->challenge, err) < 0)
       ret = crio_error_prefix(err, "GET %s", url);
   } else if (resp.status != 200) {
     cleanup_free char *why = http_error_summary(&resp);
-    ret = crio_error(err, EPROTO, "GET %s: HTTP %ld%s%s (not a registry?)",
-                     url, resp.status, why[0] ? ": " : "", why);
+    ret = crio_error(err, EPROTO, "GET %s: HTTP %ld%s%s (not a registry?)", url, resp.status,
+                     why[0] ? ": " : "", why);
   }
   http_response_clear(&resp);
   return ret;
 }
 
-int img_repo_open(struct img_registry_client *client,
-                  const struct img_pull_source *source,
-                  const struct img_auth *auth, struct img_repo **out,
-                  crio_error_t *err) {
+int img_repo_open(struct img_registry_client *client, const struct img_pull_source *source,
+                  const struct img_auth *auth, struct img_repo **out, crio_error_t *err) {
   struct img_repo *r = xzalloc(sizeof(*r));
   cleanup_free char *https = xasprintf("https://%s", source->host);
   r->client = client;
@@ -106,13 +100,11 @@ int img_repo_open(struct img_registry_client *client,
 /* A GET on the repository's API with authentication: a cached token that
  * is refused is refetched once before giving up. */
 static int repo_get(struct img_repo *r, const char *url, const char *accept,
-                    struct http_request *req, struct http_response *resp,
-                    crio_error_t *err) {
+                    struct http_request *req, struct http_response *resp, crio_error_t *err) {
   for (int attempt = 0;; attempt++) {
     cleanup_free char *authorization = NULL;
-    if (auth_authorization(r->client, r->origin, r->insecure, &r->challenge,
-                           &r->creds, r->scope, attempt > 0, &authorization,
-                           err) < 0)
+    if (auth_authorization(r->client, r->origin, r->insecure, &r->challenge, &r->creds, r->scope,
+                           attempt > 0, &authorization, err) < 0)
       return crio_error_prefix(err, "%s", r->host);
     req->url = url;
     req->accept = accept;
@@ -123,8 +115,8 @@ static int repo_get(struct img_repo *r, const char *url, const char *accept,
       explicit_bzero(authorization, strlen(authorization));
     if (ret < 0)
       return -1;
-    if (resp->status == 401 && attempt == 0 &&
-        r->challenge.scheme == IMG_AUTH_BEARER && !r->creds.registry_token) {
+    if (resp->status == 401 && attempt == 0 && r->challenge.scheme == IMG_AUTH_BEARER &&
+        !r->creds.registry_token) {
       http_response_clear(resp);
       continue;
     }
@@ -133,28 +125,23 @@ static int repo_get(struct img_repo *r, const char *url, const char *accept,
 }
 
 /* An error for a non-2xx answer about what (a manifest or blob). */
-static int status_error(const struct img_repo *r, const char *url,
-                        const struct http_response *resp, crio_error_t *err) {
+static int status_error(const struct img_repo *r, const char *url, const struct http_response *resp,
+                        crio_error_t *err) {
   cleanup_free char *why = http_error_summary(resp);
   const char *sep = why[0] ? ": " : "";
   switch (resp->status) {
   case 401:
     if (r->challenge.scheme == IMG_AUTH_BASIC && !r->creds.username)
-      return crio_error(err, EACCES, "GET %s: authentication required%s%s",
-                        url, sep, why);
-    return crio_error(err, EACCES, "GET %s: unauthorized (HTTP 401)%s%s", url,
-                      sep, why);
+      return crio_error(err, EACCES, "GET %s: authentication required%s%s", url, sep, why);
+    return crio_error(err, EACCES, "GET %s: unauthorized (HTTP 401)%s%s", url, sep, why);
   case 403:
-    return crio_error(err, EACCES, "GET %s: forbidden (HTTP 403)%s%s", url,
-                      sep, why);
+    return crio_error(err, EACCES, "GET %s: forbidden (HTTP 403)%s%s", url, sep, why);
   case 404:
     return crio_error(err, ENOENT, "GET %s: not found%s%s", url, sep, why);
   case 429:
-    return crio_error(err, EAGAIN, "GET %s: too many requests (HTTP 429)%s%s",
-                      url, sep, why);
+    return crio_error(err, EAGAIN, "GET %s: too many requests (HTTP 429)%s%s", url, sep, why);
   default:
-    return crio_error(err, EPROTO, "GET %s: HTTP %ld%s%s", url, resp->status,
-                      sep, why);
+    return crio_error(err, EPROTO, "GET %s: HTTP %ld%s%s", url, resp->status, sep, why);
   }
 }
 
@@ -175,11 +162,9 @@ static char *bare_media_type(const char *content_type) {
   return len ? xstrndup(content_type, len) : NULL;
 }
 
-int img_repo_get_manifest(struct img_repo *r, const char *ref,
-                          struct img_fetched_manifest *out,
+int img_repo_get_manifest(struct img_repo *r, const char *ref, struct img_fetched_manifest *out,
                           crio_error_t *err) {
-  cleanup_free char *url =
-      xasprintf("%s/v2/%s/manifests/%s", r->origin, r->repository, ref);
+  cleanup_free char *url = xasprintf("%s/v2/%s/manifests/%s", r->origin, r->repository, ref);
   struct http_request req = {.max_body = IMG_MANIFEST_MAX};
   struct http_response resp = {0};
   bool by_digest = strchr(ref, ':') != NULL;
@@ -200,11 +185,9 @@ int img_repo_get_manifest(struct img_repo *r, const char *ref,
   const char *expected = by_digest ? ref : resp.docker_content_digest;
   if (expected) {
     cleanup_error crio_error_t verr = NULL;
-    if (img_digest_verify(expected, resp.body ? resp.body : "", resp.body_len,
-                          &verr) < 0) {
+    if (img_digest_verify(expected, resp.body ? resp.body : "", resp.body_len, &verr) < 0) {
       int status = crio_error_status(&verr);
-      crio_error(err, status, "manifest %s from %s: %s", ref, url,
-                 crio_error_message(&verr));
+      crio_error(err, status, "manifest %s from %s: %s", ref, url, crio_error_message(&verr));
       http_response_clear(&resp);
       return -1;
     }
@@ -229,28 +212,24 @@ struct blob_stream {
   const char *digest;
 };
 
-static int blob_chunk(void *opaque, const void *data, size_t len,
-                      crio_error_t *err) {
+static int blob_chunk(void *opaque, const void *data, size_t len, crio_error_t *err) {
   struct blob_stream *s = opaque;
   if (s->expected_size >= 0 && s->bytes + len > (uint64_t)s->expected_size)
-    return crio_error(err, EFBIG, "blob %s: more than the %" PRId64
-                      " bytes its descriptor says", s->digest,
-                      s->expected_size);
+    return crio_error(err, EFBIG, "blob %s: more than the %" PRId64 " bytes its descriptor says",
+                      s->digest, s->expected_size);
   img_digester_update(s->digester, data, len);
   s->bytes += len;
   return s->sink(s->opaque, data, len, err);
 }
 
-int img_repo_get_blob(struct img_repo *r, const char *digest,
-                      int64_t expected_size, img_blob_sink sink, void *opaque,
-                      struct img_blob_progress *progress, crio_error_t *err) {
+int img_repo_get_blob(struct img_repo *r, const char *digest, int64_t expected_size,
+                      img_blob_sink sink, void *opaque, struct img_blob_progress *progress,
+                      crio_error_t *err) {
   cleanup_img_digester struct img_digester *digester = NULL;
   cleanup_free char *url = NULL;
-  struct blob_stream stream = {.sink = sink, .opaque = opaque,
-                               .expected_size = expected_size,
-                               .digest = digest};
-  struct http_request req = {.sink = blob_chunk, .opaque = &stream,
-                             .follow_redirects = true};
+  struct blob_stream stream = {
+      .sink = sink, .opaque = opaque, .expected_size = expected_size, .digest = digest};
+  struct http_request req = {.sink = blob_chunk, .opaque = &stream, .follow_redirects = true};
   struct http_response resp = {0};
   int ret;
 
@@ -274,9 +253,10 @@ int img_repo_get_blob(struct img_repo *r, const char *digest,
   }
   http_response_clear(&resp);
   if (expected_size >= 0 && stream.bytes != (uint64_t)expected_size)
-    return crio_error(err, EBADMSG, "blob %s: got %" PRIu64 " bytes, its "
-                      "descriptor says %" PRId64, digest, stream.bytes,
-                      expected_size);
+    return crio_error(err, EBADMSG,
+                      "blob %s: got %" PRIu64 " bytes, its "
+                      "descriptor says %" PRId64,
+                      digest, stream.bytes, expected_size);
   if (img_digester_finish(digester, err) < 0)
     return crio_error_prefix(err, "blob from %s", url);
   return 0;
@@ -288,12 +268,10 @@ struct mem_sink {
   const char *digest;
 };
 
-static int mem_chunk(void *opaque, const void *data, size_t len,
-                     crio_error_t *err) {
+static int mem_chunk(void *opaque, const void *data, size_t len, crio_error_t *err) {
   struct mem_sink *m = opaque;
   if (m->len + len > m->max)
-    return crio_error(err, EFBIG, "blob %s: larger than %zu bytes", m->digest,
-                      m->max);
+    return crio_error(err, EFBIG, "blob %s: larger than %zu bytes", m->digest, m->max);
   if (m->len + len + 1 > m->cap) {
     m->cap = (m->len + len + 1) * 2;
     m->data = xrealloc(m->data, m->cap);
@@ -304,9 +282,8 @@ static int mem_chunk(void *opaque, const void *data, size_t len,
   return 0;
 }
 
-int img_repo_get_blob_mem(struct img_repo *r, const char *digest,
-                          size_t max_size, char **out, size_t *len,
-                          crio_error_t *err) {
+int img_repo_get_blob_mem(struct img_repo *r, const char *digest, size_t max_size, char **out,
+                          size_t *len, crio_error_t *err) {
   struct mem_sink m = {.max = max_size, .digest = digest};
   if (img_repo_get_blob(r, digest, -1, mem_chunk, &m, NULL, err) < 0) {
     free(m.data);
