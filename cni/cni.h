@@ -9,8 +9,8 @@
  * and stderr captured up to a size cap, every other descriptor closed, in a
  * process group of their own that is killed when the plugin outlives its
  * timeout.  A plugin "type" containing '/' is rejected: binaries are only
- * looked up in the plugin dirs.  The caller must not reap children with
- * waitpid(-1) (each plugin is waited for by pid). */
+ * looked up in the plugin dirs.  Each plugin is waited for by pid, so the
+ * process must not reap children with waitpid(-1) nor ignore SIGCHLD. */
 #ifndef CRIO_CNI_H
 #define CRIO_CNI_H
 

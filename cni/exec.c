@@ -134,8 +134,15 @@ static int spawn_child(const char *path, char *const *envp, int in_fd, int out_f
 
 static int reap(pid_t pid) {
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+  pid_t rc;
+  while ((rc = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
     ;
+  /* Someone else reaped it (SIGCHLD ignored, waitpid(-1) elsewhere): the
+   * outcome is unknown, which must not pass for success. */
+  if (rc < 0) {
+    log_warning("CNI plugin pid %d: exit status lost: %m", (int)pid);
+    return 255;
+  }
   if (WIFEXITED(status))
     return WEXITSTATUS(status);
   if (WIFSIGNALED(status))
