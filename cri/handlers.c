@@ -8,5 +8,10 @@ const struct cri_handler cri_handlers[] = {
     {"RuntimeService", "RuntimeConfig", cri_handle_runtime_config, NULL},
     {"RuntimeService", "UpdateRuntimeConfig", cri_handle_update_runtime_config,
      NULL},
+    {"RuntimeService", "RunPodSandbox", cri_handle_run_pod_sandbox, NULL},
+    {"RuntimeService", "StopPodSandbox", cri_handle_stop_pod_sandbox, NULL},
+    {"RuntimeService", "RemovePodSandbox", cri_handle_remove_pod_sandbox, NULL},
+    {"RuntimeService", "PodSandboxStatus", cri_handle_pod_sandbox_status, NULL},
+    {"RuntimeService", "ListPodSandbox", cri_handle_list_pod_sandbox, NULL},
 };
 const size_t cri_n_handlers = sizeof(cri_handlers) / sizeof(cri_handlers[0]);

@@ -63,4 +63,15 @@ int cri_handle_update_runtime_config(struct cri_request *req,
                                      ProtobufCMessage **response,
                                      crio_error_t *err);
 
+int cri_handle_run_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
+                               crio_error_t *err);
+int cri_handle_stop_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
+                                crio_error_t *err);
+int cri_handle_remove_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
+                                  crio_error_t *err);
+int cri_handle_pod_sandbox_status(struct cri_request *req, ProtobufCMessage **response,
+                                  crio_error_t *err);
+int cri_handle_list_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
+                                crio_error_t *err);
+
 #endif

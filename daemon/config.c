@@ -53,6 +53,21 @@ void daemon_config_add_runtime(struct daemon_config *cfg, const char *name,
   r->runtime_root = root ? xstrdup(root) : NULL;
 }
 
+/* crio-pause is installed beside crio (the build puts it there too). */
+static char *default_pause_path(void) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = '\0';
+      return xasprintf("%s/crio-pause", exe);
+    }
+  }
+  return xstrdup("/usr/libexec/crio/crio-pause");
+}
+
 /* runc is the default handler where both exist: crun 1.8 refuses hybrid
  * cgroup v1 hierarchies (as on our CI hosts) while runc runs there; the
  * choice is explained in docs/configuration.md. */
@@ -79,6 +94,7 @@ static void set_defaults(struct daemon_config *cfg) {
   cfg->registries_conf = xstrdup("/etc/containers/registries.conf");
   cfg->boot_id_path = xstrdup("/proc/sys/kernel/random/boot_id");
   cfg->reconciler_workers = 8;
+  cfg->pause_path = default_pause_path();
   cfg->shutdown_grace_ms = 10000;
 }
 
@@ -94,6 +110,9 @@ static int finish(struct daemon_config *cfg, crio_error_t *err) {
     if (r->runtime_root == NULL)
       r->runtime_root = xasprintf("%s/runtimes/%s", cfg->runroot, r->name);
   }
+  if (cfg->default_cgroup_parent == NULL)
+    cfg->default_cgroup_parent =
+        xstrdup(strcmp(cfg->cgroup_manager, "systemd") == 0 ? "system.slice" : "/crio");
   if (strcmp(cfg->cgroup_manager, "cgroupfs") != 0 &&
       strcmp(cfg->cgroup_manager, "systemd") != 0)
     return crio_error(err, EINVAL,
@@ -259,6 +278,8 @@ void daemon_config_release(struct daemon_config *cfg) {
   cleanup_strvp(&cfg->cni_plugin_dirs);
   free(cfg->registries_conf);
   free(cfg->boot_id_path);
+  free(cfg->pause_path);
+  free(cfg->default_cgroup_parent);
   memset(cfg, 0, sizeof(*cfg));
 }
 

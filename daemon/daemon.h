@@ -30,6 +30,8 @@ struct daemon_config {
   char **cni_plugin_dirs; /* NULL-terminated */
   char *registries_conf;
   char *boot_id_path;     /* /proc/sys/kernel/random/boot_id */
+  char *pause_path;       /* crio-pause, the infra process of shared-PID pods */
+  char *default_cgroup_parent; /* for pods that name none */
   unsigned reconciler_workers;
   int64_t shutdown_grace_ms;
   bool sync_every_commit;

@@ -20,6 +20,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
+#include "oci/oci.h"
 #include "reconciler/reconciler.h"
 #include "recovery/recovery.h"
 #include "store/store.h"
@@ -80,10 +81,24 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   struct reconciler_options rec_options = {
       .workers = cfg->reconciler_workers,
       .crash_at = getenv("CRIO_CRASH_AT"),
+      .fail_at = getenv("CRIO_FAIL_AT"),
   };
   cleanup_reconciler struct reconciler *reconciler = NULL;
   if (reconciler_new(store, &rec_options, &reconciler, err) < 0)
     return crio_error_prefix(err, "reconciler");
+  const struct oci_cgroup_manager *cgroups = oci_cgroup_manager_get(cfg->cgroup_manager, err);
+  if (cgroups == NULL)
+    return crio_error_prefix(err, "cgroup manager");
+  struct reconciler_pod_env pod_env = {
+      .runroot = cfg->runroot,
+      .cni_config_dir = cfg->cni_config_dir,
+      .cni_plugin_dirs = (const char *const *)cfg->cni_plugin_dirs,
+      .cgroups = cgroups,
+      .default_cgroup_parent = cfg->default_cgroup_parent,
+      .pause_path = cfg->pause_path,
+  };
+  if (reconciler_register_pod_steps(reconciler, &pod_env, err) < 0)
+    return crio_error_prefix(err, "pod steps");
   if (reconciler_start(reconciler, err) < 0)
     return crio_error_prefix(err, "start reconciler");
 

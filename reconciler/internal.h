@@ -77,6 +77,9 @@ struct reconciler {
   /* Crash-point hook, parsed from options->crash_at. */
   const struct sm_transition *crash_transition;
   bool crash_after;
+  /* Failure-injection hook, parsed from options->fail_at: this step fails
+   * with EIO before its side effect, every time. */
+  const struct sm_transition *fail_transition;
   /* Indexed like sm_transition_at(); read-only once started. */
   struct step_registration *steps;
   size_t n_steps;

@@ -54,6 +54,18 @@ static int parse_crash_at(struct reconciler *r, const char *spec, crio_error_t *
   return 0;
 }
 
+static int parse_fail_at(struct reconciler *r, const char *spec, crio_error_t *err) {
+  if (spec == NULL || spec[0] == '\0')
+    return 0;
+  const struct sm_transition *t = sm_transition_by_name(spec);
+  if (t == NULL)
+    return crio_error(err, EINVAL, "CRIO_FAIL_AT=%s: unknown transition", spec);
+  if (t->trigger != SM_TRIGGER_STEP)
+    return crio_error(err, EINVAL, "CRIO_FAIL_AT=%s: not a step", spec);
+  r->fail_transition = t;
+  return 0;
+}
+
 void reconciler_crash_point(const struct reconciler *r, const struct sm_transition *t, bool after,
                             const char *object_id) {
   if (r->crash_transition != t || r->crash_after != after)
@@ -172,7 +184,8 @@ int reconciler_new(struct store *store, const struct reconciler_options *options
   r->steps = xcalloc(r->n_steps, sizeof(*r->steps));
   pthread_mutex_init(&r->lock, NULL);
   reconciler_cond_init_monotonic(&r->work);
-  if (parse_crash_at(r, options->crash_at, err) < 0) {
+  if (parse_crash_at(r, options->crash_at, err) < 0 ||
+      parse_fail_at(r, options->fail_at, err) < 0) {
     reconciler_free(r);
     return -1;
   }

@@ -54,6 +54,10 @@ struct reconciler_options {
    * effect, "after" right after its commit.  An unknown transition name or
    * suffix fails reconciler_new() with EINVAL, so a typo fails loudly. */
   const char *crash_at;
+  /* Failure-injection hook for tests, the value of CRIO_FAIL_AT: the step
+   * of the named transition fails with EIO (before its side effect) every
+   * time it runs, so tests can drive objects down their rollback paths. */
+  const char *fail_at;
   /* Backoff of a failing teardown step; 0: defaults (100 ms, 30 s). */
   int64_t retry_initial_ns;
   int64_t retry_max_ns;
@@ -183,5 +187,24 @@ int reconciler_request(struct reconciler *r, enum sm_kind kind, const char *id, 
 int reconciler_post_event(struct reconciler *r, enum sm_kind kind, const char *id,
                           const char *transition, reconcile_step_fn apply, void *data,
                           void (*data_free)(void *data), crio_error_t *err);
+
+/* ---- the pod sandbox steps (pod_steps*.c) ---------------------------------------- */
+
+struct oci_cgroup_manager;
+
+/* What the pod steps need of the daemon's configuration; must outlive the
+ * reconciler. */
+struct reconciler_pod_env {
+  const char *runroot;                /* pins under <runroot>/<type>ns/, pod dirs */
+  const char *cni_config_dir;
+  const char *const *cni_plugin_dirs; /* NULL-terminated */
+  const struct oci_cgroup_manager *cgroups;
+  const char *default_cgroup_parent;  /* when the pod names none */
+  const char *pause_path;             /* crio-pause, for shared PID namespaces */
+};
+
+/* Registers a step for every transition of the pod machine. */
+int reconciler_register_pod_steps(struct reconciler *r, const struct reconciler_pod_env *env,
+                                  crio_error_t *err);
 
 #endif

@@ -198,7 +198,10 @@ static enum run_outcome run_step(struct reconciler *r, struct reconcile_object *
   } else {
     log_debug("%s %s: running %s", m->name, e->id, t->name);
     reconciler_crash_point(r, t, false, e->id);
-    rc = reg->fn(&step, &err);
+    if (r->fail_transition == t)
+      rc = crio_error(&err, EIO, "step %s failed on purpose (CRIO_FAIL_AT)", t->name);
+    else
+      rc = reg->fn(&step, &err);
     if (rc < 0 && err == NULL)
       crio_error(&err, EIO, "step %s failed without saying why", t->name);
   }

@@ -34,9 +34,11 @@ CNI_PLUGIN_DIR = "/usr/lib/cni"
 SHUTDOWN_GRACE_S = 10.0
 READY_TIMEOUT_S = 20.0
 
-# The four RPCs the daemon implements today; every other one must answer
+# The RPCs the daemon implements today; every other one must answer
 # UNIMPLEMENTED.
-IMPLEMENTED = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig"}
+IMPLEMENTED = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig",
+               "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox",
+               "PodSandboxStatus", "ListPodSandbox"}
 
 
 # ---- generated messages ---------------------------------------------------

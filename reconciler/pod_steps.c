@@ -1,0 +1,306 @@
+/* The pod sandbox's steps: one idempotent side effect each, named by the
+ * transition they implement (statemachine/pod.c).  Every resource lives at
+ * a path derived from the pod id, so a step that crashed before its commit
+ * left only things its rerun, its rollback or wipe will find. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reconciler/pod_steps.h"
+#include "statemachine/statemachine.h"
+
+Runtime__V1__PodSandboxConfig *pod_step_config(const store_record *rec, crio_error_t *err) {
+  Runtime__V1__PodSandboxConfig *config = NULL;
+  if (rec->pod && rec->pod->cri_config.len)
+    config = runtime__v1__pod_sandbox_config__unpack(NULL, rec->pod->cri_config.len,
+                                                      rec->pod->cri_config.data);
+  if (config == NULL)
+    crio_error(err, EINVAL, "pod %s: stored config does not decode", rec->id);
+  return config;
+}
+
+void pod_step_config_freep(Runtime__V1__PodSandboxConfig **config) {
+  if (*config)
+    runtime__v1__pod_sandbox_config__free_unpacked(*config, NULL);
+  *config = NULL;
+}
+
+static const Runtime__V1__NamespaceOption *
+namespace_options(const Runtime__V1__PodSandboxConfig *config) {
+  if (config->linux && config->linux->security_context)
+    return config->linux->security_context->namespace_options;
+  return NULL;
+}
+
+unsigned pod_step_owned_namespaces(const Runtime__V1__PodSandboxConfig *config) {
+  const Runtime__V1__NamespaceOption *ns = namespace_options(config);
+  unsigned owned = OCI_NS_BIT(OCI_NS_NET) | OCI_NS_BIT(OCI_NS_IPC) | OCI_NS_BIT(OCI_NS_UTS);
+  if (ns == NULL)
+    return owned;
+  /* A host-network pod also keeps the host's UTS namespace, as in Kubernetes. */
+  if (ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE)
+    owned &= ~(OCI_NS_BIT(OCI_NS_NET) | OCI_NS_BIT(OCI_NS_UTS));
+  if (ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE)
+    owned &= ~OCI_NS_BIT(OCI_NS_IPC);
+  if (ns->pid == RUNTIME__V1__NAMESPACE_MODE__POD)
+    owned |= OCI_NS_BIT(OCI_NS_PID);
+  return owned;
+}
+
+static const char *const ns_resource[OCI_NS_COUNT] = {
+    [OCI_NS_NET] = POD_RES_NETNS,
+    [OCI_NS_IPC] = POD_RES_IPCNS,
+    [OCI_NS_UTS] = POD_RES_UTSNS,
+    [OCI_NS_PID] = POD_RES_PIDNS,
+};
+
+static char **ns_path_field(store_record *rec, enum oci_ns_type type) {
+  switch (type) {
+  case OCI_NS_NET:
+    return &rec->pod->netns_path;
+  case OCI_NS_IPC:
+    return &rec->pod->ipc_ns_path;
+  case OCI_NS_UTS:
+    return &rec->pod->uts_ns_path;
+  case OCI_NS_PID:
+    return &rec->pod->pid_ns_path;
+  default:
+    return NULL;
+  }
+}
+
+static const struct reconciler_pod_env *env_of(const struct reconcile_step *step) {
+  return step->data;
+}
+
+/* ---- namespaces and pod files -------------------------------------------------- */
+
+int pod_step_write_files(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
+                         const char *pod_ip, crio_error_t *err) {
+  char host_name[256] = "";
+  const char *hostname = config->hostname;
+  if ((pod_step_owned_namespaces(config) & OCI_NS_BIT(OCI_NS_UTS)) == 0) {
+    /* Host network: the host's name, as the containers will see it. */
+    gethostname(host_name, sizeof(host_name) - 1);
+    hostname = host_name;
+  } else if (hostname == NULL || *hostname == '\0') {
+    hostname = config->metadata->name;
+  }
+  struct oci_dns_config dns = {0};
+  const struct oci_dns_config *dns_ptr = NULL;
+  if (config->dns_config) {
+    dns.servers = (const char *const *)config->dns_config->servers;
+    dns.n_servers = config->dns_config->n_servers;
+    dns.searches = (const char *const *)config->dns_config->searches;
+    dns.n_searches = config->dns_config->n_searches;
+    dns.options = (const char *const *)config->dns_config->options;
+    dns.n_options = config->dns_config->n_options;
+    dns_ptr = &dns;
+  }
+  struct oci_pod_files files = {
+      .hostname = hostname,
+      .dns = dns_ptr,
+      .pod_ip = pod_ip && *pod_ip ? pod_ip : NULL,
+  };
+  return oci_pod_files_write(rec->pod->run_dir, &files, err);
+}
+
+static int apply_sysctls(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
+                         crio_error_t *err) {
+  if (config->linux == NULL || config->linux->n_sysctls == 0)
+    return 0;
+  size_t n = config->linux->n_sysctls;
+  cleanup_free struct oci_sysctl *sysctls = xcalloc(n, sizeof(*sysctls));
+  for (size_t i = 0; i < n; i++) {
+    sysctls[i].key = config->linux->sysctls[i]->key;
+    sysctls[i].value = config->linux->sysctls[i]->value;
+  }
+  struct oci_ns_paths ns = {0};
+  ns.path[OCI_NS_NET] = *rec->pod->netns_path ? rec->pod->netns_path : NULL;
+  ns.path[OCI_NS_IPC] = *rec->pod->ipc_ns_path ? rec->pod->ipc_ns_path : NULL;
+  if (oci_sysctls_validate(sysctls, n, pod_step_owned_namespaces(config), err) < 0)
+    return -1;
+  return oci_sysctls_apply(&ns, sysctls, n, err);
+}
+
+static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  const struct reconciler_pod_env *env = env_of(step);
+  cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, err);
+  if (config == NULL)
+    return -1;
+  if (crio_mkdir_p(rec->pod->run_dir, 0755, err) < 0)
+    return crio_error_prefix(err, "pod %s: run dir", rec->id);
+  reconcile_step_acquire(step, POD_RES_DIR, rec->pod->run_dir, NULL, 0);
+
+  unsigned owned = pod_step_owned_namespaces(config);
+  for (int type = 0; type < OCI_NS_COUNT; type++) {
+    if ((owned & OCI_NS_BIT(type)) == 0)
+      continue;
+    cleanup_free char *path = oci_ns_pin_path(env->runroot, (enum oci_ns_type)type, rec->id);
+    const char *hostname = config->hostname && *config->hostname ? config->hostname
+                                                                 : config->metadata->name;
+    if (oci_ns_pin((enum oci_ns_type)type, path, type == OCI_NS_UTS ? hostname : NULL, err) < 0)
+      return crio_error_prefix(err, "pod %s: pin %s namespace", rec->id,
+                               oci_ns_type_name((enum oci_ns_type)type));
+    store_string_set(ns_path_field(rec, (enum oci_ns_type)type), path);
+    reconcile_step_acquire(step, ns_resource[type], path, NULL, 0);
+  }
+  if (apply_sysctls(rec, config, err) < 0)
+    return crio_error_prefix(err, "pod %s: sysctls", rec->id);
+  if (pod_step_write_files(rec, config, NULL, err) < 0)
+    return crio_error_prefix(err, "pod %s: resolv.conf, hostname, hosts", rec->id);
+  return 0;
+}
+
+/* Every pin the pod may have, whatever the record says: a crash inside the
+ * pin step leaves pins the record does not know yet. */
+static int step_release_namespaces(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  const struct reconciler_pod_env *env = env_of(step);
+  if (rec->pod->infra_pid > 0) {
+    if (oci_infra_stop(rec->pod->infra_pid, rec->pod->infra_start_time, 10000, err) < 0)
+      return crio_error_prefix(err, "pod %s: stop infra process", rec->id);
+    cleanup_free char *proc = xasprintf("%d:%llu", rec->pod->infra_pid,
+                                        (unsigned long long)rec->pod->infra_start_time);
+    reconcile_step_release(step, POD_RES_PROCESS, proc);
+    rec->pod->infra_pid = 0;
+    rec->pod->infra_start_time = 0;
+  }
+  for (int type = 0; type < OCI_NS_COUNT; type++) {
+    cleanup_free char *path = oci_ns_pin_path(env->runroot, (enum oci_ns_type)type, rec->id);
+    if (oci_ns_unpin(path, err) < 0)
+      return crio_error_prefix(err, "pod %s: unpin %s namespace", rec->id,
+                               oci_ns_type_name((enum oci_ns_type)type));
+    reconcile_step_release(step, ns_resource[type], path);
+    store_string_set(ns_path_field(rec, (enum oci_ns_type)type), NULL);
+  }
+  return 0;
+}
+
+/* ---- cgroup ----------------------------------------------------------------------- */
+
+static const char *cgroup_parent(const struct reconciler_pod_env *env, const store_record *rec) {
+  return *rec->pod->cgroup_parent ? rec->pod->cgroup_parent : env->default_cgroup_parent;
+}
+
+static int step_create_cgroup(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  const struct reconciler_pod_env *env = env_of(step);
+  cleanup_free char *path = NULL;
+  if (env->cgroups->create(cgroup_parent(env, rec), rec->id, NULL, &path, err) < 0)
+    return crio_error_prefix(err, "pod %s: create cgroup", rec->id);
+  store_string_set(&rec->pod->cgroup_path, path);
+  reconcile_step_acquire(step, POD_RES_CGROUP, path, NULL, 0);
+  return 0;
+}
+
+static int step_remove_cgroup(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  const struct reconciler_pod_env *env = env_of(step);
+  cleanup_free char *path = NULL;
+  if (*rec->pod->cgroup_path)
+    path = xstrdup(rec->pod->cgroup_path);
+  else if (env->cgroups->pod_path(cgroup_parent(env, rec), rec->id, &path, err) < 0)
+    return crio_error_prefix(err, "pod %s: cgroup path", rec->id);
+  if (env->cgroups->remove(path, err) < 0)
+    return crio_error_prefix(err, "pod %s: remove cgroup", rec->id);
+  reconcile_step_release(step, POD_RES_CGROUP, path);
+  store_string_set(&rec->pod->cgroup_path, NULL);
+
+  /* The pod's own files go with it. */
+  if (oci_pod_files_remove(rec->pod->run_dir, err) < 0)
+    return crio_error_prefix(err, "pod %s: remove pod files", rec->id);
+  cleanup_free char *stash = xasprintf("%s/cni-config.json", rec->pod->run_dir);
+  if (unlink(stash) < 0 && errno != ENOENT)
+    return crio_error_errno(err, errno, "pod %s: remove %s", rec->id, stash);
+  if (rmdir(rec->pod->run_dir) < 0 && errno != ENOENT)
+    return crio_error_errno(err, errno, "pod %s: remove %s", rec->id, rec->pod->run_dir);
+  reconcile_step_release(step, POD_RES_DIR, rec->pod->run_dir);
+  return 0;
+}
+
+/* ---- ready, containers ------------------------------------------------------------- */
+
+static int step_mark_ready(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  const struct reconciler_pod_env *env = env_of(step);
+  if (*rec->pod->pid_ns_path == '\0' || rec->pod->infra_pid > 0)
+    return 0;
+  /* Only a shared PID namespace needs a process to keep it usable: pause
+   * becomes its init. */
+  struct oci_infra_config infra = {
+      .pause_path = env->pause_path,
+      .cgroup_manager = env->cgroups,
+      .cgroup_parent = cgroup_parent(env, rec),
+      .pod_id = rec->id,
+  };
+  infra.ns.path[OCI_NS_NET] = *rec->pod->netns_path ? rec->pod->netns_path : NULL;
+  infra.ns.path[OCI_NS_IPC] = *rec->pod->ipc_ns_path ? rec->pod->ipc_ns_path : NULL;
+  infra.ns.path[OCI_NS_UTS] = *rec->pod->uts_ns_path ? rec->pod->uts_ns_path : NULL;
+  infra.ns.path[OCI_NS_PID] = rec->pod->pid_ns_path;
+  pid_t pid = 0;
+  uint64_t start_time = 0;
+  if (oci_infra_start(&infra, &pid, &start_time, err) < 0)
+    return crio_error_prefix(err, "pod %s: start infra process", rec->id);
+  rec->pod->infra_pid = pid;
+  rec->pod->infra_start_time = start_time;
+  cleanup_free char *proc = xasprintf("%d:%llu", (int)pid, (unsigned long long)start_time);
+  reconcile_step_acquire(step, POD_RES_PROCESS, proc, NULL, 0);
+  return 0;
+}
+
+/* Containers arrive with the container work; until then a pod has none, and
+ * finding one is a fact this build cannot handle, said plainly. */
+static int step_containers(struct reconcile_step *step, crio_error_t *err) {
+  cleanup_store_txn struct store_txn *txn = NULL;
+  if (store_txn_begin(step->store, STORE_TXN_READ, &txn, err) < 0)
+    return -1;
+  cleanup_strv char **ids = NULL;
+  size_t n = 0;
+  if (store_pod_container_ids(txn, step->record->id, &ids, &n, err) < 0)
+    return -1;
+  if (n > 0)
+    return crio_error(err, ENOSYS, "pod %s has %zu container(s); %s is not implemented yet",
+                      step->record->id, n, step->transition->name);
+  return 0;
+}
+
+static int step_nothing_on_host(struct reconcile_step *step, crio_error_t *err) { return 0; }
+
+int reconciler_register_pod_steps(struct reconciler *r, const struct reconciler_pod_env *env,
+                                  crio_error_t *err) {
+  static const struct {
+    const char *transition;
+    reconcile_step_fn fn;
+  } steps[] = {
+      {"pod.pin_namespaces", step_pin_namespaces},
+      {"pod.create_cgroup", step_create_cgroup},
+      {"pod.cni_add", pod_step_cni_add},
+      {"pod.mark_ready", step_mark_ready},
+      {"pod.stop_containers", step_containers},
+      {"pod.cni_del", pod_step_cni_del},
+      {"pod.release_namespaces", step_release_namespaces},
+      {"pod.remove_containers", step_containers},
+      {"pod.remove_cgroup", step_remove_cgroup},
+      /* The record's deletion is the transition itself. */
+      {"pod.delete_record", step_nothing_on_host},
+      {"pod.rollback_partial_namespaces", step_release_namespaces},
+      {"pod.rollback_release_namespaces", step_release_namespaces},
+      {"pod.rollback_cni_del", pod_step_rollback_cni_del},
+      {"pod.rollback_detach_network", pod_step_cni_del},
+  };
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+    if (reconciler_register_step(r, steps[i].transition, steps[i].fn, (void *)env, err) < 0)
+      return -1;
+  /* Every pod transition must have a step: a new one in the table without
+   * one here fails start-up, not a pod at run time. */
+  const struct sm_machine *m = sm_machine(SM_KIND_POD);
+  size_t n_steps = 0;
+  for (size_t i = 0; i < m->n_transitions; i++)
+    n_steps += m->transitions[i].trigger == SM_TRIGGER_STEP;
+  if (n_steps != sizeof(steps) / sizeof(steps[0]))
+    return crio_error(err, EINVAL, "pod steps: %zu registered for %zu step transitions",
+                      sizeof(steps) / sizeof(steps[0]), n_steps);
+  return 0;
+}

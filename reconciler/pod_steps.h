@@ -1,0 +1,36 @@
+/* Internal to reconciler/: what the pod step files share. */
+#ifndef CRIO_RECONCILER_POD_STEPS_H
+#define CRIO_RECONCILER_POD_STEPS_H
+
+#include "cri/api.pb-c.h"
+#include "oci/oci.h"
+#include "reconciler/reconciler.h"
+
+/* The pod's CRI config as RunPodSandbox stored it. */
+Runtime__V1__PodSandboxConfig *pod_step_config(const store_record *rec, crio_error_t *err);
+void pod_step_config_freep(Runtime__V1__PodSandboxConfig **config);
+#define cleanup_pod_step_config __attribute__((cleanup(pod_step_config_freep)))
+
+/* Which namespaces the pod owns (OCI_NS_BIT mask) per its namespace options. */
+unsigned pod_step_owned_namespaces(const Runtime__V1__PodSandboxConfig *config);
+
+/* resolv.conf, hostname and hosts in the pod's run dir; pod_ip may be NULL. */
+int pod_step_write_files(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
+                         const char *pod_ip, crio_error_t *err);
+
+/* Resource types written to the log (docs/architecture.md, "Resources"). */
+#define POD_RES_DIR "dir"
+#define POD_RES_NETNS "netns"
+#define POD_RES_IPCNS "ipcns"
+#define POD_RES_UTSNS "utsns"
+#define POD_RES_PIDNS "pidns"
+#define POD_RES_CGROUP "cgroup"
+#define POD_RES_CNI "cni"
+#define POD_RES_PROCESS "process"
+
+/* pod_steps_network.c */
+int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err);
+int pod_step_cni_del(struct reconcile_step *step, crio_error_t *err);
+int pod_step_rollback_cni_del(struct reconcile_step *step, crio_error_t *err);
+
+#endif
