@@ -28,6 +28,8 @@ struct infra_task {
   int report_w;  /* child pid (int, or -errno) from the intermediate; an
                     errno from pause if exec fails */
   int go_r;      /* pause waits for one byte here before exec */
+  int go_w;      /* the daemon's end: closed in the children, or pause would
+                    never see EOF when the daemon gives up */
 };
 
 static void report_int(int fd, int v) {
@@ -45,6 +47,7 @@ static _Noreturn void infra_exec_pause(const struct infra_task *t) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  close(t->go_w);
   char go;
   ssize_t n;
   do
@@ -130,7 +133,7 @@ int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid_out,
   char *const argv[] = {(char *)"crio-pause", NULL};
   struct infra_task task = {
       .pause_path = cfg->pause_path, .argv = argv, .devnull = devnull,
-      .report_w = report_w, .go_r = go_r};
+      .report_w = report_w, .go_r = go_r, .go_w = go_w};
   /* net, ipc and uts are joined by the forking thread; the PID namespace is
    * made by the intermediate (made on the thread, the intermediate would be
    * its init). */
