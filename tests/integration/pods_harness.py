@@ -205,3 +205,272 @@ def leaks(daemon, net, cgroups):
 
 def nsenter(ns_flag, path, *argv):
     return sh("nsenter", f"{ns_flag}={path}", *argv).stdout
+
+
+# ---- a test's own pod world (additive: fixtures and cleanup) -----------------
+
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+import grpc  # noqa: E402
+import pytest  # noqa: E402
+
+import crio_harness as h  # noqa: E402
+
+PAUSE_BIN = h.BUILD / "daemon" / "crio-pause"
+
+
+def rpc_code(call, *args, **kwargs):
+    """The gRPC status code and message a call ended with (OK, "" on success)."""
+    try:
+        call(*args, **kwargs)
+    except grpc.RpcError as e:
+        return e.code(), e.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+def db_pods(root):
+    """The pod records crio-db-inspect sees (list of dicts)."""
+    return h.inspect(root, "pods").json
+
+
+def db_log(root, *args):
+    """State log entries (list of dicts), oldest first."""
+    return h.inspect(root, "log", *args).json
+
+
+def pod_transitions(root, pod_id):
+    """The transition names the log holds for one pod, in order
+    (CREATE/DELETE entries as "CREATE"/"DELETE" when they name none)."""
+    out = []
+    for e in db_log(root, "--object", pod_id):
+        if e["type"] in ("TRANSITION", "DELETE") and e["transition"]:
+            out.append(e["transition"])
+        elif e["type"] == "CREATE":
+            out.append("CREATE")
+    return out
+
+
+def pod_transition_rows(doc=None):
+    """The pod rows of the transition table of docs/state-diagrams.md:
+    [{name, from, to, trigger, rollback}], in table order."""
+    doc = Path(doc or h.REPO / "docs" / "state-diagrams.md")
+    rows = []
+    for line in doc.read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[0].startswith("pod."):
+            rows.append({"name": cells[0], "from": cells[1], "to": cells[2],
+                         "trigger": cells[3], "rollback": cells[4] == "yes"})
+    return rows
+
+
+def pause_processes(cgroups):
+    """pids of crio-pause processes in the test's cgroup parent."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            exe = os.readlink(proc / "exe")
+            cg = (proc / "cgroup").read_text()
+        except OSError:
+            continue
+        if Path(exe).name.startswith("crio-pause") and cgroups.path + "/" in cg:
+            found.append(int(proc.name))
+    return found
+
+
+def ns_inode(path):
+    return os.stat(path).st_ino
+
+
+def iptables_chains():
+    """{table: set(chain names)} from iptables-save."""
+    p = sh("iptables-save", check=False)
+    chains, table = {}, None
+    for line in p.stdout.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+            chains[table] = set()
+        elif line.startswith(":") and table:
+            chains[table].add(line[1:].split()[0])
+    return chains
+
+
+def iptables_rules(table, chain):
+    p = sh("iptables", "-t", table, "-S", chain, check=False)
+    return p.stdout.splitlines() if p.returncode == 0 else []
+
+
+class PodEnv:
+    """One test's pods: a daemon (cgroupfs driver) on a root and runroot of
+    its own, the network and cgroup parent it uses, and a cleanup that
+    leaves the host as it was even when the test failed half-way."""
+
+    def __init__(self, workdir, net, cgroups, *, conflist=None, name="pods"):
+        self.workdir = Path(workdir)
+        self.net = net
+        self.cgroups = cgroups
+        self.cni_dir = self.workdir / f"{name}-net.d"
+        self.cni_dir.mkdir(parents=True, exist_ok=True)
+        self.write_conflist(conflist or net.conflist)
+        self.daemon = h.Daemon(self.workdir, name=name, cni_config_dir=self.cni_dir,
+                               extra_args=["--cgroup-manager", "cgroupfs"])
+        self.expected_pods = []
+
+    # -- daemon --
+    def write_conflist(self, conflist, filename="10-test.conflist"):
+        for old in self.cni_dir.glob("*.conf*"):
+            old.unlink()
+        return h.write_conflist(self.cni_dir, conflist, filename)
+
+    def start(self, env=None):
+        self.daemon.env = env
+        self.daemon.start()
+        return self.daemon.client
+
+    @property
+    def client(self):
+        return self.daemon.client
+
+    @property
+    def root(self):
+        return self.daemon.root
+
+    @property
+    def runroot(self):
+        return self.daemon.runroot
+
+    def restart(self, sig=signal.SIGTERM, env=None):
+        """Stops (SIGTERM must exit 0; SIGKILL just kills) and starts again
+        on the same root and runroot."""
+        if sig == signal.SIGKILL:
+            self.daemon.kill()
+        else:
+            self.daemon.stop_cleanly()
+        return self.start(env)
+
+    def config(self, name, **kw):
+        kw.setdefault("cgroup_parent", self.cgroups.path)
+        return pod_config(name, **kw)
+
+    def leaks(self):
+        found = leaks(self.daemon, self.net, self.cgroups)
+        pause = pause_processes(self.cgroups)
+        if pause:
+            found.append(f"crio-pause processes: {pause}")
+        return found
+
+    # -- cleanup --
+    def remove_all_pods(self, timeout=30):
+        """Through the daemon: every record (also PENDING ones List hides)."""
+        if not self.daemon.running() or self.daemon.client is None:
+            return
+        try:
+            ids = [p["id"] for p in db_pods(self.root)]
+        except Exception:
+            ids = [p.id for p in list_pods(self.client)]
+        for pod_id in ids:
+            try:
+                remove_pod(self.client, pod_id, timeout=timeout)
+            except grpc.RpcError:
+                pass
+
+    def cleanup(self):
+        """Best effort through the daemon, then by hand on the host."""
+        try:
+            self.remove_all_pods()
+        finally:
+            self.daemon.stop()
+            host_cleanup(self.runroot, self.net, self.cgroups)
+
+
+def host_cleanup(runroot, net, cgroups):
+    """What a failed test may have left: pause processes in the test's
+    cgroup parent, namespace pins and pin dirs under runroot, veths on the
+    test bridge, pod cgroups.  Never touches anything outside them."""
+    for pid in pause_processes(cgroups):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while pause_processes(cgroups) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Deepest first: the pins, then the self-bound pin dirs.
+    for m in sorted(set(mounts_under(runroot)), key=lambda p: -len(p)):
+        sh("umount", "-l", m, check=False)
+    for port in net.bridge_ports():
+        sh("ip", "link", "del", port, check=False)
+    for d in cgroups.dirs():
+        for child in sorted((c for c in d.rglob("*") if c.is_dir()),
+                            key=lambda p: -len(p.parts)):
+            try:
+                child.rmdir()
+            except OSError:
+                pass
+    ipam = net.ipam_dir / net.name
+    if ipam.is_dir():
+        shutil.rmtree(ipam, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pod_net():
+    """A test network of the module's own (bridge, subnet, IPAM dir)."""
+    workdir = h.new_workdir()
+    net = PodNetwork(workdir)
+    try:
+        yield net
+    finally:
+        net.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pod_cgroups():
+    cg = CgroupParent()
+    try:
+        yield cg
+    finally:
+        cg.cleanup()
+
+
+@pytest.fixture
+def pod_env(pod_net, pod_cgroups):
+    """A started daemon on a fresh root, using the module's network."""
+    workdir = h.new_workdir()
+    env = PodEnv(workdir, pod_net, pod_cgroups)
+    try:
+        env.start()
+        yield env
+    finally:
+        try:
+            env.cleanup()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def pod_env_factory(pod_net, pod_cgroups):
+    """PodEnvs made by the test (conflist of its choice, not started)."""
+    made = []
+    workdirs = []
+
+    def make(conflist=None, net=None, name="pods"):
+        workdir = h.new_workdir()
+        workdirs.append(workdir)
+        env = PodEnv(workdir, net or pod_net, pod_cgroups, conflist=conflist, name=name)
+        made.append(env)
+        return env
+
+    try:
+        yield make
+    finally:
+        for env in made:
+            try:
+                env.cleanup()
+            except Exception:
+                pass
+        for w in workdirs:
+            shutil.rmtree(w, ignore_errors=True)
