@@ -58,8 +58,8 @@ static bool hier_has(const struct cg_hier *h, const char *controller) {
 static char *mountinfo_unescape(const char *s) {
   char *out = xstrdup(s), *o = out;
   for (const char *p = s; *p; p++) {
-    if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' &&
-        p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+    if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+        p[3] <= '7') {
       *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
       p += 3;
     } else {
@@ -79,8 +79,7 @@ static int cg_hiers_load(struct cg_hiers *hs, crio_error_t *err) {
   char seen_devs[64][32];
   size_t n_seen = 0;
   char *save = NULL;
-  for (char *line = strtok_r(text, "\n", &save); line;
-       line = strtok_r(NULL, "\n", &save)) {
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
     /* id parent major:minor root mountpoint opts [optional...] - fstype
      * source superopts */
     char *f[6] = {0};
@@ -119,8 +118,7 @@ static int cg_hiers_load(struct cg_hiers *hs, crio_error_t *err) {
     h->v2 = v2;
     h->controllers = NULL;
     if (v2) {
-      cleanup_free char *path = xasprintf("%s/cgroup.controllers",
-                                          h->mountpoint);
+      cleanup_free char *path = xasprintf("%s/cgroup.controllers", h->mountpoint);
       crio_error_t ignored = NULL;
       if (crio_read_file(path, &h->controllers, NULL, &ignored) < 0) {
         crio_error_release(&ignored);
@@ -136,15 +134,13 @@ static int cg_hiers_load(struct cg_hiers *hs, crio_error_t *err) {
 }
 
 /* The directory of cgroup `path` in hierarchy h. */
-static int hier_dir(const struct cg_hier *h, const char *path, char **dir,
-                    crio_error_t *err) {
+static int hier_dir(const struct cg_hier *h, const char *path, char **dir, crio_error_t *err) {
   if (strcmp(h->root, "/") == 0) {
     *dir = xasprintf("%s%s", h->mountpoint, path);
     return 0;
   }
   size_t rlen = strlen(h->root);
-  if (strncmp(path, h->root, rlen) != 0 ||
-      (path[rlen] != '/' && path[rlen] != '\0'))
+  if (strncmp(path, h->root, rlen) != 0 || (path[rlen] != '/' && path[rlen] != '\0'))
     return crio_error(err, EXDEV,
                       "cgroup %s is outside the part of the hierarchy mounted "
                       "at %s (%s)",
@@ -153,8 +149,7 @@ static int hier_dir(const struct cg_hier *h, const char *path, char **dir,
   return 0;
 }
 
-static int write_string(const char *path, const char *value,
-                        crio_error_t *err) {
+static int write_string(const char *path, const char *value, crio_error_t *err) {
   cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return crio_error_errno(err, errno, "open %s", path);
@@ -179,14 +174,13 @@ static int read_trimmed(const char *path, char **out, crio_error_t *err) {
 /* ---- paths --------------------------------------------------------------- */
 
 static bool cg_name_char_ok(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || strchr("_-.:@=+", c) != NULL;
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         strchr("_-.:@=+", c) != NULL;
 }
 
 /* A kubelet cgroup parent as a clean absolute path: leading '/' added,
  * trailing '/' dropped, no empty, "." or ".." components. */
-static int cg_parent_normalize(const char *parent, char **out,
-                               crio_error_t *err) {
+static int cg_parent_normalize(const char *parent, char **out, crio_error_t *err) {
   if (parent == NULL || parent[0] == '\0' || strcmp(parent, "/") == 0) {
     *out = xstrdup("");
     return 0;
@@ -200,16 +194,14 @@ static int cg_parent_normalize(const char *parent, char **out,
   cleanup_free char *clean = xasprintf("/%.*s", (int)len, p);
   for (const char *c = clean + 1;;) {
     size_t n = strcspn(c, "/");
-    if (n == 0 || (n == 1 && c[0] == '.') ||
-        (n == 2 && c[0] == '.' && c[1] == '.'))
+    if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
       return crio_error(err, EINVAL,
                         "cgroup_parent \"%s\": empty, \".\" or \"..\" "
                         "component",
                         parent);
     for (size_t i = 0; i < n; i++)
       if (!cg_name_char_ok(c[i]))
-        return crio_error(err, EINVAL,
-                          "cgroup_parent \"%s\": invalid character", parent);
+        return crio_error(err, EINVAL, "cgroup_parent \"%s\": invalid character", parent);
     if (c[n] == '\0')
       break;
     c += n + 1;
@@ -224,23 +216,20 @@ static int cg_pod_id_check(const char *pod_id, crio_error_t *err) {
     return crio_error(err, EINVAL, "pod id: bad length %zu", len);
   for (size_t i = 0; i < len; i++)
     if (!cg_name_char_ok(pod_id[i]) || pod_id[i] == '.')
-      return crio_error(err, EINVAL, "pod id \"%s\": invalid character",
-                        pod_id);
+      return crio_error(err, EINVAL, "pod id \"%s\": invalid character", pod_id);
   return 0;
 }
 
-static int cgroupfs_pod_path(const char *parent, const char *pod_id,
-                             char **path, crio_error_t *err) {
+static int cgroupfs_pod_path(const char *parent, const char *pod_id, char **path,
+                             crio_error_t *err) {
   cleanup_free char *clean = NULL;
-  if (cg_parent_normalize(parent, &clean, err) < 0 ||
-      cg_pod_id_check(pod_id, err) < 0)
+  if (cg_parent_normalize(parent, &clean, err) < 0 || cg_pod_id_check(pod_id, err) < 0)
     return -1;
   *path = xasprintf("%s/crio-%s", clean, pod_id);
   return 0;
 }
 
-static int cgroupfs_parent_path(const char *parent, char **path,
-                                crio_error_t *err) {
+static int cgroupfs_parent_path(const char *parent, char **path, crio_error_t *err) {
   cleanup_free char *clean = NULL;
   if (cg_parent_normalize(parent, &clean, err) < 0)
     return -1;
@@ -264,8 +253,7 @@ static int cpuset_inherit(const char *dir, crio_error_t *err) {
       continue;
     cleanup_free char *parent_path = xasprintf("%s/../%s", dir, files[i]);
     cleanup_free char *parents = NULL;
-    if (read_trimmed(parent_path, &parents, err) < 0 ||
-        write_string(mine_path, parents, err) < 0)
+    if (read_trimmed(parent_path, &parents, err) < 0 || write_string(mine_path, parents, err) < 0)
       return -1;
   }
   return 0;
@@ -286,8 +274,7 @@ static void v2_enable_controllers(const char *dir) {
     return;
   }
   char *save = NULL;
-  for (char *c = strtok_r(offered, " \n", &save); c;
-       c = strtok_r(NULL, " \n", &save)) {
+  for (char *c = strtok_r(offered, " \n", &save); c; c = strtok_r(NULL, " \n", &save)) {
     if (has_token(enabled, c, " \n"))
       continue;
     cleanup_free char *plus = xasprintf("+%s", c);
@@ -297,8 +284,8 @@ static void v2_enable_controllers(const char *dir) {
 }
 
 /* mkdir -p of `path` inside one hierarchy, initialising each level made. */
-static int hier_mkdir(const struct cg_hier *h, const char *path,
-                      bool enable_v2, crio_error_t *err) {
+static int hier_mkdir(const struct cg_hier *h, const char *path, bool enable_v2,
+                      crio_error_t *err) {
   cleanup_free char *dir = NULL;
   if (hier_dir(h, path, &dir, err) < 0)
     return -1;
@@ -336,8 +323,8 @@ static uint64_t shares_to_weight(uint64_t shares) {
   return 1 + ((shares - 2) * 9999) / 262142;
 }
 
-static int hier_write(const struct cg_hier *h, const char *path,
-                      const char *file, const char *value, crio_error_t *err) {
+static int hier_write(const struct cg_hier *h, const char *path, const char *file,
+                      const char *value, crio_error_t *err) {
   cleanup_free char *dir = NULL;
   if (hier_dir(h, path, &dir, err) < 0)
     return -1;
@@ -345,10 +332,8 @@ static int hier_write(const struct cg_hier *h, const char *path,
   return write_string(full, value, err);
 }
 
-static int apply_resources(const struct cg_hiers *hs, enum oci_cgroup_mode mode,
-                           const char *path,
-                           const struct oci_cgroup_resources *res,
-                           crio_error_t *err) {
+static int apply_resources(const struct cg_hiers *hs, enum oci_cgroup_mode mode, const char *path,
+                           const struct oci_cgroup_resources *res, crio_error_t *err) {
   char v[64];
   for (size_t i = 0; i < hs->n; i++) {
     const struct cg_hier *h = &hs->h[i];
@@ -385,8 +370,7 @@ static int apply_resources(const struct cg_hiers *hs, enum oci_cgroup_mode mode,
       if (res->cpu_quota_us || res->cpu_period_us) {
         uint64_t period = res->cpu_period_us ? res->cpu_period_us : 100000;
         if (res->cpu_quota_us > 0)
-          snprintf(v, sizeof(v), "%" PRId64 " %" PRIu64, res->cpu_quota_us,
-                   period);
+          snprintf(v, sizeof(v), "%" PRId64 " %" PRIu64, res->cpu_quota_us, period);
         else
           snprintf(v, sizeof(v), "max %" PRIu64, period);
         if (hier_write(h, path, "cpu.max", v, err) < 0)
@@ -403,8 +387,7 @@ static int apply_resources(const struct cg_hiers *hs, enum oci_cgroup_mode mode,
 }
 
 static int cgroupfs_create(const char *parent, const char *pod_id,
-                           const struct oci_cgroup_resources *res, char **path,
-                           crio_error_t *err) {
+                           const struct oci_cgroup_resources *res, char **path, crio_error_t *err) {
   cleanup_free char *pod_path = NULL;
   if (cgroupfs_pod_path(parent, pod_id, &pod_path, err) < 0)
     return -1;
@@ -423,8 +406,7 @@ static int cgroupfs_create(const char *parent, const char *pod_id,
   return 0;
 }
 
-static int cgroupfs_enter(const char *parent, const char *pod_id, pid_t pid,
-                          crio_error_t *err) {
+static int cgroupfs_enter(const char *parent, const char *pod_id, pid_t pid, crio_error_t *err) {
   cleanup_free char *pod_path = NULL;
   if (cgroupfs_pod_path(parent, pod_id, &pod_path, err) < 0)
     return -1;
@@ -435,8 +417,7 @@ static int cgroupfs_enter(const char *parent, const char *pod_id, pid_t pid,
   snprintf(v, sizeof(v), "%d", (int)pid);
   for (size_t i = 0; i < hs.n; i++)
     if (hier_write(&hs.h[i], pod_path, "cgroup.procs", v, err) < 0)
-      return crio_error_prefix(err, "move %d into cgroup %s", (int)pid,
-                               pod_path);
+      return crio_error_prefix(err, "move %d into cgroup %s", (int)pid, pod_path);
   return 0;
 }
 
@@ -468,8 +449,7 @@ static int cgroupfs_remove(const char *path, crio_error_t *err) {
       return crio_error_errno(err, status, "read %s", procs_path);
     }
     if (procs[strspn(procs, " \n")] != '\0')
-      return crio_error(err, EBUSY, "cgroup %s still has processes (%s)",
-                        clean, dirs[i]);
+      return crio_error(err, EBUSY, "cgroup %s still has processes (%s)", clean, dirs[i]);
   }
   for (size_t i = 0; i < hs.n; i++) {
     /* EBUSY right after the last process left: the kernel may still be
@@ -499,8 +479,7 @@ static bool flat_keyed(const char *text, const char *key, uint64_t *out) {
   return false;
 }
 
-static int read_u64(const char *dir, const char *file, uint64_t *out,
-                    crio_error_t *err) {
+static int read_u64(const char *dir, const char *file, uint64_t *out, crio_error_t *err) {
   cleanup_free char *path = xasprintf("%s/%s", dir, file);
   cleanup_free char *text = NULL;
   if (crio_read_file(path, &text, NULL, err) < 0)
@@ -513,22 +492,20 @@ static int read_u64(const char *dir, const char *file, uint64_t *out,
   return 0;
 }
 
-static int read_text(const char *dir, const char *file, char **out,
-                     crio_error_t *err) {
+static int read_text(const char *dir, const char *file, char **out, crio_error_t *err) {
   cleanup_free char *path = xasprintf("%s/%s", dir, file);
   return crio_read_file(path, out, NULL, err);
 }
 
-static int stats_v1(const struct cg_hiers *hs, const char *path,
-                    struct oci_cgroup_stats *out, crio_error_t *err) {
+static int stats_v1(const struct cg_hiers *hs, const char *path, struct oci_cgroup_stats *out,
+                    crio_error_t *err) {
   bool have_cpu = false, have_memory = false;
   for (size_t i = 0; i < hs->n; i++) {
     const struct cg_hier *h = &hs->h[i];
     if (h->v2)
       continue;
     cleanup_free char *dir = NULL;
-    if ((hier_has(h, "cpuacct") || hier_has(h, "memory")) &&
-        hier_dir(h, path, &dir, err) < 0)
+    if ((hier_has(h, "cpuacct") || hier_has(h, "memory")) && hier_dir(h, path, &dir, err) < 0)
       return -1;
     if (hier_has(h, "cpuacct")) {
       if (read_u64(dir, "cpuacct.usage", &out->cpu_usage_ns, err) < 0)
@@ -537,8 +514,7 @@ static int stats_v1(const struct cg_hiers *hs, const char *path,
     }
     if (hier_has(h, "memory")) {
       cleanup_free char *stat = NULL;
-      if (read_u64(dir, "memory.usage_in_bytes", &out->memory_usage_bytes,
-                   err) < 0 ||
+      if (read_u64(dir, "memory.usage_in_bytes", &out->memory_usage_bytes, err) < 0 ||
           read_text(dir, "memory.stat", &stat, err) < 0)
         return -1;
       uint64_t inactive_file = 0;
@@ -547,25 +523,21 @@ static int stats_v1(const struct cg_hiers *hs, const char *path,
       flat_keyed(stat, "total_pgfault", &out->memory_page_faults);
       flat_keyed(stat, "total_pgmajfault", &out->memory_major_page_faults);
       out->memory_working_set_bytes =
-          out->memory_usage_bytes > inactive_file
-              ? out->memory_usage_bytes - inactive_file
-              : 0;
+          out->memory_usage_bytes > inactive_file ? out->memory_usage_bytes - inactive_file : 0;
       have_memory = true;
     }
   }
   if (!have_cpu || !have_memory)
-    return crio_error(err, ENOTSUP,
-                      "cgroup stats: no %s hierarchy is mounted",
+    return crio_error(err, ENOTSUP, "cgroup stats: no %s hierarchy is mounted",
                       have_cpu ? "memory" : "cpuacct");
   return 0;
 }
 
-static int stats_v2(const struct cg_hier *h, const char *path,
-                    struct oci_cgroup_stats *out, crio_error_t *err) {
+static int stats_v2(const struct cg_hier *h, const char *path, struct oci_cgroup_stats *out,
+                    crio_error_t *err) {
   cleanup_free char *dir = NULL;
   cleanup_free char *cpu = NULL, *mem = NULL;
-  if (hier_dir(h, path, &dir, err) < 0 ||
-      read_text(dir, "cpu.stat", &cpu, err) < 0 ||
+  if (hier_dir(h, path, &dir, err) < 0 || read_text(dir, "cpu.stat", &cpu, err) < 0 ||
       read_u64(dir, "memory.current", &out->memory_usage_bytes, err) < 0 ||
       read_text(dir, "memory.stat", &mem, err) < 0)
     return -1;
@@ -577,14 +549,12 @@ static int stats_v2(const struct cg_hier *h, const char *path,
   flat_keyed(mem, "anon", &out->memory_rss_bytes);
   flat_keyed(mem, "pgfault", &out->memory_page_faults);
   flat_keyed(mem, "pgmajfault", &out->memory_major_page_faults);
-  out->memory_working_set_bytes = out->memory_usage_bytes > inactive_file
-                                      ? out->memory_usage_bytes - inactive_file
-                                      : 0;
+  out->memory_working_set_bytes =
+      out->memory_usage_bytes > inactive_file ? out->memory_usage_bytes - inactive_file : 0;
   return 0;
 }
 
-static int cgroupfs_stats(const char *path, struct oci_cgroup_stats *out,
-                          crio_error_t *err) {
+static int cgroupfs_stats(const char *path, struct oci_cgroup_stats *out, crio_error_t *err) {
   cleanup_free char *clean = NULL;
   if (cg_parent_normalize(path, &clean, err) < 0)
     return -1;
@@ -606,9 +576,7 @@ static int cgroupfs_stats(const char *path, struct oci_cgroup_stats *out,
   } else {
     rc = stats_v1(&hs, p, out, err);
   }
-  return rc < 0 ? crio_error_prefix(err, "stats of cgroup %s",
-                                    clean[0] ? clean : "/")
-                : 0;
+  return rc < 0 ? crio_error_prefix(err, "stats of cgroup %s", clean[0] ? clean : "/") : 0;
 }
 
 const struct oci_cgroup_manager oci_cgroup_manager_cgroupfs = {

@@ -24,22 +24,19 @@ int oci_cgroup_mode_detect(enum oci_cgroup_mode *mode, crio_error_t *err) {
                       "hierarchies (f_type 0x%lx)",
                       (unsigned long)sfs.f_type);
   /* systemd's hybrid layout keeps a v2 hierarchy next to the v1 ones. */
-  if (statfs("/sys/fs/cgroup/unified", &sfs) == 0 &&
-      sfs.f_type == CGROUP2_SUPER_MAGIC)
+  if (statfs("/sys/fs/cgroup/unified", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
     *mode = OCI_CGROUP_HYBRID;
   else
     *mode = OCI_CGROUP_LEGACY;
   return 0;
 }
 
-const struct oci_cgroup_manager *oci_cgroup_manager_get(const char *driver,
-                                                        crio_error_t *err) {
+const struct oci_cgroup_manager *oci_cgroup_manager_get(const char *driver, crio_error_t *err) {
   if (driver && strcmp(driver, "cgroupfs") == 0)
     return &oci_cgroup_manager_cgroupfs;
   if (driver && strcmp(driver, "systemd") == 0)
     return &oci_cgroup_manager_systemd;
-  crio_error(err, EINVAL,
-             "cgroup manager \"%s\": must be \"cgroupfs\" or \"systemd\"",
+  crio_error(err, EINVAL, "cgroup manager \"%s\": must be \"cgroupfs\" or \"systemd\"",
              driver ? driver : "");
   return NULL;
 }

@@ -21,19 +21,16 @@
 /* ---- names ------------------------------------------------------------------ */
 
 static bool unit_char_ok(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == ':' || c == '_' || c == '.' ||
-         c == '\\' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+         c == '_' || c == '.' || c == '\\' || c == '-';
 }
 
-int oci_systemd_slice_path(const char *slice, char **path,
-                           crio_error_t *err) {
+int oci_systemd_slice_path(const char *slice, char **path, crio_error_t *err) {
   static const char suffix[] = ".slice";
   size_t len = slice ? strlen(slice) : 0;
   size_t slen = sizeof(suffix) - 1;
   if (len <= slen || strcmp(slice + len - slen, suffix) != 0)
-    return crio_error(err, EINVAL, "\"%s\" is not a systemd slice name",
-                      slice ? slice : "");
+    return crio_error(err, EINVAL, "\"%s\" is not a systemd slice name", slice ? slice : "");
   if (strcmp(slice, "-.slice") == 0) {
     *path = xstrdup("/");
     return 0;
@@ -44,8 +41,7 @@ int oci_systemd_slice_path(const char *slice, char **path,
       return crio_error(err, EINVAL, "slice \"%s\": invalid character", slice);
   /* Each '-' opens a nesting level, so the stem may not start or end with
    * one or hold two in a row (an empty level). */
-  if (slice[0] == '-' || slice[stem - 1] == '-' ||
-      memmem(slice, stem, "--", 2) != NULL)
+  if (slice[0] == '-' || slice[stem - 1] == '-' || memmem(slice, stem, "--", 2) != NULL)
     return crio_error(err, EINVAL, "slice \"%s\": empty nesting level", slice);
 
   char *buf = NULL;
@@ -75,21 +71,18 @@ static int pod_id_check(const char *pod_id, crio_error_t *err) {
     return crio_error(err, EINVAL, "pod id: bad length %zu", len);
   for (size_t i = 0; i < len; i++)
     if (!unit_char_ok(pod_id[i]) || pod_id[i] == '\\')
-      return crio_error(err, EINVAL, "pod id \"%s\": invalid character",
-                        pod_id);
+      return crio_error(err, EINVAL, "pod id \"%s\": invalid character", pod_id);
   return 0;
 }
 
-static int systemd_parent_path(const char *parent, char **path,
-                               crio_error_t *err) {
+static int systemd_parent_path(const char *parent, char **path, crio_error_t *err) {
   return oci_systemd_slice_path(parent_or_default(parent), path, err);
 }
 
-static int systemd_pod_path(const char *parent, const char *pod_id,
-                            char **path, crio_error_t *err) {
+static int systemd_pod_path(const char *parent, const char *pod_id, char **path,
+                            crio_error_t *err) {
   cleanup_free char *slice = NULL;
-  if (pod_id_check(pod_id, err) < 0 ||
-      systemd_parent_path(parent, &slice, err) < 0)
+  if (pod_id_check(pod_id, err) < 0 || systemd_parent_path(parent, &slice, err) < 0)
     return -1;
   cleanup_free char *scope = oci_systemd_scope_name(pod_id);
   *path = xasprintf("%s/%s", strcmp(slice, "/") == 0 ? "" : slice, scope);
@@ -98,15 +91,13 @@ static int systemd_pod_path(const char *parent, const char *pod_id,
 
 /* ---- messages ------------------------------------------------------------------- */
 
-int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit,
-                                   const char *slice, pid_t pid,
-                                   enum oci_cgroup_mode mode,
+int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const char *slice,
+                                   pid_t pid, enum oci_cgroup_mode mode,
                                    const struct oci_cgroup_resources *res,
-                                   struct sd_bus_message **out,
-                                   crio_error_t *err) {
+                                   struct sd_bus_message **out, crio_error_t *err) {
   sd_bus_message *m = NULL;
-  int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH,
-                                         SYSTEMD_MANAGER, "StartTransientUnit");
+  int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                         "StartTransientUnit");
   cleanup_free char *description = xasprintf("crio pod unit %s", unit);
   bool v2 = mode == OCI_CGROUP_UNIFIED;
   if (r >= 0)
@@ -114,15 +105,14 @@ int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit,
   if (r >= 0)
     r = sd_bus_message_open_container(m, 'a', "(sv)");
   if (r >= 0)
-    r = sd_bus_message_append(m, "(sv)(sv)", "Description", "s", description,
-                              "DefaultDependencies", "b", 0);
+    r = sd_bus_message_append(m, "(sv)(sv)", "Description", "s", description, "DefaultDependencies",
+                              "b", 0);
   if (r >= 0 && slice)
     r = sd_bus_message_append(m, "(sv)", "Slice", "s", slice);
   /* Delegate: the cgroup below the scope is ours (and the runtime's), not
    * systemd's to rearrange. */
   if (r >= 0 && pid > 0)
-    r = sd_bus_message_append(m, "(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid,
-                              "Delegate", "b", 1);
+    r = sd_bus_message_append(m, "(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid, "Delegate", "b", 1);
   if (r >= 0 && res && res->cpu_shares) {
     /* The cpu.shares -> cpu.weight conversion runc and the kubelet use. */
     uint64_t shares = res->cpu_shares < 2 ? 2 : res->cpu_shares;
@@ -137,11 +127,10 @@ int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit,
     r = sd_bus_message_append(m, "(sv)", "CPUQuotaPerSecUSec", "t", per_sec);
   }
   if (r >= 0 && res && res->cpu_period_us)
-    r = sd_bus_message_append(m, "(sv)", "CPUQuotaPeriodUSec", "t",
-                              res->cpu_period_us);
+    r = sd_bus_message_append(m, "(sv)", "CPUQuotaPeriodUSec", "t", res->cpu_period_us);
   if (r >= 0 && res && res->memory_limit_bytes > 0)
-    r = sd_bus_message_append(m, "(sv)", v2 ? "MemoryMax" : "MemoryLimit",
-                              "t", (uint64_t)res->memory_limit_bytes);
+    r = sd_bus_message_append(m, "(sv)", v2 ? "MemoryMax" : "MemoryLimit", "t",
+                              (uint64_t)res->memory_limit_bytes);
   if (r >= 0)
     r = sd_bus_message_close_container(m);
   if (r >= 0)
@@ -164,9 +153,15 @@ static int systemd_check_running(crio_error_t *err) {
   return 0;
 }
 
-static void bus_unrefp(sd_bus **b) { sd_bus_flush_close_unref(*b); }
-static void msg_unrefp(sd_bus_message **m) { sd_bus_message_unref(*m); }
-static void slot_unrefp(sd_bus_slot **s) { sd_bus_slot_unref(*s); }
+static void bus_unrefp(sd_bus **b) {
+  sd_bus_flush_close_unref(*b);
+}
+static void msg_unrefp(sd_bus_message **m) {
+  sd_bus_message_unref(*m);
+}
+static void slot_unrefp(sd_bus_slot **s) {
+  sd_bus_slot_unref(*s);
+}
 #define cleanup_bus __attribute__((cleanup(bus_unrefp)))
 #define cleanup_msg __attribute__((cleanup(msg_unrefp)))
 #define cleanup_slot __attribute__((cleanup(slot_unrefp)))
@@ -178,8 +173,7 @@ struct job_results {
   size_t n;
 };
 
-static int on_job_removed(sd_bus_message *m, void *userdata,
-                          sd_bus_error *ret_error) {
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
   struct job_results *jr = userdata;
   uint32_t id;
   const char *path, *unit, *result;
@@ -193,8 +187,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata,
   return 0;
 }
 
-static const char *job_result_find(const struct job_results *jr,
-                                   const char *job) {
+static const char *job_result_find(const struct job_results *jr, const char *job) {
   for (size_t i = 0; i < jr->n; i++)
     if (strcmp(jr->paths[i], job) == 0)
       return jr->results[i];
@@ -213,14 +206,13 @@ static void job_results_release(struct job_results *jr) {
 /* Sends a job-creating call and waits for its JobRemoved.  The match is
  * installed before the call so the signal cannot slip by.  `ok_error` is a
  * D-Bus error name that counts as success (UnitExists, NoSuchUnit). */
-static int systemd_run_job(sd_bus_message *call, const char *what,
-                           const char *ok_error, crio_error_t *err) {
+static int systemd_run_job(sd_bus_message *call, const char *what, const char *ok_error,
+                           crio_error_t *err) {
   sd_bus *bus = sd_bus_message_get_bus(call);
   struct job_results jr = {0};
   cleanup_slot sd_bus_slot *slot = NULL;
-  int r = sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH,
-                              SYSTEMD_MANAGER, "JobRemoved", on_job_removed,
-                              &jr);
+  int r = sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
+                              on_job_removed, &jr);
   if (r < 0)
     return crio_error_errno(err, -r, "%s: watch systemd jobs", what);
   sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -229,8 +221,7 @@ static int systemd_run_job(sd_bus_message *call, const char *what,
   if (r < 0) {
     bool ok = ok_error && sd_bus_error_has_name(&error, ok_error);
     if (!ok)
-      crio_error(err, -r, "%s: %s", what,
-                 error.message ? error.message : strerror(-r));
+      crio_error(err, -r, "%s: %s", what, error.message ? error.message : strerror(-r));
     sd_bus_error_free(&error);
     job_results_release(&jr);
     return ok ? 0 : -1;
@@ -240,8 +231,7 @@ static int systemd_run_job(sd_bus_message *call, const char *what,
     job_results_release(&jr);
     return crio_error_errno(err, -r, "%s: read job path", what);
   }
-  uint64_t deadline = (uint64_t)crio_monotonic_ns() / 1000 +
-                      SYSTEMD_JOB_TIMEOUT_USEC;
+  uint64_t deadline = (uint64_t)crio_monotonic_ns() / 1000 + SYSTEMD_JOB_TIMEOUT_USEC;
   int rc = 0;
   const char *result;
   while ((result = job_result_find(&jr, job)) == NULL) {
@@ -254,8 +244,7 @@ static int systemd_run_job(sd_bus_message *call, const char *what,
       continue;
     uint64_t now = (uint64_t)crio_monotonic_ns() / 1000;
     if (now >= deadline) {
-      rc = crio_error(err, ETIMEDOUT, "%s: systemd job %s did not finish",
-                      what, job);
+      rc = crio_error(err, ETIMEDOUT, "%s: systemd job %s did not finish", what, job);
       break;
     }
     r = sd_bus_wait(bus, deadline - now);
@@ -277,16 +266,15 @@ static int systemd_open(sd_bus **bus, crio_error_t *err) {
   if (r < 0)
     return crio_error_errno(err, -r, "connect to the system bus");
   /* Without Subscribe systemd may not emit job signals to us. */
-  r = sd_bus_call_method(*bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                         "Subscribe", NULL, NULL, "");
+  r = sd_bus_call_method(*bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", NULL, NULL,
+                         "");
   if (r < 0)
     log_warning("subscribe to systemd job signals: %s", strerror(-r));
   return 0;
 }
 
 static int systemd_create(const char *parent, const char *pod_id,
-                          const struct oci_cgroup_resources *res, char **path,
-                          crio_error_t *err) {
+                          const struct oci_cgroup_resources *res, char **path, crio_error_t *err) {
   cleanup_free char *pod_path = NULL;
   if (systemd_pod_path(parent, pod_id, &pod_path, err) < 0)
     return -1;
@@ -299,17 +287,14 @@ static int systemd_create(const char *parent, const char *pod_id,
   cleanup_free char *what = xasprintf("start slice %s", slice);
   /* A slice that exists already (the kubelet made it) is fine as it is:
    * its limits are the kubelet's. */
-  if (oci_systemd_start_unit_message(bus, slice, NULL, 0, mode, res, &call,
-                                     err) < 0 ||
-      systemd_run_job(call, what, "org.freedesktop.systemd1.UnitExists",
-                      err) < 0)
+  if (oci_systemd_start_unit_message(bus, slice, NULL, 0, mode, res, &call, err) < 0 ||
+      systemd_run_job(call, what, "org.freedesktop.systemd1.UnitExists", err) < 0)
     return -1;
   *path = steal_pointer(&pod_path);
   return 0;
 }
 
-static int systemd_enter(const char *parent, const char *pod_id, pid_t pid,
-                         crio_error_t *err) {
+static int systemd_enter(const char *parent, const char *pod_id, pid_t pid, crio_error_t *err) {
   if (pod_id_check(pod_id, err) < 0)
     return -1;
   cleanup_bus sd_bus *bus = NULL;
@@ -319,8 +304,8 @@ static int systemd_enter(const char *parent, const char *pod_id, pid_t pid,
   cleanup_free char *scope = oci_systemd_scope_name(pod_id);
   cleanup_free char *what = xasprintf("start scope %s", scope);
   cleanup_msg sd_bus_message *call = NULL;
-  if (oci_systemd_start_unit_message(bus, scope, parent_or_default(parent), pid,
-                                     mode, NULL, &call, err) < 0)
+  if (oci_systemd_start_unit_message(bus, scope, parent_or_default(parent), pid, mode, NULL, &call,
+                                     err) < 0)
     return -1;
   return systemd_run_job(call, what, NULL, err);
 }
@@ -330,38 +315,33 @@ static int systemd_remove(const char *path, crio_error_t *err) {
   unit = unit ? unit + 1 : path;
   size_t len = unit ? strlen(unit) : 0;
   if (len < 7 || strcmp(unit + len - 6, ".scope") != 0)
-    return crio_error(err, EINVAL, "remove cgroup %s: not a pod scope",
-                      path ? path : "");
+    return crio_error(err, EINVAL, "remove cgroup %s: not a pod scope", path ? path : "");
   cleanup_bus sd_bus *bus = NULL;
   enum oci_cgroup_mode mode;
   if (systemd_open(&bus, err) < 0 || oci_cgroup_mode_detect(&mode, err) < 0)
     return crio_error_prefix(err, "remove cgroup %s", path);
   /* Stopping a scope kills what is left in it; we only remove, so look
    * first (systemd's own hierarchy mirrors its units). */
-  cleanup_free char *procs_path = xasprintf(
-      "/sys/fs/cgroup%s%s/cgroup.procs",
-      mode == OCI_CGROUP_UNIFIED ? "" : "/systemd", path);
+  cleanup_free char *procs_path = xasprintf("/sys/fs/cgroup%s%s/cgroup.procs",
+                                            mode == OCI_CGROUP_UNIFIED ? "" : "/systemd", path);
   cleanup_free char *procs = NULL;
   crio_error_t e = NULL;
-  if (crio_read_file(procs_path, &procs, NULL, &e) == 0 &&
-      procs[strspn(procs, " \n")] != '\0')
+  if (crio_read_file(procs_path, &procs, NULL, &e) == 0 && procs[strspn(procs, " \n")] != '\0')
     return crio_error(err, EBUSY, "cgroup %s still has processes", path);
   crio_error_release(&e);
   cleanup_msg sd_bus_message *call = NULL;
-  int r = sd_bus_message_new_method_call(bus, &call, SYSTEMD_DEST, SYSTEMD_PATH,
-                                         SYSTEMD_MANAGER, "StopUnit");
+  int r = sd_bus_message_new_method_call(bus, &call, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                         "StopUnit");
   if (r >= 0)
     r = sd_bus_message_append(call, "ss", unit, "replace");
   if (r < 0)
     return crio_error_errno(err, -r, "build StopUnit for %s", unit);
   cleanup_free char *what = xasprintf("stop %s", unit);
-  return systemd_run_job(call, what, "org.freedesktop.systemd1.NoSuchUnit",
-                         err);
+  return systemd_run_job(call, what, "org.freedesktop.systemd1.NoSuchUnit", err);
 }
 
 /* systemd lays its units out in the cgroup filesystem like any cgroup. */
-static int systemd_stats(const char *path, struct oci_cgroup_stats *out,
-                         crio_error_t *err) {
+static int systemd_stats(const char *path, struct oci_cgroup_stats *out, crio_error_t *err) {
   return oci_cgroup_manager_cgroupfs.stats(path, out, err);
 }
 

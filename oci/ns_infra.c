@@ -25,11 +25,11 @@ struct infra_task {
   const char *pause_path;
   char *const *argv;
   int devnull;
-  int report_w;  /* child pid (int, or -errno) from the intermediate; an
-                    errno from pause if exec fails */
-  int go_r;      /* pause waits for one byte here before exec */
-  int go_w;      /* the daemon's end: closed in the children, or pause would
-                    never see EOF when the daemon gives up */
+  int report_w; /* child pid (int, or -errno) from the intermediate; an
+                   errno from pause if exec fails */
+  int go_r;     /* pause waits for one byte here before exec */
+  int go_w;     /* the daemon's end: closed in the children, or pause would
+                   never see EOF when the daemon gives up */
 };
 
 static void report_int(int fd, int v) {
@@ -106,11 +106,10 @@ static int read_int(int fd, int *v, bool *eof) {
   return n == (ssize_t)sizeof(*v) || n == 0 ? 0 : -1;
 }
 
-int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid_out,
-                    uint64_t *start_time_out, crio_error_t *err) {
+int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid_out, uint64_t *start_time_out,
+                    crio_error_t *err) {
   if (cfg->pause_path == NULL || access(cfg->pause_path, X_OK) < 0)
-    return crio_error_errno(err, cfg->pause_path ? errno : EINVAL,
-                            "pause binary %s",
+    return crio_error_errno(err, cfg->pause_path ? errno : EINVAL, "pause binary %s",
                             cfg->pause_path ? cfg->pause_path : "(none)");
   cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0)
@@ -131,9 +130,12 @@ int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid_out,
   cleanup_close int go_w = go[1];
 
   char *const argv[] = {(char *)"crio-pause", NULL};
-  struct infra_task task = {
-      .pause_path = cfg->pause_path, .argv = argv, .devnull = devnull,
-      .report_w = report_w, .go_r = go_r, .go_w = go_w};
+  struct infra_task task = {.pause_path = cfg->pause_path,
+                            .argv = argv,
+                            .devnull = devnull,
+                            .report_w = report_w,
+                            .go_r = go_r,
+                            .go_w = go_w};
   /* net, ipc and uts are joined by the forking thread; the PID namespace is
    * made by the intermediate (made on the thread, the intermediate would be
    * its init). */
@@ -153,8 +155,7 @@ int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid_out,
   /* pause is blocked before exec until we write to go_w: if anything fails
    * now, closing go_w makes it exit without running. */
   if (cfg->cgroup_manager &&
-      cfg->cgroup_manager->enter(cfg->cgroup_parent, cfg->pod_id, pid, err) <
-          0)
+      cfg->cgroup_manager->enter(cfg->cgroup_parent, cfg->pod_id, pid, err) < 0)
     return crio_error_prefix(err, "start pause");
   uint64_t start_time = 0;
   if (crio_proc_start_time(pid, &start_time, err) < 0)
@@ -175,8 +176,7 @@ int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid_out,
 
 /* State (field 3) and start time (field 22) of /proc/PID/stat; ENOENT when
  * there is no such process. */
-static int proc_state(pid_t pid, char *state, uint64_t *start_time,
-                      crio_error_t *err) {
+static int proc_state(pid_t pid, char *state, uint64_t *start_time, crio_error_t *err) {
   cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
   cleanup_free char *stat = NULL;
   if (crio_read_file(path, &stat, NULL, err) < 0)
@@ -230,8 +230,7 @@ static bool pidfd_wait(int pidfd, unsigned timeout_ms) {
   }
 }
 
-int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms,
-                   crio_error_t *err) {
+int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms, crio_error_t *err) {
   if (pid <= 0)
     return crio_error(err, EINVAL, "stop pause: pid %d", (int)pid);
   /* The pidfd pins the process it names; checking the start time AFTER
@@ -257,10 +256,8 @@ int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms,
   }
   if (pidfd_wait(pidfd, timeout_ms))
     return 0;
-  log_warning("pause %d did not exit on SIGTERM within %u ms: SIGKILL",
-              (int)pid, timeout_ms);
-  if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0 &&
-      errno != ESRCH)
+  log_warning("pause %d did not exit on SIGTERM within %u ms: SIGKILL", (int)pid, timeout_ms);
+  if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
     return crio_error_errno(err, errno, "stop pause: SIGKILL %d", pid);
   if (!pidfd_wait(pidfd, 5000))
     return crio_error(err, ETIMEDOUT, "stop pause: %d survived SIGKILL", pid);

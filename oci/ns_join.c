@@ -65,8 +65,7 @@ static void ns_fds_close(struct ns_thread *t) {
       close(t->fds[i]);
 }
 
-int oci_ns_run_in(const struct oci_ns_paths *ns,
-                  int (*fn)(void *arg, crio_error_t *err), void *arg,
+int oci_ns_run_in(const struct oci_ns_paths *ns, int (*fn)(void *arg, crio_error_t *err), void *arg,
                   crio_error_t *err) {
   struct ns_thread t = {.fn = fn, .arg = arg};
   for (int i = 0; i < OCI_NS_COUNT; i++)
@@ -81,8 +80,7 @@ int oci_ns_run_in(const struct oci_ns_paths *ns,
     if (t.fds[i] < 0) {
       int e = errno;
       ns_fds_close(&t);
-      return crio_error_errno(err, e, "open %s namespace %s", ns_names[i],
-                              ns->path[i]);
+      return crio_error_errno(err, e, "open %s namespace %s", ns_names[i], ns->path[i]);
     }
   }
 

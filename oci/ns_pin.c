@@ -22,8 +22,7 @@
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
 #endif
 
-char *oci_ns_pin_path(const char *run_dir, enum oci_ns_type type,
-                      const char *pod_id) {
+char *oci_ns_pin_path(const char *run_dir, enum oci_ns_type type, const char *pod_id) {
   return xasprintf("%s/%sns/%s", run_dir, oci_ns_type_name(type), pod_id);
 }
 
@@ -37,14 +36,13 @@ struct pin_probe {
   off_t size;
 };
 
-static int pin_probe(const char *path, bool follow, struct pin_probe *out,
-                     crio_error_t *err) {
+static int pin_probe(const char *path, bool follow, struct pin_probe *out, crio_error_t *err) {
   memset(out, 0, sizeof(*out));
   /* A pin is never a symlink (no follow): one planted there must not make
    * us look at, or later mount over, something else.  A source such as
    * /proc/PID/ns/pid is one. */
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
-                                        O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
+  cleanup_close int fd =
+      open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
   if (fd < 0) {
     if (errno == ENOENT)
       return 0;
@@ -70,8 +68,7 @@ static int pin_probe(const char *path, bool follow, struct pin_probe *out,
   return 0;
 }
 
-int oci_ns_is_pinned(enum oci_ns_type type, const char *pin_path,
-                     crio_error_t *err) {
+int oci_ns_is_pinned(enum oci_ns_type type, const char *pin_path, crio_error_t *err) {
   struct pin_probe probe;
   if (pin_probe(pin_path, false, &probe, err) < 0)
     return -1;
@@ -83,9 +80,7 @@ static int is_mount_root(const char *path, bool *root, crio_error_t *err) {
   if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
     return crio_error_errno(err, errno, "statx %s", path);
   if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
-    return crio_error(err, ENOSYS,
-                      "statx %s: kernel does not report mount roots (< 5.8)",
-                      path);
+    return crio_error(err, ENOSYS, "statx %s: kernel does not report mount roots (< 5.8)", path);
   *root = (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
   return 0;
 }
@@ -120,8 +115,7 @@ int oci_ns_pin_dir_release(const char *dir, crio_error_t *err) {
     crio_error_release(err);
     return 0;
   }
-  if (root && umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 &&
-      errno != EINVAL)
+  if (root && umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)
     return crio_error_errno(err, errno, "unmount %s", dir);
   return 0;
 }
@@ -129,13 +123,12 @@ int oci_ns_pin_dir_release(const char *dir, crio_error_t *err) {
 /* Makes pin_path ready for a bind mount: its directory prepared, an empty
  * file in place.  *done is set when it already holds a namespace of the
  * type (with *pinned_ino its inode), so there is nothing to mount. */
-static int pin_path_prepare(enum oci_ns_type type, const char *pin_path,
-                            bool *done, ino_t *pinned_ino, crio_error_t *err) {
+static int pin_path_prepare(enum oci_ns_type type, const char *pin_path, bool *done,
+                            ino_t *pinned_ino, crio_error_t *err) {
   const char *name = oci_ns_type_name(type);
   *done = false;
   if (pin_path == NULL || pin_path[0] != '/')
-    return crio_error(err, EINVAL, "pin %s namespace: path must be absolute",
-                      name);
+    return crio_error(err, EINVAL, "pin %s namespace: path must be absolute", name);
   struct pin_probe probe;
   if (pin_probe(pin_path, false, &probe, err) < 0)
     return crio_error_prefix(err, "pin %s namespace", name);
@@ -153,9 +146,8 @@ static int pin_path_prepare(enum oci_ns_type type, const char *pin_path,
     return 0;
   }
   if (probe.exists && (!probe.is_regular || probe.size != 0))
-    return crio_error(err, EEXIST,
-                      "pin %s namespace: %s exists and is not an empty file",
-                      name, pin_path);
+    return crio_error(err, EEXIST, "pin %s namespace: %s exists and is not an empty file", name,
+                      pin_path);
 
   cleanup_free char *dir = xstrdup(pin_path);
   *strrchr(dir, '/') = '\0';
@@ -166,8 +158,7 @@ static int pin_path_prepare(enum oci_ns_type type, const char *pin_path,
      * and the mount leaves it; the next attempt reuses it). */
     int fd = open(pin_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
     if (fd < 0)
-      return crio_error_errno(err, errno, "pin %s namespace: create %s", name,
-                              pin_path);
+      return crio_error_errno(err, errno, "pin %s namespace: create %s", name, pin_path);
     close(fd);
   }
   return 0;
@@ -194,16 +185,14 @@ static int pin_task_run(void *arg, crio_error_t *err) {
   char source[64];
   snprintf(source, sizeof(source), "/proc/thread-self/ns/%s", name);
   if (mount(source, task->pin_path, NULL, MS_BIND, NULL) < 0)
-    return crio_error_errno(err, errno, "bind mount %s on %s", source,
-                            task->pin_path);
+    return crio_error_errno(err, errno, "bind mount %s on %s", source, task->pin_path);
   return 0;
 }
 
-int oci_ns_pin(enum oci_ns_type type, const char *pin_path,
-               const char *hostname, crio_error_t *err) {
+int oci_ns_pin(enum oci_ns_type type, const char *pin_path, const char *hostname,
+               crio_error_t *err) {
   if (type != OCI_NS_NET && type != OCI_NS_IPC && type != OCI_NS_UTS)
-    return crio_error(err, EINVAL,
-                      "pin namespace: cannot create an empty %s namespace",
+    return crio_error(err, EINVAL, "pin namespace: cannot create an empty %s namespace",
                       oci_ns_type_name(type));
   bool done = false;
   ino_t ino;
@@ -211,16 +200,14 @@ int oci_ns_pin(enum oci_ns_type type, const char *pin_path,
     return -1;
   if (done)
     return 0;
-  struct pin_task task = {.type = type, .pin_path = pin_path,
-                          .hostname = hostname};
+  struct pin_task task = {.type = type, .pin_path = pin_path, .hostname = hostname};
   if (oci_ns_run_in(NULL, pin_task_run, &task, err) < 0)
-    return crio_error_prefix(err, "pin %s namespace at %s",
-                             oci_ns_type_name(type), pin_path);
+    return crio_error_prefix(err, "pin %s namespace at %s", oci_ns_type_name(type), pin_path);
   return 0;
 }
 
-int oci_ns_pin_existing(enum oci_ns_type type, const char *source,
-                        const char *pin_path, crio_error_t *err) {
+int oci_ns_pin_existing(enum oci_ns_type type, const char *source, const char *pin_path,
+                        crio_error_t *err) {
   if ((unsigned)type >= OCI_NS_COUNT)
     return crio_error(err, EINVAL, "pin namespace: unknown type %d", type);
   const char *name = oci_ns_type_name(type);
@@ -228,8 +215,7 @@ int oci_ns_pin_existing(enum oci_ns_type type, const char *source,
   if (pin_probe(source, true, &probe, err) < 0)
     return crio_error_prefix(err, "pin %s namespace", name);
   if (!probe.is_nsfs || probe.ns_flag != oci_ns_clone_flag(type))
-    return crio_error(err, EINVAL, "pin %s namespace: %s is not one", name,
-                      source);
+    return crio_error(err, EINVAL, "pin %s namespace: %s is not one", name, source);
   struct stat src;
   if (stat(source, &src) < 0)
     return crio_error_errno(err, errno, "stat %s", source);
@@ -240,12 +226,11 @@ int oci_ns_pin_existing(enum oci_ns_type type, const char *source,
   if (done)
     return ino == src.st_ino
                ? 0
-               : crio_error(err, EEXIST,
-                            "pin %s namespace: %s holds another namespace",
-                            name, pin_path);
+               : crio_error(err, EEXIST, "pin %s namespace: %s holds another namespace", name,
+                            pin_path);
   if (mount(source, pin_path, NULL, MS_BIND, NULL) < 0)
-    return crio_error_errno(err, errno, "pin %s namespace: bind mount %s on %s",
-                            name, source, pin_path);
+    return crio_error_errno(err, errno, "pin %s namespace: bind mount %s on %s", name, source,
+                            pin_path);
   return 0;
 }
 

@@ -54,8 +54,7 @@ int oci_ns_clone_flag(enum oci_ns_type type);
 
 /* The deterministic pin path of a pod's namespace:
  * <run_dir>/<type>ns/<pod_id> (e.g. /run/crio/netns/<id>).  malloc'd. */
-char *oci_ns_pin_path(const char *run_dir, enum oci_ns_type type,
-                      const char *pod_id);
+char *oci_ns_pin_path(const char *run_dir, enum oci_ns_type type, const char *pod_id);
 
 /* Creates a new namespace of `type` (NET, IPC or UTS; EINVAL for PID) and
  * pins it on `pin_path` (its parent directory is created and made
@@ -64,15 +63,15 @@ char *oci_ns_pin_path(const char *run_dir, enum oci_ns_type type,
  * holds a namespace of this type is left as it is (its hostname is not
  * changed); a leftover empty file from a crash is reused.  EEXIST when
  * pin_path holds a namespace of another type or a non-empty regular file. */
-int oci_ns_pin(enum oci_ns_type type, const char *pin_path,
-               const char *hostname, crio_error_t *err);
+int oci_ns_pin(enum oci_ns_type type, const char *pin_path, const char *hostname,
+               crio_error_t *err);
 
 /* Pins an existing namespace, e.g. /proc/<pause pid>/ns/pid, on pin_path
  * (same directory handling).  Idempotent: success if pin_path already holds
  * that very namespace; EEXIST if it holds another one; EINVAL if `source`
  * is not a namespace of `type`. */
-int oci_ns_pin_existing(enum oci_ns_type type, const char *source,
-                        const char *pin_path, crio_error_t *err);
+int oci_ns_pin_existing(enum oci_ns_type type, const char *source, const char *pin_path,
+                        crio_error_t *err);
 
 /* Lazily unmounts (MNT_DETACH) and unlinks pin_path.  A path that does not
  * exist is success.  The namespace itself lives on while a process or
@@ -81,8 +80,7 @@ int oci_ns_unpin(const char *pin_path, crio_error_t *err);
 
 /* 1 if pin_path is a pinned namespace of `type`, 0 if not (absent, plain
  * file, other type), -1 on error. */
-int oci_ns_is_pinned(enum oci_ns_type type, const char *pin_path,
-                     crio_error_t *err);
+int oci_ns_is_pinned(enum oci_ns_type type, const char *pin_path, crio_error_t *err);
 
 /* Undoes the self bind mount oci_ns_pin made of a pin directory (for wipe
  * and tests), once every pin in it is released; not mounted is success. */
@@ -99,8 +97,7 @@ struct oci_ns_paths {
  * forks).  fn follows the error convention.  The daemon's namespaces are
  * unchanged.  Used by sysctls and the infra process; exposed for others
  * (e.g. reading interface counters). */
-int oci_ns_run_in(const struct oci_ns_paths *ns,
-                  int (*fn)(void *arg, crio_error_t *err), void *arg,
+int oci_ns_run_in(const struct oci_ns_paths *ns, int (*fn)(void *arg, crio_error_t *err), void *arg,
                   crio_error_t *err);
 
 /* ---- sysctls --------------------------------------------------------------
@@ -121,22 +118,21 @@ struct oci_sysctl {
  * the sysctl for an unsafe key (not namespaced, not owned, malformed: empty
  * component, "..", characters outside [A-Za-z0-9_.-/]) or a value with a
  * control character. */
-int oci_sysctls_validate(const struct oci_sysctl *sysctls, size_t n,
-                         unsigned owned_ns, crio_error_t *err);
+int oci_sysctls_validate(const struct oci_sysctl *sysctls, size_t n, unsigned owned_ns,
+                         crio_error_t *err);
 
 /* Validates (with the owned mask derived from which of ns->path[NET/IPC] are
  * set) then writes each value to /proc/sys/<key as path> inside the pod's
  * namespaces.  Repeating writes the same values again. */
-int oci_sysctls_apply(const struct oci_ns_paths *ns,
-                      const struct oci_sysctl *sysctls, size_t n,
+int oci_sysctls_apply(const struct oci_ns_paths *ns, const struct oci_sysctl *sysctls, size_t n,
                       crio_error_t *err);
 
 /* ---- pod files: resolv.conf, hostname, hosts -------------------------------
  * Written atomically (temp file, fsync, rename) into the pod's directory;
  * the runtime part bind-mounts them into containers. */
-#define OCI_DNS_MAX_SERVERS 3          /* glibc MAXNS */
-#define OCI_DNS_MAX_SEARCHES 32        /* the kubelet's MaxDNSSearchPaths */
-#define OCI_DNS_MAX_SEARCH_CHARS 2048  /* the kubelet's MaxDNSSearchListChars */
+#define OCI_DNS_MAX_SERVERS 3         /* glibc MAXNS */
+#define OCI_DNS_MAX_SEARCHES 32       /* the kubelet's MaxDNSSearchPaths */
+#define OCI_DNS_MAX_SEARCH_CHARS 2048 /* the kubelet's MaxDNSSearchListChars */
 #define OCI_DNS_MAX_OPTIONS 32
 
 /* CRI DNSConfig.  All three lists empty (or `dns` NULL in oci_pod_files)
@@ -157,10 +153,10 @@ struct oci_hosts_entry {
 };
 
 struct oci_pod_files {
-  const char *hostname;              /* required; RFC 1123 label(s), <= 64 */
-  const struct oci_dns_config *dns;  /* NULL: copy the host's */
-  const char *host_resolv_conf;      /* NULL means "/etc/resolv.conf" */
-  const char *pod_ip;                /* NULL if not known yet */
+  const char *hostname;                      /* required; RFC 1123 label(s), <= 64 */
+  const struct oci_dns_config *dns;          /* NULL: copy the host's */
+  const char *host_resolv_conf;              /* NULL means "/etc/resolv.conf" */
+  const char *pod_ip;                        /* NULL if not known yet */
   const struct oci_hosts_entry *extra_hosts; /* may be NULL */
   size_t n_extra_hosts;
 };
@@ -172,15 +168,13 @@ struct oci_pod_files {
 
 /* EINVAL naming the field for a bad server (not an IP), too many entries,
  * a search domain or option with whitespace or control characters. */
-int oci_dns_config_validate(const struct oci_dns_config *dns,
-                            crio_error_t *err);
+int oci_dns_config_validate(const struct oci_dns_config *dns, crio_error_t *err);
 /* EINVAL for a hostname that is not a valid RFC 1123 name of <= 64 chars. */
 int oci_hostname_validate(const char *hostname, crio_error_t *err);
 
 /* Writes <dir>/resolv.conf, <dir>/hostname and <dir>/hosts (dir must
  * exist).  Validates everything before writing anything. */
-int oci_pod_files_write(const char *dir, const struct oci_pod_files *files,
-                        crio_error_t *err);
+int oci_pod_files_write(const char *dir, const struct oci_pod_files *files, crio_error_t *err);
 /* Removes the three files; absent files are fine. */
 int oci_pod_files_remove(const char *dir, crio_error_t *err);
 
@@ -199,20 +193,20 @@ int oci_cgroup_mode_detect(enum oci_cgroup_mode *mode, crio_error_t *err);
 
 /* Pod-level limits (CRI LinuxPodSandboxConfig.resources); 0 = not set. */
 struct oci_cgroup_resources {
-  uint64_t cpu_shares;   /* v1 cpu.shares; v2 cpu.weight converted */
-  int64_t cpu_quota_us;  /* with cpu_period_us */
+  uint64_t cpu_shares;  /* v1 cpu.shares; v2 cpu.weight converted */
+  int64_t cpu_quota_us; /* with cpu_period_us */
   uint64_t cpu_period_us;
   int64_t memory_limit_bytes;
 };
 
 /* What PodSandboxStats reports (CPU and memory of the whole pod). */
 struct oci_cgroup_stats {
-  int64_t timestamp_ns;             /* CLOCK_REALTIME when read */
-  uint64_t cpu_usage_ns;            /* v1 cpuacct.usage; v2 usage_usec*1000 */
-  uint64_t memory_usage_bytes;      /* v1 usage_in_bytes; v2 memory.current */
+  int64_t timestamp_ns;              /* CLOCK_REALTIME when read */
+  uint64_t cpu_usage_ns;             /* v1 cpuacct.usage; v2 usage_usec*1000 */
+  uint64_t memory_usage_bytes;       /* v1 usage_in_bytes; v2 memory.current */
   uint64_t memory_working_set_bytes; /* usage - inactive_file (>= 0) */
-  uint64_t memory_rss_bytes;        /* v1 total_rss; v2 anon */
-  uint64_t memory_page_faults;      /* v1 total_pgfault; v2 pgfault */
+  uint64_t memory_rss_bytes;         /* v1 total_rss; v2 anon */
+  uint64_t memory_page_faults;       /* v1 total_pgfault; v2 pgfault */
   uint64_t memory_major_page_faults; /* v1 total_pgmajfault; v2 pgmajfault */
 };
 
@@ -231,8 +225,7 @@ struct oci_cgroup_manager {
   const char *name;
   /* The pod's cgroup path (as create returns it) without touching the host.
    * EINVAL for a malformed parent. */
-  int (*pod_path)(const char *parent, const char *pod_id, char **path,
-                  crio_error_t *err);
+  int (*pod_path)(const char *parent, const char *pod_id, char **path, crio_error_t *err);
   /* The cgroup path of `parent` itself (systemd: the expanded slice path,
    * for stats).  malloc'd. */
   int (*parent_path)(const char *parent, char **path, crio_error_t *err);
@@ -241,28 +234,24 @@ struct oci_cgroup_manager {
    * creates the directory in every v1 hierarchy (and in the unified one on a
    * hybrid host); systemd starts the parent slice (the scope appears when a
    * process enters).  Idempotent. */
-  int (*create)(const char *parent, const char *pod_id,
-                const struct oci_cgroup_resources *res, char **path,
-                crio_error_t *err);
+  int (*create)(const char *parent, const char *pod_id, const struct oci_cgroup_resources *res,
+                char **path, crio_error_t *err);
   /* Moves pid into the pod's cgroup (cgroupfs: cgroup.procs in every
    * hierarchy; systemd: StartTransientUnit of the scope with that PID). */
-  int (*enter)(const char *parent, const char *pod_id, pid_t pid,
-               crio_error_t *err);
+  int (*enter)(const char *parent, const char *pod_id, pid_t pid, crio_error_t *err);
   /* Removes a cgroup created by create: rmdir only (never kills), after
    * checking it holds no process (EBUSY if it does); EBUSY from rmdir (a
    * process exiting) is retried for a short while.  An absent cgroup is
    * success. */
   int (*remove)(const char *path, crio_error_t *err);
   /* CPU and memory usage of any cgroup path (for a pod: parent_path). */
-  int (*stats)(const char *path, struct oci_cgroup_stats *out,
-               crio_error_t *err);
+  int (*stats)(const char *path, struct oci_cgroup_stats *out, crio_error_t *err);
 };
 
 /* "cgroupfs" or "systemd"; EINVAL for another name.  The systemd manager is
  * returned even without systemd; its operations then fail with ENOTCONN
  * "systemd is not running". */
-const struct oci_cgroup_manager *oci_cgroup_manager_get(const char *driver,
-                                                        crio_error_t *err);
+const struct oci_cgroup_manager *oci_cgroup_manager_get(const char *driver, crio_error_t *err);
 extern const struct oci_cgroup_manager oci_cgroup_manager_cgroupfs;
 extern const struct oci_cgroup_manager oci_cgroup_manager_systemd;
 
@@ -283,12 +272,10 @@ char *oci_systemd_scope_name(const char *pod_id);
  * checked without systemd. */
 struct sd_bus;
 struct sd_bus_message;
-int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit,
-                                   const char *slice, pid_t pid,
-                                   enum oci_cgroup_mode mode,
+int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const char *slice,
+                                   pid_t pid, enum oci_cgroup_mode mode,
                                    const struct oci_cgroup_resources *res,
-                                   struct sd_bus_message **out,
-                                   crio_error_t *err);
+                                   struct sd_bus_message **out, crio_error_t *err);
 
 /* ---- the infra (pause) process ------------------------------------------------
  * Only for pods that ask for a shared PID namespace (NamespaceMode POD for
@@ -310,14 +297,13 @@ struct oci_infra_config {
  * init or the nearest subreaper), in the namespaces and cgroup, stdio on
  * /dev/null, every other descriptor closed.  Returns its host pid and start
  * time (crio_proc_start_time): record both. */
-int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid,
-                    uint64_t *start_time, crio_error_t *err);
+int oci_infra_start(const struct oci_infra_config *cfg, pid_t *pid, uint64_t *start_time,
+                    crio_error_t *err);
 
 /* Stops the pause process if (pid, start_time) still names it: SIGTERM,
  * then SIGKILL after timeout_ms, and waits for it to exit.  A pid that is
  * gone or reused by another process is success and is never signalled. */
-int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms,
-                   crio_error_t *err);
+int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms, crio_error_t *err);
 
 /* 1 if (pid, start_time) names a live process, 0 if not. */
 int oci_infra_is_running(pid_t pid, uint64_t start_time, crio_error_t *err);

@@ -27,49 +27,41 @@ static bool is_word(const char *s) {
   return true;
 }
 
-int oci_dns_config_validate(const struct oci_dns_config *dns,
-                            crio_error_t *err) {
+int oci_dns_config_validate(const struct oci_dns_config *dns, crio_error_t *err) {
   if (dns == NULL)
     return 0;
   if (dns->n_servers > OCI_DNS_MAX_SERVERS)
-    return crio_error(err, EINVAL,
-                      "dns_config.servers: %zu servers, at most %d are used",
+    return crio_error(err, EINVAL, "dns_config.servers: %zu servers, at most %d are used",
                       dns->n_servers, OCI_DNS_MAX_SERVERS);
   for (size_t i = 0; i < dns->n_servers; i++)
     if (dns->servers[i] == NULL || !is_ip_literal(dns->servers[i]))
-      return crio_error(err, EINVAL,
-                        "dns_config.servers[%zu]: \"%s\" is not an IP address",
-                        i, dns->servers[i] ? dns->servers[i] : "");
+      return crio_error(err, EINVAL, "dns_config.servers[%zu]: \"%s\" is not an IP address", i,
+                        dns->servers[i] ? dns->servers[i] : "");
   if (dns->n_searches > OCI_DNS_MAX_SEARCHES)
-    return crio_error(err, EINVAL,
-                      "dns_config.searches: %zu domains, at most %d",
-                      dns->n_searches, OCI_DNS_MAX_SEARCHES);
+    return crio_error(err, EINVAL, "dns_config.searches: %zu domains, at most %d", dns->n_searches,
+                      OCI_DNS_MAX_SEARCHES);
   size_t search_chars = 0;
   for (size_t i = 0; i < dns->n_searches; i++) {
     if (!is_word(dns->searches[i]))
-      return crio_error(err, EINVAL,
-                        "dns_config.searches[%zu]: empty or has whitespace", i);
+      return crio_error(err, EINVAL, "dns_config.searches[%zu]: empty or has whitespace", i);
     search_chars += strlen(dns->searches[i]) + 1;
   }
   if (search_chars > OCI_DNS_MAX_SEARCH_CHARS)
-    return crio_error(err, EINVAL,
-                      "dns_config.searches: %zu characters, at most %d",
-                      search_chars, OCI_DNS_MAX_SEARCH_CHARS);
+    return crio_error(err, EINVAL, "dns_config.searches: %zu characters, at most %d", search_chars,
+                      OCI_DNS_MAX_SEARCH_CHARS);
   if (dns->n_options > OCI_DNS_MAX_OPTIONS)
-    return crio_error(err, EINVAL, "dns_config.options: %zu options, at most %d",
-                      dns->n_options, OCI_DNS_MAX_OPTIONS);
+    return crio_error(err, EINVAL, "dns_config.options: %zu options, at most %d", dns->n_options,
+                      OCI_DNS_MAX_OPTIONS);
   for (size_t i = 0; i < dns->n_options; i++)
     if (!is_word(dns->options[i]))
-      return crio_error(err, EINVAL,
-                        "dns_config.options[%zu]: empty or has whitespace", i);
+      return crio_error(err, EINVAL, "dns_config.options[%zu]: empty or has whitespace", i);
   return 0;
 }
 
 int oci_hostname_validate(const char *hostname, crio_error_t *err) {
   size_t len = hostname ? strlen(hostname) : 0;
   if (len == 0 || len > HOSTNAME_MAX)
-    return crio_error(err, EINVAL, "hostname: length %zu, must be 1..%d", len,
-                      HOSTNAME_MAX);
+    return crio_error(err, EINVAL, "hostname: length %zu, must be 1..%d", len, HOSTNAME_MAX);
   /* RFC 1123: dot-separated labels of [a-z0-9-], not starting or ending
    * with '-'.  Upper case is accepted (the kernel does not care). */
   size_t label = 0;
@@ -77,34 +69,28 @@ int oci_hostname_validate(const char *hostname, crio_error_t *err) {
     char c = hostname[i];
     if (c == '.' || c == '\0') {
       if (label == 0 || hostname[i - 1] == '-')
-        return crio_error(err, EINVAL, "hostname \"%s\": not an RFC 1123 name",
-                          hostname);
+        return crio_error(err, EINVAL, "hostname \"%s\": not an RFC 1123 name", hostname);
       label = 0;
       continue;
     }
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || (c == '-' && label > 0);
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c == '-' && label > 0);
     if (!ok)
-      return crio_error(err, EINVAL, "hostname \"%s\": not an RFC 1123 name",
-                        hostname);
+      return crio_error(err, EINVAL, "hostname \"%s\": not an RFC 1123 name", hostname);
     label++;
   }
   return 0;
 }
 
-static int hosts_entries_validate(const struct oci_pod_files *files,
-                                  crio_error_t *err) {
+static int hosts_entries_validate(const struct oci_pod_files *files, crio_error_t *err) {
   if (files->pod_ip && !is_ip_literal(files->pod_ip))
-    return crio_error(err, EINVAL, "pod IP \"%s\" is not an IP address",
-                      files->pod_ip);
+    return crio_error(err, EINVAL, "pod IP \"%s\" is not an IP address", files->pod_ip);
   for (size_t i = 0; i < files->n_extra_hosts; i++) {
     const struct oci_hosts_entry *e = &files->extra_hosts[i];
     if (e->ip == NULL || !is_ip_literal(e->ip))
-      return crio_error(err, EINVAL, "hosts entry %zu: \"%s\" is not an IP",
-                        i, e->ip ? e->ip : "");
+      return crio_error(err, EINVAL, "hosts entry %zu: \"%s\" is not an IP", i, e->ip ? e->ip : "");
     if (e->n_names == 0)
-      return crio_error(err, EINVAL, "hosts entry %zu (%s): no names", i,
-                        e->ip);
+      return crio_error(err, EINVAL, "hosts entry %zu (%s): no names", i, e->ip);
     for (size_t j = 0; j < e->n_names; j++)
       if (!is_word(e->names[j]))
         return crio_error(err, EINVAL,
@@ -165,22 +151,18 @@ static char *hosts_render(const struct oci_pod_files *files, size_t *len) {
 }
 
 static bool dns_is_empty(const struct oci_dns_config *dns) {
-  return dns == NULL ||
-         (dns->n_servers == 0 && dns->n_searches == 0 && dns->n_options == 0);
+  return dns == NULL || (dns->n_servers == 0 && dns->n_searches == 0 && dns->n_options == 0);
 }
 
-int oci_pod_files_write(const char *dir, const struct oci_pod_files *files,
-                        crio_error_t *err) {
+int oci_pod_files_write(const char *dir, const struct oci_pod_files *files, crio_error_t *err) {
   if (oci_hostname_validate(files->hostname, err) < 0 ||
-      oci_dns_config_validate(files->dns, err) < 0 ||
-      hosts_entries_validate(files, err) < 0)
+      oci_dns_config_validate(files->dns, err) < 0 || hosts_entries_validate(files, err) < 0)
     return -1;
 
   cleanup_free char *resolv = NULL;
   size_t resolv_len = 0;
   if (dns_is_empty(files->dns)) {
-    const char *host =
-        files->host_resolv_conf ? files->host_resolv_conf : "/etc/resolv.conf";
+    const char *host = files->host_resolv_conf ? files->host_resolv_conf : "/etc/resolv.conf";
     if (crio_read_file(host, &resolv, &resolv_len, err) < 0)
       return crio_error_prefix(err, "copy the host's resolv.conf");
   } else {

@@ -21,13 +21,11 @@ struct sysctl_key {
 };
 
 static bool key_char_ok(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
-         c == '/';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.' || c == '/';
 }
 
-static int sysctl_key_parse(const char *key, struct sysctl_key *out,
-                            crio_error_t *err) {
+static int sysctl_key_parse(const char *key, struct sysctl_key *out, crio_error_t *err) {
   size_t len = strlen(key);
   if (len == 0 || len > SYSCTL_KEY_MAX)
     return crio_error(err, EINVAL, "sysctl \"%s\": bad length", key);
@@ -35,8 +33,7 @@ static int sysctl_key_parse(const char *key, struct sysctl_key *out,
   char sep = key[sep_at] == '/' ? '/' : '.';
   for (size_t i = 0; i < len; i++) {
     if (!key_char_ok(key[i]))
-      return crio_error(err, EINVAL, "sysctl \"%s\": invalid character",
-                        key);
+      return crio_error(err, EINVAL, "sysctl \"%s\": invalid character", key);
     char c = key[i];
     bool is_sep = c == sep;
     out->path[i] = is_sep ? '/' : (c == '/' ? '.' : c);
@@ -49,10 +46,8 @@ static int sysctl_key_parse(const char *key, struct sysctl_key *out,
   const char *p = out->path;
   while (true) {
     size_t n = strcspn(p, "/");
-    if (n == 0 || (n == 1 && p[0] == '.') ||
-        (n == 2 && p[0] == '.' && p[1] == '.'))
-      return crio_error(err, EINVAL, "sysctl \"%s\": invalid name component",
-                        key);
+    if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+      return crio_error(err, EINVAL, "sysctl \"%s\": invalid name component", key);
     if (p[n] == '\0')
       break;
     p += n + 1;
@@ -64,8 +59,7 @@ static int sysctl_key_parse(const char *key, struct sysctl_key *out,
  * namespaced.  The kubelet's list (pkg/kubelet/sysctl/namespace.go). */
 static int sysctl_namespace(const char *dotted) {
   static const char *const ipc_exact[] = {"kernel.sem"};
-  static const char *const ipc_prefixes[] = {"kernel.shm", "kernel.msg",
-                                             "fs.mqueue."};
+  static const char *const ipc_prefixes[] = {"kernel.shm", "kernel.msg", "fs.mqueue."};
   for (size_t i = 0; i < sizeof(ipc_exact) / sizeof(ipc_exact[0]); i++)
     if (strcmp(dotted, ipc_exact[i]) == 0)
       return OCI_NS_IPC;
@@ -85,9 +79,7 @@ static int sysctl_validate_one(const struct oci_sysctl *s, unsigned owned_ns,
     return -1;
   int ns = sysctl_namespace(key->dotted);
   if (ns < 0)
-    return crio_error(err, EINVAL,
-                      "sysctl \"%s\" is not namespaced: not allowed in a pod",
-                      s->key);
+    return crio_error(err, EINVAL, "sysctl \"%s\" is not namespaced: not allowed in a pod", s->key);
   if (!(owned_ns & OCI_NS_BIT(ns)))
     return crio_error(err, EINVAL,
                       "sysctl \"%s\" belongs to the %s namespace, which the "
@@ -97,14 +89,12 @@ static int sysctl_validate_one(const struct oci_sysctl *s, unsigned owned_ns,
     return crio_error(err, EINVAL, "sysctl \"%s\": no value", s->key);
   for (const char *c = s->value; *c; c++)
     if ((unsigned char)*c < 0x20 && *c != '\t')
-      return crio_error(err, EINVAL,
-                        "sysctl \"%s\": value has a control character",
-                        s->key);
+      return crio_error(err, EINVAL, "sysctl \"%s\": value has a control character", s->key);
   return 0;
 }
 
-int oci_sysctls_validate(const struct oci_sysctl *sysctls, size_t n,
-                         unsigned owned_ns, crio_error_t *err) {
+int oci_sysctls_validate(const struct oci_sysctl *sysctls, size_t n, unsigned owned_ns,
+                         crio_error_t *err) {
   struct sysctl_key key;
   for (size_t i = 0; i < n; i++)
     if (sysctl_validate_one(&sysctls[i], owned_ns, &key, err) < 0)
@@ -126,23 +116,19 @@ static int sysctl_apply_task_run(void *arg, crio_error_t *err) {
     cleanup_free char *path = xasprintf("/proc/sys/%s", task->paths[i]);
     cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
-      return crio_error_errno(err, errno, "sysctl %s: open %s",
-                              task->sysctls[i].key, path);
+      return crio_error_errno(err, errno, "sysctl %s: open %s", task->sysctls[i].key, path);
     const char *value = task->sysctls[i].value;
     size_t len = strlen(value);
     ssize_t w = write(fd, value, len);
     if (w < 0)
-      return crio_error_errno(err, errno, "sysctl %s=%s",
-                              task->sysctls[i].key, value);
+      return crio_error_errno(err, errno, "sysctl %s=%s", task->sysctls[i].key, value);
     if ((size_t)w != len)
-      return crio_error(err, EIO, "sysctl %s=%s: short write",
-                        task->sysctls[i].key, value);
+      return crio_error(err, EIO, "sysctl %s=%s: short write", task->sysctls[i].key, value);
   }
   return 0;
 }
 
-int oci_sysctls_apply(const struct oci_ns_paths *ns,
-                      const struct oci_sysctl *sysctls, size_t n,
+int oci_sysctls_apply(const struct oci_ns_paths *ns, const struct oci_sysctl *sysctls, size_t n,
                       crio_error_t *err) {
   if (n == 0)
     return 0;
@@ -165,7 +151,6 @@ int oci_sysctls_apply(const struct oci_ns_paths *ns,
   struct oci_ns_paths join = {0};
   join.path[OCI_NS_NET] = ns->path[OCI_NS_NET];
   join.path[OCI_NS_IPC] = ns->path[OCI_NS_IPC];
-  struct sysctl_apply_task task = {.sysctls = sysctls, .n = n,
-                                   .paths = paths};
+  struct sysctl_apply_task task = {.sysctls = sysctls, .n = n, .paths = paths};
   return oci_ns_run_in(&join, sysctl_apply_task_run, &task, err);
 }

@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void noop(int sig) { (void)sig; }
+static void noop(int sig) {
+  (void)sig;
+}
 
 int main(void) {
   sigset_t set;

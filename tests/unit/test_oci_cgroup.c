@@ -45,8 +45,7 @@ static void test_mode_detect(void) {
 
 static void test_manager_get(void) {
   cleanup_error crio_error_t err = NULL;
-  CHECK(oci_cgroup_manager_get("cgroupfs", &err) ==
-        &oci_cgroup_manager_cgroupfs);
+  CHECK(oci_cgroup_manager_get("cgroupfs", &err) == &oci_cgroup_manager_cgroupfs);
   CHECK(oci_cgroup_manager_get("systemd", &err) == &oci_cgroup_manager_systemd);
   CHECK(oci_cgroup_manager_get("cgroupfs2", &err) == NULL);
   CHECK_INT_EQ(crio_error_status(&err), EINVAL);
@@ -60,8 +59,7 @@ static void test_cgroupfs_paths(void) {
   } ok[] = {
       {"/kubepods/besteffort/pod123", "/kubepods/besteffort/pod123/crio-abc",
        "/kubepods/besteffort/pod123"},
-      {"kubepods/burstable/pod9/", "/kubepods/burstable/pod9/crio-abc",
-       "/kubepods/burstable/pod9"},
+      {"kubepods/burstable/pod9/", "/kubepods/burstable/pod9/crio-abc", "/kubepods/burstable/pod9"},
       {"", "/crio-abc", "/"},
       {"/", "/crio-abc", "/"},
   };
@@ -72,8 +70,7 @@ static void test_cgroupfs_paths(void) {
     OK(m->parent_path(ok[i].parent, &parent, &err));
     CHECK_STR_EQ(parent, ok[i].parent_path);
   }
-  static const char *const bad[] = {"/kubepods/../etc", "/a//b", "/a/./b",
-                                    "/a b"};
+  static const char *const bad[] = {"/kubepods/../etc", "/a//b", "/a/./b", "/a b"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     cleanup_free char *path = NULL;
     CHECK(m->pod_path(bad[i], "abc", &path, &err) < 0);
@@ -92,8 +89,7 @@ static char *dir_in(const char *hierarchy, const char *path) {
   return xasprintf("/sys/fs/cgroup/%s%s", hierarchy, path);
 }
 
-static char *file_in(const char *hierarchy, const char *path,
-                     const char *file) {
+static char *file_in(const char *hierarchy, const char *path, const char *file) {
   cleanup_free char *dir = dir_in(hierarchy, path);
   return xasprintf("%s/%s", dir, file);
 }
@@ -170,8 +166,7 @@ static void test_cgroupfs_lifecycle(void) {
   CHECK_STR_EQ(again, expected);
 
   if (host_mode != OCI_CGROUP_UNIFIED) {
-    static const char *const hierarchies[] = {"cpu", "cpuacct", "memory",
-                                              "pids", "systemd"};
+    static const char *const hierarchies[] = {"cpu", "cpuacct", "memory", "pids", "systemd"};
     for (size_t i = 0; i < 5; i++) {
       cleanup_free char *d = dir_in(hierarchies[i], path);
       if (!exists(d)) {
@@ -186,16 +181,13 @@ static void test_cgroupfs_lifecycle(void) {
     cleanup_free char *shares_path = file_in("cpu", path, "cpu.shares");
     cleanup_free char *shares = read_trim(shares_path);
     CHECK_STR_EQ(shares, "512");
-    cleanup_free char *quota_path =
-        file_in("cpu", path, "cpu.cfs_quota_us");
+    cleanup_free char *quota_path = file_in("cpu", path, "cpu.cfs_quota_us");
     cleanup_free char *quota = read_trim(quota_path);
     CHECK_STR_EQ(quota, "50000");
-    cleanup_free char *mem_path =
-        file_in("memory", path, "memory.limit_in_bytes");
+    cleanup_free char *mem_path = file_in("memory", path, "memory.limit_in_bytes");
     cleanup_free char *mem = read_trim(mem_path);
     CHECK_STR_EQ(mem, "268435456");
-    cleanup_free char *cpus_path =
-        file_in("cpuset", path, "cpuset.cpus");
+    cleanup_free char *cpus_path = file_in("cpuset", path, "cpuset.cpus");
     cleanup_free char *cpus = read_trim(cpus_path);
     CHECK(cpus[0] != '\0'); /* inherited, so a process may join */
   } else {
@@ -255,26 +247,22 @@ static void test_systemd_names(void) {
   static const struct {
     const char *slice, *path;
   } ok[] = {
-      {"kubepods-besteffort-pod123.slice",
-       "/kubepods.slice/kubepods-besteffort.slice/"
-       "kubepods-besteffort-pod123.slice"},
+      {"kubepods-besteffort-pod123.slice", "/kubepods.slice/kubepods-besteffort.slice/"
+                                           "kubepods-besteffort-pod123.slice"},
       {"kubepods.slice", "/kubepods.slice"},
       {"system.slice", "/system.slice"},
       {"-.slice", "/"},
-      {"kubepods-burstable-pod1a2b_3c4d.slice",
-       "/kubepods.slice/kubepods-burstable.slice/"
-       "kubepods-burstable-pod1a2b_3c4d.slice"},
+      {"kubepods-burstable-pod1a2b_3c4d.slice", "/kubepods.slice/kubepods-burstable.slice/"
+                                                "kubepods-burstable-pod1a2b_3c4d.slice"},
   };
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
     cleanup_free char *path = NULL;
     OK(oci_systemd_slice_path(ok[i].slice, &path, &err));
     CHECK_STR_EQ(path, ok[i].path);
   }
-  static const char *const bad[] = {"kubepods",      "kubepods.scope",
-                                    "a--b.slice",    "-a.slice",
-                                    "a-.slice",      "a/b.slice",
-                                    ".slice",        "a b.slice",
-                                    "/kubepods.slice"};
+  static const char *const bad[] = {"kubepods", "kubepods.scope", "a--b.slice",
+                                    "-a.slice", "a-.slice",       "a/b.slice",
+                                    ".slice",   "a b.slice",      "/kubepods.slice"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     cleanup_free char *path = NULL;
     if (oci_systemd_slice_path(bad[i], &path, &err) == 0) {
@@ -302,8 +290,12 @@ static void test_systemd_names(void) {
   CHECK_INT_EQ(crio_error_status(&err), EINVAL);
 }
 
-static void bus_unrefp(sd_bus **b) { sd_bus_unref(*b); }
-static void msg_unrefp(sd_bus_message **m) { sd_bus_message_unref(*m); }
+static void bus_unrefp(sd_bus **b) {
+  sd_bus_unref(*b);
+}
+static void msg_unrefp(sd_bus_message **m) {
+  sd_bus_message_unref(*m);
+}
 
 static char *dump(sd_bus_message *m) {
   char *buf = NULL;
@@ -331,12 +323,10 @@ static void test_systemd_message(void) {
                                      .cpu_period_us = 100000,
                                      .memory_limit_bytes = 1 << 30};
   __attribute__((cleanup(msg_unrefp))) sd_bus_message *scope = NULL;
-  OK(oci_systemd_start_unit_message(bus, "crio-abc.scope",
-                                    "kubepods-besteffort-pod1.slice", 4242,
+  OK(oci_systemd_start_unit_message(bus, "crio-abc.scope", "kubepods-besteffort-pod1.slice", 4242,
                                     OCI_CGROUP_HYBRID, &res, &scope, &err));
   CHECK_STR_EQ(sd_bus_message_get_member(scope), "StartTransientUnit");
-  CHECK_STR_EQ(sd_bus_message_get_destination(scope),
-               "org.freedesktop.systemd1");
+  CHECK_STR_EQ(sd_bus_message_get_destination(scope), "org.freedesktop.systemd1");
   CHECK_STR_EQ(sd_bus_message_get_signature(scope, true), "ssa(sv)a(sa(sv))");
   CHECK(sd_bus_message_seal(scope, 1, 0) >= 0);
   cleanup_free char *text = dump(scope);
@@ -364,9 +354,8 @@ static void test_systemd_message(void) {
 
   /* The slice, on a unified host: v2 property names, no PIDs, no Slice. */
   __attribute__((cleanup(msg_unrefp))) sd_bus_message *slice = NULL;
-  OK(oci_systemd_start_unit_message(bus, "kubepods-besteffort-pod1.slice",
-                                    NULL, 0, OCI_CGROUP_UNIFIED, &res, &slice,
-                                    &err));
+  OK(oci_systemd_start_unit_message(bus, "kubepods-besteffort-pod1.slice", NULL, 0,
+                                    OCI_CGROUP_UNIFIED, &res, &slice, &err));
   CHECK(sd_bus_message_seal(slice, 2, 0) >= 0);
   cleanup_free char *stext = dump(slice);
   CHECK(strstr(stext, "STRING \"CPUWeight\"") != NULL);
@@ -385,8 +374,7 @@ static void test_systemd_not_running(void) {
   const struct oci_cgroup_manager *m = &oci_cgroup_manager_systemd;
   cleanup_error crio_error_t err = NULL;
   cleanup_free char *path = NULL;
-  CHECK(m->create("kubepods-besteffort-pod1.slice", "abc", NULL, &path, &err) <
-        0);
+  CHECK(m->create("kubepods-besteffort-pod1.slice", "abc", NULL, &path, &err) < 0);
   CHECK_INT_EQ(crio_error_status(&err), ENOTCONN);
   CHECK(strstr(crio_error_message(&err), "systemd is not running") != NULL);
   crio_error_release(&err);

@@ -36,8 +36,7 @@ static struct {
 } procs[MAX_ITEMS];
 static size_t n_procs;
 
-static int remove_one(const char *path, const struct stat *st, int flag,
-                      struct FTW *ftw) {
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st, (void)flag, (void)ftw;
   remove(path);
   return 0;
@@ -71,12 +70,10 @@ static void cleanup_all(void) {
     crio_error_t err = NULL;
     uint64_t st = 0;
     /* Only a process that is still the one we started. */
-    if (crio_proc_start_time(procs[i].pid, &st, &err) == 0 &&
-        st == procs[i].start_time) {
+    if (crio_proc_start_time(procs[i].pid, &st, &err) == 0 && st == procs[i].start_time) {
       kill(procs[i].pid, SIGKILL);
       for (int j = 0; j < 100; j++) {
-        if (waitpid(procs[i].pid, NULL, WNOHANG) != 0 ||
-            kill(procs[i].pid, 0) < 0)
+        if (waitpid(procs[i].pid, NULL, WNOHANG) != 0 || kill(procs[i].pid, 0) < 0)
           break;
         nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
       }
@@ -161,7 +158,7 @@ char *fixture_cgroup_name(void) {
 void fixture_ok(int rc, crio_error_t *err, const char *what, int line) {
   if (rc >= 0)
     return;
-  fprintf(stderr, "line %d: %s failed: %s (status %d)\n", line, what,
-          crio_error_message(err), crio_error_status(err));
+  fprintf(stderr, "line %d: %s failed: %s (status %d)\n", line, what, crio_error_message(err),
+          crio_error_status(err));
   exit(1);
 }

@@ -50,8 +50,7 @@ static char *proc_file(pid_t pid, const char *name) {
 static void pin_pod_namespaces(void) {
   cleanup_error crio_error_t err = NULL;
   const char *dir = fixture_dir();
-  static const enum oci_ns_type types[] = {OCI_NS_NET, OCI_NS_IPC,
-                                           OCI_NS_UTS};
+  static const enum oci_ns_type types[] = {OCI_NS_NET, OCI_NS_IPC, OCI_NS_UTS};
   for (size_t i = 0; i < 3; i++) {
     char *typedir = xasprintf("%s/%sns", dir, oci_ns_type_name(types[i]));
     fixture_track_pin_dir(typedir);
@@ -145,6 +144,15 @@ static void test_start_stop(void) {
   CHECK_INT_EQ(seen, start_time);
   CHECK_INT_EQ(oci_infra_is_running(pid, start_time, &err), 1);
 
+  /* Settled in its wait (a sanitizer build takes a moment to start). */
+  bool waiting = false;
+  for (int i = 0; i < 200 && !waiting; i++) {
+    cleanup_free char *wchan = proc_file(pid, "wchan");
+    waiting = strstr(wchan, "sigtimedwait") != NULL;
+    if (!waiting)
+      usleep(10000);
+  }
+  CHECK(waiting);
   cleanup_free char *comm = proc_file(pid, "comm");
   CHECK_STR_EQ(comm, "crio-pause\n");
   /* PID 1 of its own namespace. */
@@ -153,12 +161,10 @@ static void test_start_stop(void) {
   snprintf(want_nspid, sizeof(want_nspid), "NSpid:\t%d\t1\n", (int)pid);
   CHECK(strstr(status, want_nspid) != NULL);
   /* In the pod's pinned namespaces and its cgroup. */
-  static const enum oci_ns_type joined[] = {OCI_NS_NET, OCI_NS_IPC,
-                                            OCI_NS_UTS};
+  static const enum oci_ns_type joined[] = {OCI_NS_NET, OCI_NS_IPC, OCI_NS_UTS};
   for (size_t i = 0; i < 3; i++) {
     char ns_link[64];
-    snprintf(ns_link, sizeof(ns_link), "/proc/%d/ns/%s", (int)pid,
-             oci_ns_type_name(joined[i]));
+    snprintf(ns_link, sizeof(ns_link), "/proc/%d/ns/%s", (int)pid, oci_ns_type_name(joined[i]));
     CHECK_INT_EQ(inode_of(ns_link), inode_of(pod_ns.path[joined[i]]));
   }
   cleanup_free char *cgroups = proc_file(pid, "cgroup");
@@ -182,16 +188,14 @@ static void test_start_stop(void) {
   CHECK_INT_EQ(fds, 3);
 
   /* Its PID namespace pinned for the containers to join. */
-  cleanup_free char *pid_pin =
-      oci_ns_pin_path(fixture_dir(), OCI_NS_PID, "pod-infra");
+  cleanup_free char *pid_pin = oci_ns_pin_path(fixture_dir(), OCI_NS_PID, "pod-infra");
   fixture_track_pin(pid_pin);
   cleanup_free char *source = xasprintf("/proc/%d/ns/pid", (int)pid);
   OK(oci_ns_pin_existing(OCI_NS_PID, source, pid_pin, &err));
   OK(oci_ns_pin_existing(OCI_NS_PID, source, pid_pin, &err));
   CHECK_INT_EQ(oci_ns_is_pinned(OCI_NS_PID, pid_pin, &err), 1);
   /* Another PID namespace at that pin is refused. */
-  CHECK(oci_ns_pin_existing(OCI_NS_PID, "/proc/self/ns/pid", pid_pin, &err) <
-        0);
+  CHECK(oci_ns_pin_existing(OCI_NS_PID, "/proc/self/ns/pid", pid_pin, &err) < 0);
   CHECK_INT_EQ(crio_error_status(&err), EEXIST);
   crio_error_release(&err);
 
@@ -205,7 +209,7 @@ static void test_start_stop(void) {
 
   OK(oci_infra_stop(pid, start_time, 5000, &err));
   CHECK_INT_EQ(oci_infra_is_running(pid, start_time, &err), 0);
-  CHECK_INT_EQ(reap(pid), 0); /* pause exits 0 on SIGTERM */
+  CHECK_INT_EQ(reap(pid), 0);                      /* pause exits 0 on SIGTERM */
   OK(oci_infra_stop(pid, start_time, 1000, &err)); /* gone: success */
 
   /* The pod cgroup is empty again and can go. */
@@ -244,8 +248,7 @@ static void test_stop_escalates_to_sigkill(void) {
 
 static void test_start_failures(void) {
   cleanup_error crio_error_t err = NULL;
-  struct oci_infra_config cfg = {.pause_path = "/nonexistent/crio-pause",
-                                 .ns = pod_ns};
+  struct oci_infra_config cfg = {.pause_path = "/nonexistent/crio-pause", .ns = pod_ns};
   pid_t pid = 0;
   uint64_t st = 0;
   CHECK(oci_infra_start(&cfg, &pid, &st, &err) < 0);

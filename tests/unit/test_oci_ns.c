@@ -55,8 +55,7 @@ static void test_pin_each_type_twice(void) {
     snprintf(self_path, sizeof(self_path), "/proc/self/ns/%s", name);
     ino_t self_before = inode_of(self_path);
     char thread_path[64];
-    snprintf(thread_path, sizeof(thread_path), "/proc/thread-self/ns/%s",
-             name);
+    snprintf(thread_path, sizeof(thread_path), "/proc/thread-self/ns/%s", name);
     ino_t thread_before = inode_of(thread_path);
 
     cleanup_free char *path = pin_path(t, "pod1");
@@ -212,8 +211,8 @@ static void test_unpin_idempotent(void) {
     cleanup_free char *path = pin_path(t, "pod-unpin");
     char self[64];
     snprintf(self, sizeof(self), "/proc/self/ns/%s", oci_ns_type_name(t));
-#define PIN() (t == OCI_NS_PID ? oci_ns_pin_existing(t, self, path, &err) \
-                               : oci_ns_pin(t, path, NULL, &err))
+#define PIN()                                                                                      \
+  (t == OCI_NS_PID ? oci_ns_pin_existing(t, self, path, &err) : oci_ns_pin(t, path, NULL, &err))
     OK(PIN());
     OK(oci_ns_unpin(path, &err));
     struct stat st;

@@ -32,8 +32,7 @@ static void test_dns_config(void) {
   cleanup_error crio_error_t err = NULL;
   cleanup_free char *dir = pod_dir("dns");
   const char *servers[] = {"10.96.0.10", "fd00::a"};
-  const char *searches[] = {"default.svc.cluster.local", "svc.cluster.local",
-                            "cluster.local"};
+  const char *searches[] = {"default.svc.cluster.local", "svc.cluster.local", "cluster.local"};
   const char *options[] = {"ndots:5", "edns0"};
   struct oci_dns_config dns = {servers, 2, searches, 3, options, 2};
   const char *names[] = {"db", "db.local"};
@@ -46,12 +45,11 @@ static void test_dns_config(void) {
   OK(oci_pod_files_write(dir, &files, &err));
 
   cleanup_free char *resolv = read_pod_file(dir, OCI_POD_RESOLV_CONF);
-  CHECK_STR_EQ(resolv,
-               "search default.svc.cluster.local svc.cluster.local "
-               "cluster.local\n"
-               "nameserver 10.96.0.10\n"
-               "nameserver fd00::a\n"
-               "options ndots:5 edns0\n");
+  CHECK_STR_EQ(resolv, "search default.svc.cluster.local svc.cluster.local "
+                       "cluster.local\n"
+                       "nameserver 10.96.0.10\n"
+                       "nameserver fd00::a\n"
+                       "options ndots:5 edns0\n");
   cleanup_free char *hostname = read_pod_file(dir, OCI_POD_HOSTNAME);
   CHECK_STR_EQ(hostname, "web-0\n");
   cleanup_free char *hosts = read_pod_file(dir, OCI_POD_HOSTS);
@@ -89,8 +87,7 @@ static void test_host_resolv_conf(void) {
   cleanup_free char *host = xasprintf("%s/host-resolv.conf", fixture_dir());
   const char *content = "nameserver 192.0.2.53\nsearch example.test\n";
   OK(crio_write_file_atomic(host, content, strlen(content), 0644, &err));
-  struct oci_pod_files files = {.hostname = "node-a",
-                                .host_resolv_conf = host};
+  struct oci_pod_files files = {.hostname = "node-a", .host_resolv_conf = host};
   OK(oci_pod_files_write(dir, &files, &err));
   cleanup_free char *resolv = read_pod_file(dir, OCI_POD_RESOLV_CONF);
   CHECK_STR_EQ(resolv, content);
@@ -108,8 +105,7 @@ static void expect_invalid(const char *dir, const struct oci_pod_files *files,
   CHECK(oci_pod_files_write(dir, files, &err) < 0);
   CHECK_INT_EQ(crio_error_status(&err), EINVAL);
   if (strstr(crio_error_message(&err), fragment) == NULL) {
-    fprintf(stderr, "expected \"%s\" in \"%s\"\n", fragment,
-            crio_error_message(&err));
+    fprintf(stderr, "expected \"%s\" in \"%s\"\n", fragment, crio_error_message(&err));
     exit(1);
   }
 }
@@ -136,8 +132,7 @@ static void test_validation(void) {
   const char *many[OCI_DNS_MAX_SEARCHES + 1];
   for (size_t i = 0; i < OCI_DNS_MAX_SEARCHES + 1; i++)
     many[i] = "a.example";
-  dns = (struct oci_dns_config){.searches = many,
-                                .n_searches = OCI_DNS_MAX_SEARCHES + 1};
+  dns = (struct oci_dns_config){.searches = many, .n_searches = OCI_DNS_MAX_SEARCHES + 1};
   expect_invalid(dir, &files, "dns_config.searches");
   /* 32 searches of 70 characters: more than 2048 in all. */
   char long_domain[71];
@@ -145,16 +140,16 @@ static void test_validation(void) {
   long_domain[70] = '\0';
   for (size_t i = 0; i < OCI_DNS_MAX_SEARCHES; i++)
     many[i] = long_domain;
-  dns = (struct oci_dns_config){.searches = many,
-                                .n_searches = OCI_DNS_MAX_SEARCHES};
+  dns = (struct oci_dns_config){.searches = many, .n_searches = OCI_DNS_MAX_SEARCHES};
   expect_invalid(dir, &files, "characters");
 
   dns = (struct oci_dns_config){0};
   static const char *const bad_hostnames[] = {
-      "", "-web", "web-", "we_b", "web..0", "web 0", "a.b\n",
-      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
-  for (size_t i = 0; i < sizeof(bad_hostnames) / sizeof(bad_hostnames[0]);
-       i++) {
+      "",       "-web",
+      "web-",   "we_b",
+      "web..0", "web 0",
+      "a.b\n",  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+  for (size_t i = 0; i < sizeof(bad_hostnames) / sizeof(bad_hostnames[0]); i++) {
     files.hostname = bad_hostnames[i];
     expect_invalid(dir, &files, "hostname");
   }

@@ -61,10 +61,9 @@ static void test_validation_table(void) {
     cleanup_error crio_error_t err = NULL;
     int rc = oci_sysctls_validate(&s, 1, cases[i].owned, &err);
     if ((rc == 0) != cases[i].ok) {
-      fprintf(stderr, "case %zu \"%s\"=\"%s\": expected %s, got %s (%s)\n", i,
-              cases[i].key, cases[i].value ? cases[i].value : "(null)",
-              cases[i].ok ? "ok" : "rejection", rc == 0 ? "ok" : "rejection",
-              crio_error_message(&err));
+      fprintf(stderr, "case %zu \"%s\"=\"%s\": expected %s, got %s (%s)\n", i, cases[i].key,
+              cases[i].value ? cases[i].value : "(null)", cases[i].ok ? "ok" : "rejection",
+              rc == 0 ? "ok" : "rejection", crio_error_message(&err));
       exit(1);
     }
     if (rc < 0) {
@@ -112,8 +111,7 @@ static char *host_value(const char *path) {
   return text;
 }
 
-static void ns_value(const struct oci_ns_paths *ns, const char *path,
-                     struct read_task *t) {
+static void ns_value(const struct oci_ns_paths *ns, const char *path, struct read_task *t) {
   cleanup_error crio_error_t err = NULL;
   t->path = path;
   OK(oci_ns_run_in(ns, read_in_ns, t, &err));
@@ -140,8 +138,7 @@ static void test_apply_in_pinned_namespaces(void) {
   cleanup_free char *host_ping = host_value(ping);
   cleanup_free char *host_shm = host_value(shm);
   const char *want_fwd = strcmp(host_fwd, "1") == 0 ? "0" : "1";
-  const char *want_ping =
-      strcmp(host_ping, "0\t2147483647") == 0 ? "1 1000" : "0 2147483647";
+  const char *want_ping = strcmp(host_ping, "0\t2147483647") == 0 ? "1 1000" : "0 2147483647";
   const char *want_shm = strcmp(host_shm, "1234") == 0 ? "1235" : "1234";
 
   struct oci_sysctl sysctls[] = {
