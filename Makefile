@@ -14,7 +14,8 @@ DEPS_BUILD = cmake make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev \
              libselinux1-dev libcurl4-openssl-dev libssl-dev libarchive-dev
 DEPS_RUN   = runc crun conmon containernetworking-plugins iproute2
 DEPS_TEST  = python3-grpcio python3-protobuf python3-pytest protobuf-compiler \
-             lmdb-utils
+             lmdb-utils docker-registry skopeo busybox-static apache2-utils \
+             openssl
 DEPS       = $(DEPS_BUILD) $(DEPS_RUN) $(DEPS_TEST)
 
 .PHONY: all deps build run test asan bench format format-check diagrams clean

@@ -425,7 +425,10 @@ static int curl_failure(CURLcode rc, const char *errbuf, const char *method, con
   case CURLE_WEIRD_SERVER_REPLY:
   case CURLE_HTTP2:
   case CURLE_HTTP2_STREAM:
+  /* With TLS 1.3 a refused client certificate shows up as an alert on
+   * the first read or write after the handshake. */
   case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
   case CURLE_GOT_NOTHING:
   case CURLE_PARTIAL_FILE:
     status = EPROTO;
