@@ -3,6 +3,7 @@
  * a path derived from the pod id, so a step that crashed before its commit
  * left only things its rerun, its rollback or wipe will find. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,7 +14,7 @@ Runtime__V1__PodSandboxConfig *pod_step_config(const store_record *rec, crio_err
   Runtime__V1__PodSandboxConfig *config = NULL;
   if (rec->pod && rec->pod->cri_config.len)
     config = runtime__v1__pod_sandbox_config__unpack(NULL, rec->pod->cri_config.len,
-                                                      rec->pod->cri_config.data);
+                                                     rec->pod->cri_config.data);
   if (config == NULL)
     crio_error(err, EINVAL, "pod %s: stored config does not decode", rec->id);
   return config;
@@ -71,6 +72,58 @@ static char **ns_path_field(store_record *rec, enum oci_ns_type type) {
 
 static const struct reconciler_pod_env *env_of(const struct reconcile_step *step) {
   return step->data;
+}
+
+/* ---- the infra (pause) process's pid file --------------------------------------- */
+
+/* <run_dir>/infra.pid, "<pid> <start time>", written as soon as pause runs
+ * and before the step commits, so a pause started by a run of
+ * pod.mark_ready that failed or crashed afterwards is still found. */
+struct infra_id {
+  pid_t pid;
+  uint64_t start_time;
+};
+
+static char *infra_file_path(const store_record *rec) {
+  return xasprintf("%s/infra.pid", rec->pod->run_dir);
+}
+
+static int infra_file_read(const store_record *rec, struct infra_id *out, crio_error_t *err) {
+  memset(out, 0, sizeof(*out));
+  cleanup_free char *path = infra_file_path(rec);
+  cleanup_free char *text = NULL;
+  cleanup_error crio_error_t read_err = NULL;
+  if (crio_read_file(path, &text, NULL, &read_err) < 0) {
+    if (crio_error_status(&read_err) == ENOENT)
+      return 0;
+    return crio_error(err, crio_error_status(&read_err), "pod %s: %s", rec->id,
+                      crio_error_message(&read_err));
+  }
+  int pid = 0;
+  unsigned long long start_time = 0;
+  if (sscanf(text, "%d %llu", &pid, &start_time) != 2 || pid <= 0) {
+    log_warning("pod %s: ignoring malformed %s", rec->id, path);
+    return 0;
+  }
+  out->pid = pid;
+  out->start_time = start_time;
+  return 0;
+}
+
+static int infra_file_write(const store_record *rec, const struct infra_id *id, crio_error_t *err) {
+  cleanup_free char *path = infra_file_path(rec);
+  cleanup_free char *text =
+      xasprintf("%d %llu\n", (int)id->pid, (unsigned long long)id->start_time);
+  if (crio_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
+    return crio_error_prefix(err, "pod %s: infra pid file", rec->id);
+  return 0;
+}
+
+static int infra_file_remove(const store_record *rec, crio_error_t *err) {
+  cleanup_free char *path = infra_file_path(rec);
+  if (unlink(path) < 0 && errno != ENOENT)
+    return crio_error_errno(err, errno, "pod %s: remove %s", rec->id, path);
+  return 0;
 }
 
 /* ---- namespaces and pod files -------------------------------------------------- */
@@ -135,11 +188,13 @@ static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
 
   unsigned owned = pod_step_owned_namespaces(config);
   for (int type = 0; type < OCI_NS_COUNT; type++) {
-    if ((owned & OCI_NS_BIT(type)) == 0)
+    /* A PID namespace cannot be pinned empty: pod.mark_ready makes it with
+     * the pause process that is its init. */
+    if ((owned & OCI_NS_BIT(type)) == 0 || type == OCI_NS_PID)
       continue;
     cleanup_free char *path = oci_ns_pin_path(env->runroot, (enum oci_ns_type)type, rec->id);
-    const char *hostname = config->hostname && *config->hostname ? config->hostname
-                                                                 : config->metadata->name;
+    const char *hostname =
+        config->hostname && *config->hostname ? config->hostname : config->metadata->name;
     if (oci_ns_pin((enum oci_ns_type)type, path, type == OCI_NS_UTS ? hostname : NULL, err) < 0)
       return crio_error_prefix(err, "pod %s: pin %s namespace", rec->id,
                                oci_ns_type_name((enum oci_ns_type)type));
@@ -158,15 +213,27 @@ static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
 static int step_release_namespaces(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
   const struct reconciler_pod_env *env = env_of(step);
-  if (rec->pod->infra_pid > 0) {
-    if (oci_infra_stop(rec->pod->infra_pid, rec->pod->infra_start_time, 10000, err) < 0)
+  /* The record knows the pause process once pod.mark_ready committed; the
+   * pid file also knows one that a failed or interrupted mark_ready
+   * started. */
+  struct infra_id from_file = {0};
+  if (infra_file_read(rec, &from_file, err) < 0)
+    return -1;
+  struct infra_id known[2] = {{rec->pod->infra_pid, rec->pod->infra_start_time}, from_file};
+  for (size_t i = 0; i < 2; i++) {
+    if (known[i].pid <= 0 ||
+        (i == 1 && known[1].pid == known[0].pid && known[1].start_time == known[0].start_time))
+      continue;
+    if (oci_infra_stop(known[i].pid, known[i].start_time, 10000, err) < 0)
       return crio_error_prefix(err, "pod %s: stop infra process", rec->id);
-    cleanup_free char *proc = xasprintf("%d:%llu", rec->pod->infra_pid,
-                                        (unsigned long long)rec->pod->infra_start_time);
+    cleanup_free char *proc =
+        xasprintf("%d:%llu", (int)known[i].pid, (unsigned long long)known[i].start_time);
     reconcile_step_release(step, POD_RES_PROCESS, proc);
-    rec->pod->infra_pid = 0;
-    rec->pod->infra_start_time = 0;
   }
+  rec->pod->infra_pid = 0;
+  rec->pod->infra_start_time = 0;
+  if (infra_file_remove(rec, err) < 0)
+    return -1;
   for (int type = 0; type < OCI_NS_COUNT; type++) {
     cleanup_free char *path = oci_ns_pin_path(env->runroot, (enum oci_ns_type)type, rec->id);
     if (oci_ns_unpin(path, err) < 0)
@@ -222,30 +289,58 @@ static int step_remove_cgroup(struct reconcile_step *step, crio_error_t *err) {
 
 /* ---- ready, containers ------------------------------------------------------------- */
 
+/* Only a shared PID namespace needs a process to keep it usable: pause
+ * becomes its init, and the namespace is pinned from it.  Safe to repeat: a
+ * pause that a crashed run of this step started (named by the pid file) is
+ * adopted instead of started twice. */
 static int step_mark_ready(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
   const struct reconciler_pod_env *env = env_of(step);
-  if (*rec->pod->pid_ns_path == '\0' || rec->pod->infra_pid > 0)
+  cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, err);
+  if (config == NULL)
+    return -1;
+  if ((pod_step_owned_namespaces(config) & OCI_NS_BIT(OCI_NS_PID)) == 0)
     return 0;
-  /* Only a shared PID namespace needs a process to keep it usable: pause
-   * becomes its init. */
-  struct oci_infra_config infra = {
-      .pause_path = env->pause_path,
-      .cgroup_manager = env->cgroups,
-      .cgroup_parent = cgroup_parent(env, rec),
-      .pod_id = rec->id,
-  };
-  infra.ns.path[OCI_NS_NET] = *rec->pod->netns_path ? rec->pod->netns_path : NULL;
-  infra.ns.path[OCI_NS_IPC] = *rec->pod->ipc_ns_path ? rec->pod->ipc_ns_path : NULL;
-  infra.ns.path[OCI_NS_UTS] = *rec->pod->uts_ns_path ? rec->pod->uts_ns_path : NULL;
-  infra.ns.path[OCI_NS_PID] = rec->pod->pid_ns_path;
-  pid_t pid = 0;
-  uint64_t start_time = 0;
-  if (oci_infra_start(&infra, &pid, &start_time, err) < 0)
-    return crio_error_prefix(err, "pod %s: start infra process", rec->id);
-  rec->pod->infra_pid = pid;
-  rec->pod->infra_start_time = start_time;
-  cleanup_free char *proc = xasprintf("%d:%llu", (int)pid, (unsigned long long)start_time);
+  cleanup_free char *pin = oci_ns_pin_path(env->runroot, OCI_NS_PID, rec->id);
+
+  struct infra_id infra_id = {0};
+  if (infra_file_read(rec, &infra_id, err) < 0)
+    return -1;
+  int running = 0;
+  if (infra_id.pid > 0 &&
+      (running = oci_infra_is_running(infra_id.pid, infra_id.start_time, err)) < 0)
+    return crio_error_prefix(err, "pod %s: infra process %d", rec->id, (int)infra_id.pid);
+  if (!running) {
+    /* A pin left by a pause that is gone names a dead namespace. */
+    if (oci_ns_unpin(pin, err) < 0)
+      return crio_error_prefix(err, "pod %s: stale PID namespace pin", rec->id);
+    struct oci_infra_config infra = {
+        .pause_path = env->pause_path,
+        .cgroup_manager = env->cgroups,
+        .cgroup_parent = cgroup_parent(env, rec),
+        .pod_id = rec->id,
+    };
+    infra.ns.path[OCI_NS_NET] = *rec->pod->netns_path ? rec->pod->netns_path : NULL;
+    infra.ns.path[OCI_NS_IPC] = *rec->pod->ipc_ns_path ? rec->pod->ipc_ns_path : NULL;
+    infra.ns.path[OCI_NS_UTS] = *rec->pod->uts_ns_path ? rec->pod->uts_ns_path : NULL;
+    if (oci_infra_start(&infra, &infra_id.pid, &infra_id.start_time, err) < 0)
+      return crio_error_prefix(err, "pod %s: start infra process", rec->id);
+    if (infra_file_write(rec, &infra_id, err) < 0) {
+      cleanup_error crio_error_t stop_err = NULL;
+      if (oci_infra_stop(infra_id.pid, infra_id.start_time, 10000, &stop_err) < 0)
+        crio_error_warn(&stop_err, "pod infra process");
+      return -1;
+    }
+  }
+  cleanup_free char *source = xasprintf("/proc/%d/ns/pid", (int)infra_id.pid);
+  if (oci_ns_pin_existing(OCI_NS_PID, source, pin, err) < 0)
+    return crio_error_prefix(err, "pod %s: pin PID namespace", rec->id);
+  store_string_set(&rec->pod->pid_ns_path, pin);
+  reconcile_step_acquire(step, POD_RES_PIDNS, pin, NULL, 0);
+  rec->pod->infra_pid = infra_id.pid;
+  rec->pod->infra_start_time = infra_id.start_time;
+  cleanup_free char *proc =
+      xasprintf("%d:%llu", (int)infra_id.pid, (unsigned long long)infra_id.start_time);
   reconcile_step_acquire(step, POD_RES_PROCESS, proc, NULL, 0);
   return 0;
 }
@@ -266,7 +361,9 @@ static int step_containers(struct reconcile_step *step, crio_error_t *err) {
   return 0;
 }
 
-static int step_nothing_on_host(struct reconcile_step *step, crio_error_t *err) { return 0; }
+static int step_nothing_on_host(struct reconcile_step *step, crio_error_t *err) {
+  return 0;
+}
 
 int reconciler_register_pod_steps(struct reconciler *r, const struct reconciler_pod_env *env,
                                   crio_error_t *err) {
