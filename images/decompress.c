@@ -36,20 +36,15 @@ static const struct {
     {"application/vnd.oci.image.layer.v1.tar", LAYER_COMPRESSION_NONE, true},
     {"application/vnd.oci.image.layer.v1.tar+gzip", LAYER_COMPRESSION_GZIP, true},
     {"application/vnd.oci.image.layer.v1.tar+zstd", LAYER_COMPRESSION_ZSTD, true},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar",
-     LAYER_COMPRESSION_NONE, true},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-     LAYER_COMPRESSION_GZIP, true},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-     LAYER_COMPRESSION_ZSTD, true},
-    {"application/vnd.docker.image.rootfs.diff.tar.gzip",
-     LAYER_COMPRESSION_GZIP, false},
-    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-     LAYER_COMPRESSION_GZIP, false},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar", LAYER_COMPRESSION_NONE, true},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", LAYER_COMPRESSION_GZIP, true},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", LAYER_COMPRESSION_ZSTD, true},
+    {"application/vnd.docker.image.rootfs.diff.tar.gzip", LAYER_COMPRESSION_GZIP, false},
+    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", LAYER_COMPRESSION_GZIP, false},
 };
 
-int layer_media_type_policy(const char *media_type,
-                            struct layer_media_policy *out, crio_error_t *err) {
+int layer_media_type_policy(const char *media_type, struct layer_media_policy *out,
+                            crio_error_t *err) {
   *out = (struct layer_media_policy){LAYER_COMPRESSION_NONE, false};
   if (media_type == NULL || media_type[0] == '\0')
     return 0;
@@ -61,18 +56,14 @@ int layer_media_type_policy(const char *media_type,
     }
   }
   if (strstr(media_type, "+encrypted") != NULL)
-    return crio_error(err, ENOSYS, "encrypted layers (%s) are not supported",
-                      media_type);
-  return crio_error(err, EINVAL, "unsupported layer media type \"%s\"",
-                    media_type);
+    return crio_error(err, ENOSYS, "encrypted layers (%s) are not supported", media_type);
+  return crio_error(err, EINVAL, "unsupported layer media type \"%s\"", media_type);
 }
 
-enum layer_compression layer_compression_sniff(const unsigned char *magic,
-                                               size_t n) {
+enum layer_compression layer_compression_sniff(const unsigned char *magic, size_t n) {
   if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
     return LAYER_COMPRESSION_GZIP;
-  if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f &&
-      magic[3] == 0xfd)
+  if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
     return LAYER_COMPRESSION_ZSTD;
   return LAYER_COMPRESSION_NONE;
 }
@@ -120,8 +111,7 @@ static int peek_magic(struct layer_tar *t, crio_error_t *err) {
   return 0;
 }
 
-static int enable_filter(struct archive *a, enum layer_compression c,
-                         crio_error_t *err) {
+static int enable_filter(struct archive *a, enum layer_compression c, crio_error_t *err) {
   int r = ARCHIVE_OK;
   if (c == LAYER_COMPRESSION_GZIP)
     r = archive_read_support_filter_gzip(a);
@@ -145,14 +135,12 @@ static int account(struct layer_tar *t, const void *buf, size_t n) {
                       "(decompression bomb?)",
                       (unsigned long long)t->limits.max_uncompressed_bytes);
   uint64_t in = t->compressed_in ? t->compressed_in : 1;
-  if (t->limits.max_ratio != UINT64_MAX &&
-      t->uncompressed_in > IMG_LAYER_RATIO_FLOOR &&
+  if (t->limits.max_ratio != UINT64_MAX && t->uncompressed_in > IMG_LAYER_RATIO_FLOOR &&
       t->uncompressed_in / in > t->limits.max_ratio)
     return crio_error(&t->err, EINVAL,
                       "layer expands %llu bytes from %llu compressed, beyond "
                       "the ratio limit of %llu:1 (decompression bomb?)",
-                      (unsigned long long)t->uncompressed_in,
-                      (unsigned long long)t->compressed_in,
+                      (unsigned long long)t->uncompressed_in, (unsigned long long)t->compressed_in,
                       (unsigned long long)t->limits.max_ratio);
   return 0;
 }
@@ -161,10 +149,8 @@ static la_ssize_t tar_read(struct archive *a, void *opaque, const void **buf) {
   struct layer_tar *t = opaque;
   la_ssize_t n = archive_read_data(t->raw, t->buf, TAR_BUF_SIZE);
   if (n < 0) {
-    crio_error(&t->err, EINVAL, "%s stream: %s",
-               layer_compression_name(t->compression),
-               archive_error_string(t->raw) ? archive_error_string(t->raw)
-                                            : "read error");
+    crio_error(&t->err, EINVAL, "%s stream: %s", layer_compression_name(t->compression),
+               archive_error_string(t->raw) ? archive_error_string(t->raw) : "read error");
     archive_set_error(a, EINVAL, "%s", crio_error_message(&t->err));
     return ARCHIVE_FATAL;
   }
@@ -178,15 +164,14 @@ static la_ssize_t tar_read(struct archive *a, void *opaque, const void **buf) {
 
 int layer_tar_fail(struct layer_tar *t, const char *what, crio_error_t *err) {
   if (t->err)
-    return crio_error(err, crio_error_status(&t->err), "%s: %s", what,
-                      crio_error_message(&t->err));
+    return crio_error(err, crio_error_status(&t->err), "%s: %s", what, crio_error_message(&t->err));
   const char *msg = t->tar ? archive_error_string(t->tar) : NULL;
   return crio_error(err, EINVAL, "%s: %s", what, msg ? msg : "malformed tar");
 }
 
 int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
-                   const struct layer_limits *limits, layer_pull_fn pull,
-                   void *opaque, crio_error_t *err) {
+                   const struct layer_limits *limits, layer_pull_fn pull, void *opaque,
+                   crio_error_t *err) {
   memset(t, 0, sizeof *t);
   t->pull = pull;
   t->pull_opaque = opaque;
@@ -198,8 +183,7 @@ int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
     return crio_error_prefix(err, "read layer stream");
   t->compression = layer_compression_sniff(t->peek, t->peek_len);
   if (policy->strict && t->compression != policy->declared)
-    return crio_error(err, EINVAL,
-                      "layer media type says %s but the stream is %s",
+    return crio_error(err, EINVAL, "layer media type says %s but the stream is %s",
                       layer_compression_name(policy->declared),
                       layer_compression_name(t->compression));
   t->raw = archive_read_new();
@@ -214,25 +198,21 @@ int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
   struct archive_entry *entry = NULL;
   if (archive_read_open(t->raw, t, NULL, raw_read, NULL) != ARCHIVE_OK ||
       archive_read_next_header(t->raw, &entry) != ARCHIVE_OK)
-    return crio_error(err, t->err ? crio_error_status(&t->err) : EINVAL,
-                      "open %s layer stream: %s",
+    return crio_error(err, t->err ? crio_error_status(&t->err) : EINVAL, "open %s layer stream: %s",
                       layer_compression_name(t->compression),
-                      t->err ? crio_error_message(&t->err)
-                             : archive_error_string(t->raw));
+                      t->err ? crio_error_message(&t->err) : archive_error_string(t->raw));
   if (archive_read_open(t->tar, t, NULL, tar_read, NULL) != ARCHIVE_OK)
     return layer_tar_fail(t, "open layer tar", err);
   return 0;
 }
 
-int layer_tar_drain(struct layer_tar *t, char diff_id[IMG_DIGEST_MAX],
-                    crio_error_t *err) {
+int layer_tar_drain(struct layer_tar *t, char diff_id[IMG_DIGEST_MAX], crio_error_t *err) {
   for (;;) {
     la_ssize_t n = archive_read_data(t->raw, t->buf, TAR_BUF_SIZE);
     if (n < 0)
       return crio_error(err, EINVAL, "%s stream after the tar end: %s",
                         layer_compression_name(t->compression),
-                        t->err ? crio_error_message(&t->err)
-                               : archive_error_string(t->raw));
+                        t->err ? crio_error_message(&t->err) : archive_error_string(t->raw));
     if (n == 0)
       break;
     if (account(t, t->buf, (size_t)n) < 0)

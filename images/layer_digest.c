@@ -32,14 +32,12 @@ bool img_digest_valid(const char *digest) {
 }
 
 const char *img_chain_id_hex(const char *chain_id) {
-  if (chain_id == NULL || strncmp(chain_id, "sha256:", 7) != 0 ||
-      !img_digest_valid(chain_id))
+  if (chain_id == NULL || strncmp(chain_id, "sha256:", 7) != 0 || !img_digest_valid(chain_id))
     return NULL;
   return chain_id + 7;
 }
 
-int img_hash_init(struct img_hash *h, const char *algorithm,
-                  crio_error_t *err) {
+int img_hash_init(struct img_hash *h, const char *algorithm, crio_error_t *err) {
   size_t alg_len = strcspn(algorithm, ":");
   const EVP_MD *md = NULL;
   h->md_ctx = NULL;
@@ -50,8 +48,8 @@ int img_hash_init(struct img_hash *h, const char *algorithm,
     md = EVP_sha512();
     h->algorithm = "sha512";
   } else {
-    return crio_error(err, EINVAL, "unsupported digest algorithm \"%.*s\"",
-                      (int)alg_len, algorithm);
+    return crio_error(err, EINVAL, "unsupported digest algorithm \"%.*s\"", (int)alg_len,
+                      algorithm);
   }
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
@@ -87,19 +85,17 @@ void img_hash_release(struct img_hash *h) {
   h->md_ctx = NULL;
 }
 
-int img_layer_chain_id(const char *parent_chain_id, const char *diff_id,
-                       char out[IMG_DIGEST_MAX], crio_error_t *err) {
+int img_layer_chain_id(const char *parent_chain_id, const char *diff_id, char out[IMG_DIGEST_MAX],
+                       crio_error_t *err) {
   struct img_hash h;
   if (img_chain_id_hex(diff_id) == NULL)
-    return crio_error(err, EINVAL, "diff_id \"%s\" is not a sha256 digest",
-                      diff_id ? diff_id : "");
+    return crio_error(err, EINVAL, "diff_id \"%s\" is not a sha256 digest", diff_id ? diff_id : "");
   if (parent_chain_id == NULL || parent_chain_id[0] == '\0') {
     snprintf(out, IMG_DIGEST_MAX, "%s", diff_id);
     return 0;
   }
   if (img_chain_id_hex(parent_chain_id) == NULL)
-    return crio_error(err, EINVAL, "chain id \"%s\" is not a sha256 digest",
-                      parent_chain_id);
+    return crio_error(err, EINVAL, "chain id \"%s\" is not a sha256 digest", parent_chain_id);
   if (img_hash_init(&h, "sha256", err) < 0)
     return -1;
   img_hash_update(&h, parent_chain_id, strlen(parent_chain_id));

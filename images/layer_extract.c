@@ -59,24 +59,22 @@ static void entry_times(struct archive_entry *e, struct timespec times[2]) {
   }
 }
 
-static int entry_owner(struct archive_entry *e, uid_t *uid, gid_t *gid,
-                       crio_error_t *err) {
+static int entry_owner(struct archive_entry *e, uid_t *uid, gid_t *gid, crio_error_t *err) {
   la_int64_t u = archive_entry_uid(e), g = archive_entry_gid(e);
-  if (u < 0 || u >= (la_int64_t)UINT32_MAX || g < 0 ||
-      g >= (la_int64_t)UINT32_MAX)
-    return crio_error(err, EINVAL, "owner %lld:%lld out of range",
-                      (long long)u, (long long)g);
+  if (u < 0 || u >= (la_int64_t)UINT32_MAX || g < 0 || g >= (la_int64_t)UINT32_MAX)
+    return crio_error(err, EINVAL, "owner %lld:%lld out of range", (long long)u, (long long)g);
   *uid = (uid_t)u;
   *gid = (gid_t)g;
   return 0;
 }
 
 /* xattrs: security.capability must land (a binary without its file
- * capabilities breaks); other namespaces where the filesystem permits,
- * with a warning otherwise.  trusted.overlay.* is overlayfs' own metadata
+ * capabilities breaks); the others (user.*, trusted.*, ACLs as
+ * system.posix_acl_*) where the filesystem permits, with a warning
+ * otherwise.  trusted.overlay.* is overlayfs' own metadata
  * and security.selinux the runtime's business: a layer does not set them. */
-static int apply_xattrs(struct archive_entry *e, int fd, bool opath,
-                        const char *rel, crio_error_t *err) {
+static int apply_xattrs(struct archive_entry *e, int fd, bool opath, const char *rel,
+                        crio_error_t *err) {
   const char *name;
   const void *value;
   size_t size;
@@ -84,30 +82,24 @@ static int apply_xattrs(struct archive_entry *e, int fd, bool opath,
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
     if (name == NULL)
       continue;
-    if (strncmp(name, "trusted.overlay.", 16) == 0 ||
-        strcmp(name, "security.selinux") == 0) {
+    if (strncmp(name, "trusted.overlay.", 16) == 0 || strcmp(name, "security.selinux") == 0) {
       log_warning("layer entry /%s: xattr %s ignored", rel, name);
       continue;
     }
-    int r = opath ? layer_setxattr_opath(fd, name, value, size)
-                  : fsetxattr(fd, name, value, size, 0);
+    int r =
+        opath ? layer_setxattr_opath(fd, name, value, size) : fsetxattr(fd, name, value, size, 0);
     if (r == 0)
       continue;
-    if (strcmp(name, "security.capability") != 0 &&
-        (errno == EPERM || errno == ENOTSUP || errno == EACCES)) {
-      log_warning("layer entry /%s: xattr %s not set: %s", rel, name,
-                  strerror(errno));
-      continue;
-    }
-    return crio_error_errno(err, errno, "set xattr %s", name);
+    if (strcmp(name, "security.capability") == 0)
+      return crio_error_errno(err, errno, "set xattr %s", name);
+    log_warning("layer entry /%s: xattr %s not set: %s", rel, name, strerror(errno));
   }
   return 0;
 }
 
 /* Owner, then mode (chown clears setuid/setgid), then xattrs (chown
  * clears security.capability), on an fd open for the entry. */
-static int apply_fd_metadata(struct archive_entry *e, int fd, const char *rel,
-                             crio_error_t *err) {
+static int apply_fd_metadata(struct archive_entry *e, int fd, const char *rel, crio_error_t *err) {
   uid_t uid;
   gid_t gid;
   if (entry_owner(e, &uid, &gid, err) < 0)
@@ -121,9 +113,8 @@ static int apply_fd_metadata(struct archive_entry *e, int fd, const char *rel,
 
 /* The same for entries that cannot be opened for writing (symlinks,
  * devices, fifos): by name in parentfd, never following. */
-static int apply_name_metadata(struct archive_entry *e, int parentfd,
-                               const char *base, const char *rel, bool chmod,
-                               crio_error_t *err) {
+static int apply_name_metadata(struct archive_entry *e, int parentfd, const char *base,
+                               const char *rel, bool chmod, crio_error_t *err) {
   uid_t uid;
   gid_t gid;
   struct timespec times[2];
@@ -136,8 +127,7 @@ static int apply_name_metadata(struct archive_entry *e, int parentfd,
     return crio_error_errno(err, errno, "chmod");
   archive_entry_xattr_reset(e);
   if (archive_entry_xattr_count(e) > 0) {
-    cleanup_close int fd =
-        openat(parentfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int fd = openat(parentfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
       return crio_error_errno(err, errno, "open");
     if (apply_xattrs(e, fd, true, rel, err) < 0)
@@ -163,19 +153,16 @@ static int write_all_at(int fd, const char *buf, size_t size, off_t off) {
   return 0;
 }
 
-static int extract_file(struct extractor *x, struct archive_entry *e,
-                        int parentfd, const char *base, const char *rel,
-                        crio_error_t *err) {
+static int extract_file(struct extractor *x, struct archive_entry *e, int parentfd,
+                        const char *base, const char *rel, crio_error_t *err) {
   la_int64_t size = archive_entry_size(e);
   struct timespec times[2];
   if (size < 0 || (uint64_t)size > x->t->limits.max_uncompressed_bytes)
-    return crio_error(err, EINVAL, "size %lld beyond the layer size limit",
-                      (long long)size);
+    return crio_error(err, EINVAL, "size %lld beyond the layer size limit", (long long)size);
   if (layer_replace_existing(parentfd, base, false, err) < 0)
     return -1;
-  cleanup_close int fd = openat(parentfd, base,
-                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                0600);
+  cleanup_close int fd =
+      openat(parentfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return crio_error_errno(err, errno, "create");
   for (;;) {
@@ -203,9 +190,8 @@ static int extract_file(struct extractor *x, struct archive_entry *e,
   return 0;
 }
 
-static int extract_dir(struct extractor *x, struct archive_entry *e,
-                       int parentfd, const char *base, const char *rel,
-                       crio_error_t *err) {
+static int extract_dir(struct extractor *x, struct archive_entry *e, int parentfd, const char *base,
+                       const char *rel, crio_error_t *err) {
   cleanup_close int fd = -1;
   if (rel[0] == '\0') {
     fd = openat(x->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -230,13 +216,11 @@ static int extract_dir(struct extractor *x, struct archive_entry *e,
   return 0;
 }
 
-static int extract_symlink(struct archive_entry *e, int parentfd,
-                           const char *base, const char *rel,
+static int extract_symlink(struct archive_entry *e, int parentfd, const char *base, const char *rel,
                            crio_error_t *err) {
   /* The target is stored as written: it is only ever resolved inside a
    * root (this one with RESOLVE_IN_ROOT, a container's at run time). */
-  const char *target =
-      name_of(archive_entry_symlink(e), archive_entry_symlink_utf8(e));
+  const char *target = name_of(archive_entry_symlink(e), archive_entry_symlink_utf8(e));
   if (target == NULL || target[0] == '\0')
     return crio_error(err, EINVAL, "symlink without a target");
   if (layer_replace_existing(parentfd, base, false, err) < 0)
@@ -246,13 +230,12 @@ static int extract_symlink(struct archive_entry *e, int parentfd,
   return apply_name_metadata(e, parentfd, base, rel, false, err);
 }
 
-static int extract_node(struct archive_entry *e, int parentfd,
-                        const char *base, const char *rel, crio_error_t *err) {
+static int extract_node(struct archive_entry *e, int parentfd, const char *base, const char *rel,
+                        crio_error_t *err) {
   mode_t type = archive_entry_filetype(e);
   if (layer_replace_existing(parentfd, base, false, err) < 0)
     return -1;
-  if (mknodat(parentfd, base, type | 0600,
-              type == AE_IFIFO ? 0 : archive_entry_rdev(e)) < 0)
+  if (mknodat(parentfd, base, type | 0600, type == AE_IFIFO ? 0 : archive_entry_rdev(e)) < 0)
     return crio_error_errno(err, errno, "mknod");
   return apply_name_metadata(e, parentfd, base, rel, true, err);
 }
@@ -261,9 +244,8 @@ static int extract_node(struct archive_entry *e, int parentfd,
  * found inside the root; the link is made to the target itself, never
  * through it (linkat without AT_SYMLINK_FOLLOW), so a symlink target is
  * linked as the symlink. */
-static int extract_hardlink(struct extractor *x, const char *target_name,
-                            int parentfd, const char *base, const char *rel,
-                            crio_error_t *err) {
+static int extract_hardlink(struct extractor *x, const char *target_name, int parentfd,
+                            const char *base, const char *rel, crio_error_t *err) {
   cleanup_free char *trel = NULL;
   struct stat tst, st;
   if (layer_clean_path(target_name, &trel, err) < 0)
@@ -274,17 +256,16 @@ static int extract_hardlink(struct extractor *x, const char *target_name,
   const char *tbase = slash ? slash + 1 : trel;
   if (slash)
     *slash = '\0';
-  cleanup_close int tparent = layer_open_dir_in_root(
-      x->rootfd, slash ? trel : "", false, false, x->allow_openat2, err);
+  cleanup_close int tparent =
+      layer_open_dir_in_root(x->rootfd, slash ? trel : "", false, false, x->allow_openat2, err);
   if (tparent < 0)
     return crio_error_prefix(err, "hard link target %s", target_name);
   if (fstatat(tparent, tbase, &tst, AT_SYMLINK_NOFOLLOW) < 0)
     return crio_error_errno(err, errno, "hard link target %s", target_name);
   if (S_ISDIR(tst.st_mode))
-    return crio_error(err, EINVAL, "hard link target %s is a directory",
-                      target_name);
-  if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      st.st_dev == tst.st_dev && st.st_ino == tst.st_ino)
+    return crio_error(err, EINVAL, "hard link target %s is a directory", target_name);
+  if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == tst.st_dev &&
+      st.st_ino == tst.st_ino)
     return 0;
   if (layer_replace_existing(parentfd, base, false, err) < 0)
     return -1;
@@ -294,13 +275,11 @@ static int extract_hardlink(struct extractor *x, const char *target_name,
 }
 
 static int extract_whiteout(struct extractor *x, enum layer_whiteout_kind kind,
-                            const char *parent_rel, const char *target,
-                            crio_error_t *err) {
+                            const char *parent_rel, const char *target, crio_error_t *err) {
   if (kind == LAYER_WHITEOUT_META)
     return 0;
   cleanup_close int dirfd = layer_open_dir_in_root(
-      x->rootfd, parent_rel, true, kind == LAYER_WHITEOUT_OPAQUE,
-      x->allow_openat2, err);
+      x->rootfd, parent_rel, true, kind == LAYER_WHITEOUT_OPAQUE, x->allow_openat2, err);
   if (dirfd < 0)
     return -1;
   if (kind == LAYER_WHITEOUT_OPAQUE)
@@ -308,11 +287,10 @@ static int extract_whiteout(struct extractor *x, enum layer_whiteout_kind kind,
   return layer_whiteout_create(dirfd, target, err);
 }
 
-static int extract_entry(struct extractor *x, struct archive_entry *e,
-                         const char *rel, crio_error_t *err) {
+static int extract_entry(struct extractor *x, struct archive_entry *e, const char *rel,
+                         crio_error_t *err) {
   mode_t type = archive_entry_filetype(e);
-  const char *hardlink =
-      name_of(archive_entry_hardlink(e), archive_entry_hardlink_utf8(e));
+  const char *hardlink = name_of(archive_entry_hardlink(e), archive_entry_hardlink_utf8(e));
   if (rel[0] == '\0') {
     if (type != AE_IFDIR || hardlink)
       return crio_error(err, EINVAL, "the layer root is not a directory");
@@ -329,8 +307,8 @@ static int extract_entry(struct extractor *x, struct archive_entry *e,
   enum layer_whiteout_kind kind = layer_whiteout_classify(base, &target);
   if (kind != LAYER_NOT_WHITEOUT)
     return extract_whiteout(x, kind, parent_rel, target, err);
-  cleanup_close int parentfd = layer_open_dir_in_root(
-      x->rootfd, parent_rel, true, false, x->allow_openat2, err);
+  cleanup_close int parentfd =
+      layer_open_dir_in_root(x->rootfd, parent_rel, true, false, x->allow_openat2, err);
   if (parentfd < 0)
     return -1;
   if (hardlink)
@@ -359,8 +337,8 @@ static int extract_entry(struct extractor *x, struct archive_entry *e,
 static void fix_dir_times(struct extractor *x) {
   for (size_t i = x->n_dirs; i-- > 0;) {
     cleanup_error crio_error_t err = NULL;
-    cleanup_close int fd = layer_open_dir_in_root(
-        x->rootfd, x->dirs[i].rel, false, true, x->allow_openat2, &err);
+    cleanup_close int fd =
+        layer_open_dir_in_root(x->rootfd, x->dirs[i].rel, false, true, x->allow_openat2, &err);
     /* Gone or replaced by a later entry: its times went with it. */
     if (fd >= 0)
       futimens(fd, x->dirs[i].times);
@@ -368,8 +346,7 @@ static void fix_dir_times(struct extractor *x) {
 }
 
 int layer_extract(struct layer_tar *t, int rootfd, crio_error_t *err) {
-  __attribute__((cleanup(extractor_release))) struct extractor x = {
-      .t = t, .rootfd = rootfd};
+  __attribute__((cleanup(extractor_release))) struct extractor x = {.t = t, .rootfd = rootfd};
   int probe = layer_openat2(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   x.allow_openat2 = probe >= 0 || errno != ENOSYS;
   if (probe >= 0)
@@ -384,13 +361,11 @@ int layer_extract(struct layer_tar *t, int rootfd, crio_error_t *err) {
       break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
       return layer_tar_fail(t, "read layer tar", err);
-    const char *name =
-        name_of(archive_entry_pathname(e), archive_entry_pathname_utf8(e));
+    const char *name = name_of(archive_entry_pathname(e), archive_entry_pathname_utf8(e));
     if (name == NULL)
       return crio_error(err, EINVAL, "layer entry without a name");
     cleanup_free char *rel = NULL;
-    if (layer_clean_path(name, &rel, err) < 0 ||
-        extract_entry(&x, e, rel, err) < 0)
+    if (layer_clean_path(name, &rel, err) < 0 || extract_entry(&x, e, rel, err) < 0)
       return crio_error_prefix(err, "layer entry %s", name);
   }
   fix_dir_times(&x);

@@ -15,8 +15,7 @@
 
 #include "images/layer_internal.h"
 
-int layer_openat2(int dirfd, const char *path, uint64_t flags,
-                  uint64_t resolve) {
+int layer_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
 #ifdef SYS_openat2
   struct open_how how = {.flags = flags, .resolve = resolve};
   return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
@@ -43,8 +42,7 @@ int layer_clean_path(const char *name, char **out, crio_error_t *err) {
       continue;
     if (clen == 2 && start[0] == '.' && start[1] == '.') {
       if (len == 0)
-        return crio_error(err, EINVAL, "\"%s\" climbs out of the layer root",
-                          name);
+        return crio_error(err, EINVAL, "\"%s\" climbs out of the layer root", name);
       while (len > 0 && res[len - 1] != '/')
         len--;
       if (len > 0)
@@ -62,26 +60,28 @@ int layer_clean_path(const char *name, char **out, crio_error_t *err) {
 }
 
 #define DIR_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-#define IN_ROOT_RESOLVE                                                        \
-  (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+#define IN_ROOT_RESOLVE (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
 /* Makes component `name` in parentfd (if missing) and opens it without
  * following a symlink there. */
-static int mkdir_open(int parentfd, const char *name, const char *rel,
-                      crio_error_t *err) {
-  if (mkdirat(parentfd, name, 0755) < 0 && errno != EEXIST)
+static int mkdir_open(int parentfd, const char *name, const char *rel, crio_error_t *err) {
+  bool made = mkdirat(parentfd, name, 0755) == 0;
+  if (!made && errno != EEXIST)
     return crio_error_errno(err, errno, "create directory %s", rel);
-  int fd = openat(parentfd, name, DIR_OPEN_FLAGS | O_NOFOLLOW);
+  cleanup_close int fd = openat(parentfd, name, DIR_OPEN_FLAGS | O_NOFOLLOW);
   if (fd < 0)
     return crio_error_errno(err, errno, "open directory %s", rel);
-  return fd;
+  /* 0755 whatever the daemon's umask: containers' users traverse it. */
+  if (made && fchmod(fd, 0755) < 0)
+    return crio_error_errno(err, errno, "chmod directory %s", rel);
+  return steal_fd(&fd);
 }
 
 /* The walk used when some prefix of rel is missing: each prefix is
  * resolved from the root again (so symlinks stay confined), and a
  * missing one is made inside the directory its parent resolved to. */
-static int open_in_root_creating(int rootfd, const char *rel,
-                                 bool nofollow_last, crio_error_t *err) {
+static int open_in_root_creating(int rootfd, const char *rel, bool nofollow_last,
+                                 crio_error_t *err) {
   cleanup_free char *prefix = xstrdup(rel);
   cleanup_close int cur = openat(rootfd, ".", DIR_OPEN_FLAGS);
   if (cur < 0)
@@ -93,9 +93,8 @@ static int open_in_root_creating(int rootfd, const char *rel,
       end++;
     bool last = end == len;
     prefix[end] = '\0';
-    int fd = layer_openat2(rootfd, prefix,
-                           DIR_OPEN_FLAGS | (last && nofollow_last ? O_NOFOLLOW : 0),
-                           IN_ROOT_RESOLVE);
+    int fd = layer_openat2(
+        rootfd, prefix, DIR_OPEN_FLAGS | (last && nofollow_last ? O_NOFOLLOW : 0), IN_ROOT_RESOLVE);
     if (fd < 0 && errno == ENOENT)
       fd = mkdir_open(cur, prefix + start, prefix, err);
     else if (fd < 0)
@@ -112,8 +111,7 @@ static int open_in_root_creating(int rootfd, const char *rel,
 
 /* Without openat2 there is no kernel-confined resolution: walk component
  * by component with O_NOFOLLOW and refuse any symlink on the way. */
-static int open_walking(int rootfd, const char *rel, bool create,
-                        crio_error_t *err) {
+static int open_walking(int rootfd, const char *rel, bool create, crio_error_t *err) {
   cleanup_free char *copy = xstrdup(rel);
   cleanup_close int cur = openat(rootfd, ".", DIR_OPEN_FLAGS);
   if (cur < 0)
@@ -138,9 +136,8 @@ static int open_walking(int rootfd, const char *rel, bool create,
   return steal_fd(&cur);
 }
 
-int layer_open_dir_in_root(int rootfd, const char *rel, bool create,
-                           bool nofollow_last, bool allow_openat2,
-                           crio_error_t *err) {
+int layer_open_dir_in_root(int rootfd, const char *rel, bool create, bool nofollow_last,
+                           bool allow_openat2, crio_error_t *err) {
   if (rel[0] == '\0') {
     int fd = openat(rootfd, ".", DIR_OPEN_FLAGS);
     if (fd < 0)
@@ -148,8 +145,7 @@ int layer_open_dir_in_root(int rootfd, const char *rel, bool create,
     return fd;
   }
   if (allow_openat2) {
-    int fd = layer_openat2(rootfd, rel,
-                           DIR_OPEN_FLAGS | (nofollow_last ? O_NOFOLLOW : 0),
+    int fd = layer_openat2(rootfd, rel, DIR_OPEN_FLAGS | (nofollow_last ? O_NOFOLLOW : 0),
                            IN_ROOT_RESOLVE);
     if (fd >= 0)
       return fd;
@@ -161,8 +157,7 @@ int layer_open_dir_in_root(int rootfd, const char *rel, bool create,
   return open_walking(rootfd, rel, create, err);
 }
 
-int layer_setxattr_opath(int opath_fd, const char *name, const void *value,
-                         size_t size) {
+int layer_setxattr_opath(int opath_fd, const char *name, const void *value, size_t size) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", opath_fd);
   return setxattr(path, name, value, size, 0);
@@ -178,11 +173,10 @@ int layer_setxattr_opath(int opath_fd, const char *name, const void *value,
 
 struct walk_ops {
   /* -1 error, 0 done with this entry, 1 descend into it (a directory). */
-  int (*visit)(int parentfd, const char *name, unsigned char d_type,
-               void *opaque, crio_error_t *err);
-  /* After a directory's entries. */
-  int (*leave)(int parentfd, const char *name, void *opaque,
+  int (*visit)(int parentfd, const char *name, unsigned char d_type, void *opaque,
                crio_error_t *err);
+  /* After a directory's entries. */
+  int (*leave)(int parentfd, const char *name, void *opaque, crio_error_t *err);
   /* Reopened levels restart from their first entry (removal: what was
    * removed is gone) instead of seeking back to where they were. */
   bool rescan_on_reopen;
@@ -217,9 +211,8 @@ static DIR *open_dir_stream(int fd) {
 
 /* Goes back up from lv[depth] (finished) to its parent, reopening the
  * parent if it was evicted. */
-static int walk_ascend(struct walk_level *lv, size_t depth,
-                       const struct walk_ops *ops, void *opaque,
-                       crio_error_t *err) {
+static int walk_ascend(struct walk_level *lv, size_t depth, const struct walk_ops *ops,
+                       void *opaque, crio_error_t *err) {
   struct walk_level *up = &lv[depth - 1], *cur = &lv[depth];
   if (up->dir == NULL) {
     int pfd = openat(dirfd(cur->dir), "..", DIR_OPEN_FLAGS);
@@ -237,8 +230,8 @@ static int walk_ascend(struct walk_level *lv, size_t depth,
   return 0;
 }
 
-static int walk_at(int topfd, const char *name, const struct walk_ops *ops,
-                   void *opaque, crio_error_t *err) {
+static int walk_at(int topfd, const char *name, const struct walk_ops *ops, void *opaque,
+                   crio_error_t *err) {
   int r = ops->visit(topfd, name, DT_UNKNOWN, opaque, err);
   if (r <= 0)
     return r;
@@ -254,8 +247,7 @@ static int walk_at(int topfd, const char *name, const struct walk_ops *ops,
     errno = 0;
     struct dirent *de = readdir(d);
     if (de == NULL && errno != 0)
-      return crio_error_errno(err, errno, "read directory %s",
-                              st.lv[depth].name);
+      return crio_error_errno(err, errno, "read directory %s", st.lv[depth].name);
     if (de == NULL && depth == 0) {
       closedir(d);
       st.lv[0].dir = NULL;
@@ -286,8 +278,7 @@ static int walk_at(int topfd, const char *name, const struct walk_ops *ops,
     depth++;
     st.lv[depth].name = xstrdup(de->d_name);
     if ((st.lv[depth].dir = open_dir_stream(cfd)) == NULL)
-      return crio_error_errno(err, errno, "open directory %s",
-                              st.lv[depth].name);
+      return crio_error_errno(err, errno, "open directory %s", st.lv[depth].name);
     if (depth >= WALK_OPEN_LEVELS && st.lv[depth - WALK_OPEN_LEVELS].dir) {
       closedir(st.lv[depth - WALK_OPEN_LEVELS].dir);
       st.lv[depth - WALK_OPEN_LEVELS].dir = NULL;
@@ -296,8 +287,8 @@ static int walk_at(int topfd, const char *name, const struct walk_ops *ops,
 }
 
 /* ---- removal ------------------------------------------------------------ */
-static int rm_visit(int parentfd, const char *name, unsigned char d_type,
-                    void *opaque, crio_error_t *err) {
+static int rm_visit(int parentfd, const char *name, unsigned char d_type, void *opaque,
+                    crio_error_t *err) {
   if (d_type != DT_DIR) {
     if (unlinkat(parentfd, name, 0) == 0 || errno == ENOENT)
       return 0;
@@ -313,8 +304,7 @@ static int rm_visit(int parentfd, const char *name, unsigned char d_type,
   return 1;
 }
 
-static int rm_leave(int parentfd, const char *name, void *opaque,
-                    crio_error_t *err) {
+static int rm_leave(int parentfd, const char *name, void *opaque, crio_error_t *err) {
   if (unlinkat(parentfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
     return crio_error_errno(err, errno, "remove directory %s", name);
   return 0;
@@ -333,12 +323,12 @@ struct usage {
     dev_t dev;
     ino_t ino;
     uint64_t bytes;
-  } *linked;
+  } * linked;
   size_t n_linked, cap_linked;
 };
 
-static int usage_visit(int parentfd, const char *name, unsigned char d_type,
-                       void *opaque, crio_error_t *err) {
+static int usage_visit(int parentfd, const char *name, unsigned char d_type, void *opaque,
+                       crio_error_t *err) {
   struct usage *u = opaque;
   struct stat st;
   if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -349,8 +339,7 @@ static int usage_visit(int parentfd, const char *name, unsigned char d_type,
       u->cap_linked = u->cap_linked ? 2 * u->cap_linked : 64;
       u->linked = xrealloc(u->linked, u->cap_linked * sizeof *u->linked);
     }
-    u->linked[u->n_linked++] =
-        (struct linked){.dev = st.st_dev, .ino = st.st_ino, .bytes = bytes};
+    u->linked[u->n_linked++] = (struct linked){.dev = st.st_dev, .ino = st.st_ino, .bytes = bytes};
   } else {
     u->bytes += bytes;
     u->inodes++;
@@ -367,13 +356,14 @@ static int linked_cmp(const void *a, const void *b) {
   return 0;
 }
 
-int layer_usage_at(int dirfd, const char *name, uint64_t *bytes,
-                   uint64_t *inodes, crio_error_t *err) {
+int layer_usage_at(int dirfd, const char *name, uint64_t *bytes, uint64_t *inodes,
+                   crio_error_t *err) {
   static const struct walk_ops ops = {.visit = usage_visit};
   struct usage u = {0};
   int r = walk_at(dirfd, name, &ops, &u, err);
   if (r == 0) {
-    qsort(u.linked, u.n_linked, sizeof *u.linked, linked_cmp);
+    if (u.n_linked > 0)
+      qsort(u.linked, u.n_linked, sizeof *u.linked, linked_cmp);
     for (size_t i = 0; i < u.n_linked; i++) {
       if (i > 0 && linked_cmp(&u.linked[i - 1], &u.linked[i]) == 0)
         continue;

@@ -17,7 +17,7 @@ struct archive;
 
 /* ---- digests (layer_digest.c) ---------------------------------------------- */
 struct img_hash {
-  void *md_ctx; /* EVP_MD_CTX */
+  void *md_ctx;          /* EVP_MD_CTX */
   const char *algorithm; /* "sha256" or "sha512" */
 };
 /* algorithm: the part before ':' of a digest, or a digest itself. */
@@ -43,22 +43,20 @@ int layer_clean_path(const char *name, char **out, crio_error_t *err);
  * caller).  allow_openat2=false forces the fallback walk, which refuses
  * every symlink instead of confining it (tests use it; the extractor
  * falls back on its own when openat2 is ENOSYS). */
-int layer_open_dir_in_root(int rootfd, const char *rel, bool create,
-                           bool nofollow_last, bool allow_openat2,
-                           crio_error_t *err);
+int layer_open_dir_in_root(int rootfd, const char *rel, bool create, bool nofollow_last,
+                           bool allow_openat2, crio_error_t *err);
 /* Removes name under dirfd whatever it is (a tree, recursively, without
  * following symlinks).  Absent is fine.  Deep trees use a bounded number
  * of fds. */
 int layer_rm_rf_at(int dirfd, const char *name, crio_error_t *err);
 /* Sum of st_blocks*512 and count of inodes under dirfd/name (name
  * included), each multiply-linked inode once. */
-int layer_usage_at(int dirfd, const char *name, uint64_t *bytes,
-                   uint64_t *inodes, crio_error_t *err);
+int layer_usage_at(int dirfd, const char *name, uint64_t *bytes, uint64_t *inodes,
+                   crio_error_t *err);
 /* setxattr on the inode an O_PATH fd names (symlinks, devices and fifos
  * cannot be opened for fsetxattr without side effects); via
  * /proc/self/fd, the same trick crun and runc use. */
-int layer_setxattr_opath(int opath_fd, const char *name, const void *value,
-                         size_t size);
+int layer_setxattr_opath(int opath_fd, const char *name, const void *value, size_t size);
 
 /* ---- decompressing tar reader (decompress.c) ------------------------------ */
 enum layer_compression {
@@ -73,16 +71,14 @@ struct layer_media_policy {
   enum layer_compression declared;
   bool strict;
 };
-int layer_media_type_policy(const char *media_type,
-                            struct layer_media_policy *out, crio_error_t *err);
-enum layer_compression layer_compression_sniff(const unsigned char *magic,
-                                               size_t n);
+int layer_media_type_policy(const char *media_type, struct layer_media_policy *out,
+                            crio_error_t *err);
+enum layer_compression layer_compression_sniff(const unsigned char *magic, size_t n);
 
 /* Pulls the next chunk of the compressed stream: returns its length with
  * *buf set (valid until the next pull), 0 at end of stream, -1 (with err
  * set) when the stream was abandoned. */
-typedef ssize_t (*layer_pull_fn)(void *opaque, const void **buf,
-                                 crio_error_t *err);
+typedef ssize_t (*layer_pull_fn)(void *opaque, const void **buf, crio_error_t *err);
 
 struct layer_limits {
   uint64_t max_uncompressed_bytes;
@@ -111,15 +107,14 @@ struct layer_tar {
 };
 /* On failure, t must still be closed with layer_tar_close(). */
 int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
-                   const struct layer_limits *limits, layer_pull_fn pull,
-                   void *opaque, crio_error_t *err);
+                   const struct layer_limits *limits, layer_pull_fn pull, void *opaque,
+                   crio_error_t *err);
 /* Turns a libarchive failure on t->tar into an error, preferring the
  * reason a callback recorded (bomb limit, abandoned stream). */
 int layer_tar_fail(struct layer_tar *t, const char *what, crio_error_t *err);
 /* After the tar end marker: hashes the rest of the uncompressed stream and
  * writes the diff_id. */
-int layer_tar_drain(struct layer_tar *t, char diff_id[IMG_DIGEST_MAX],
-                    crio_error_t *err);
+int layer_tar_drain(struct layer_tar *t, char diff_id[IMG_DIGEST_MAX], crio_error_t *err);
 void layer_tar_close(struct layer_tar *t);
 
 /* ---- extraction (layer_extract.c, whiteout.c) ------------------------------- */
@@ -133,8 +128,7 @@ enum layer_whiteout_kind {
   LAYER_WHITEOUT_META,   /* other ".wh..wh.*": aufs bookkeeping, skipped */
 };
 /* Classifies a base name; for LAYER_WHITEOUT *target is the hidden name. */
-enum layer_whiteout_kind layer_whiteout_classify(const char *base,
-                                                 const char **target);
+enum layer_whiteout_kind layer_whiteout_classify(const char *base, const char **target);
 /* overlayfs whiteout: char device 0/0 named target in parentfd, replacing
  * whatever this layer had there. */
 int layer_whiteout_create(int parentfd, const char *target, crio_error_t *err);
@@ -142,13 +136,11 @@ int layer_whiteout_create(int parentfd, const char *target, crio_error_t *err);
 int layer_whiteout_mark_opaque(int dirfd, crio_error_t *err);
 /* Removes what parentfd/name is, if anything, unless it is a directory and
  * keep_dir: the tar's later entry replaces an earlier one. */
-int layer_replace_existing(int parentfd, const char *name, bool keep_dir,
-                           crio_error_t *err);
+int layer_replace_existing(int parentfd, const char *name, bool keep_dir, crio_error_t *err);
 
 /* ---- metadata (layer_meta.c) -------------------------------------------- */
 /* layer.json in the layer directory dirfd. */
-int layer_meta_write(int dirfd, const struct img_layer_info *info,
-                     crio_error_t *err);
+int layer_meta_write(int dirfd, const struct img_layer_info *info, crio_error_t *err);
 int layer_meta_read(int dirfd, struct img_layer_info *info, crio_error_t *err);
 
 /* ---- store internals (layer_store.c) ------------------------------------- */
@@ -158,10 +150,9 @@ void layer_store_lock(struct img_layer_store *store, const char *chain_id);
 void layer_store_unlock(struct img_layer_store *store, const char *chain_id);
 /* Makes <root>/layers/tmp-<random>/diff; returns the tmp dir's name and
  * an fd of diff/. */
-int layer_store_make_temp(struct img_layer_store *store, char name[32],
-                          int *diff_fd, crio_error_t *err);
-int layer_store_remove_temp(struct img_layer_store *store, const char *name,
-                            crio_error_t *err);
+int layer_store_make_temp(struct img_layer_store *store, char name[32], int *diff_fd,
+                          crio_error_t *err);
+int layer_store_remove_temp(struct img_layer_store *store, const char *name, crio_error_t *err);
 /* Writes the metadata, syncs, renames tmp to the chain id and syncs the
  * parent.  Returns 1 (and removes tmp) if the chain id was published by
  * someone else meanwhile. Caller holds the chain id's lock. */

@@ -19,8 +19,7 @@ static void cleanup_cjsonp(cJSON **j) {
 }
 #define cleanup_cjson __attribute__((cleanup(cleanup_cjsonp)))
 
-int layer_meta_write(int dirfd, const struct img_layer_info *info,
-                     crio_error_t *err) {
+int layer_meta_write(int dirfd, const struct img_layer_info *info, crio_error_t *err) {
   cleanup_cjson cJSON *j = cJSON_CreateObject();
   char created[32];
   snprintf(created, sizeof created, "%lld", (long long)info->created_ns);
@@ -32,14 +31,12 @@ int layer_meta_write(int dirfd, const struct img_layer_info *info,
   /* Doubles hold sizes exactly below 2^53 bytes; nanoseconds since 1970
    * are beyond that, hence a string. */
   cJSON_AddNumberToObject(j, "compressed_size", (double)info->compressed_size);
-  cJSON_AddNumberToObject(j, "uncompressed_size",
-                          (double)info->uncompressed_size);
+  cJSON_AddNumberToObject(j, "uncompressed_size", (double)info->uncompressed_size);
   cJSON_AddStringToObject(j, "created_ns", created);
   cleanup_free char *text = cJSON_PrintUnformatted(j);
   if (text == NULL)
     return crio_error(err, ENOMEM, "encode " META_FILE);
-  cleanup_close int fd = openat(dirfd, META_FILE,
-                                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  cleanup_close int fd = openat(dirfd, META_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     return crio_error_errno(err, errno, "create " META_FILE);
   size_t len = strlen(text), off = 0;
@@ -61,12 +58,10 @@ static void copy_string(cJSON *j, const char *key, char *out, size_t size) {
 
 static uint64_t get_size(cJSON *j, const char *key) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-  return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (uint64_t)v->valuedouble
-                                                  : 0;
+  return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (uint64_t)v->valuedouble : 0;
 }
 
-int layer_meta_read(int dirfd, struct img_layer_info *info,
-                    crio_error_t *err) {
+int layer_meta_read(int dirfd, struct img_layer_info *info, crio_error_t *err) {
   char buf[META_MAX_SIZE + 1];
   size_t len = 0;
   cleanup_close int fd = openat(dirfd, META_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -90,11 +85,9 @@ int layer_meta_read(int dirfd, struct img_layer_info *info,
     return crio_error(err, EINVAL, META_FILE " does not parse");
   memset(info, 0, sizeof *info);
   copy_string(j, "chain_id", info->chain_id, sizeof info->chain_id);
-  copy_string(j, "parent_chain_id", info->parent_chain_id,
-              sizeof info->parent_chain_id);
+  copy_string(j, "parent_chain_id", info->parent_chain_id, sizeof info->parent_chain_id);
   copy_string(j, "diff_id", info->diff_id, sizeof info->diff_id);
-  copy_string(j, "compressed_digest", info->compressed_digest,
-              sizeof info->compressed_digest);
+  copy_string(j, "compressed_digest", info->compressed_digest, sizeof info->compressed_digest);
   copy_string(j, "media_type", info->media_type, sizeof info->media_type);
   info->compressed_size = get_size(j, "compressed_size");
   info->uncompressed_size = get_size(j, "uncompressed_size");

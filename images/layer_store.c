@@ -60,8 +60,8 @@ static void name_set_free(struct name_set *s) {
   free(s->v);
 }
 
-int img_layer_store_open(const struct img_layer_store_options *opts,
-                         struct img_layer_store **out, crio_error_t *err) {
+int img_layer_store_open(const struct img_layer_store_options *opts, struct img_layer_store **out,
+                         crio_error_t *err) {
   if (opts == NULL || opts->root == NULL || opts->root[0] != '/')
     return crio_error(err, EINVAL, "layer store root must be an absolute path");
   cleanup_free char *path = xasprintf("%s/layers", opts->root);
@@ -73,11 +73,9 @@ int img_layer_store_open(const struct img_layer_store_options *opts,
   struct img_layer_store *s = xzalloc(sizeof *s);
   s->layers_path = steal_pointer(&path);
   s->layers_fd = fd;
-  s->limits.max_uncompressed_bytes = opts->max_uncompressed_bytes
-                                         ? opts->max_uncompressed_bytes
-                                         : IMG_LAYER_DEFAULT_MAX_BYTES;
-  s->limits.max_ratio =
-      opts->max_ratio ? opts->max_ratio : IMG_LAYER_DEFAULT_MAX_RATIO;
+  s->limits.max_uncompressed_bytes =
+      opts->max_uncompressed_bytes ? opts->max_uncompressed_bytes : IMG_LAYER_DEFAULT_MAX_BYTES;
+  s->limits.max_ratio = opts->max_ratio ? opts->max_ratio : IMG_LAYER_DEFAULT_MAX_RATIO;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   *out = s;
@@ -121,8 +119,7 @@ static void temp_name(char name[32]) {
   snprintf(name, 32, "tmp-%.16s", id);
 }
 
-static void temp_track(struct img_layer_store *store, const char *name,
-                       bool add) {
+static void temp_track(struct img_layer_store *store, const char *name, bool add) {
   pthread_mutex_lock(&store->mu);
   if (add)
     name_set_add(&store->temps, name);
@@ -131,33 +128,29 @@ static void temp_track(struct img_layer_store *store, const char *name,
   pthread_mutex_unlock(&store->mu);
 }
 
-int layer_store_make_temp(struct img_layer_store *store, char name[32],
-                          int *diff_fd, crio_error_t *err) {
+int layer_store_make_temp(struct img_layer_store *store, char name[32], int *diff_fd,
+                          crio_error_t *err) {
   temp_name(name);
   if (mkdirat(store->layers_fd, name, 0700) < 0)
-    return crio_error_errno(err, errno, "create %s/%s", store->layers_path,
-                            name);
+    return crio_error_errno(err, errno, "create %s/%s", store->layers_path, name);
   temp_track(store, name, true);
   cleanup_close int tmpfd =
       openat(store->layers_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   /* diff/ is the container's "/" once mounted: 0755 whatever the umask,
    * unless the layer's "./" entry says otherwise. */
   if (tmpfd < 0 || mkdirat(tmpfd, "diff", 0755) < 0 ||
-      (*diff_fd = openat(tmpfd, "diff",
-                         O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
+      (*diff_fd = openat(tmpfd, "diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
       fchmod(*diff_fd, 0755) < 0) {
     int e = errno;
     crio_error_t ignored = NULL;
     layer_store_remove_temp(store, name, &ignored);
     crio_error_warn(&ignored, "remove temporary layer directory");
-    return crio_error_errno(err, e, "create %s/%s/diff", store->layers_path,
-                            name);
+    return crio_error_errno(err, e, "create %s/%s/diff", store->layers_path, name);
   }
   return 0;
 }
 
-int layer_store_remove_temp(struct img_layer_store *store, const char *name,
-                            crio_error_t *err) {
+int layer_store_remove_temp(struct img_layer_store *store, const char *name, crio_error_t *err) {
   int r = layer_rm_rf_at(store->layers_fd, name, err);
   temp_track(store, name, false);
   if (r < 0)
@@ -177,8 +170,8 @@ int layer_store_publish(struct img_layer_store *store, const char *tmp_name,
   if (hex == NULL)
     return crio_error(err, EINVAL, "chain id \"%s\" malformed", info->chain_id);
   {
-    cleanup_close int tmpfd = openat(store->layers_fd, tmp_name,
-                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    cleanup_close int tmpfd =
+        openat(store->layers_fd, tmp_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (tmpfd < 0)
       return crio_error_errno(err, errno, "open %s", tmp_name);
     if (layer_meta_write(tmpfd, info, err) < 0)
@@ -188,8 +181,7 @@ int layer_store_publish(struct img_layer_store *store, const char *tmp_name,
    * files, and everything must be on disk before the name says "whole". */
   if (syncfs(store->layers_fd) < 0)
     return crio_error_errno(err, errno, "syncfs %s", store->layers_path);
-  int r = renameat2(store->layers_fd, tmp_name, store->layers_fd, hex,
-                    RENAME_NOREPLACE);
+  int r = renameat2(store->layers_fd, tmp_name, store->layers_fd, hex, RENAME_NOREPLACE);
   if (r < 0 && errno == EINVAL) /* filesystem without RENAME_NOREPLACE */
     r = renameat(store->layers_fd, tmp_name, store->layers_fd, hex);
   if (r < 0 && (errno == EEXIST || errno == ENOTEMPTY)) {
@@ -204,8 +196,7 @@ int layer_store_publish(struct img_layer_store *store, const char *tmp_name,
 }
 
 /* ---- queries -------------------------------------------------------------- */
-static int checked_hex(const char *chain_id, const char **hex,
-                       crio_error_t *err) {
+static int checked_hex(const char *chain_id, const char **hex, crio_error_t *err) {
   *hex = img_chain_id_hex(chain_id);
   if (*hex == NULL)
     return crio_error(err, EINVAL, "chain id \"%s\" is not a sha256 digest",
@@ -213,8 +204,7 @@ static int checked_hex(const char *chain_id, const char **hex,
   return 0;
 }
 
-int img_layer_store_exists(struct img_layer_store *store, const char *chain_id,
-                           crio_error_t *err) {
+int img_layer_store_exists(struct img_layer_store *store, const char *chain_id, crio_error_t *err) {
   const char *hex;
   struct stat st;
   if (checked_hex(chain_id, &hex, err) < 0)
@@ -232,8 +222,8 @@ int img_layer_store_get(struct img_layer_store *store, const char *chain_id,
   const char *hex;
   if (checked_hex(chain_id, &hex, err) < 0)
     return -1;
-  cleanup_close int fd = openat(store->layers_fd, hex,
-                                O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  cleanup_close int fd =
+      openat(store->layers_fd, hex, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && errno == ENOENT)
     return crio_error(err, ENOENT, "layer %s not in the store", chain_id);
   if (fd < 0)
@@ -243,8 +233,7 @@ int img_layer_store_get(struct img_layer_store *store, const char *chain_id,
   return 0;
 }
 
-int img_layer_store_remove(struct img_layer_store *store, const char *chain_id,
-                           crio_error_t *err) {
+int img_layer_store_remove(struct img_layer_store *store, const char *chain_id, crio_error_t *err) {
   const char *hex;
   char tmp[32];
   if (checked_hex(chain_id, &hex, err) < 0)
@@ -275,8 +264,7 @@ static int name_cmp(const void *a, const void *b) {
 }
 
 /* Names in the layers directory, filtered. */
-static int list_names(struct img_layer_store *store,
-                      bool (*want)(const char *name), char ***out,
+static int list_names(struct img_layer_store *store, bool (*want)(const char *name), char ***out,
                       size_t *n_out, crio_error_t *err) {
   int fd = openat(store->layers_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
@@ -315,8 +303,7 @@ static bool is_temp(const char *name) {
   return strncmp(name, "tmp-", 4) == 0;
 }
 
-int img_layer_store_list(struct img_layer_store *store, char ***out,
-                         crio_error_t *err) {
+int img_layer_store_list(struct img_layer_store *store, char ***out, crio_error_t *err) {
   cleanup_strv char **names = NULL;
   size_t n = 0;
   if (list_names(store, is_chain_hex, &names, &n, err) < 0)
@@ -330,8 +317,7 @@ int img_layer_store_list(struct img_layer_store *store, char ***out,
   return 0;
 }
 
-int img_layer_store_cleanup_temp(struct img_layer_store *store,
-                                 crio_error_t *err) {
+int img_layer_store_cleanup_temp(struct img_layer_store *store, crio_error_t *err) {
   cleanup_strv char **names = NULL;
   size_t n = 0;
   if (list_names(store, is_temp, &names, &n, err) < 0)
@@ -342,24 +328,21 @@ int img_layer_store_cleanup_temp(struct img_layer_store *store,
     pthread_mutex_unlock(&store->mu);
     if (in_flight)
       continue;
-    log_info("layer store: removing leftover %s/%s", store->layers_path,
-             names[i]);
+    log_info("layer store: removing leftover %s/%s", store->layers_path, names[i]);
     if (layer_rm_rf_at(store->layers_fd, names[i], err) < 0)
-      return crio_error_prefix(err, "remove %s/%s", store->layers_path,
-                               names[i]);
+      return crio_error_prefix(err, "remove %s/%s", store->layers_path, names[i]);
   }
   return 0;
 }
 
-int img_layer_store_usage(struct img_layer_store *store, uint64_t *bytes,
-                          uint64_t *inodes, crio_error_t *err) {
+int img_layer_store_usage(struct img_layer_store *store, uint64_t *bytes, uint64_t *inodes,
+                          crio_error_t *err) {
   if (layer_usage_at(store->layers_fd, ".", bytes, inodes, err) < 0)
     return crio_error_prefix(err, "usage of %s", store->layers_path);
   return 0;
 }
 
-int img_layer_store_diff_dir(struct img_layer_store *store,
-                             const char *chain_id, char **out,
+int img_layer_store_diff_dir(struct img_layer_store *store, const char *chain_id, char **out,
                              crio_error_t *err) {
   int r = img_layer_store_exists(store, chain_id, err);
   if (r < 0)
@@ -370,8 +353,7 @@ int img_layer_store_diff_dir(struct img_layer_store *store,
   return 0;
 }
 
-int img_layer_store_diff_dirs(struct img_layer_store *store,
-                              const char *const *chain_ids, size_t n,
+int img_layer_store_diff_dirs(struct img_layer_store *store, const char *const *chain_ids, size_t n,
                               char ***out, crio_error_t *err) {
   cleanup_strv char **v = xcalloc(n + 1, sizeof *v);
   for (size_t i = 0; i < n; i++)
@@ -381,9 +363,8 @@ int img_layer_store_diff_dirs(struct img_layer_store *store,
   return 0;
 }
 
-int img_layer_store_lowerdir_option(struct img_layer_store *store,
-                                    const char *const *chain_ids, size_t n,
-                                    char **out, crio_error_t *err) {
+int img_layer_store_lowerdir_option(struct img_layer_store *store, const char *const *chain_ids,
+                                    size_t n, char **out, crio_error_t *err) {
   cleanup_strv char **dirs = NULL;
   if (n == 0)
     return crio_error(err, EINVAL, "an overlay needs at least one lower layer");

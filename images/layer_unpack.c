@@ -93,8 +93,7 @@ static void *extract_thread(void *opaque) {
   struct img_layer_unpack *ctx = opaque;
   crio_error_t err = NULL;
   struct layer_tar t;
-  int r = layer_tar_open(&t, &ctx->policy, layer_store_limits(ctx->store),
-                         pull, ctx, &err);
+  int r = layer_tar_open(&t, &ctx->policy, layer_store_limits(ctx->store), pull, ctx, &err);
   if (r == 0)
     r = layer_extract(&t, ctx->diff_fd, &err);
   if (r == 0)
@@ -112,8 +111,8 @@ static void *extract_thread(void *opaque) {
   return NULL;
 }
 
-static int copy_string(char *out, size_t size, const char *what,
-                       const char *value, crio_error_t *err) {
+static int copy_string(char *out, size_t size, const char *what, const char *value,
+                       crio_error_t *err) {
   if (value == NULL)
     value = "";
   if (strlen(value) >= size)
@@ -122,25 +121,21 @@ static int copy_string(char *out, size_t size, const char *what,
   return 0;
 }
 
-static int check_params(const struct img_layer_unpack_params *p,
-                        crio_error_t *err) {
+static int check_params(const struct img_layer_unpack_params *p, crio_error_t *err) {
   if (!img_digest_valid(p->compressed_digest))
     return crio_error(err, EINVAL, "layer digest \"%s\" is not a digest",
                       p->compressed_digest ? p->compressed_digest : "");
-  if (p->parent_chain_id && p->parent_chain_id[0] &&
-      img_chain_id_hex(p->parent_chain_id) == NULL)
-    return crio_error(err, EINVAL, "parent chain id \"%s\" is not sha256",
-                      p->parent_chain_id);
+  if (p->parent_chain_id && p->parent_chain_id[0] && img_chain_id_hex(p->parent_chain_id) == NULL)
+    return crio_error(err, EINVAL, "parent chain id \"%s\" is not sha256", p->parent_chain_id);
   if (p->expected_diff_id && img_chain_id_hex(p->expected_diff_id) == NULL)
-    return crio_error(err, EINVAL, "diff_id \"%s\" is not sha256",
-                      p->expected_diff_id);
+    return crio_error(err, EINVAL, "diff_id \"%s\" is not sha256", p->expected_diff_id);
   return 0;
 }
 
 int img_layer_unpack_begin(struct img_layer_store *store,
                            const struct img_layer_unpack_params *params,
-                           struct img_layer_unpack **out,
-                           struct img_layer_info *info, crio_error_t *err) {
+                           struct img_layer_unpack **out, struct img_layer_info *info,
+                           crio_error_t *err) {
   *out = NULL;
   if (check_params(params, err) < 0)
     return -1;
@@ -149,21 +144,20 @@ int img_layer_unpack_begin(struct img_layer_store *store,
   ctx->diff_fd = -1;
   pthread_mutex_init(&ctx->mu, NULL);
   pthread_cond_init(&ctx->cv, NULL);
-  if (copy_string(ctx->compressed_digest, IMG_DIGEST_MAX, "digest",
-                  params->compressed_digest, err) < 0 ||
-      copy_string(ctx->parent_chain_id, IMG_DIGEST_MAX, "parent chain id",
-                  params->parent_chain_id, err) < 0 ||
-      copy_string(ctx->expected_diff_id, IMG_DIGEST_MAX, "diff_id",
-                  params->expected_diff_id, err) < 0 ||
-      copy_string(ctx->media_type, sizeof ctx->media_type, "media type",
-                  params->media_type, err) < 0 ||
+  if (copy_string(ctx->compressed_digest, IMG_DIGEST_MAX, "digest", params->compressed_digest,
+                  err) < 0 ||
+      copy_string(ctx->parent_chain_id, IMG_DIGEST_MAX, "parent chain id", params->parent_chain_id,
+                  err) < 0 ||
+      copy_string(ctx->expected_diff_id, IMG_DIGEST_MAX, "diff_id", params->expected_diff_id, err) <
+          0 ||
+      copy_string(ctx->media_type, sizeof ctx->media_type, "media type", params->media_type, err) <
+          0 ||
       layer_media_type_policy(params->media_type, &ctx->policy, err) < 0) {
     unpack_free(ctx);
     return -1;
   }
   if (ctx->expected_diff_id[0] != '\0') {
-    if (img_layer_chain_id(ctx->parent_chain_id, ctx->expected_diff_id,
-                           ctx->chain_id, err) < 0) {
+    if (img_layer_chain_id(ctx->parent_chain_id, ctx->expected_diff_id, ctx->chain_id, err) < 0) {
       unpack_free(ctx);
       return -1;
     }
@@ -199,8 +193,8 @@ int img_layer_unpack_begin(struct img_layer_store *store,
   return 0;
 }
 
-int img_layer_unpack_write(struct img_layer_unpack *ctx, const void *buf,
-                           size_t len, crio_error_t *err) {
+int img_layer_unpack_write(struct img_layer_unpack *ctx, const void *buf, size_t len,
+                           crio_error_t *err) {
   if (len == 0)
     return 0;
   img_hash_update(&ctx->compressed_hash, buf, len);
@@ -229,8 +223,7 @@ int img_layer_unpack_write(struct img_layer_unpack *ctx, const void *buf,
   return 0;
 }
 
-int img_layer_unpack_sink(void *opaque, const void *data, size_t len,
-                          crio_error_t *err) {
+int img_layer_unpack_sink(void *opaque, const void *data, size_t len, crio_error_t *err) {
   return img_layer_unpack_write(opaque, data, len, err);
 }
 
@@ -246,27 +239,20 @@ static void stop_thread(struct img_layer_unpack *ctx, bool abort) {
   ctx->thread_started = false;
 }
 
-static int verify(struct img_layer_unpack *ctx, struct img_layer_info *info,
-                  crio_error_t *err) {
+static int verify(struct img_layer_unpack *ctx, struct img_layer_info *info, crio_error_t *err) {
   char digest[IMG_DIGEST_MAX];
   if (ctx->thread_err)
-    return crio_error(err, crio_error_status(&ctx->thread_err),
-                      "unpack layer %s: %s", ctx->compressed_digest,
-                      crio_error_message(&ctx->thread_err));
+    return crio_error(err, crio_error_status(&ctx->thread_err), "unpack layer %s: %s",
+                      ctx->compressed_digest, crio_error_message(&ctx->thread_err));
   img_hash_final(&ctx->compressed_hash, digest);
   if (strcmp(digest, ctx->compressed_digest) != 0)
-    return crio_error(err, EINVAL,
-                      "layer blob digest mismatch: expected %s, got %s",
+    return crio_error(err, EINVAL, "layer blob digest mismatch: expected %s, got %s",
                       ctx->compressed_digest, digest);
-  if (ctx->expected_diff_id[0] != '\0' &&
-      strcmp(ctx->diff_id, ctx->expected_diff_id) != 0)
-    return crio_error(err, EINVAL,
-                      "layer %s: diff_id mismatch: expected %s, got %s",
-                      ctx->compressed_digest, ctx->expected_diff_id,
-                      ctx->diff_id);
+  if (ctx->expected_diff_id[0] != '\0' && strcmp(ctx->diff_id, ctx->expected_diff_id) != 0)
+    return crio_error(err, EINVAL, "layer %s: diff_id mismatch: expected %s, got %s",
+                      ctx->compressed_digest, ctx->expected_diff_id, ctx->diff_id);
   memset(info, 0, sizeof *info);
-  if (img_layer_chain_id(ctx->parent_chain_id, ctx->diff_id, info->chain_id,
-                         err) < 0)
+  if (img_layer_chain_id(ctx->parent_chain_id, ctx->diff_id, info->chain_id, err) < 0)
     return -1;
   memcpy(info->parent_chain_id, ctx->parent_chain_id, IMG_DIGEST_MAX);
   memcpy(info->diff_id, ctx->diff_id, IMG_DIGEST_MAX);
@@ -278,9 +264,11 @@ static int verify(struct img_layer_unpack *ctx, struct img_layer_info *info,
   return 0;
 }
 
-int img_layer_unpack_finish(struct img_layer_unpack *ctx,
-                            struct img_layer_info *info, crio_error_t *err) {
-  struct img_layer_info mine;
+int img_layer_unpack_finish(struct img_layer_unpack *ctx, struct img_layer_info *info,
+                            crio_error_t *err) {
+  struct img_layer_info mine, unused;
+  if (info == NULL)
+    info = &unused;
   stop_thread(ctx, false);
   if (verify(ctx, &mine, err) < 0) {
     unpack_discard(ctx);

@@ -81,8 +81,8 @@ struct img_layer_store_options {
 
 /* Opens (creating if needed) the store.  Does not remove tmp-* leftovers:
  * call img_layer_store_cleanup_temp() once at start-up, before unpacks. */
-int img_layer_store_open(const struct img_layer_store_options *opts,
-                         struct img_layer_store **out, crio_error_t *err);
+int img_layer_store_open(const struct img_layer_store_options *opts, struct img_layer_store **out,
+                         crio_error_t *err);
 /* No unpack may be in flight. */
 void img_layer_store_close(struct img_layer_store *store);
 
@@ -91,14 +91,14 @@ void img_layer_store_close(struct img_layer_store *store);
 bool img_digest_valid(const char *digest);
 /* ChainID of a layer on top of parent_chain_id (NULL or "" for the bottom
  * layer, whose chain id is its diff_id). */
-int img_layer_chain_id(const char *parent_chain_id, const char *diff_id,
-                       char out[IMG_DIGEST_MAX], crio_error_t *err);
+int img_layer_chain_id(const char *parent_chain_id, const char *diff_id, char out[IMG_DIGEST_MAX],
+                       crio_error_t *err);
 
 /* ---- what a published layer is ------------------------------------------- */
 struct img_layer_info {
   char chain_id[IMG_DIGEST_MAX];
-  char parent_chain_id[IMG_DIGEST_MAX]; /* "" for a bottom layer */
-  char diff_id[IMG_DIGEST_MAX];          /* sha256 of the uncompressed tar */
+  char parent_chain_id[IMG_DIGEST_MAX];   /* "" for a bottom layer */
+  char diff_id[IMG_DIGEST_MAX];           /* sha256 of the uncompressed tar */
   char compressed_digest[IMG_DIGEST_MAX]; /* the blob digest */
   char media_type[128];
   uint64_t compressed_size;   /* bytes of the blob */
@@ -139,64 +139,57 @@ struct img_layer_unpack_params {
  * for a chain id whose own unpack this thread has not finished. */
 int img_layer_unpack_begin(struct img_layer_store *store,
                            const struct img_layer_unpack_params *params,
-                           struct img_layer_unpack **out,
-                           struct img_layer_info *info, crio_error_t *err);
+                           struct img_layer_unpack **out, struct img_layer_info *info,
+                           crio_error_t *err);
 /* Pushes the next chunk of the blob (any size, including 0).  Returns -1
  * as soon as the layer is known bad (a hostile entry, a corrupt stream, a
  * bomb): the caller stops the download and calls _abort(). */
-int img_layer_unpack_write(struct img_layer_unpack *ctx, const void *buf,
-                           size_t len, crio_error_t *err);
+int img_layer_unpack_write(struct img_layer_unpack *ctx, const void *buf, size_t len,
+                           crio_error_t *err);
 /* The same with the shape of images/registry.h's img_blob_sink, so a
  * download can feed an unpack directly: opaque is the unpack context. */
-int img_layer_unpack_sink(void *opaque, const void *data, size_t len,
-                          crio_error_t *err);
+int img_layer_unpack_sink(void *opaque, const void *data, size_t len, crio_error_t *err);
 /* End of the blob: waits for extraction, verifies digests, publishes the
- * layer (or finds it published by someone else: info->already_present).
- * Frees ctx whatever the outcome; on failure nothing is left on disk. */
-int img_layer_unpack_finish(struct img_layer_unpack *ctx,
-                            struct img_layer_info *info, crio_error_t *err);
+ * layer (or finds it published by someone else: info->already_present,
+ * and info describes the copy in the store).  info may be NULL.  Frees
+ * ctx whatever the outcome; on failure nothing is left on disk. */
+int img_layer_unpack_finish(struct img_layer_unpack *ctx, struct img_layer_info *info,
+                            crio_error_t *err);
 /* Stops and frees the unpack, removing its temporary directory. */
 void img_layer_unpack_abort(struct img_layer_unpack *ctx);
 
 /* ---- the store ------------------------------------------------------------- */
 /* 1 if published, 0 if not, -1 on error (e.g. a malformed chain id). */
-int img_layer_store_exists(struct img_layer_store *store, const char *chain_id,
-                           crio_error_t *err);
+int img_layer_store_exists(struct img_layer_store *store, const char *chain_id, crio_error_t *err);
 /* Reads a published layer's metadata; ENOENT if absent. */
 int img_layer_store_get(struct img_layer_store *store, const char *chain_id,
                         struct img_layer_info *info, crio_error_t *err);
 /* Unpublishes atomically (rename to tmp-*), then deletes.  ENOENT if
  * absent.  Callers make sure no image or container uses it. */
-int img_layer_store_remove(struct img_layer_store *store, const char *chain_id,
-                           crio_error_t *err);
+int img_layer_store_remove(struct img_layer_store *store, const char *chain_id, crio_error_t *err);
 /* Published chain ids ("sha256:..."), NULL-terminated, sorted; free with
  * cleanup_strv. */
-int img_layer_store_list(struct img_layer_store *store, char ***out,
-                         crio_error_t *err);
+int img_layer_store_list(struct img_layer_store *store, char ***out, crio_error_t *err);
 /* Removes every tmp-* directory: unpacks and removals a crash interrupted.
  * Call at start-up, before any unpack begins. */
-int img_layer_store_cleanup_temp(struct img_layer_store *store,
-                                 crio_error_t *err);
+int img_layer_store_cleanup_temp(struct img_layer_store *store, crio_error_t *err);
 /* Disk blocks (in bytes) and inodes under <root>/layers, each hard-linked
  * inode counted once: what ImageFsInfo reports. */
-int img_layer_store_usage(struct img_layer_store *store, uint64_t *bytes,
-                          uint64_t *inodes, crio_error_t *err);
+int img_layer_store_usage(struct img_layer_store *store, uint64_t *bytes, uint64_t *inodes,
+                          crio_error_t *err);
 /* Absolute path of a published layer's diff/ directory (malloc'd). */
-int img_layer_store_diff_dir(struct img_layer_store *store,
-                             const char *chain_id, char **out,
+int img_layer_store_diff_dir(struct img_layer_store *store, const char *chain_id, char **out,
                              crio_error_t *err);
 
 /* ---- overlay lower dirs ---------------------------------------------------- */
 /* Given chain ids bottom -> top, the diff/ directories in the same order,
  * each checked to be published; NULL-terminated, free with cleanup_strv. */
-int img_layer_store_diff_dirs(struct img_layer_store *store,
-                              const char *const *chain_ids, size_t n,
+int img_layer_store_diff_dirs(struct img_layer_store *store, const char *const *chain_ids, size_t n,
                               char ***out, crio_error_t *err);
 /* The same as an overlayfs "lowerdir=" value: top first, ':'-separated.
  * EINVAL if a path holds a character overlayfs options cannot carry
  * (':' ',' '\\'). */
-int img_layer_store_lowerdir_option(struct img_layer_store *store,
-                                    const char *const *chain_ids, size_t n,
-                                    char **out, crio_error_t *err);
+int img_layer_store_lowerdir_option(struct img_layer_store *store, const char *const *chain_ids,
+                                    size_t n, char **out, crio_error_t *err);
 
 #endif

@@ -18,8 +18,7 @@
 #define WH_META_PREFIX ".wh..wh."
 #define WH_OPAQUE ".wh..wh..opq"
 
-enum layer_whiteout_kind layer_whiteout_classify(const char *base,
-                                                 const char **target) {
+enum layer_whiteout_kind layer_whiteout_classify(const char *base, const char **target) {
   if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) != 0)
     return LAYER_NOT_WHITEOUT;
   if (strcmp(base, WH_OPAQUE) == 0)
@@ -30,8 +29,7 @@ enum layer_whiteout_kind layer_whiteout_classify(const char *base,
   return LAYER_WHITEOUT;
 }
 
-int layer_replace_existing(int parentfd, const char *name, bool keep_dir,
-                           crio_error_t *err) {
+int layer_replace_existing(int parentfd, const char *name, bool keep_dir, crio_error_t *err) {
   struct stat st;
   if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT)
@@ -43,12 +41,10 @@ int layer_replace_existing(int parentfd, const char *name, bool keep_dir,
   return layer_rm_rf_at(parentfd, name, err);
 }
 
-int layer_whiteout_create(int parentfd, const char *target,
-                          crio_error_t *err) {
-  if (target[0] == '\0' || strcmp(target, ".") == 0 ||
-      strcmp(target, "..") == 0 || strchr(target, '/') != NULL)
-    return crio_error(err, EINVAL, "whiteout of \"%s\" names no entry",
-                      target);
+int layer_whiteout_create(int parentfd, const char *target, crio_error_t *err) {
+  if (target[0] == '\0' || strcmp(target, ".") == 0 || strcmp(target, "..") == 0 ||
+      strchr(target, '/') != NULL)
+    return crio_error(err, EINVAL, "whiteout of \"%s\" names no entry", target);
   if (layer_replace_existing(parentfd, target, false, err) < 0)
     return -1;
   if (mknodat(parentfd, target, S_IFCHR | 0, makedev(0, 0)) < 0)
@@ -60,7 +56,6 @@ int layer_whiteout_create(int parentfd, const char *target,
 
 int layer_whiteout_mark_opaque(int dirfd, crio_error_t *err) {
   if (fsetxattr(dirfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
-    return crio_error_errno(err, errno,
-                            "set trusted.overlay.opaque on an opaque directory");
+    return crio_error_errno(err, errno, "set trusted.overlay.opaque on an opaque directory");
   return 0;
 }

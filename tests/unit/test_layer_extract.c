@@ -61,8 +61,7 @@ static unsigned char *build_everything(const char *compression, size_t *len) {
   fx_tar_add(t, e, "#!/bin/sh\n", 10);
 
   e = fx_entry("d/ping", AE_IFREG | 0755);
-  archive_entry_xattr_add_entry(e, "security.capability", cap_net_raw,
-                                sizeof cap_net_raw);
+  archive_entry_xattr_add_entry(e, "security.capability", cap_net_raw, sizeof cap_net_raw);
   fx_tar_add(t, e, "ping", 4);
 
   e = fx_entry("d/owned", AE_IFREG | 02640);
@@ -118,8 +117,7 @@ static unsigned char *build_everything(const char *compression, size_t *len) {
   return fx_tar_finish(t, len);
 }
 
-static void check_stat(const char *path, mode_t type, mode_t perm, uid_t uid,
-                       gid_t gid) {
+static void check_stat(const char *path, mode_t type, mode_t perm, uid_t uid, gid_t gid) {
   struct stat st;
   if (lstat(path, &st) < 0) {
     fprintf(stderr, "lstat %s: %s\n", path, strerror(errno));
@@ -127,9 +125,8 @@ static void check_stat(const char *path, mode_t type, mode_t perm, uid_t uid,
   }
   if ((st.st_mode & S_IFMT) != type || (type != S_IFLNK && (st.st_mode & 07777) != perm) ||
       st.st_uid != uid || st.st_gid != gid) {
-    fprintf(stderr, "%s: expected type 0%o mode 0%o owner %u:%u, saw 0%o 0%o %u:%u\n",
-            path, type, perm, uid, gid, st.st_mode & S_IFMT, st.st_mode & 07777,
-            st.st_uid, st.st_gid);
+    fprintf(stderr, "%s: expected type 0%o mode 0%o owner %u:%u, saw 0%o 0%o %u:%u\n", path, type,
+            perm, uid, gid, st.st_mode & S_IFMT, st.st_mode & 07777, st.st_uid, st.st_gid);
     exit(1);
   }
 }
@@ -138,9 +135,8 @@ static void check_mtime(const char *path, time_t sec, long nsec) {
   struct stat st;
   CHECK(lstat(path, &st) == 0);
   if (st.st_mtim.tv_sec != sec || st.st_mtim.tv_nsec != nsec) {
-    fprintf(stderr, "%s: expected mtime %lld.%09ld, saw %lld.%09ld\n", path,
-            (long long)sec, nsec, (long long)st.st_mtim.tv_sec,
-            st.st_mtim.tv_nsec);
+    fprintf(stderr, "%s: expected mtime %lld.%09ld, saw %lld.%09ld\n", path, (long long)sec, nsec,
+            (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     exit(1);
   }
 }
@@ -148,14 +144,12 @@ static void check_mtime(const char *path, time_t sec, long nsec) {
 static void check_everything(const char *root, const char *chain_id) {
 #define P(rel) fx_layer_path(root, chain_id, rel)
   cleanup_free char *rootdir = P("");
-  cleanup_free char *d = P("d"), *suid = P("d/suid"), *ping = P("d/ping"),
-                    *owned = P("d/owned"), *tmp = P("tmp"), *link = P("d/link"),
-                    *abs = P("abs"), *hard = P("d/hard"), *null = P("dev/null"),
-                    *loop = P("dev/loop9"), *fifo = P("fifo"),
+  cleanup_free char *d = P("d"), *suid = P("d/suid"), *ping = P("d/ping"), *owned = P("d/owned"),
+                    *tmp = P("tmp"), *link = P("d/link"), *abs = P("abs"), *hard = P("d/hard"),
+                    *null = P("dev/null"), *loop = P("dev/loop9"), *fifo = P("fifo"),
                     *deep = P("implicit/parent/file"), *etc = P("etc/absolute"),
                     *folded = P("folded"), *inside = P("replaced/inside"),
-                    *replaced = P("replaced"), *waslink = P("was-link"),
-                    *utf8 = P("caf\xc3\xa9");
+                    *replaced = P("replaced"), *waslink = P("was-link"), *utf8 = P("caf\xc3\xa9");
 #undef P
   check_stat(rootdir, S_IFDIR, 0755, 0, 0);
   check_mtime(rootdir, 1600000000, 0);
@@ -196,6 +190,9 @@ static void check_everything(const char *root, const char *chain_id) {
   CHECK_STR_EQ(c6, "utf8");
   CHECK_STR_EQ(c7, "#!/bin/sh\n");
   check_stat(replaced, S_IFDIR, 0700, 0, 0);
+  /* Made implicitly: 0755 root-owned, whatever the umask (main sets 027). */
+  cleanup_free char *implicit = fx_layer_path(root, chain_id, "implicit/parent");
+  check_stat(implicit, S_IFDIR, 0755, 0, 0);
   check_stat(waslink, S_IFREG, 0644, 0, 0);
 
   char val[64];
@@ -270,10 +267,11 @@ static void test_docker_type_uncompressed(void) {
   test_round_trip("none", "application/vnd.docker.image.rootfs.diff.tar.gzip");
 }
 /* No media type: zstd detected from its magic. */
-static void test_sniffed_zstd(void) { test_round_trip("zstd", NULL); }
+static void test_sniffed_zstd(void) {
+  test_round_trip("zstd", NULL);
+}
 
-static unsigned char *small_layer(const char *compression, const char *content,
-                                  size_t *len) {
+static unsigned char *small_layer(const char *compression, const char *content, size_t *len) {
   struct fx_tar *t = fx_tar_new(compression);
   fx_tar_file(t, "hello", content);
   return fx_tar_finish(t, len);
@@ -290,11 +288,13 @@ static void test_media_type_mismatch(void) {
     struct fx_unpack_opts o = {.media_type = "application/vnd.oci.image.layer.v1.tar+gzip"};
     CHECK_INT_EQ(fx_unpack(s, plain, len, &o, &info, &err), -1);
     CHECK_INT_EQ(crio_error_status(&err), EINVAL);
-    CHECK(fx_contains(crio_error_message(&err), "media type says gzip but the stream is uncompressed"));
+    CHECK(fx_contains(crio_error_message(&err),
+                      "media type says gzip but the stream is uncompressed"));
   }
   {
     cleanup_error crio_error_t err = NULL;
-    struct fx_unpack_opts o = {.media_type = "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"};
+    struct fx_unpack_opts o = {.media_type =
+                                   "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"};
     CHECK_INT_EQ(fx_unpack(s, plain, len, &o, &info, &err), -1);
     CHECK_INT_EQ(crio_error_status(&err), ENOSYS);
   }
@@ -410,8 +410,10 @@ static void test_whiteouts(void) {
   int status;
   CHECK(waitpid(pid, &status, 0) == pid);
   if (!WIFEXITED(status) || WEXITSTATUS(status) == 2 || WEXITSTATUS(status) == 3) {
-    fprintf(stderr, "   skip overlay mount check: cannot mount overlay here "
-                    "(status %d)\n", status);
+    fprintf(stderr,
+            "   skip overlay mount check: cannot mount overlay here "
+            "(status %d)\n",
+            status);
   } else {
     CHECK_INT_EQ(WEXITSTATUS(status), 0);
   }
@@ -468,6 +470,8 @@ int main(void) {
     fprintf(stderr, "skip: layer extraction tests need root (mknod, chown, trusted.*)\n");
     return 77;
   }
+  /* The daemon's umask must not leak into layers. */
+  umask(027);
   RUN_TEST(test_round_trip_plain);
   RUN_TEST(test_round_trip_gzip);
   RUN_TEST(test_round_trip_zstd);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,7 @@ struct fx_tar {
   size_t len, cap;
 };
 
-static la_ssize_t tar_write_cb(struct archive *a, void *opaque,
-                               const void *data, size_t n) {
+static la_ssize_t tar_write_cb(struct archive *a, void *opaque, const void *data, size_t n) {
   struct fx_tar *t = opaque;
   if (t->len + n > t->cap) {
     t->cap = (t->len + n) * 2;
@@ -63,8 +63,7 @@ struct archive_entry *fx_entry(const char *path, mode_t type_and_mode) {
   return e;
 }
 
-void fx_tar_add(struct fx_tar *t, struct archive_entry *e, const void *data,
-                size_t len) {
+void fx_tar_add(struct fx_tar *t, struct archive_entry *e, const void *data, size_t len) {
   if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == NULL)
     archive_entry_set_size(e, (la_int64_t)len);
   if (archive_write_header(t->a, e) != ARCHIVE_OK) {
@@ -162,8 +161,7 @@ static char *tmpdirs[64];
 static size_t n_tmpdirs;
 static pid_t tmpdir_owner;
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)ftw;
   if (flag == FTW_DP)
@@ -183,10 +181,21 @@ static void remove_tmpdirs(void) {
   n_tmpdirs = 0;
 }
 
+/* A crash or ctest's SIGTERM should not leave directories behind either;
+ * nftw is not async-signal-safe, but the process is dying anyway. */
+static void remove_tmpdirs_on_signal(int sig) {
+  remove_tmpdirs();
+  raise(sig);
+}
+
 const char *fx_tmpdir(void) {
   if (tmpdir_owner == 0) {
     tmpdir_owner = getpid();
     atexit(remove_tmpdirs);
+    struct sigaction sa = {.sa_handler = remove_tmpdirs_on_signal, .sa_flags = SA_RESETHAND};
+    int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGTERM, SIGINT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+      sigaction(sigs[i], &sa, NULL);
   }
   CHECK(n_tmpdirs < sizeof tmpdirs / sizeof tmpdirs[0]);
   char *dir = xstrdup("/tmp/crio-layer-test-XXXXXX");
@@ -195,8 +204,7 @@ const char *fx_tmpdir(void) {
   return dir;
 }
 
-struct img_layer_store *fx_store(const char *root, uint64_t max_bytes,
-                                 uint64_t max_ratio) {
+struct img_layer_store *fx_store(const char *root, uint64_t max_bytes, uint64_t max_ratio) {
   struct img_layer_store *s = NULL;
   cleanup_error crio_error_t err = NULL;
   struct img_layer_store_options o = {
@@ -209,9 +217,8 @@ struct img_layer_store *fx_store(const char *root, uint64_t max_bytes,
   return s;
 }
 
-int fx_unpack(struct img_layer_store *store, const unsigned char *buf,
-              size_t len, const struct fx_unpack_opts *opts,
-              struct img_layer_info *info, crio_error_t *err) {
+int fx_unpack(struct img_layer_store *store, const unsigned char *buf, size_t len,
+              const struct fx_unpack_opts *opts, struct img_layer_info *info, crio_error_t *err) {
   static const struct fx_unpack_opts defaults = {0};
   char digest[IMG_DIGEST_MAX];
   if (opts == NULL)

@@ -21,8 +21,7 @@ struct fx_tar *fx_tar_new(const char *compression);
  * before fx_tar_add. */
 struct archive_entry *fx_entry(const char *path, mode_t type_and_mode);
 /* Writes e (and data) and frees e. */
-void fx_tar_add(struct fx_tar *t, struct archive_entry *e, const void *data,
-                size_t len);
+void fx_tar_add(struct fx_tar *t, struct archive_entry *e, const void *data, size_t len);
 void fx_tar_dir(struct fx_tar *t, const char *path, mode_t mode);
 void fx_tar_file(struct fx_tar *t, const char *path, const char *content);
 void fx_tar_symlink(struct fx_tar *t, const char *path, const char *target);
@@ -40,8 +39,7 @@ void fx_diff_id(const unsigned char *buf, size_t len, char out[IMG_DIGEST_MAX]);
 /* A fresh directory /tmp/crio-layer-test-XXXXXX, removed at exit by the
  * process that made it. */
 const char *fx_tmpdir(void);
-struct img_layer_store *fx_store(const char *root, uint64_t max_bytes,
-                                 uint64_t max_ratio);
+struct img_layer_store *fx_store(const char *root, uint64_t max_bytes, uint64_t max_ratio);
 
 struct fx_unpack_opts {
   const char *media_type;
@@ -51,9 +49,8 @@ struct fx_unpack_opts {
   size_t chunk; /* 0: 7919 bytes, an odd size on purpose */
 };
 /* begin/write.../finish; returns what begin (1) or finish returned. */
-int fx_unpack(struct img_layer_store *store, const unsigned char *buf,
-              size_t len, const struct fx_unpack_opts *opts,
-              struct img_layer_info *info, crio_error_t *err);
+int fx_unpack(struct img_layer_store *store, const unsigned char *buf, size_t len,
+              const struct fx_unpack_opts *opts, struct img_layer_info *info, crio_error_t *err);
 
 /* Entries of <root>/layers named tmp-*, and the number of published
  * layers. */

@@ -22,17 +22,16 @@
 
 /* Unpacks buf expecting rejection with status and a message containing
  * what; then nothing of it may be left. */
-static void expect_rejected(const char *root, struct img_layer_store *s,
-                            const unsigned char *buf, size_t len,
-                            const struct fx_unpack_opts *o, int status,
+static void expect_rejected(const char *root, struct img_layer_store *s, const unsigned char *buf,
+                            size_t len, const struct fx_unpack_opts *o, int status,
                             const char *what) {
   cleanup_error crio_error_t err = NULL;
   struct img_layer_info info;
   int r = fx_unpack(s, buf, len, o, &info, &err);
   if (r != -1 || crio_error_status(&err) != status ||
       !fx_contains(crio_error_message(&err), what)) {
-    fprintf(stderr, "expected rejection %d containing \"%s\"; saw r=%d %d \"%s\"\n",
-            status, what, r, crio_error_status(&err), crio_error_message(&err));
+    fprintf(stderr, "expected rejection %d containing \"%s\"; saw r=%d %d \"%s\"\n", status, what,
+            r, crio_error_status(&err), crio_error_message(&err));
     exit(1);
   }
   fprintf(stderr, "   rejected: %s\n", crio_error_message(&err));
@@ -56,12 +55,12 @@ static void test_clean_path(void) {
   static const struct {
     const char *in, *out;
   } ok[] = {
-      {"a/b", "a/b"},     {"./a//b/", "a/b"}, {"/etc/x", "etc/x"},
-      {"a/../b", "b"},    {"a/./b/..", "a"},  {"./", ""},
-      {"/", ""},          {"a/b/../../c", "c"}, {"..a/b..", "..a/b.."},
+      {"a/b", "a/b"},  {"./a//b/", "a/b"},   {"/etc/x", "etc/x"},
+      {"a/../b", "b"}, {"a/./b/..", "a"},    {"./", ""},
+      {"/", ""},       {"a/b/../../c", "c"}, {"..a/b..", "..a/b.."},
   };
-  static const char *bad[] = {"..", "../escape", "a/../../escape",
-                              "/../etc/passwd", "a/b/../../../c", "./../x"};
+  static const char *bad[] = {
+      "..", "../escape", "a/../../escape", "/../etc/passwd", "a/b/../../../c", "./../x"};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     cleanup_error crio_error_t err = NULL;
     cleanup_free char *out = NULL;
@@ -79,8 +78,7 @@ static void test_clean_path(void) {
 static void test_dotdot_escapes(void) {
   const char *root = fx_tmpdir();
   struct img_layer_store *s = fx_store(root, 0, 0);
-  const char *names[] = {"../escape", "a/../../escape", "/../escape",
-                         "etc/../../../escape"};
+  const char *names[] = {"../escape", "a/../../escape", "/../escape", "etc/../../../escape"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     size_t len;
     struct fx_tar *t = good_start();
@@ -134,8 +132,7 @@ static int in_private_etc(void (*fn)(const char *root), const char *root) {
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
-    if (unshare(CLONE_NEWNS) < 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
         mount("tmpfs", "/etc", "tmpfs", 0, "size=1m,mode=0755") < 0) {
       fprintf(stderr, "private /etc: %s\n", strerror(errno));
       _exit(2);
@@ -179,8 +176,7 @@ static void symlink_confined(const char *root) {
     /* Confined, not refused: "link/etc/passwd" resolves inside the layer
      * as RESOLVE_IN_ROOT says, like containerd's applier. */
     if (fx_unpack(s, buf, len, NULL, &info, &err) != 0) {
-      fprintf(stderr, "unpack with link -> %s: %s\n", targets[i],
-              crio_error_message(&err));
+      fprintf(stderr, "unpack with link -> %s: %s\n", targets[i], crio_error_message(&err));
       exit(1);
     }
     cleanup_free char *lp = fx_layer_path(root, info.chain_id, "link");
@@ -381,8 +377,7 @@ static void test_broken_streams(void) {
   expect_rejected(root, s, buf, len / 2, NULL, EINVAL, "");
   /* Not a tar at all. */
   const char *junk = "this is not a tar archive, not even close; just text.\n";
-  expect_rejected(root, s, (const unsigned char *)junk, strlen(junk), NULL,
-                  EINVAL, "");
+  expect_rejected(root, s, (const unsigned char *)junk, strlen(junk), NULL, EINVAL, "");
   /* An empty blob. */
   expect_rejected(root, s, (const unsigned char *)"", 0, NULL, EINVAL, "");
   img_layer_store_close(s);

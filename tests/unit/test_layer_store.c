@@ -19,8 +19,7 @@
 #include "tests/unit/test_layer_fixture.h"
 #include "tests/unit/testing.h"
 
-static unsigned char *layer_with(const char *name, const char *content,
-                                 size_t *len) {
+static unsigned char *layer_with(const char *name, const char *content, size_t *len) {
   struct fx_tar *t = fx_tar_new("gzip");
   fx_tar_dir(t, "data", 0755);
   char path[256];
@@ -60,8 +59,7 @@ static void test_publish_list_remove(void) {
   struct img_layer_unpack *u = NULL;
   char digest[IMG_DIGEST_MAX];
   fx_sha256(ba, la, digest);
-  struct img_layer_unpack_params p = {.compressed_digest = digest,
-                                      .expected_diff_id = a.diff_id};
+  struct img_layer_unpack_params p = {.compressed_digest = digest, .expected_diff_id = a.diff_id};
   CHECK_INT_EQ(img_layer_unpack_begin(s, &p, &u, &again, &err), 1);
   CHECK(u == NULL && again.already_present);
   CHECK_STR_EQ(again.chain_id, a.chain_id);
@@ -325,7 +323,9 @@ static void race_once(bool diff_id_known) {
   struct racer r[2];
   pthread_t th[2];
   for (int i = 0; i < 2; i++) {
-    r[i] = (struct racer){.store = s, .buf = buf, .len = len,
+    r[i] = (struct racer){.store = s,
+                          .buf = buf,
+                          .len = len,
                           .diff_id = diff_id_known ? diff_id : NULL,
                           .barrier = &barrier};
     CHECK(pthread_create(&th[i], NULL, race, &r[i]) == 0);
@@ -353,7 +353,9 @@ static void race_once(bool diff_id_known) {
   img_layer_store_close(s);
 }
 
-static void test_concurrent_same_layer_known_diff_id(void) { race_once(true); }
+static void test_concurrent_same_layer_known_diff_id(void) {
+  race_once(true);
+}
 static void test_concurrent_same_layer_unknown_diff_id(void) {
   for (int i = 0; i < 3; i++)
     race_once(false);
