@@ -105,3 +105,27 @@ void store_name_release_for(struct store_txn *txn, enum store_name_space ns, con
   if (val.mv_size == strlen(id) && memcmp(val.mv_data, id, val.mv_size) == 0)
     store_db_del(txn, STORE_DB_NAMES, key, key_len);
 }
+
+int store_name_foreach(struct store_txn *txn, enum store_name_space ns, store_name_visit_fn visit,
+                       void *data, crio_error_t *err) {
+  if (store_txn_check(txn, err) < 0)
+    return -1;
+  if (ns_name(ns) == NULL)
+    return crio_error(err, EINVAL, "unknown name namespace %d", (int)ns);
+  cleanup_mdb_cursor MDB_cursor *cursor = store_db_cursor(txn, STORE_DB_NAMES);
+  if (cursor == NULL)
+    return store_txn_check(txn, err);
+  const char prefix = (char)ns;
+  MDB_val key = {.mv_size = 1, .mv_data = (void *)&prefix}, val;
+  MDB_cursor_op op = MDB_SET_RANGE;
+  while (store_cursor_get(txn, cursor, STORE_DB_NAMES, &key, &val, op) == STORE_FOUND &&
+         store_key_has_prefix(&key, &prefix, 1)) {
+    op = MDB_NEXT;
+    cleanup_free char *name = xstrndup((const char *)key.mv_data + 1, key.mv_size - 1);
+    cleanup_free char *id = xstrndup(val.mv_data, val.mv_size);
+    int ret = visit(name, id, data);
+    if (ret != 0)
+      return ret;
+  }
+  return store_txn_check(txn, err);
+}

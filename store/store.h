@@ -192,6 +192,14 @@ int store_name_lookup(struct store_txn *txn, enum store_name_space ns, const cha
 void store_name_reserve(struct store_txn *txn, enum store_name_space ns, const char *name,
                         const char *id);
 void store_name_release(struct store_txn *txn, enum store_name_space ns, const char *name);
+/* Visits every name of one namespace in byte order, with the id it maps
+ * to (both NUL-terminated copies, valid during the call).  A callback
+ * returning non-zero stops the walk and is returned; it must not write
+ * names in the same txn.  Image tags are listed this way (the names index
+ * is their only home). */
+typedef int (*store_name_visit_fn)(const char *name, const char *id, void *data);
+int store_name_foreach(struct store_txn *txn, enum store_name_space ns, store_name_visit_fn visit,
+                       void *data, crio_error_t *err);
 
 /* ---- the state log ----------------------------------------------------------- */
 void store_log_entry_free(store_log_entry *entry);

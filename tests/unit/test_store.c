@@ -356,6 +356,61 @@ static void test_names_are_per_namespace_and_reserving_is_sticky(void) {
   FAILS_WITH(store_txn_commit(txn, &err), EINVAL);
 }
 
+struct name_walk {
+  char seen[8][64];
+  size_t n;
+  size_t stop_after; /* 0: never */
+};
+
+static int collect_name(const char *name, const char *id, void *data) {
+  struct name_walk *w = data;
+  CHECK(w->n < 8);
+  snprintf(w->seen[w->n++], 64, "%s=%s", name, id);
+  return w->stop_after && w->n == w->stop_after ? 42 : 0;
+}
+
+static void test_name_foreach_walks_one_namespace_in_order(void) {
+  cleanup_free char *dir = fixture_db_dir();
+  cleanup_store struct store *store = fixture_open(dir, false);
+  struct store_txn *txn = begin(store, STORE_TXN_WRITE);
+  store_name_reserve(txn, STORE_NAMES_IMAGE, "quay.io/b:1", "img-b");
+  store_name_reserve(txn, STORE_NAMES_IMAGE, "docker.io/a:1", "img-a");
+  store_name_reserve(txn, STORE_NAMES_IMAGE, "docker.io/a@sha256:00", "img-a");
+  /* Neighbouring namespaces ('c' before 'i', 'p' after) stay out. */
+  store_name_reserve(txn, STORE_NAMES_CONTAINER, "ctr", "c-1");
+  store_name_reserve(txn, STORE_NAMES_POD, "pod", "p-1");
+  commit(txn);
+
+  txn = begin(store, STORE_TXN_READ);
+  struct name_walk w = {0};
+  OK(store_name_foreach(txn, STORE_NAMES_IMAGE, collect_name, &w, &err));
+  CHECK_INT_EQ(w.n, 3);
+  CHECK_STR_EQ(w.seen[0], "docker.io/a:1=img-a");
+  CHECK_STR_EQ(w.seen[1], "docker.io/a@sha256:00=img-a");
+  CHECK_STR_EQ(w.seen[2], "quay.io/b:1=img-b");
+
+  struct name_walk stopped = {.stop_after = 2};
+  CHECK_INT_EQ(store_name_foreach(txn, STORE_NAMES_IMAGE, collect_name, &stopped, &err), 42);
+  CHECK_INT_EQ(stopped.n, 2);
+
+  struct name_walk pods = {0};
+  OK(store_name_foreach(txn, STORE_NAMES_POD, collect_name, &pods, &err));
+  CHECK_INT_EQ(pods.n, 1);
+  CHECK_STR_EQ(pods.seen[0], "pod=p-1");
+  FAILS_WITH(store_name_foreach(txn, (enum store_name_space)'z', collect_name, &pods, &err),
+             EINVAL);
+  commit(txn);
+
+  /* An empty namespace is an empty walk. */
+  cleanup_free char *dir2 = fixture_db_dir();
+  cleanup_store struct store *empty = fixture_open(dir2, false);
+  txn = begin(empty, STORE_TXN_READ);
+  struct name_walk none = {0};
+  OK(store_name_foreach(txn, STORE_NAMES_IMAGE, collect_name, &none, &err));
+  CHECK_INT_EQ(none.n, 0);
+  commit(txn);
+}
+
 static void test_prefix_resolution(void) {
   cleanup_free char *dir = fixture_db_dir();
   cleanup_store struct store *store = fixture_open(dir, false);
@@ -824,6 +879,7 @@ int main(void) {
   RUN_TEST(test_aborted_txn_leaves_neither_record_nor_log_entry);
   RUN_TEST(test_sticky_failure_commits_nothing);
   RUN_TEST(test_names_are_per_namespace_and_reserving_is_sticky);
+  RUN_TEST(test_name_foreach_walks_one_namespace_in_order);
   RUN_TEST(test_prefix_resolution);
   RUN_TEST(test_pod_containers_index_follows_create_and_delete);
   RUN_TEST(test_record_put_bumps_generation_and_meta_round_trips);
