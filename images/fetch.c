@@ -43,16 +43,18 @@ static int pull_from(struct img_registry_client *client, const struct img_refere
     return -1;
   if (img_repo_get_manifest(repo, wanted, &fetched, err) < 0)
     return -1;
+  /* Errors need no prefix naming the source: the caller's list of
+   * attempts does. */
   if (img_manifest_parse(fetched.body, fetched.len, fetched.media_type, &parsed, err) < 0) {
     img_fetched_manifest_clear(&fetched);
-    return crio_error_prefix(err, "%s/%s:%s", source->host, source->repository, wanted);
+    return -1;
   }
   if (parsed->kind == IMG_MANIFEST_INDEX) {
     const struct img_descriptor *chosen = NULL;
     cleanup_free char *chosen_digest = NULL;
     if (img_index_select(parsed, platform, &chosen, err) < 0) {
       img_fetched_manifest_clear(&fetched);
-      return crio_error_prefix(err, "%s/%s:%s", source->host, source->repository, wanted);
+      return -1;
     }
     chosen_digest = xstrdup(chosen->digest);
     index_digest = steal_pointer(&fetched.digest);
@@ -62,12 +64,11 @@ static int pull_from(struct img_registry_client *client, const struct img_refere
       return -1;
     if (img_manifest_parse(fetched.body, fetched.len, fetched.media_type, &parsed, err) < 0) {
       img_fetched_manifest_clear(&fetched);
-      return crio_error_prefix(err, "%s/%s@%s", source->host, source->repository, chosen_digest);
+      return crio_error_prefix(err, "manifest %s", chosen_digest);
     }
     if (parsed->kind != IMG_MANIFEST_IMAGE) {
       img_fetched_manifest_clear(&fetched);
-      return crio_error(err, ENOTSUP, "%s/%s@%s: an index inside an index", source->host,
-                        source->repository, chosen_digest);
+      return crio_error(err, ENOTSUP, "manifest %s: an index inside an index", chosen_digest);
     }
   }
   if (parsed->config.size > IMG_CONFIG_MAX) {

@@ -14,7 +14,9 @@
  *   ENOTSUP    Docker schema 1, an unknown media type or digest algorithm
  *   EFBIG      a manifest over IMG_MANIFEST_MAX, a config over
  *              IMG_CONFIG_MAX, or a blob larger than its descriptor says
- *   ETIMEDOUT  no progress for low_speed_time seconds, or a timeout
+ *   ETIMEDOUT  a transfer slower than low_speed_limit for low_speed_time
+ *              seconds (curl averages over a few seconds, so a stall right
+ *              after a burst is noticed a little later), or a timeout
  *   EHOSTUNREACH / ECONNREFUSED  the registry cannot be reached
  *   EPROTO     TLS failures and other protocol errors (unexpected status,
  *              a token server answer without a token)

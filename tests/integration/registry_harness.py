@@ -475,6 +475,8 @@ class FakeRegistry:
         self.storage_requests = []  # (path, headers dict)
         self.registry_requests = []
         self.stall = set()
+        # (Content-Type, body) to answer manifest GETs with instead.
+        self.manifest_reply = None
         self._release = threading.Event()
         fake = self
 
@@ -524,6 +526,9 @@ class FakeRegistry:
             return self._send(h, 200, b"{}")
         prefix = f"/v2/{self.repo}/"
         if path.startswith(prefix + "manifests/"):
+            if self.manifest_reply:
+                return self._send(h, 200, self.manifest_reply[1],
+                                  [("Content-Type", self.manifest_reply[0])])
             return self._send(h, 200, self.image.manifest,
                               [("Content-Type", OCI_MANIFEST),
                                ("Docker-Content-Digest", self.image.digest)])

@@ -525,3 +525,23 @@ def test_stalled_blob_cancelled_after_low_speed_time(tmp, fake, images):
     assert name == "ETIMEDOUT", message
     assert took < 15, took
     assert not list(f.outdir.glob("blobs/*/*.partial"))
+
+
+def test_oversized_manifest_refused(tmp, fake):
+    fake.manifest_reply = (rh.OCI_MANIFEST, b" " * (4 * 1024 * 1024 + 1))
+    f = fetch(tmp, f"{fake.host}/app:latest", "--username", "alice",
+              "--password", "secret", conf=insecure(fake.host))
+    name, message = f.error()
+    assert name == "EFBIG", message
+    assert "larger than 4194304 bytes" in message
+
+
+def test_schema1_manifest_refused(tmp, fake):
+    fake.manifest_reply = (
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        b'{"schemaVersion":1,"name":"app","tag":"latest","fsLayers":[]}')
+    f = fetch(tmp, f"{fake.host}/app:latest", "--username", "alice",
+              "--password", "secret", conf=insecure(fake.host))
+    name, message = f.error()
+    assert name in ("ENOTSUP", "EOPNOTSUPP"), message  # one value on Linux
+    assert "Docker schema 1" in message
