@@ -13,5 +13,7 @@ const struct cri_handler cri_handlers[] = {
     {"RuntimeService", "RemovePodSandbox", cri_handle_remove_pod_sandbox, NULL},
     {"RuntimeService", "PodSandboxStatus", cri_handle_pod_sandbox_status, NULL},
     {"RuntimeService", "ListPodSandbox", cri_handle_list_pod_sandbox, NULL},
+    {"RuntimeService", "PodSandboxStats", cri_handle_pod_sandbox_stats, NULL},
+    {"RuntimeService", "ListPodSandboxStats", cri_handle_list_pod_sandbox_stats, NULL},
 };
 const size_t cri_n_handlers = sizeof(cri_handlers) / sizeof(cri_handlers[0]);

@@ -73,5 +73,25 @@ int cri_handle_pod_sandbox_status(struct cri_request *req, ProtobufCMessage **re
                                   crio_error_t *err);
 int cri_handle_list_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
                                 crio_error_t *err);
+int cri_handle_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **response,
+                                 crio_error_t *err);
+int cri_handle_list_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **response,
+                                      crio_error_t *err);
+
+/* Pod usage (rpc_pod_sandbox_stats.c, shared with ListPodSandboxStats), in
+ * two halves so no store transaction is held across host reads: prepare
+ * copies what sampling needs out of the record inside the transaction,
+ * sample reads the host after it.  Both allocate in the request's arena.
+ * sample always sets *out; on failure it holds what could still be read. */
+struct Crio__Store__ObjectRecord;
+struct cri_pod_stats_source {
+  Runtime__V1__PodSandboxAttributes *attributes;
+  const char *cgroup_path; /* the pod's cgroup to read; NULL: none exists */
+  const char *netns_path;  /* NULL: host network, or eth0 is gone (not ready) */
+};
+int cri_pod_stats_prepare(struct cri_request *req, const struct Crio__Store__ObjectRecord *rec,
+                          struct cri_pod_stats_source *out, crio_error_t *err);
+int cri_pod_stats_sample(struct cri_request *req, const struct cri_pod_stats_source *src,
+                         Runtime__V1__PodSandboxStats **out, crio_error_t *err);
 
 #endif

@@ -38,7 +38,8 @@ READY_TIMEOUT_S = 20.0
 # UNIMPLEMENTED.
 IMPLEMENTED = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig",
                "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox",
-               "PodSandboxStatus", "ListPodSandbox"}
+               "PodSandboxStatus", "ListPodSandbox",
+               "PodSandboxStats", "ListPodSandboxStats"}
 
 
 # ---- generated messages ---------------------------------------------------

@@ -1,0 +1,83 @@
+/* ListPodSandboxStats: the matching pods are copied out of one read
+ * transaction, which ends before any of them is sampled on the host. */
+#include <string.h>
+
+#include "cri/pod.h"
+#include "statemachine/statemachine.h"
+
+struct list_state {
+  struct cri_request *req;
+  const Runtime__V1__PodSandboxStatsFilter *filter;
+  struct cri_pod_stats_source *pods;
+  size_t n, cap;
+};
+
+static bool labels_match(const store_record *rec, const Runtime__V1__PodSandboxStatsFilter *f) {
+  for (size_t i = 0; i < f->n_label_selector; i++) {
+    bool found = false;
+    for (size_t j = 0; j < rec->n_labels && !found; j++)
+      found = strcmp(rec->labels[j]->key, f->label_selector[i]->key) == 0 &&
+              strcmp(rec->labels[j]->value, f->label_selector[i]->value) == 0;
+    if (!found)
+      return false;
+  }
+  return true;
+}
+
+static int visit(const store_record *rec, void *data) {
+  struct list_state *st = data;
+  const Runtime__V1__PodSandboxStatsFilter *f = st->filter;
+  /* As ListPodSandbox: a pod being created does not exist for the kubelet. */
+  if (rec->state == SM_POD_PENDING)
+    return 0;
+  if (f) {
+    if (f->id && *f->id && strncmp(rec->id, f->id, strlen(f->id)) != 0)
+      return 0;
+    if (!labels_match(rec, f))
+      return 0;
+  }
+  if (st->n == st->cap) {
+    size_t cap = st->cap ? st->cap * 2 : 16;
+    struct cri_pod_stats_source *pods = cri_alloc(st->req, cap * sizeof(*pods));
+    if (st->n)
+      memcpy(pods, st->pods, st->n * sizeof(*pods));
+    st->pods = pods;
+    st->cap = cap;
+  }
+  /* A record we cannot make sense of should not hide every other pod. */
+  cleanup_error crio_error_t e = NULL;
+  if (cri_pod_stats_prepare(st->req, rec, &st->pods[st->n], &e) < 0) {
+    log_warning("ListPodSandboxStats: %s", crio_error_message(&e));
+    return 0;
+  }
+  st->n++;
+  return 0;
+}
+
+int cri_handle_list_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **response,
+                                      crio_error_t *err) {
+  const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req->message;
+  struct list_state st = {.req = req, .filter = in->filter};
+  {
+    cleanup_store_txn struct store_txn *txn = NULL;
+    if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
+      return -1;
+    if (store_record_foreach(txn, STORE_KIND_POD, visit, &st, err) < 0)
+      return -1;
+  } /* the read transaction ends here, before the host is read */
+
+  Runtime__V1__ListPodSandboxStatsResponse *resp = cri_alloc(req, sizeof(*resp));
+  runtime__v1__list_pod_sandbox_stats_response__init(resp);
+  resp->stats = cri_alloc(req, (st.n + 1) * sizeof(*resp->stats));
+  for (size_t i = 0; i < st.n; i++) {
+    /* A pod stopped or removed since the transaction loses what went with
+     * it; the others are still worth answering, so a pod's failure is
+     * logged and its entry keeps what could be read. */
+    cleanup_error crio_error_t pod_err = NULL;
+    if (cri_pod_stats_sample(req, &st.pods[i], &resp->stats[i], &pod_err) < 0)
+      log_debug("ListPodSandboxStats: %s", crio_error_message(&pod_err));
+  }
+  resp->n_stats = st.n;
+  *response = &resp->base;
+  return 0;
+}
