@@ -125,6 +125,11 @@ static int enable_filter(struct archive *a, enum layer_compression c, crio_error
   return 0;
 }
 
+static const char *archive_msg(struct archive *a) {
+  const char *m = a ? archive_error_string(a) : NULL;
+  return m ? m : "read error";
+}
+
 /* ---- uncompressed side ----------------------------------------------------- */
 static int account(struct layer_tar *t, const void *buf, size_t n) {
   t->uncompressed_in += n;
@@ -150,7 +155,7 @@ static la_ssize_t tar_read(struct archive *a, void *opaque, const void **buf) {
   la_ssize_t n = archive_read_data(t->raw, t->buf, TAR_BUF_SIZE);
   if (n < 0) {
     crio_error(&t->err, EINVAL, "%s stream: %s", layer_compression_name(t->compression),
-               archive_error_string(t->raw) ? archive_error_string(t->raw) : "read error");
+               archive_msg(t->raw));
     archive_set_error(a, EINVAL, "%s", crio_error_message(&t->err));
     return ARCHIVE_FATAL;
   }
@@ -165,8 +170,7 @@ static la_ssize_t tar_read(struct archive *a, void *opaque, const void **buf) {
 int layer_tar_fail(struct layer_tar *t, const char *what, crio_error_t *err) {
   if (t->err)
     return crio_error(err, crio_error_status(&t->err), "%s: %s", what, crio_error_message(&t->err));
-  const char *msg = t->tar ? archive_error_string(t->tar) : NULL;
-  return crio_error(err, EINVAL, "%s: %s", what, msg ? msg : "malformed tar");
+  return crio_error(err, EINVAL, "%s: %s", what, archive_msg(t->tar));
 }
 
 int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
@@ -200,7 +204,7 @@ int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
       archive_read_next_header(t->raw, &entry) != ARCHIVE_OK)
     return crio_error(err, t->err ? crio_error_status(&t->err) : EINVAL, "open %s layer stream: %s",
                       layer_compression_name(t->compression),
-                      t->err ? crio_error_message(&t->err) : archive_error_string(t->raw));
+                      t->err ? crio_error_message(&t->err) : archive_msg(t->raw));
   if (archive_read_open(t->tar, t, NULL, tar_read, NULL) != ARCHIVE_OK)
     return layer_tar_fail(t, "open layer tar", err);
   return 0;
@@ -212,7 +216,7 @@ int layer_tar_drain(struct layer_tar *t, char diff_id[IMG_DIGEST_MAX], crio_erro
     if (n < 0)
       return crio_error(err, EINVAL, "%s stream after the tar end: %s",
                         layer_compression_name(t->compression),
-                        t->err ? crio_error_message(&t->err) : archive_error_string(t->raw));
+                        t->err ? crio_error_message(&t->err) : archive_msg(t->raw));
     if (n == 0)
       break;
     if (account(t, t->buf, (size_t)n) < 0)

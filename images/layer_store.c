@@ -75,7 +75,7 @@ int img_layer_store_open(const struct img_layer_store_options *opts, struct img_
   s->layers_fd = fd;
   s->limits.max_uncompressed_bytes =
       opts->max_uncompressed_bytes ? opts->max_uncompressed_bytes : IMG_LAYER_DEFAULT_MAX_BYTES;
-  s->limits.max_ratio = opts->max_ratio ? opts->max_ratio : IMG_LAYER_DEFAULT_MAX_RATIO;
+  s->limits.max_ratio = opts->max_ratio ? opts->max_ratio : UINT64_MAX;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   *out = s;

@@ -67,17 +67,20 @@ struct img_layer_unpack;
 
 struct img_layer_store_options {
   const char *root; /* <root>/layers is created (0700) if missing */
-  /* Decompression bomb limits; 0 selects the default. */
-  uint64_t max_uncompressed_bytes; /* default IMG_LAYER_DEFAULT_MAX_BYTES */
-  /* Uncompressed/compressed bytes, checked once more than
-   * IMG_LAYER_RATIO_FLOOR bytes were uncompressed (small layers of zeros
-   * are legitimately tiny when compressed).  Default
-   * IMG_LAYER_DEFAULT_MAX_RATIO; UINT64_MAX disables the check. */
+  /* Decompression bomb limits, on the uncompressed tar stream (every
+   * byte of it, so also what sparse entries and padding claim).
+   * 0 selects the default, 64 GiB; a single entry declaring more is
+   * refused before it is read. */
+  uint64_t max_uncompressed_bytes;
+  /* Uncompressed/compressed bytes so far, checked once more than
+   * IMG_LAYER_RATIO_FLOOR bytes were uncompressed.  0: off, the default,
+   * because legitimate layers hit any fixed ratio: zstd packs a
+   * zero-filled file (a preallocated disk image, a swap file) better than
+   * 10000:1, gzip about 1000:1.  The size limit is the default guard. */
   uint64_t max_ratio;
 };
 #define IMG_LAYER_DEFAULT_MAX_BYTES (64ULL << 30) /* 64 GiB */
-#define IMG_LAYER_DEFAULT_MAX_RATIO 2000ULL
-#define IMG_LAYER_RATIO_FLOOR (64ULL << 20) /* 64 MiB */
+#define IMG_LAYER_RATIO_FLOOR (64ULL << 20)       /* 64 MiB */
 
 /* Opens (creating if needed) the store.  Does not remove tmp-* leftovers:
  * call img_layer_store_cleanup_temp() once at start-up, before unpacks. */
