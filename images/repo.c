@@ -82,9 +82,10 @@ int img_repo_open(struct img_registry_client *client, const struct img_pull_sour
     cleanup_error crio_error_t https_err = steal_pointer(err);
     cleanup_free char *http = xasprintf("http://%s", source->host);
     img_auth_challenge_clear(&r->challenge);
-    if (ping(r, http, err) < 0) {
-      crio_error_prefix(err, "%s (and over https: %s)", source->host,
-                        crio_error_message(&https_err));
+    cleanup_error crio_error_t http_err = NULL;
+    if (ping(r, http, &http_err) < 0) {
+      crio_error(err, crio_error_status(&http_err), "%s; %s", crio_error_message(&https_err),
+                 crio_error_message(&http_err));
       img_repo_free(r);
       return -1;
     }
