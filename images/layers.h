@@ -9,7 +9,9 @@
  * must equal the blob digest of the manifest, and the uncompressed digest:
  * the diff_id of the image config's rootfs.diff_ids) and extracted into a
  * temporary directory of the store.  Nothing holds a whole layer in
- * memory: at most two chunks wait between the download and the extractor.
+ * memory: about a megabyte of compressed bytes waits, at most, between the
+ * download and the extractor (write() blocks beyond that).  A blob or
+ * diff_id digest mismatch fails with EINVAL at finish, before publication.
  *
  * Store layout (everything under <root>/layers, one filesystem):
  *   <root>/layers/<chain id hex>/diff/       the layer's files, with OCI
