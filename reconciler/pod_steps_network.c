@@ -177,8 +177,9 @@ int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err) {
   int rc = cni_add(&net, env->cni_plugin_dirs, &rt, &result, err);
   cni_args_release(&args);
   if (rc < 0) {
+    /* cni_add's message names the network and the plugin that failed. */
     cni_network_release(&net);
-    return crio_error_prefix(err, "pod %s: CNI ADD to network %s", rec->id, net.name);
+    return crio_error_prefix(err, "pod %s", rec->id);
   }
   struct cni_result parsed;
   if (cni_result_parse(result, &parsed, err) < 0) {
@@ -228,11 +229,15 @@ static int run_del(struct reconcile_step *step, const char *conflist, const char
   struct cni_args args;
   cni_args_fill(&args, rec, config);
   cleanup_free char *netns = oci_ns_pin_path(env->runroot, OCI_NS_NET, rec->id);
+  /* The spec wants DEL to get the runtimeConfig ADD got: portmap, for one,
+   * removes nothing on a DEL without portMappings. */
+  cleanup_free char *caps = config ? capability_args(rec, config) : NULL;
   struct cni_runtime_conf rt = {
       .container_id = rec->id,
       .netns_path = netns,
       .ifname = "eth0",
       .args = (const char *const *)args.v,
+      .capability_args_json = caps,
   };
   int rc = cni_del(conflist, env->cni_plugin_dirs, &rt, prev_result, err);
   cni_args_release(&args);

@@ -298,6 +298,28 @@ def iptables_chains():
     return chains
 
 
+def iptables_remove_new_chains(before):
+    """Removes every chain that is not in `before` (an iptables_chains()
+    snapshot), with the jumps to it from older chains: what the test's
+    plugins (portmap) created and left."""
+    import shlex
+    for table, chains in iptables_chains().items():
+        new = chains - before.get(table, set())
+        if not new:
+            continue
+        for line in sh("iptables-save", "-t", table).stdout.splitlines():
+            if not line.startswith("-A "):
+                continue
+            parts = shlex.split(line)
+            target = parts[parts.index("-j") + 1] if "-j" in parts else None
+            if parts[1] not in new and target in new:
+                sh("iptables", "-t", table, "-D", *parts[1:], check=False)
+        for chain in new:
+            sh("iptables", "-t", table, "-F", chain, check=False)
+        for chain in new:
+            sh("iptables", "-t", table, "-X", chain, check=False)
+
+
 def iptables_rules(table, chain):
     p = sh("iptables", "-t", table, "-S", chain, check=False)
     return p.stdout.splitlines() if p.returncode == 0 else []
