@@ -12,6 +12,7 @@
 
 struct store;
 struct reconciler;
+struct img_service;
 
 enum cri_cgroup_driver {
   CRI_CGROUP_DRIVER_SYSTEMD = 0, /* runtime.v1.CgroupDriver numbers */
@@ -43,6 +44,7 @@ struct cri_context {
   const struct cri_config *config;
   struct store *store;
   struct reconciler *reconciler;
+  struct img_service *images; /* the image service (images/images.h) */
 };
 
 struct cri_server_options {

@@ -15,5 +15,10 @@ const struct cri_handler cri_handlers[] = {
     {"RuntimeService", "ListPodSandbox", cri_handle_list_pod_sandbox, NULL},
     {"RuntimeService", "PodSandboxStats", cri_handle_pod_sandbox_stats, NULL},
     {"RuntimeService", "ListPodSandboxStats", cri_handle_list_pod_sandbox_stats, NULL},
+    {"ImageService", "PullImage", cri_handle_pull_image, NULL},
+    {"ImageService", "ListImages", cri_handle_list_images, NULL},
+    {"ImageService", "ImageStatus", cri_handle_image_status, NULL},
+    {"ImageService", "RemoveImage", cri_handle_remove_image, NULL},
+    {"ImageService", "ImageFsInfo", cri_handle_image_fs_info, NULL},
 };
 const size_t cri_n_handlers = sizeof(cri_handlers) / sizeof(cri_handlers[0]);

@@ -73,6 +73,17 @@ int cri_handle_pod_sandbox_status(struct cri_request *req, ProtobufCMessage **re
                                   crio_error_t *err);
 int cri_handle_list_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
                                 crio_error_t *err);
+
+int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response,
+                          crio_error_t *err);
+int cri_handle_list_images(struct cri_request *req, ProtobufCMessage **response,
+                           crio_error_t *err);
+int cri_handle_image_status(struct cri_request *req, ProtobufCMessage **response,
+                            crio_error_t *err);
+int cri_handle_remove_image(struct cri_request *req, ProtobufCMessage **response,
+                            crio_error_t *err);
+int cri_handle_image_fs_info(struct cri_request *req, ProtobufCMessage **response,
+                             crio_error_t *err);
 int cri_handle_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **response,
                                  crio_error_t *err);
 int cri_handle_list_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **response,
@@ -91,7 +102,12 @@ struct cri_pod_stats_source {
 };
 int cri_pod_stats_prepare(struct cri_request *req, const struct Crio__Store__ObjectRecord *rec,
                           struct cri_pod_stats_source *out, crio_error_t *err);
-int cri_pod_stats_sample(struct cri_request *req, const struct cri_pod_stats_source *src,
+/* What sampling reads once per call rather than per pod (where the cgroup
+ * controllers are mounted); loaded on first use. */
+struct cri_pod_stats_host;
+struct cri_pod_stats_host *cri_pod_stats_host_new(struct cri_request *req);
+int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *host,
+                         const struct cri_pod_stats_source *src,
                          Runtime__V1__PodSandboxStats **out, crio_error_t *err);
 
 #endif

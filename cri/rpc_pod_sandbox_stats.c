@@ -117,20 +117,49 @@ static Runtime__V1__UInt64Value *u64(struct cri_request *req, uint64_t value) {
   return v;
 }
 
-/* The directory of cgroup `path` in the hierarchy carrying `controller`: a
- * v1 hierarchy whose super options name it, else the v2 one (where the
- * controller's files may be absent).  The cgroup manager keeps its own view
- * of the hierarchies private, and its stats have no limit or process
- * count, so these two files are found here. */
-static int cgroup_controller_dir(const char *controller, const char *path, char **dir,
-                                 crio_error_t *err) {
+/* Where the memory and pids controllers are mounted.  The cgroup manager
+ * keeps its view of the hierarchies private and its stats carry no limit
+ * or process count, so these two are found here, from one read of
+ * mountinfo per call: it grows by three lines with every pod's pinned
+ * namespaces, and reading it per pod made ListPodSandboxStats linear in
+ * pods twice over. */
+struct cgroup_mount {
+  char *mount, *root; /* NULL: no hierarchy carries the controller */
+};
+struct cri_pod_stats_host {
+  struct cri_request *req;
+  bool loaded;
+  struct cgroup_mount memory, pids;
+};
+
+struct cri_pod_stats_host *cri_pod_stats_host_new(struct cri_request *req) {
+  struct cri_pod_stats_host *host = cri_alloc(req, sizeof(*host));
+  host->req = req;
+  return host;
+}
+
+static bool has_option(const char *superopts, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = superopts; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n == len && strncmp(p, name, len) == 0)
+      return true;
+    p += n + (p[n] == ',');
+  }
+  return false;
+}
+
+/* A v1 hierarchy whose super options name the controller, else the v2 one
+ * (where the controller's files may be absent). */
+static int host_load(struct cri_pod_stats_host *host, crio_error_t *err) {
+  if (host->loaded)
+    return 0;
   cleanup_free char *text = NULL;
   if (crio_read_file("/proc/self/mountinfo", &text, NULL, err) < 0)
     return -1;
-  cleanup_free char *v1_mount = NULL, *v1_root = NULL, *v2_mount = NULL, *v2_root = NULL;
+  struct cgroup_mount v2 = {0};
   char *save = NULL;
-  for (char *line = strtok_r(text, "\n", &save); line && v1_mount == NULL;
-       line = strtok_r(NULL, "\n", &save)) {
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
     /* id parent major:minor root mountpoint opts [optional...] - fstype
      * source superopts */
     char root[4096], mount[4096], fstype[32], superopts[1024];
@@ -141,29 +170,35 @@ static int cgroup_controller_dir(const char *controller, const char *path, char 
     /* Escaped paths (\040 ...) are not cgroup mounts we would use. */
     if (strchr(mount, '\\') || strchr(root, '\\'))
       continue;
-    if (strcmp(fstype, "cgroup2") == 0 && v2_mount == NULL) {
-      v2_mount = xstrdup(mount);
-      v2_root = xstrdup(root);
-      continue;
-    }
+    struct cgroup_mount found = {cri_strdup(host->req, mount), cri_strdup(host->req, root)};
+    if (strcmp(fstype, "cgroup2") == 0 && v2.mount == NULL)
+      v2 = found;
     if (strcmp(fstype, "cgroup") != 0)
       continue;
-    for (char *s = NULL, *opt = strtok_r(superopts, ",", &s); opt; opt = strtok_r(NULL, ",", &s))
-      if (strcmp(opt, controller) == 0) {
-        v1_mount = xstrdup(mount);
-        v1_root = xstrdup(root);
-        break;
-      }
+    if (host->memory.mount == NULL && has_option(superopts, "memory"))
+      host->memory = found;
+    if (host->pids.mount == NULL && has_option(superopts, "pids"))
+      host->pids = found;
   }
-  const char *mount = v1_mount ? v1_mount : v2_mount;
-  const char *root = v1_mount ? v1_root : v2_root;
-  if (mount == NULL)
+  if (host->memory.mount == NULL)
+    host->memory = v2;
+  if (host->pids.mount == NULL)
+    host->pids = v2;
+  host->loaded = true;
+  return 0;
+}
+
+/* The directory of cgroup `path` under one controller's mount. */
+static int cgroup_dir(const struct cgroup_mount *m, const char *controller, const char *path,
+                      char **dir, crio_error_t *err) {
+  if (m->mount == NULL)
     return crio_error(err, ENOENT, "no cgroup hierarchy carries %s", controller);
   /* Inside a cgroup namespace a mount shows only a subtree. */
-  size_t rlen = strcmp(root, "/") == 0 ? 0 : strlen(root);
-  if (rlen && (strncmp(path, root, rlen) != 0 || (path[rlen] && path[rlen] != '/')))
-    return crio_error(err, EXDEV, "cgroup %s is outside the hierarchy mounted at %s", path, mount);
-  *dir = xasprintf("%s%s", mount, strcmp(path, "/") == 0 ? "" : path + rlen);
+  size_t rlen = strcmp(m->root, "/") == 0 ? 0 : strlen(m->root);
+  if (rlen && (strncmp(path, m->root, rlen) != 0 || (path[rlen] && path[rlen] != '/')))
+    return crio_error(err, EXDEV, "cgroup %s is outside the hierarchy mounted at %s", path,
+                      m->mount);
+  *dir = xasprintf("%s%s", m->mount, strcmp(path, "/") == 0 ? "" : path + rlen);
   return 0;
 }
 
@@ -182,10 +217,10 @@ static int read_u64_file(const char *dir, const char *file, uint64_t *out, crio_
 
 /* The cgroup's own limit (v1 memory.limit_in_bytes, v2 memory.max); 0 when
  * none is set or the file is absent. */
-static uint64_t memory_limit(const char *cgroup) {
+static uint64_t memory_limit(struct cri_pod_stats_host *host, const char *cgroup) {
   cleanup_free char *dir = NULL;
   cleanup_error crio_error_t e = NULL;
-  if (cgroup_controller_dir("memory", cgroup, &dir, &e) < 0)
+  if (host_load(host, &e) < 0 || cgroup_dir(&host->memory, "memory", cgroup, &dir, &e) < 0)
     return 0;
   uint64_t limit = 0;
   if (read_u64_file(dir, "memory.limit_in_bytes", &limit, &e) < 0) {
@@ -222,9 +257,10 @@ static int count_procs(const char *dir, unsigned depth, uint64_t *count, crio_er
 }
 
 /* pids.current: every task in the cgroup's subtree. */
-static int process_count(const char *cgroup, uint64_t *count, crio_error_t *err) {
+static int process_count(struct cri_pod_stats_host *host, const char *cgroup, uint64_t *count,
+                         crio_error_t *err) {
   cleanup_free char *dir = NULL;
-  if (cgroup_controller_dir("pids", cgroup, &dir, err) < 0)
+  if (host_load(host, err) < 0 || cgroup_dir(&host->pids, "pids", cgroup, &dir, err) < 0)
     return -1;
   cleanup_error crio_error_t e = NULL;
   if (read_u64_file(dir, "pids.current", count, &e) == 0)
@@ -235,8 +271,9 @@ static int process_count(const char *cgroup, uint64_t *count, crio_error_t *err)
   return count_procs(dir, 0, count, err);
 }
 
-static int sample_cgroup(struct cri_request *req, const char *cgroup,
-                         Runtime__V1__LinuxPodSandboxStats *linux, crio_error_t *err) {
+static int sample_cgroup(struct cri_request *req, struct cri_pod_stats_host *host,
+                         const char *cgroup, Runtime__V1__LinuxPodSandboxStats *linux,
+                         crio_error_t *err) {
   const struct oci_cgroup_manager *mgr = cgroup_manager(req->ctx, err);
   struct oci_cgroup_stats st;
   if (mgr == NULL || mgr->stats(cgroup, &st, err) < 0)
@@ -256,14 +293,14 @@ static int sample_cgroup(struct cri_request *req, const char *cgroup,
   mem->rss_bytes = u64(req, st.memory_rss_bytes);
   mem->page_faults = u64(req, st.memory_page_faults);
   mem->major_page_faults = u64(req, st.memory_major_page_faults);
-  uint64_t limit = memory_limit(cgroup);
+  uint64_t limit = memory_limit(host, cgroup);
   if (limit)
     mem->available_bytes =
         u64(req, limit > st.memory_working_set_bytes ? limit - st.memory_working_set_bytes : 0);
   linux->memory = mem;
 
   uint64_t count = 0;
-  if (process_count(cgroup, &count, err) < 0)
+  if (process_count(host, cgroup, &count, err) < 0)
     return crio_error_prefix(err, "process count of cgroup %s", cgroup);
   Runtime__V1__ProcessUsage *proc = cri_alloc(req, sizeof(*proc));
   runtime__v1__process_usage__init(proc);
@@ -293,8 +330,9 @@ static int sample_network(struct cri_request *req, const char *netns_path,
   return 0;
 }
 
-int cri_pod_stats_sample(struct cri_request *req, const struct cri_pod_stats_source *src,
-                         Runtime__V1__PodSandboxStats **out, crio_error_t *err) {
+int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *host,
+                         const struct cri_pod_stats_source *src, Runtime__V1__PodSandboxStats **out,
+                         crio_error_t *err) {
   Runtime__V1__PodSandboxStats *s = cri_alloc(req, sizeof(*s));
   runtime__v1__pod_sandbox_stats__init(s);
   s->attributes = src->attributes;
@@ -308,7 +346,7 @@ int cri_pod_stats_sample(struct cri_request *req, const struct cri_pod_stats_sou
    * other could still read. */
   int rc = 0;
   cleanup_error crio_error_t first = NULL;
-  if (src->cgroup_path && sample_cgroup(req, src->cgroup_path, s->linux, &first) < 0) {
+  if (src->cgroup_path && sample_cgroup(req, host, src->cgroup_path, s->linux, &first) < 0) {
     s->linux->cpu = NULL;
     s->linux->memory = NULL;
     s->linux->process = NULL;
@@ -347,7 +385,7 @@ int cri_handle_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **res
 
   Runtime__V1__PodSandboxStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__pod_sandbox_stats_response__init(resp);
-  if (cri_pod_stats_sample(req, &src, &resp->stats, err) < 0)
+  if (cri_pod_stats_sample(req, cri_pod_stats_host_new(req), &src, &resp->stats, err) < 0)
     return -1;
   *response = &resp->base;
   return 0;

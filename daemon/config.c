@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,6 +72,67 @@ static char *default_pause_path(void) {
 /* runc is the default handler where both exist: crun 1.8 refuses hybrid
  * cgroup v1 hierarchies (as on our CI hosts) while runc runs there; the
  * choice is explained in docs/configuration.md. */
+void daemon_strv_append_csv(char ***v, const char *csv) {
+  size_t n = 0;
+  while ((*v)[n])
+    n++;
+  cleanup_free char *copy = xstrdup(csv);
+  char *save = NULL;
+  for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    while (*item == ' ')
+      item++;
+    size_t len = strlen(item);
+    while (len && item[len - 1] == ' ')
+      item[--len] = '\0';
+    if (len == 0)
+      continue;
+    *v = xrealloc(*v, (n + 2) * sizeof(char *));
+    (*v)[n++] = xstrdup(item);
+    (*v)[n] = NULL;
+  }
+}
+
+/* Go's time.Duration text as CRI-O's flags and config take it ("1m30s",
+ * "500ms", "0s"), or plain seconds; whole seconds, rounded up. */
+int daemon_parse_duration_s(const char *text, long *out) {
+  if (text == NULL || *text == '\0')
+    return -1;
+  char *end = NULL;
+  errno = 0;
+  long plain = strtol(text, &end, 10);
+  if (errno == 0 && *end == '\0') {
+    if (plain < 0)
+      return -1;
+    *out = plain;
+    return 0;
+  }
+  double total_ms = 0;
+  const char *p = text;
+  while (*p) {
+    errno = 0;
+    double v = strtod(p, &end);
+    if (end == p || errno != 0 || v < 0)
+      return -1;
+    p = end;
+    double unit_ms;
+    if (strncmp(p, "ms", 2) == 0)
+      unit_ms = 1, p += 2;
+    else if (*p == 's')
+      unit_ms = 1000, p += 1;
+    else if (*p == 'm')
+      unit_ms = 60 * 1000, p += 1;
+    else if (*p == 'h')
+      unit_ms = 3600 * 1000, p += 1;
+    else
+      return -1;
+    total_ms += v * unit_ms;
+  }
+  if (total_ms > (double)LONG_MAX / 2)
+    return -1;
+  *out = (long)((total_ms + 999) / 1000);
+  return 0;
+}
+
 static void set_defaults(struct daemon_config *cfg) {
   cfg->listen = xstrdup("/run/crio/crio.sock");
   cfg->root = xstrdup("/var/lib/crio");
@@ -92,6 +154,9 @@ static void set_defaults(struct daemon_config *cfg) {
   cfg->cni_plugin_dirs[0] = xstrdup("/usr/lib/cni");
   cfg->cni_plugin_dirs[1] = xstrdup("/opt/cni/bin");
   cfg->registries_conf = xstrdup("/etc/containers/registries.conf");
+  cfg->pause_image = xstrdup("registry.k8s.io/pause:3.10");
+  cfg->pinned_images = xcalloc(1, sizeof(char *));
+  cfg->pull_progress_timeout = 60;
   cfg->boot_id_path = xstrdup("/proc/sys/kernel/random/boot_id");
   cfg->reconciler_workers = 8;
   cfg->pause_path = default_pause_path();
@@ -135,6 +200,9 @@ static const struct option long_options[] = {
     {"cni-config-dir", required_argument, NULL, 'n'},
     {"cni-plugin-dir", required_argument, NULL, 'p'},
     {"registries-conf", required_argument, NULL, 'G'},
+    {"pause-image", required_argument, NULL, 'P'},
+    {"pinned-images", required_argument, NULL, 'I'},
+    {"pull-progress-timeout", required_argument, NULL, 'T'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -158,6 +226,11 @@ void daemon_usage(FILE *out) {
         "  --cni-plugin-dir DIR     CNI plugin binaries; repeatable\n"
         "                           (default /usr/lib/cni and /opt/cni/bin)\n"
         "  --registries-conf FILE   registries.conf (default /etc/containers/registries.conf)\n"
+        "  --pause-image REF        the pause image, pinned (default registry.k8s.io/pause:3.10)\n"
+        "  --pinned-images LIST     comma-separated names or globs of images kubelet GC keeps\n"
+        "  --pull-progress-timeout DURATION\n"
+        "                           fail a pull that makes no progress this long; 0 disables\n"
+        "                           (default 60s; \"90s\", \"2m\", or seconds)\n"
         "  --version                print the version and exit\n"
         "  --help                   print this help and exit\n"
         "\n"
@@ -208,6 +281,7 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
   }
 
   bool plugin_dirs_from_flags = false;
+  bool pinned_from_flags = false;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
     switch (opt) {
@@ -253,6 +327,24 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
     case 'G':
       set_string(&cfg->registries_conf, optarg);
       break;
+    case 'P':
+      set_string(&cfg->pause_image, optarg);
+      break;
+    case 'I':
+      if (!pinned_from_flags) {
+        cleanup_strvp(&cfg->pinned_images);
+        cfg->pinned_images = xcalloc(1, sizeof(char *));
+        pinned_from_flags = true;
+      }
+      daemon_strv_append_csv(&cfg->pinned_images, optarg);
+      break;
+    case 'T':
+      if (daemon_parse_duration_s(optarg, &cfg->pull_progress_timeout) < 0)
+        return crio_error(err, EINVAL,
+                          "--pull-progress-timeout: \"%s\" is not a duration (\"90s\", \"2m\", "
+                          "or seconds)",
+                          optarg);
+      break;
     default:
       break;
     }
@@ -277,6 +369,9 @@ void daemon_config_release(struct daemon_config *cfg) {
   free(cfg->cni_config_dir);
   cleanup_strvp(&cfg->cni_plugin_dirs);
   free(cfg->registries_conf);
+  free(cfg->pause_image);
+  cleanup_strvp(&cfg->pinned_images);
+  free(cfg->image_certs_dir);
   free(cfg->boot_id_path);
   free(cfg->pause_path);
   free(cfg->default_cgroup_parent);

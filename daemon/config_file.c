@@ -59,6 +59,42 @@ static int read_runtimes(struct daemon_config *cfg, const struct toml_value *run
   return 0;
 }
 
+/* [crio.image]: CRI-O's keys, and certs_dir (ours: CRI-O takes the
+ * containers default, /etc/containers/certs.d, and has no key for it). */
+static int read_image(struct daemon_config *cfg, const struct toml_value *image,
+                      crio_error_t *err) {
+  static const char *const known[] = {"pause_image", "pinned_images", "pull_progress_timeout",
+                                      "certs_dir", NULL};
+  warn_unknown(image, known);
+  if (read_string(image, "pause_image", &cfg->pause_image, err) < 0 ||
+      read_string(image, "certs_dir", &cfg->image_certs_dir, err) < 0)
+    return -1;
+  char **pinned = NULL;
+  int rc = toml_get_string_array(image, "pinned_images", &pinned, err);
+  if (rc < 0)
+    return -1;
+  if (rc == 0) {
+    cleanup_strvp(&cfg->pinned_images);
+    cfg->pinned_images = pinned;
+  }
+  /* A Go duration string, as CRI-O writes it ("0s", "1m"), or seconds. */
+  const struct toml_value *timeout = toml_get(image, "pull_progress_timeout");
+  if (timeout) {
+    const char *text = NULL;
+    int64_t seconds = 0;
+    cleanup_error crio_error_t type_err = NULL;
+    if (toml_as_string(timeout, &text, &type_err) == 0) {
+      if (daemon_parse_duration_s(text, &cfg->pull_progress_timeout) < 0)
+        return toml_error(err, timeout, "\"%s\" is not a duration (\"90s\", \"2m\")", text);
+    } else if (toml_as_int64(timeout, &seconds, &type_err) == 0 && seconds >= 0) {
+      cfg->pull_progress_timeout = (long)seconds;
+    } else {
+      return toml_error(err, timeout, "expected a duration such as \"60s\"");
+    }
+  }
+  return 0;
+}
+
 int daemon_config_read_file(struct daemon_config *cfg, const char *path,
                             crio_error_t *err) {
   cleanup_toml struct toml_value *root = NULL;
@@ -113,6 +149,12 @@ int daemon_config_read_file(struct daemon_config *cfg, const char *path,
     if (runtimes && read_runtimes(cfg, runtimes, err) < 0)
       return -1;
   }
+
+  const struct toml_value *image = NULL;
+  if (toml_get_table(crio, "image", &image, err) < 0)
+    return -1;
+  if (image && read_image(cfg, image, err) < 0)
+    return -1;
 
   if (toml_get_table(crio, "network", &network, err) < 0)
     return -1;

@@ -29,6 +29,11 @@ struct daemon_config {
   char *cni_config_dir;
   char **cni_plugin_dirs; /* NULL-terminated */
   char *registries_conf;
+  /* [crio.image] (CRI-O's keys, plus certs_dir) */
+  char *pause_image;            /* pinned like pinned_images */
+  char **pinned_images;         /* patterns, NULL-terminated */
+  long pull_progress_timeout;   /* seconds; 0: no limit */
+  char *image_certs_dir;        /* per-registry certs; NULL: /etc/containers/certs.d */
   char *boot_id_path;     /* /proc/sys/kernel/random/boot_id */
   char *pause_path;       /* crio-pause, the infra process of shared-PID pods */
   char *default_cgroup_parent; /* for pods that name none */

@@ -1,7 +1,8 @@
 /* Start-up order and shutdown of the daemon.
  *
  * Start: signals blocked (before gRPC makes threads, so only the main
- * thread takes them) -> dirs -> state lock -> database -> reconciler ->
+ * thread takes them) -> dirs -> state lock -> database -> image service
+ * (layer store leftovers and unreferenced layers removed) -> reconciler ->
  * recovery (every record looked at before the socket is served) -> gRPC
  * socket -> READY=1.  Stop (SIGTERM/SIGINT): stop accepting, let calls
  * finish within the grace period, release handlers still waiting on the
@@ -20,6 +21,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
+#include "images/images.h"
 #include "oci/oci.h"
 #include "reconciler/reconciler.h"
 #include "recovery/recovery.h"
@@ -78,6 +80,20 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   if (store_open(&store_options, &store, err) < 0)
     return crio_error_prefix(err, "open database %s", db_dir);
 
+  /* Before the reconciler: its image steps use the service, which must
+   * therefore outlive it (cleanup runs in reverse declaration order). */
+  struct img_service_options image_options = {
+      .root = cfg->root,
+      .registries_conf = cfg->registries_conf,
+      .certs_dir = cfg->image_certs_dir,
+      .pause_image = cfg->pause_image,
+      .pinned_images = (const char *const *)cfg->pinned_images,
+      .pull_progress_timeout = cfg->pull_progress_timeout,
+  };
+  cleanup_img_service struct img_service *images = NULL;
+  if (img_service_open(&image_options, store, &images, err) < 0)
+    return crio_error_prefix(err, "image service");
+
   struct reconciler_options rec_options = {
       .workers = cfg->reconciler_workers,
       .crash_at = getenv("CRIO_CRASH_AT"),
@@ -99,6 +115,16 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   };
   if (reconciler_register_pod_steps(reconciler, &pod_env, err) < 0)
     return crio_error_prefix(err, "pod steps");
+  if (reconciler_register_image_steps(reconciler, images, err) < 0)
+    return crio_error_prefix(err, "image steps");
+  /* No image step runs yet: what a crash left in the layer store (tmp-*
+   * dirs, layers of removed images) can go without racing a pull. */
+  struct img_gc_report gc_report;
+  if (img_service_startup(images, &gc_report, err) < 0)
+    return crio_error_prefix(err, "image store start-up");
+  if (gc_report.layers_removed || gc_report.names_removed)
+    log_info("image store: removed %u unreferenced layer(s) and %u stale name(s)",
+             gc_report.layers_removed, gc_report.names_removed);
   if (reconciler_start(reconciler, err) < 0)
     return crio_error_prefix(err, "start reconciler");
 
@@ -119,6 +145,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .config = &cri_config,
       .store = store,
       .reconciler = reconciler,
+      .images = images,
   };
   struct cri_server_options server_options = {
       .socket_path = cfg->listen,

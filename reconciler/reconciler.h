@@ -207,4 +207,13 @@ struct reconciler_pod_env {
 int reconciler_register_pod_steps(struct reconciler *r, const struct reconciler_pod_env *env,
                                   crio_error_t *err);
 
+/* ---- the image steps (image_steps.c) ----------------------------------------------- */
+
+struct img_service;
+
+/* Registers a step for every transition of the image machine; the service
+ * must outlive the reconciler. */
+int reconciler_register_image_steps(struct reconciler *r, struct img_service *images,
+                                    crio_error_t *err);
+
 #endif

@@ -71,6 +71,11 @@ def env():
         if e is not None and daemon.running():
             e.remove_all()
         daemon.kill()
+        # The daemon leaves its pin directories (self bind mounts marked
+        # unbindable) mounted when it exits; without this the workdir
+        # could not be removed.
+        for mount_point in sorted(p.mounts_under(daemon.runroot), key=len, reverse=True):
+            p.sh("umount", "-l", mount_point, check=False)
         net.cleanup()
         cgroups.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
