@@ -39,7 +39,9 @@ READY_TIMEOUT_S = 20.0
 IMPLEMENTED = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig",
                "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox",
                "PodSandboxStatus", "ListPodSandbox",
-               "PodSandboxStats", "ListPodSandboxStats"}
+               "PodSandboxStats", "ListPodSandboxStats",
+               "PullImage", "ListImages", "ImageStatus", "RemoveImage",
+               "ImageFsInfo"}
 
 
 # ---- generated messages ---------------------------------------------------
