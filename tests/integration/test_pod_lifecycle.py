@@ -7,10 +7,12 @@ story in order."""
 
 import ipaddress
 import json
+import threading
 import time
 
 import grpc
 
+import crio_harness as h
 import pods_harness as p
 from pods_harness import pod_cgroups, pod_env, pod_net  # noqa: F401 (fixtures)
 
@@ -189,4 +191,51 @@ def test_log_shows_the_pods_transitions_in_order(pod_env):
         for r in e["released"]:
             held.pop((r["type"], r["id"]), None)
     assert held == {}, f"expected every acquired resource released in the log, still held: {held}"
+    assert env.leaks() == [], f"expected nothing left, saw {env.leaks()}"
+
+
+def test_pods_run_and_removed_concurrently_get_their_own_ips_and_leave_nothing(pod_env):
+    env = pod_env
+    n = 6
+    ids, errors = [None] * n, []
+
+    def run(i):
+        client = h.CriClient(env.daemon.socket)
+        try:
+            ids[i] = p.run_pod(client, env.config(f"many-{i}"))
+        except grpc.RpcError as e:
+            errors.append(f"{i}: {e.code()}: {e.details()}")
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [], f"expected every concurrent RunPodSandbox to succeed, saw {errors}"
+    ips = [p.pod_status(env.client, i).status.network.ip for i in ids]
+    assert len(set(ips)) == n and all(ips), f"expected {n} distinct pod IPs, saw {ips}"
+    assert sorted(env.net.reserved_ips()) == sorted(ips), \
+        f"expected IPAM to hold exactly {sorted(ips)}, saw {env.net.reserved_ips()}"
+    assert len(env.net.bridge_ports()) == n, f"expected {n} veths, saw {env.net.bridge_ports()}"
+    assert len(p.pinned_namespaces(env.runroot)) == 3 * n, \
+        f"expected {3 * n} pins, saw {p.pinned_namespaces(env.runroot)}"
+
+    def remove(pod_id):
+        client = h.CriClient(env.daemon.socket)
+        try:
+            p.remove_pod(client, pod_id)
+        except grpc.RpcError as e:
+            errors.append(f"{pod_id[:12]}: {e.code()}: {e.details()}")
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=remove, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [], f"expected every concurrent RemovePodSandbox to succeed, saw {errors}"
+    assert p.list_pods(env.client) == [], "expected List empty"
     assert env.leaks() == [], f"expected nothing left, saw {env.leaks()}"

@@ -67,6 +67,8 @@ CASES = [
      ["config.port_mappings[0].host_port"]),
     ("bad-host-ip", _req(port_mappings=_port(host_ip="1.2.3.999")),
      ["config.port_mappings[0].host_ip", "1.2.3.999"]),
+    ("relative-log-directory", _req(log_directory="var/log/pods"),
+     ["config.log_directory", "var/log/pods"]),
     ("relative-cgroup-parent", _req(cgroup_parent="relative/parent"),
      ["config.linux.cgroup_parent", "relative/parent"]),
     ("unknown-runtime-handler", _req(handler="no-such-runtime"),
