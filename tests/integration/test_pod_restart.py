@@ -3,9 +3,11 @@ runroot (SIGTERM or SIGKILL) it is still READY with the same IP, the same
 pinned namespaces and the same pause process, and it can then be stopped
 and removed without leaving anything behind."""
 
+import json
 import os
 import signal
 
+import grpc
 import pytest
 
 import pods_harness as p
@@ -62,4 +64,29 @@ def test_a_stopped_pod_stays_stopped_across_a_restart_and_can_be_removed(pod_env
     assert st.state == mod.SANDBOX_NOTREADY, "expected the stopped pod NOTREADY after the restart"
     assert p.pinned_namespaces(env.runroot) == [], "expected no pins to come back"
     p.remove_pod(env.client, pod_id)
+    assert env.leaks() == [], f"expected nothing left, saw {env.leaks()}"
+
+
+@pytest.mark.parametrize("failing", ["pod.cni_del", "pod.release_namespaces", "pod.remove_cgroup"])
+def test_a_failing_teardown_step_is_reported_and_finished_after_a_restart(pod_env, failing):
+    """StopPodSandbox/RemovePodSandbox report a teardown step that fails; the
+    reconciler keeps retrying it (giving up would leak what the log says may
+    exist), and once the cause is gone the kubelet's retry completes."""
+    env = pod_env
+    mod = p.api()
+    cfg = env.config("stubborn")
+    pod_id = p.run_pod(env.client, cfg)
+    env.restart(env=({"CRIO_FAIL_AT": failing}))
+    call = p.remove_pod if failing == "pod.remove_cgroup" else p.stop_pod
+    code, msg = p.rpc_code(call, env.client, pod_id)
+    assert code != grpc.StatusCode.OK and failing in msg, \
+        f"expected the call to fail naming {failing}, saw {code}: {msg}"
+    st = p.pod_status(env.client, pod_id, verbose=True)
+    assert st.status.state == mod.SANDBOX_NOTREADY, "expected the pod NOTREADY while its teardown fails"
+    info = json.loads(st.info["info"])
+    assert "CRIO_FAIL_AT" in info.get("lastError", ""), f"expected the step's error in verbose info, saw {info}"
+
+    env.restart()  # the cause is gone
+    p.remove_pod(env.client, pod_id)
+    assert p.db_pods(env.root) == [], "expected the record gone after the retried remove"
     assert env.leaks() == [], f"expected nothing left, saw {env.leaks()}"
