@@ -96,7 +96,11 @@ static int pull(struct cri_request *req, struct img_pull_plan *plan, crio_error_
 
   reconciler_wake(r, SM_KIND_IMAGE, id);
   if (reconciler_wait(r, SM_KIND_IMAGE, id, SM_IMAGE_READY, req->deadline_mono_ns, err) < 0) {
-    if (crio_error_status(err) == ETIMEDOUT || crio_error_status(err) == ECANCELED)
+    /* Out of time, or the daemon is stopping: the pull carries on (or
+     * resumes after the restart) without us.  A step that failed with
+     * ETIMEDOUT (a stalled transfer) is a failure like any other. */
+    bool out_of_time = req->deadline_mono_ns > 0 && crio_monotonic_ns() >= req->deadline_mono_ns;
+    if (out_of_time || crio_error_status(err) == ECANCELED)
       return -1;
     /* A failed pull is rolled back; wait for that, so what the failure
      * left (layers, the record) is gone when the kubelet retries. */
