@@ -66,6 +66,7 @@ asan: deps
 bench: build
 	/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_pods.py --build $(BUILD)
+	/usr/bin/python3 tests/bench/bench_images.py --build $(BUILD)
 
 diagrams: build
 	$(BUILD)/tests/statemachine-diagrams > docs/state-diagrams.md
