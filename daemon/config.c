@@ -205,6 +205,9 @@ static const struct option long_options[] = {
     {"pull-progress-timeout", required_argument, NULL, 'T'},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
+    /* crio wipe only */
+    {"dry-run", no_argument, NULL, 'D'},
+    {"from-host", no_argument, NULL, 'H'},
     {NULL, 0, NULL, 0},
 };
 
@@ -235,7 +238,19 @@ void daemon_usage(FILE *out) {
         "  --help                   print this help and exit\n"
         "\n"
         "Environment (for tests): CRIO_CRASH_AT=<transition>[:before|:after] makes\n"
-        "the daemon exit with status 137 at that point of the named transition.\n",
+        "the daemon exit with status 137 at that point of the named transition;\n"
+        "CRIO_LOG_COMPACT_THRESHOLD=N compacts the state log at start above N entries.\n"
+        "\n"
+        "Usage: crio wipe [--dry-run] [--from-host] [OPTIONS]\n"
+        "\n"
+        "With crio stopped, releases every host resource the state log says was\n"
+        "acquired and never released (pinned namespaces, CNI attachments, cgroups,\n"
+        "processes, dirs) and deletes the pod and container records; images stay.\n"
+        "  --dry-run                print the plan, one line per resource, change nothing\n"
+        "  --from-host              without the database (damaged or lost): release what\n"
+        "                           the run dir and the cgroup tree show for our pod ids\n"
+        "Exit status: 0 done, 1 refused (crio running) or a release failed,\n"
+        "3 the database is damaged (see docs/operations.md#damaged-database).\n",
         out);
 }
 
@@ -244,6 +259,12 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
   memset(cfg, 0, sizeof(*cfg));
   set_defaults(cfg);
   *command = DAEMON_RUN;
+  /* `crio wipe ...`: the same options, read the same way, after the word. */
+  bool wipe = argc > 1 && strcmp(argv[1], "wipe") == 0;
+  if (wipe) {
+    argc--;
+    argv++;
+  }
 
   /* First pass: only --config, --version and --help, so the file is read
    * before the flags that override it. */
@@ -260,6 +281,8 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
       *command = DAEMON_VERSION;
     } else if (opt == 'h') {
       *command = DAEMON_HELP;
+    } else if ((opt == 'D' || opt == 'H') && !wipe) {
+      return crio_error(err, EINVAL, "%s is an option of crio wipe", argv[optind - 1]);
     } else if (opt == '?') {
       return crio_error(err, EINVAL, "unknown or incomplete option \"%s\"",
                         argv[optind - 1]);
@@ -269,6 +292,8 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
     return crio_error(err, EINVAL, "unexpected argument \"%s\"", argv[optind]);
   if (*command != DAEMON_RUN)
     return 0;
+  if (wipe)
+    *command = DAEMON_WIPE;
   if (config_path == NULL && access("/etc/crio/crio.conf", F_OK) == 0)
     config_path = "/etc/crio/crio.conf";
   if (config_path) {
@@ -326,6 +351,12 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
     }
     case 'G':
       set_string(&cfg->registries_conf, optarg);
+      break;
+    case 'D':
+      cfg->wipe_dry_run = true;
+      break;
+    case 'H':
+      cfg->wipe_from_host = true;
       break;
     case 'P':
       set_string(&cfg->pause_image, optarg);

@@ -40,12 +40,15 @@ struct daemon_config {
   unsigned reconciler_workers;
   int64_t shutdown_grace_ms;
   bool sync_every_commit;
+  bool wipe_dry_run;   /* crio wipe --dry-run */
+  bool wipe_from_host; /* crio wipe --from-host */
 };
 
 enum daemon_command {
   DAEMON_RUN = 0,
   DAEMON_VERSION,
   DAEMON_HELP,
+  DAEMON_WIPE, /* crio wipe */
 };
 
 /* Defaults, then the config file (--config, or /etc/crio/crio.conf when it
@@ -60,5 +63,8 @@ void daemon_config_cri_view(const struct daemon_config *cfg,
                             struct cri_runtime_handler *handlers);
 
 int daemon_run(const struct daemon_config *cfg, crio_error_t *err);
+/* crio wipe (daemon/wipe.c); the error's status is EUCLEAN for a damaged
+ * database. */
+int daemon_wipe(const struct daemon_config *cfg, crio_error_t *err);
 
 #endif

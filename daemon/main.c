@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "recovery/recovery.h"
 
 /* Under systemd, stderr is a journal stream and JOURNAL_STREAM names it;
  * logging through sd-journal then keeps priorities. */
@@ -43,7 +44,16 @@ int main(int argc, char **argv) {
     crio_log_init(cfg.log_level, stderr_is_journal());
     if (daemon_run(&cfg, &err) < 0) {
       log_error("%s", crio_error_message(&err));
-      status = 1;
+      /* A damaged database gets its own status so that a service manager
+       * can be told not to restart into it (see docs/operations.md). */
+      status = crio_error_status(&err) == EUCLEAN ? RECOVERY_EXIT_DB_DAMAGED : 1;
+    }
+    break;
+  case DAEMON_WIPE:
+    crio_log_init(cfg.log_level == CRIO_LOG_INFO ? CRIO_LOG_WARNING : cfg.log_level, false);
+    if (daemon_wipe(&cfg, &err) < 0) {
+      fprintf(stderr, "crio wipe: %s\n", crio_error_message(&err));
+      status = crio_error_status(&err) == EUCLEAN ? RECOVERY_EXIT_DB_DAMAGED : 1;
     }
     break;
   }

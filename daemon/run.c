@@ -46,6 +46,29 @@ static int lock_state_dir(const char *root, int *fd_out, crio_error_t *err) {
 
 static void stop_reconciler(void *data) { reconciler_stop(data); }
 
+/* A damaged database (EUCLEAN from the check, LMDB or a record that does
+ * not decode) gets one message that says where the way out is
+ * documented, whatever step found it. */
+static int database_damaged(const char *db_dir, crio_error_t *err) {
+  if (crio_error_status(err) != EUCLEAN)
+    return crio_error_prefix(err, "check database %s", db_dir);
+  cleanup_free char *why = xstrdup(crio_error_message(err));
+  cleanup_free char *msg = recovery_db_damaged_message(db_dir, why);
+  crio_error_release(err);
+  return crio_error(err, EUCLEAN, "%s", msg);
+}
+
+/* CRIO_LOG_COMPACT_THRESHOLD (tests): compact at start above this many
+ * log entries instead of the default. */
+static uint64_t compact_threshold(void) {
+  const char *v = getenv("CRIO_LOG_COMPACT_THRESHOLD");
+  if (v == NULL || *v == '\0')
+    return 0;
+  char *end = NULL;
+  unsigned long long n = strtoull(v, &end, 10);
+  return end && *end == '\0' && n > 0 ? (uint64_t)n : 0;
+}
+
 static int wait_for_stop_signal(void) {
   sigset_t set;
   sigemptyset(&set);
@@ -76,9 +99,17 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .dir = db_dir,
       .sync_every_commit = cfg->sync_every_commit,
   };
+  /* Checked before LMDB maps the file: LMDB faults (SIGBUS) on a file cut
+   * short, and a service manager would restart us into the same fault. */
+  recovery_db_fault_guard(db_dir);
+  if (recovery_db_check(db_dir, err) < 0)
+    return database_damaged(db_dir, err);
   cleanup_store struct store *store = NULL;
-  if (store_open(&store_options, &store, err) < 0)
+  if (store_open(&store_options, &store, err) < 0) {
+    if (crio_error_status(err) == EUCLEAN)
+      return database_damaged(db_dir, err);
     return crio_error_prefix(err, "open database %s", db_dir);
+  }
 
   /* Before the reconciler: its image steps use the service, which must
    * therefore outlive it (cleanup runs in reverse declaration order). */
@@ -128,10 +159,16 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   if (reconciler_start(reconciler, err) < 0)
     return crio_error_prefix(err, "start reconciler");
 
-  struct recovery_options recovery_options = {.boot_id_path = cfg->boot_id_path};
+  struct recovery_options recovery_options = {
+      .boot_id_path = cfg->boot_id_path,
+      .compact_threshold = compact_threshold(),
+  };
   struct recovery_report report;
-  if (recovery_run(store, reconciler, &recovery_options, &report, err) < 0)
+  if (recovery_run(store, reconciler, &recovery_options, &report, err) < 0) {
+    if (crio_error_status(err) == EUCLEAN)
+      return database_damaged(db_dir, err);
     return crio_error_prefix(err, "recovery");
+  }
   log_info("recovery: %llu pod(s), %llu container(s), %llu image(s) in %.3f ms%s",
            (unsigned long long)report.pods, (unsigned long long)report.containers,
            (unsigned long long)report.images, (double)report.elapsed_ns / 1e6,

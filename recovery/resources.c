@@ -1,0 +1,337 @@
+/* The resource types the state log names, each with how to tell it still
+ * exists on the host and how to release it, safely and more than once.
+ * A type added to the log (containers: "mount", "runtime", "conmon", ...)
+ * needs one entry in `types` below; until it has one, wipe reports its
+ * resources and leaves them in the log for a build that knows them.
+ *
+ * Releasing works from the logged resource alone (its id and detail),
+ * never from a record, because wipe runs for objects whose records are
+ * long gone.  Each release refuses what does not look like ours, since a
+ * damaged log must not become an rm -rf of the wrong thing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cni/cni.h"
+#include "images/layers.h"
+#include "oci/oci.h"
+#include "recovery/internal.h"
+
+/* ---- pinned namespaces: netns, ipcns, utsns, pidns ------------------------------- */
+
+static bool ns_type_of(const char *type, enum oci_ns_type *out) {
+  static const struct {
+    const char *type;
+    enum oci_ns_type ns;
+  } map[] = {{"netns", OCI_NS_NET}, {"ipcns", OCI_NS_IPC}, {"utsns", OCI_NS_UTS}, {"pidns", OCI_NS_PID}};
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    if (strcmp(map[i].type, type) == 0) {
+      *out = map[i].ns;
+      return true;
+    }
+  }
+  return false;
+}
+
+static int ns_exists(const struct recovery_env *env, const char *owner, const store_resource *res,
+                     crio_error_t *err) {
+  enum oci_ns_type ns;
+  if (!ns_type_of(res->type, &ns))
+    return crio_error(err, EINVAL, "%s is not a namespace type", res->type);
+  return oci_ns_is_pinned(ns, res->id, err);
+}
+
+/* Only a path that is a pinned namespace of the type, or a leftover file
+ * under the run dir, is ours to unmount and unlink. */
+static int ns_release(const struct recovery_env *env, const char *owner, const store_resource *res,
+                      crio_error_t *err) {
+  enum oci_ns_type ns;
+  if (!ns_type_of(res->type, &ns))
+    return crio_error(err, EINVAL, "%s is not a namespace type", res->type);
+  int pinned = oci_ns_is_pinned(ns, res->id, err);
+  if (pinned < 0)
+    return -1;
+  struct stat st;
+  if (!pinned && lstat(res->id, &st) < 0 && errno == ENOENT)
+    return 0;
+  if (!pinned && !recovery_path_below(res->id, env->runroot))
+    return crio_error(err, EPERM,
+                      "%s is not a pinned %s namespace and not under %s: leaving it alone", res->id,
+                      oci_ns_type_name(ns), env->runroot);
+  return oci_ns_unpin(res->id, err);
+}
+
+/* ---- cgroups ------------------------------------------------------------------------ */
+
+static bool cgroup_path_sane(const char *path) {
+  return path && path[0] == '/' && strcmp(path, "/") != 0 && strstr(path, "/..") == NULL;
+}
+
+static int cgroup_exists(const struct recovery_env *env, const char *owner,
+                         const store_resource *res, crio_error_t *err) {
+  if (!cgroup_path_sane(res->id))
+    return crio_error(err, EINVAL, "malformed cgroup path \"%s\"", res->id);
+  cleanup_strv char **dirs = recovery_cgroup_dirs(res->id);
+  return dirs[0] != NULL;
+}
+
+/* The driver that made it: the detail may say ({"driver": ...}); else a
+ * systemd unit's path says so by its suffix; else cgroupfs. */
+static const struct oci_cgroup_manager *cgroup_manager_for(const store_resource *res,
+                                                            crio_error_t *err) {
+  if (res->detail.len > 0) {
+    cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
+    cJSON *doc = cJSON_Parse(text);
+    const cJSON *driver = doc ? cJSON_GetObjectItemCaseSensitive(doc, "driver") : NULL;
+    const struct oci_cgroup_manager *m =
+        cJSON_IsString(driver) ? oci_cgroup_manager_get(driver->valuestring, err) : NULL;
+    cJSON_Delete(doc);
+    if (m || cJSON_IsString(driver))
+      return m;
+  }
+  size_t n = strlen(res->id);
+  if ((n > 6 && strcmp(res->id + n - 6, ".scope") == 0) ||
+      (n > 6 && strcmp(res->id + n - 6, ".slice") == 0))
+    return &oci_cgroup_manager_systemd;
+  return &oci_cgroup_manager_cgroupfs;
+}
+
+static int cgroup_release(const struct recovery_env *env, const char *owner,
+                          const store_resource *res, crio_error_t *err) {
+  if (!cgroup_path_sane(res->id))
+    return crio_error(err, EINVAL, "malformed cgroup path \"%s\"", res->id);
+  cleanup_strv char **dirs = recovery_cgroup_dirs(res->id);
+  if (dirs[0] == NULL)
+    return 0; /* gone in every hierarchy; systemd need not even run */
+  const struct oci_cgroup_manager *m = cgroup_manager_for(res, err);
+  if (m == NULL)
+    return -1;
+  return m->remove(res->id, err);
+}
+
+/* ---- the CNI attachment -------------------------------------------------------------- */
+
+/* Everything a DEL needs is in the detail: {conflist, result, netns,
+ * ifname} and, when the adder logged it, capabilityArgs (port mappings:
+ * portmap removes nothing without them). */
+struct cni_detail {
+  char *conflist, *result, *netns, *ifname, *caps;
+};
+
+static void cni_detail_release(struct cni_detail *d) {
+  free(d->conflist);
+  free(d->result);
+  free(d->netns);
+  free(d->ifname);
+  free(d->caps);
+}
+
+static char *json_text(const cJSON *item) {
+  if (item == NULL || cJSON_IsNull(item))
+    return NULL;
+  if (cJSON_IsString(item))
+    return xstrdup(item->valuestring);
+  return cJSON_PrintUnformatted(item);
+}
+
+static int cni_detail_parse(const store_resource *res, struct cni_detail *d, crio_error_t *err) {
+  memset(d, 0, sizeof(*d));
+  if (res->detail.len == 0)
+    return crio_error(err, EINVAL, "CNI attachment %s: no detail logged to DEL from", res->id);
+  cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
+  cJSON *doc = cJSON_Parse(text);
+  if (doc == NULL)
+    return crio_error(err, EINVAL, "CNI attachment %s: detail is not JSON", res->id);
+  d->conflist = json_text(cJSON_GetObjectItemCaseSensitive(doc, "conflist"));
+  d->result = json_text(cJSON_GetObjectItemCaseSensitive(doc, "result"));
+  d->netns = json_text(cJSON_GetObjectItemCaseSensitive(doc, "netns"));
+  d->ifname = json_text(cJSON_GetObjectItemCaseSensitive(doc, "ifname"));
+  d->caps = json_text(cJSON_GetObjectItemCaseSensitive(doc, "capabilityArgs"));
+  cJSON_Delete(doc);
+  if (d->conflist == NULL) {
+    cni_detail_release(d);
+    return crio_error(err, EINVAL, "CNI attachment %s: detail has no conflist", res->id);
+  }
+  return 0;
+}
+
+/* Inside a pinned netns the interface tells; without the netns nothing on
+ * the host says whether IPAM still holds the address, so a DEL is due. */
+static int cni_exists(const struct recovery_env *env, const char *owner, const store_resource *res,
+                      crio_error_t *err) {
+  __attribute__((cleanup(cni_detail_release))) struct cni_detail d;
+  if (cni_detail_parse(res, &d, err) < 0)
+    return -1;
+  if (d.netns == NULL || d.netns[0] == '\0')
+    return 1;
+  cleanup_error crio_error_t pin_err = NULL;
+  if (oci_ns_is_pinned(OCI_NS_NET, d.netns, &pin_err) != 1)
+    return 1;
+  struct cni_if_stats stats;
+  cleanup_error crio_error_t stats_err = NULL;
+  if (cni_netns_interface_stats(d.netns, d.ifname ? d.ifname : "eth0", &stats, &stats_err) < 0)
+    return crio_error_status(&stats_err) == ENOENT ? 0 : 1;
+  return 1;
+}
+
+static int cni_release(const struct recovery_env *env, const char *owner, const store_resource *res,
+                       crio_error_t *err) {
+  __attribute__((cleanup(cni_detail_release))) struct cni_detail d;
+  if (cni_detail_parse(res, &d, err) < 0)
+    return -1;
+  cleanup_free char *infra = xasprintf("K8S_POD_INFRA_CONTAINER_ID=%s", owner);
+  const char *args[] = {"IgnoreUnknown=1", infra, NULL};
+  struct cni_runtime_conf rt = {
+      .container_id = owner,
+      .netns_path = d.netns ? d.netns : "",
+      .ifname = d.ifname ? d.ifname : "eth0",
+      .args = args,
+      .capability_args_json = d.caps,
+  };
+  static const char *const default_dirs[] = {"/usr/lib/cni", "/opt/cni/bin", NULL};
+  const char *const *dirs = env->cni_plugin_dirs ? env->cni_plugin_dirs : default_dirs;
+  if (cni_del(d.conflist, dirs, &rt, d.result, err) < 0)
+    return crio_error_prefix(err, "CNI DEL of %s", res->id);
+  return 0;
+}
+
+/* ---- processes: "pid:start_time" ------------------------------------------------------- */
+
+static int process_exists(const struct recovery_env *env, const char *owner,
+                          const store_resource *res, crio_error_t *err) {
+  int pid;
+  uint64_t start_time;
+  if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
+    return crio_error(err, EINVAL, "malformed process id \"%s\" (want pid:start_time)", res->id);
+  return oci_infra_is_running(pid, start_time, err);
+}
+
+/* A pid whose start time differs is someone else's now: never signalled. */
+static int process_release(const struct recovery_env *env, const char *owner,
+                           const store_resource *res, crio_error_t *err) {
+  int pid;
+  uint64_t start_time;
+  if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
+    return crio_error(err, EINVAL, "malformed process id \"%s\" (want pid:start_time)", res->id);
+  return oci_infra_stop(pid, start_time, 10000, err);
+}
+
+/* ---- directories ------------------------------------------------------------------------- */
+
+static int dir_exists(const struct recovery_env *env, const char *owner, const store_resource *res,
+                      crio_error_t *err) {
+  struct stat st;
+  if (lstat(res->id, &st) == 0)
+    return 1;
+  if (errno == ENOENT)
+    return 0;
+  return crio_error_errno(err, errno, "stat %s", res->id);
+}
+
+/* Below the run dir or the state dir only, never either dir itself, and
+ * never the database. */
+static int dir_release(const struct recovery_env *env, const char *owner, const store_resource *res,
+                       crio_error_t *err) {
+  bool in_run = env->runroot && recovery_path_below(res->id, env->runroot);
+  bool in_state = env->root && recovery_path_below(res->id, env->root);
+  if (!in_run && !in_state) {
+    struct stat st;
+    if (lstat(res->id, &st) < 0 && errno == ENOENT)
+      return 0;
+    return crio_error(err, EPERM, "%s is outside %s and %s: leaving it alone", res->id,
+                      env->runroot ? env->runroot : "(no run dir)",
+                      env->root ? env->root : "(no state dir)");
+  }
+  if (in_state) {
+    /* The database and the layer store are never one object's dir. */
+    cleanup_free char *db = xasprintf("%s/db", env->root);
+    cleanup_free char *layers = xasprintf("%s/layers", env->root);
+    cleanup_free char *resolved = realpath(res->id, NULL);
+    cleanup_free char *db_resolved = realpath(db, NULL);
+    cleanup_free char *layers_resolved = realpath(layers, NULL);
+    if (recovery_path_below(res->id, db) ||
+        (resolved && db_resolved && strcmp(resolved, db_resolved) == 0) ||
+        (resolved && layers_resolved && strcmp(resolved, layers_resolved) == 0))
+      return crio_error(err, EPERM, "%s is the database or the layer store: leaving it alone",
+                        res->id);
+  }
+  return recovery_remove_tree(res->id, err);
+}
+
+/* ---- image layers ------------------------------------------------------------------------ */
+
+static int open_layers(const struct recovery_env *env, struct img_layer_store **out,
+                       crio_error_t *err) {
+  if (env->root == NULL)
+    return crio_error(err, EINVAL, "no state dir to find layers in");
+  cleanup_free char *dir = xasprintf("%s/layers", env->root);
+  struct stat st;
+  if (stat(dir, &st) < 0) {
+    *out = NULL;
+    return 0; /* no layer store: no layer exists */
+  }
+  struct img_layer_store_options options = {.root = env->root};
+  return img_layer_store_open(&options, out, err);
+}
+
+static int layer_exists(const struct recovery_env *env, const char *owner,
+                        const store_resource *res, crio_error_t *err) {
+  struct img_layer_store *layers = NULL;
+  if (open_layers(env, &layers, err) < 0)
+    return -1;
+  if (layers == NULL)
+    return 0;
+  int found = img_layer_store_exists(layers, res->id, err);
+  img_layer_store_close(layers);
+  return found;
+}
+
+static int layer_release(const struct recovery_env *env, const char *owner,
+                         const store_resource *res, crio_error_t *err) {
+  struct img_layer_store *layers = NULL;
+  if (open_layers(env, &layers, err) < 0)
+    return -1;
+  if (layers == NULL)
+    return 0;
+  cleanup_error crio_error_t remove_err = NULL;
+  int rc = img_layer_store_remove(layers, res->id, &remove_err);
+  img_layer_store_close(layers);
+  if (rc < 0 && crio_error_status(&remove_err) != ENOENT)
+    return crio_error(err, crio_error_status(&remove_err), "%s", crio_error_message(&remove_err));
+  return 0;
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+static const struct recovery_resource_type types[] = {
+    {"dir", dir_exists, dir_release},
+    {"netns", ns_exists, ns_release},
+    {"ipcns", ns_exists, ns_release},
+    {"utsns", ns_exists, ns_release},
+    {"pidns", ns_exists, ns_release},
+    {"cgroup", cgroup_exists, cgroup_release},
+    {"cni", cni_exists, cni_release},
+    {"process", process_exists, process_release},
+    {"layer", layer_exists, layer_release},
+};
+
+const struct recovery_resource_type *recovery_resource_types(size_t *n) {
+  *n = sizeof(types) / sizeof(types[0]);
+  return types;
+}
+
+const struct recovery_resource_type *
+recovery_resource_type_in(const struct recovery_resource_type *table, size_t n, const char *type) {
+  for (size_t i = 0; i < n && type; i++)
+    if (strcmp(table[i].type, type) == 0)
+      return &table[i];
+  return NULL;
+}
+
+const struct recovery_resource_type *recovery_resource_type_find(const char *type) {
+  return recovery_resource_type_in(types, sizeof(types) / sizeof(types[0]), type);
+}
