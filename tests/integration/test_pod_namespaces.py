@@ -139,6 +139,6 @@ def test_shared_pid_pod_runs_pause_as_init_of_the_pinned_pid_namespace(pod_env):
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert p.pause_processes(env.cgroups) == [], "expected pause gone after stop"
-    assert not pidns.exists(), f"expected the PID namespace pin gone after stop"
+    assert not pidns.exists(), "expected the PID namespace pin gone after stop"
     p.remove_pod(env.client, pod_id)
     assert env.leaks() == [], f"expected nothing left, saw {env.leaks()}"
