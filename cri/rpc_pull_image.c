@@ -52,7 +52,8 @@ static int pull_start(struct cri_request *req, struct img_pull_plan *plan,
     *out = PULL_DONE;
     return 0;
   }
-  /* Another pull of the same image is under way: share its download. */
+  /* Another pull of the same image is under way: share its download (and
+   * lend it our credentials, should its own puller leave). */
   log_info("PullImage %s: joining the pull of image %s in flight", img_pull_plan_reference(plan),
            id);
   img_service_offer_pull(images, plan);

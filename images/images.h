@@ -122,8 +122,8 @@ void img_pull_plan_unrefp(struct img_pull_plan **plan);
 #define cleanup_img_pull_plan __attribute__((cleanup(img_pull_plan_unrefp)))
 
 /* Hands the plan (its connection and credentials) to the fetch step of
- * its image, unless another pull's plan is already offered for it; a
- * handler withdraws its plan when its wait ends.  A fetch step that finds
+ * its image (which uses any one of the plans offered for it); a handler
+ * withdraws its plan when its wait ends.  A fetch step that finds
  * none (the daemon restarted mid-pull, or every waiter left) resolves the
  * image again by digest, without credentials. */
 void img_service_offer_pull(struct img_service *svc, struct img_pull_plan *plan);

@@ -131,10 +131,13 @@ bool img_service_pinned(const struct img_service *svc, const struct img_names *n
 
 /* ---- offered pulls --------------------------------------------------------------- */
 
+/* Every waiting pull offers its plan, so the step still finds one when the
+ * pull that created the record has left (its deadline passed) while
+ * others wait on. */
 void img_service_offer_pull(struct img_service *svc, struct img_pull_plan *plan) {
   pthread_mutex_lock(&svc->mu);
   for (size_t i = 0; i < svc->n_offered; i++) {
-    if (strcmp(svc->offered[i].id, plan->id) == 0) {
+    if (svc->offered[i].plan == plan) {
       pthread_mutex_unlock(&svc->mu);
       return;
     }
