@@ -75,9 +75,8 @@ char *cri_image_verbose_info(struct cri_request *req, const store_record *rec) {
     cJSON *layers = cJSON_AddArrayToObject(root, "layers");
     for (size_t i = 0; i < b->n_layers; i++)
       cJSON_AddItemToArray(layers, cJSON_CreateString(b->layers[i]));
-    cJSON *config = b->config.len ? cJSON_ParseWithLength((const char *)b->config.data,
-                                                           b->config.len)
-                                  : NULL;
+    cJSON *config =
+        b->config.len ? cJSON_ParseWithLength((const char *)b->config.data, b->config.len) : NULL;
     /* CRI-O's key for the OCI image config. */
     if (config)
       cJSON_AddItemToObject(root, "imageSpec", config);

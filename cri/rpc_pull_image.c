@@ -17,8 +17,8 @@ enum pull_start {
 
 /* One write txn: create the record, attach to a pull in flight, or just
  * point the names at a READY image. */
-static int pull_start(struct cri_request *req, struct img_pull_plan *plan,
-                      enum pull_start *out, crio_error_t *err) {
+static int pull_start(struct cri_request *req, struct img_pull_plan *plan, enum pull_start *out,
+                      crio_error_t *err) {
   struct img_service *images = req->ctx->images;
   const char *id = img_pull_plan_id(plan);
   cleanup_store_txn struct store_txn *txn = NULL;
@@ -114,10 +114,11 @@ static int pull(struct cri_request *req, struct img_pull_plan *plan, crio_error_
   return pull_finish(req, plan, err);
 }
 
-static const char *nonempty(const char *s) { return s && *s ? s : NULL; }
+static const char *nonempty(const char *s) {
+  return s && *s ? s : NULL;
+}
 
-int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response,
-                          crio_error_t *err) {
+int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err) {
   const Runtime__V1__PullImageRequest *in = (const void *)req->message;
   const char *text = NULL;
   if (cri_image_spec_text(in->image, "image.image", &text, err) < 0)

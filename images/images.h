@@ -57,8 +57,8 @@ struct img_service_options {
    * "*keyword*" (fnmatch, '*' also matching '/').  A pattern without a
    * wildcard is normalised like a reference ("pause" matches
    * docker.io/library/pause:latest). */
-  const char *pause_image;            /* may be NULL */
-  const char *const *pinned_images;   /* NULL-terminated; may be NULL */
+  const char *pause_image;          /* may be NULL */
+  const char *const *pinned_images; /* NULL-terminated; may be NULL */
   /* A layer transfer that makes no progress for this long fails the pull
    * (CRI-O's pull_progress_timeout); 0: no limit. */
   long pull_progress_timeout;
@@ -146,12 +146,10 @@ int img_service_point_names(struct img_service *svc, struct store_txn *txn,
 int img_service_fetch_layers(struct img_service *svc, store_record *rec,
                              bool (*should_stop)(void *opaque), void *opaque, crio_error_t *err);
 /* image.commit: every layer of rec is published (EIO naming one if not). */
-int img_service_check_layers(struct img_service *svc, const store_record *rec,
-                             crio_error_t *err);
+int img_service_check_layers(struct img_service *svc, const store_record *rec, crio_error_t *err);
 /* image.delete_record: removes rec's layers that no other record (outside
  * LAYERS_RELEASED) references and no pull holds.  Idempotent. */
-int img_service_collect_layers(struct img_service *svc, const store_record *rec,
-                               crio_error_t *err);
+int img_service_collect_layers(struct img_service *svc, const store_record *rec, crio_error_t *err);
 
 /* ---- what handlers read --------------------------------------------------------- */
 
@@ -164,7 +162,7 @@ int img_service_lookup(struct img_service *svc, struct store_txn *txn, const cha
                        char **id_out, crio_error_t *err);
 
 struct img_names {
-  char **tags;    /* "domain/path:tag", sorted */
+  char **tags; /* "domain/path:tag", sorted */
   size_t n_tags;
   char **digests; /* "domain/path@sha256:...", sorted */
   size_t n_digests;

@@ -181,8 +181,8 @@ int img_names_map_build(struct store_txn *txn, struct img_names_map **out, crio_
 
 const struct img_names *img_names_map_get(const struct img_names_map *map, const char *id) {
   struct names_entry key = {.id = (char *)id};
-  const struct names_entry *e = bsearch(&key, map->entries, map->n, sizeof(*map->entries),
-                                        entry_cmp);
+  const struct names_entry *e =
+      bsearch(&key, map->entries, map->n, sizeof(*map->entries), entry_cmp);
   return e ? &e->names : NULL;
 }
 

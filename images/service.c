@@ -53,8 +53,8 @@ int img_service_open(const struct img_service_options *options, struct store *st
     return -1;
   struct img_registry_options client_options = {
       .certs_dir = options->certs_dir,
-      .low_speed_time = options->pull_progress_timeout ? options->pull_progress_timeout
-                                                       : NO_PROGRESS_LIMIT_S,
+      .low_speed_time =
+          options->pull_progress_timeout ? options->pull_progress_timeout : NO_PROGRESS_LIMIT_S,
   };
   if (img_registry_client_new(&client_options, &svc->client, err) < 0)
     return crio_error_prefix(err, "registry client");

@@ -20,8 +20,8 @@ struct fetch_job {
   void *stop_opaque;
 
   pthread_mutex_t mu;
-  size_t next;   /* next entry of todo to take */
-  bool failed;   /* stop the other layers */
+  size_t next;      /* next entry of todo to take */
+  bool failed;      /* stop the other layers */
   crio_error_t err; /* the first failure */
 };
 
@@ -70,13 +70,13 @@ static int fetch_layer(struct fetch_job *job, size_t i, crio_error_t *err) {
     }
     if (img_layer_unpack_finish(unpack, &info, err) < 0)
       return crio_error_prefix(err, "layer %zu (%s)", i, d->digest);
-    log_debug("image %s: layer %zu %s %s (%llu bytes unpacked)", job->image_id, i,
-              info.chain_id, info.already_present ? "was published meanwhile" : "published",
+    log_debug("image %s: layer %zu %s %s (%llu bytes unpacked)", job->image_id, i, info.chain_id,
+              info.already_present ? "was published meanwhile" : "published",
               (unsigned long long)info.uncompressed_size);
   }
   if (strcmp(info.chain_id, plan->chain_ids[i]) != 0)
-    return crio_error(err, EBADMSG, "layer %zu: chain id %s, the config says %s", i,
-                      info.chain_id, plan->chain_ids[i]);
+    return crio_error(err, EBADMSG, "layer %zu: chain id %s, the config says %s", i, info.chain_id,
+                      plan->chain_ids[i]);
   job->sizes[i] = info.uncompressed_size;
   return 0;
 }
@@ -132,8 +132,8 @@ static int run_job(struct fetch_job *job, crio_error_t *err) {
 }
 
 /* The plan the pull offered, or a new one by digest. */
-static int plan_for(struct img_service *svc, const store_record *rec,
-                    struct img_pull_plan **out, crio_error_t *err) {
+static int plan_for(struct img_service *svc, const store_record *rec, struct img_pull_plan **out,
+                    crio_error_t *err) {
   *out = img_service_offered_plan(svc, rec->id);
   if (*out)
     return 0;
@@ -147,8 +147,8 @@ static int plan_matches_record(const struct img_pull_plan *plan, const store_rec
                       plan->n_layers, rec->image->n_layers);
   for (size_t i = 0; i < plan->n_layers; i++)
     if (strcmp(plan->chain_ids[i], rec->image->layers[i]) != 0)
-      return crio_error(err, EBADMSG, "image %s: layer %zu is %s, the record says %s", rec->id,
-                        i, plan->chain_ids[i], rec->image->layers[i]);
+      return crio_error(err, EBADMSG, "image %s: layer %zu is %s, the record says %s", rec->id, i,
+                        plan->chain_ids[i], rec->image->layers[i]);
   return 0;
 }
 
@@ -211,8 +211,7 @@ int img_service_fetch_layers(struct img_service *svc, store_record *rec,
   return 0;
 }
 
-int img_service_check_layers(struct img_service *svc, const store_record *rec,
-                             crio_error_t *err) {
+int img_service_check_layers(struct img_service *svc, const store_record *rec, crio_error_t *err) {
   if (rec->image == NULL)
     return crio_error(err, EINVAL, "image %s: record without an image body", rec->id);
   for (size_t i = 0; i < rec->image->n_layers; i++) {

@@ -33,8 +33,8 @@ struct img_service {
   struct img_layer_store *layers;
   struct img_registry_client *client;
   struct img_registries_conf *conf;
-  char *pause_image;    /* normalised, or NULL */
-  char **pinned;        /* patterns, NULL-terminated */
+  char *pause_image; /* normalised, or NULL */
+  char **pinned;     /* patterns, NULL-terminated */
   unsigned parallel_layers;
 
   pthread_mutex_t mu;
@@ -51,15 +51,15 @@ struct img_service {
 struct img_pull_plan {
   int refs; /* atomic */
   struct img_pull *pull;
-  char *id;              /* config digest hex */
-  char *reference;       /* qualified, as found ("domain/path:tag" or "@digest") */
-  char *name;            /* "domain/path" */
-  char *tag_name;        /* "domain/path:tag", or NULL for a digest-only pull */
-  char **digest_names;   /* "domain/path@<manifest digest>" (+ index digest) */
-  char **diff_ids;       /* from the config, bottom first */
-  char **chain_ids;      /* NULL-terminated like the two above */
+  char *id;            /* config digest hex */
+  char *reference;     /* qualified, as found ("domain/path:tag" or "@digest") */
+  char *name;          /* "domain/path" */
+  char *tag_name;      /* "domain/path:tag", or NULL for a digest-only pull */
+  char **digest_names; /* "domain/path@<manifest digest>" (+ index digest) */
+  char **diff_ids;     /* from the config, bottom first */
+  char **chain_ids;    /* NULL-terminated like the two above */
   size_t n_layers;
-  char *user;            /* config.User, "" if none */
+  char *user; /* config.User, "" if none */
 };
 
 /* service_plan.c: a plan for a record, by digest, without credentials (a

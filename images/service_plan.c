@@ -38,8 +38,12 @@ void img_pull_plan_unrefp(struct img_pull_plan **plan) {
   *plan = NULL;
 }
 
-const char *img_pull_plan_id(const struct img_pull_plan *plan) { return plan->id; }
-const char *img_pull_plan_reference(const struct img_pull_plan *plan) { return plan->reference; }
+const char *img_pull_plan_id(const struct img_pull_plan *plan) {
+  return plan->id;
+}
+const char *img_pull_plan_reference(const struct img_pull_plan *plan) {
+  return plan->reference;
+}
 
 int img_reference_check(const char *image, crio_error_t *err) {
   cleanup_img_reference struct img_reference ref = {0};
@@ -170,8 +174,7 @@ int img_service_plan_resume(struct img_service *svc, const store_record *rec,
   if (img_service_plan_pull(svc, by_digest, NULL, &plan, err) < 0)
     return -1;
   if (strcmp(plan->id, rec->id) != 0)
-    return crio_error(err, EBADMSG, "image %s: %s now has config %s", rec->id, by_digest,
-                      plan->id);
+    return crio_error(err, EBADMSG, "image %s: %s now has config %s", rec->id, by_digest, plan->id);
   *out = steal_pointer(&plan);
   return 0;
 }

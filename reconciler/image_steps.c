@@ -9,7 +9,9 @@
 #include "images/images.h"
 #include "reconciler/reconciler.h"
 
-static bool step_stopping(void *opaque) { return reconcile_step_should_stop(opaque); }
+static bool step_stopping(void *opaque) {
+  return reconcile_step_should_stop(opaque);
+}
 
 static int step_fetch_layers(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
