@@ -15,9 +15,6 @@ bool recovery_path_below(const char *path, const char *dir);
  * filesystem (a mount point inside is EBUSY: whatever is mounted there is
  * someone's to unmount first).  Absent is success. */
 int recovery_remove_tree(const char *path, crio_error_t *err);
-/* The directories of cgroup `path` ("/a/b") that exist, one per hierarchy
- * (v1 controllers, the unified one), NULL-terminated (cleanup_strv). */
-char **recovery_cgroup_dirs(const char *path);
 /* The hierarchy roots under /sys/fs/cgroup (or /sys/fs/cgroup itself on a
  * unified host), NULL-terminated. */
 char **recovery_cgroup_roots(void);

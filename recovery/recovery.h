@@ -115,6 +115,10 @@ const struct recovery_resource_type *recovery_resource_type_find(const char *typ
 const struct recovery_resource_type *recovery_resource_type_in(const struct recovery_resource_type *types,
                                                             size_t n, const char *type);
 
+/* The directories of cgroup `path` ("/a/b") that exist, one per hierarchy
+ * (v1 controllers, the unified one), NULL-terminated (cleanup_strv). */
+char **recovery_cgroup_dirs(const char *path);
+
 /* ==== the ledger: what the log says is held ====================================== */
 
 struct recovery_held {

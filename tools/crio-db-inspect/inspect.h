@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "common/common.h"
+#include "recovery/recovery.h"
 #include "store/store.h"
 
 #define INSPECT_PROGRAM "crio-db-inspect"
@@ -54,6 +55,10 @@ extern const struct inspect_command inspect_cmd_containers;
 extern const struct inspect_command inspect_cmd_images;
 extern const struct inspect_command inspect_cmd_log;
 extern const struct inspect_command inspect_cmd_meta;
+extern const struct inspect_command inspect_cmd_history;
+extern const struct inspect_command inspect_cmd_stats;
+extern const struct inspect_command inspect_cmd_check;
+extern const struct inspect_command inspect_cmd_orphans;
 
 /* ---- main.c: shared by every command --------------------------------------- */
 /* Opens <root>/db read-only once; later calls return the same store. */
@@ -132,5 +137,29 @@ char *inspect_log_entry_detail(const store_log_entry *entry);
 /* A protobuf-c message as JSON by walking its descriptor, so a field added
  * to records.proto shows up here without a change to this tool. */
 cJSON *inspect_pb_to_json(const ProtobufCMessage *msg);
+
+/* ---- snapshot.c: records, names and the log's ledger of one moment --------- */
+struct inspect_name {
+  char ns; /* enum store_name_space */
+  char *name;
+  char *id;
+};
+
+struct inspect_snapshot {
+  store_record **records; /* pods, then containers, then images; id order */
+  size_t n_records;
+  char ***pod_children; /* per record: a pod's pod_containers ids, else NULL */
+  struct inspect_name *names;
+  size_t n_names;
+  struct recovery_ledger ledger; /* the whole log */
+};
+
+/* Everything in one read txn, held in memory after it ends. */
+int inspect_snapshot_read(struct store *store, struct inspect_snapshot *s, crio_error_t *err);
+void inspect_snapshot_release(struct inspect_snapshot *s);
+const store_record *inspect_snapshot_find(const struct inspect_snapshot *s, uint32_t kind,
+                                          const char *id);
+/* A container's pod: parent_id, else the body's pod_id; NULL if none. */
+const char *inspect_record_parent(const store_record *rec);
 
 #endif
