@@ -156,7 +156,9 @@ static void references_clear(struct references *refs) {
 }
 
 static bool referenced(const struct references *refs, const char *chain_id) {
-  return bsearch(&chain_id, refs->chain_ids, refs->n, sizeof(char *), str_cmp) != NULL;
+  /* bsearch and qsort want a non-NULL base even for no elements. */
+  return refs->n > 0 &&
+         bsearch(&chain_id, refs->chain_ids, refs->n, sizeof(char *), str_cmp) != NULL;
 }
 
 static int read_references(struct img_service *svc, struct references *refs, crio_error_t *err) {

@@ -174,13 +174,16 @@ int img_names_map_build(struct store_txn *txn, struct img_names_map **out, crio_
     img_names_map_free(map);
     return -1;
   }
-  qsort(map->entries, map->n, sizeof(*map->entries), entry_cmp);
+  if (map->n > 0) /* qsort and bsearch want a non-NULL base */
+    qsort(map->entries, map->n, sizeof(*map->entries), entry_cmp);
   *out = map;
   return 0;
 }
 
 const struct img_names *img_names_map_get(const struct img_names_map *map, const char *id) {
   struct names_entry key = {.id = (char *)id};
+  if (map->n == 0)
+    return NULL;
   const struct names_entry *e =
       bsearch(&key, map->entries, map->n, sizeof(*map->entries), entry_cmp);
   return e ? &e->names : NULL;
