@@ -1,0 +1,124 @@
+/* Private to oci/'s runtime part: running helper processes (the runtime,
+ * conmon, exec) and the command-line code runc and crun share. */
+#ifndef CRIO_OCI_RUNTIME_INTERNAL_H
+#define CRIO_OCI_RUNTIME_INTERNAL_H
+
+#include "oci/runtime.h"
+
+/* ---- spawning (runtime_proc.c) --------------------------------------------- */
+
+/* The environment of every helper: PATH only, nothing of the daemon's. */
+extern const char *const oci_proc_clean_env[];
+
+struct oci_spawn {
+  const char *const *argv;            /* argv[0] is the path; no PATH lookup, no shell */
+  const char *const *envp;            /* NULL: oci_proc_clean_env */
+  const char *cwd;                    /* NULL: the daemon's */
+  int stdin_fd, stdout_fd, stderr_fd; /* -1: /dev/null */
+  /* Descriptors the child gets as 3, 4, ... (conmon's sync and start
+   * pipes); every other one is closed in the child. */
+  const int *inherit;
+  size_t n_inherit;
+};
+
+/* posix_spawn in a process group of its own, with default signal
+ * dispositions and an empty mask.  Returns the pid and a pidfd (to poll
+ * for its exit, and to signal it safely). */
+int oci_spawn(const struct oci_spawn *s, pid_t *pid, int *pidfd, crio_error_t *err);
+
+/* waitpid on exactly this child; *exit_code is the status, or 128+signal.
+ * EIO if the status was taken by someone else. */
+int oci_reap(pid_t pid, int *exit_code, crio_error_t *err);
+
+/* Spawn, feed stdin, capture stdout and stderr up to their caps (the rest
+ * is read and discarded, so the child never blocks), wait until the child
+ * has exited or the deadline passed.  After the exit, output still in the
+ * pipes is drained without waiting for EOF: a background process the
+ * command left may hold them open.  On timeout, on_timeout (if set) runs
+ * first, then the child's process group gets SIGKILL; the result says
+ * timed_out and the call succeeds. */
+struct oci_proc {
+  struct oci_spawn spawn; /* stdio fds are ignored */
+  const void *input;
+  size_t input_len;
+  size_t out_cap, err_cap; /* 0: 4 MiB and 64 KiB */
+  int64_t timeout_ms;      /* 0: none */
+  void (*on_timeout)(pid_t pid, void *arg);
+  void *timeout_arg;
+};
+struct oci_proc_result {
+  int exit_code;
+  bool timed_out;
+  char *out, *errout; /* NUL-terminated */
+  size_t out_len, err_len;
+  bool out_truncated, err_truncated;
+};
+int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error_t *err);
+void oci_proc_result_release(struct oci_proc_result *r);
+
+/* Output read from a nonblocking pipe into a buffer that grows with what
+ * arrives, up to the cap (16 MiB for exec), rather than being allocated
+ * at the cap up front.  Beyond the cap, output is read and dropped. */
+struct oci_capture {
+  int fd;
+  char *buf;
+  size_t len, alloc, cap;
+  bool truncated;
+};
+void oci_capture_init(struct oci_capture *c, int fd, size_t cap);
+/* Reads what is there; false at EOF or on error. */
+bool oci_capture_read(struct oci_capture *c);
+/* Hands the NUL-terminated buffer over. */
+void oci_capture_finish(struct oci_capture *c, char **out, size_t *len, bool *truncated);
+
+/* 1: (pid, start_time) is a live process (not a zombie); 0: gone or
+ * another process. */
+int oci_proc_alive(pid_t pid, uint64_t start_time, crio_error_t *err);
+
+/* ---- the shared runc/crun command line (runtime_cli.c) ---------------------- */
+
+/* What a failed command's stderr means, per runtime. */
+enum oci_cli_failure {
+  OCI_CLI_FAILED = 0,    /* anything else */
+  OCI_CLI_NOT_FOUND,     /* no such container */
+  OCI_CLI_NOT_RUNNING,   /* the container's process is gone */
+  OCI_CLI_NO_SUBCOMMAND, /* the runtime lacks the subcommand */
+};
+typedef enum oci_cli_failure (*oci_cli_classify_fn)(const struct oci_runtime *rt, const char *id,
+                                                    const char *errout);
+
+/* Runs `<path> <global args> <args...>` with the handler's deadline and
+ * stdin input (may be NULL).  On a non-zero exit the error carries the
+ * runtime's message and the status the classifier gives (ENOENT,
+ * ESRCH, ENOSYS, EIO); *failure (may be NULL) says which.  *out
+ * (may be NULL) gets stdout. */
+int oci_cli_run(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+                const char *const *args, const char *input, char **out,
+                enum oci_cli_failure *failure, crio_error_t *err);
+
+/* The generic operations, runtime-specific only through `classify`. */
+int oci_cli_version(const struct oci_runtime *rt, char **version, crio_error_t *err);
+int oci_cli_features(const struct oci_runtime *rt, oci_cli_classify_fn classify, char **json,
+                     crio_error_t *err);
+int oci_cli_state(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+                  struct oci_runtime_state *out, crio_error_t *err);
+int oci_cli_start(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+                  crio_error_t *err);
+int oci_cli_kill(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+                 int signal, bool all, crio_error_t *err);
+int oci_cli_delete(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+                   crio_error_t *err);
+int oci_cli_update(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+                   const char *resources_json, crio_error_t *err);
+int oci_cli_simple(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *verb,
+                   const char *id, crio_error_t *err);
+char **oci_cli_global_args(const struct oci_runtime *rt);
+char **oci_cli_exec_argv(const struct oci_runtime *rt, const char *id, const char *process_file,
+                         const char *pid_file);
+
+/* Container ids reach argv and paths: [A-Za-z0-9][A-Za-z0-9_.-]*, at most
+ * 256 characters (a superset of what runc accepts would fail later and
+ * less clearly). */
+int oci_check_container_id(const char *id, crio_error_t *err);
+
+#endif
