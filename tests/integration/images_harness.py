@@ -44,7 +44,10 @@ class TestImage:
     __test__ = False
 
     def __init__(self, layers, *, user=None, arch="amd64", extra_config=None):
-        """layers: [(gzip bytes, diff_id)] as registry_harness._layer makes."""
+        """layers: [(gzip bytes, diff_id)] as registry_harness._layer makes,
+        or (blob, diff_id, media type) for other compressions."""
+        media_types = [layer[2] if len(layer) > 2 else OCI_LAYER_GZIP for layer in layers]
+        layers = [(layer[0], layer[1]) for layer in layers]
         config = {"architecture": arch, "os": "linux",
                   "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
                   "rootfs": {"type": "layers",
@@ -60,8 +63,8 @@ class TestImage:
             "schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": sha256(self.config),
                        "size": len(self.config)},
-            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256(gz),
-                        "size": len(gz)} for gz in self.layers],
+            "layers": [{"mediaType": mt, "digest": sha256(gz), "size": len(gz)}
+                       for gz, mt in zip(self.layers, media_types)],
         }, sort_keys=True).encode()
         self.digest = sha256(self.manifest)
         self.id = sha256(self.config).split(":", 1)[1]
