@@ -46,6 +46,12 @@ static inline int crio_error_status(const crio_error_t *err) {
 static inline const char *crio_error_message(const crio_error_t *err) {
   return (err && *err && (*err)->msg) ? (*err)->msg : "";
 }
+/* Re-classifies an error (e.g. a step's internal EINVAL, which must not
+ * reach the kubelet as INVALID_ARGUMENT of its request). */
+static inline void crio_error_set_status(crio_error_t *err, int status) {
+  if (err && *err)
+    (*err)->status = status;
+}
 #define cleanup_error __attribute__((cleanup(crio_error_release)))
 
 /* ---- allocation: abort with a message on exhaustion ---------------------- */

@@ -39,6 +39,38 @@ static void copy_annotations(store_record *rec,
   rec->n_annotations = n;
 }
 
+/* Map entries sorted by key, so that equal configs pack to equal bytes:
+ * the kubelet's Go client serialises maps in random order. */
+static int compare_entry_keys(const void *a, const void *b) {
+  /* Every map entry message starts with base, key, value. */
+  const Runtime__V1__PodSandboxConfig__LabelsEntry *ea = *(void *const *)a;
+  const Runtime__V1__PodSandboxConfig__LabelsEntry *eb = *(void *const *)b;
+  return strcmp(ea->key, eb->key);
+}
+
+static void sort_entries(void *entries, size_t n) {
+  if (n > 1)
+    qsort(entries, n, sizeof(void *), compare_entry_keys);
+}
+
+/* The config's canonical encoding: maps sorted by key. */
+static void pack_canonical(const Runtime__V1__PodSandboxConfig *c, ProtobufCBinaryData *out) {
+  size_t len = runtime__v1__pod_sandbox_config__get_packed_size(c);
+  cleanup_free uint8_t *raw = xmalloc(len ? len : 1);
+  runtime__v1__pod_sandbox_config__pack(c, raw);
+  Runtime__V1__PodSandboxConfig *copy = runtime__v1__pod_sandbox_config__unpack(NULL, len, raw);
+  if (copy == NULL)
+    abort(); /* we just packed it */
+  sort_entries(copy->labels, copy->n_labels);
+  sort_entries(copy->annotations, copy->n_annotations);
+  if (copy->linux)
+    sort_entries(copy->linux->sysctls, copy->linux->n_sysctls);
+  out->len = runtime__v1__pod_sandbox_config__get_packed_size(copy);
+  out->data = xmalloc(out->len ? out->len : 1);
+  runtime__v1__pod_sandbox_config__pack(copy, out->data);
+  runtime__v1__pod_sandbox_config__free_unpacked(copy, NULL);
+}
+
 store_record *cri_pod_record_new(const Runtime__V1__RunPodSandboxRequest *req,
                                  const struct cri_config *cfg, const char *id) {
   const Runtime__V1__PodSandboxConfig *c = req->config;
@@ -51,9 +83,7 @@ store_record *cri_pod_record_new(const Runtime__V1__RunPodSandboxRequest *req,
   copy_annotations(rec, c->annotations, c->n_annotations);
 
   Crio__Store__PodSandboxBody *body = rec->pod;
-  body->cri_config.len = runtime__v1__pod_sandbox_config__get_packed_size(c);
-  body->cri_config.data = xmalloc(body->cri_config.len ? body->cri_config.len : 1);
-  runtime__v1__pod_sandbox_config__pack(c, body->cri_config.data);
+  pack_canonical(c, &body->cri_config);
   const struct cri_runtime_handler *h = cri_runtime_handler_find(cfg, req->runtime_handler);
   store_string_set(&body->runtime_handler, h->name);
   body->attempt = c->metadata->attempt;
@@ -67,31 +97,20 @@ store_record *cri_pod_record_new(const Runtime__V1__RunPodSandboxRequest *req,
   return rec;
 }
 
-static const char *record_label_value(const store_record *rec, const char *key) {
-  for (size_t i = 0; i < rec->n_labels; i++)
-    if (strcmp(rec->labels[i]->key, key) == 0)
-      return rec->labels[i]->value;
-  return NULL;
-}
-
 bool cri_pod_record_matches(const store_record *rec, const Runtime__V1__RunPodSandboxRequest *req,
                             const struct cri_config *cfg) {
   const Runtime__V1__PodSandboxConfig *c = req->config;
   const struct cri_runtime_handler *h = cri_runtime_handler_find(cfg, req->runtime_handler);
   if (rec->pod == NULL || h == NULL || strcmp(rec->pod->runtime_handler, h->name) != 0)
     return false;
-  if (strcmp(rec->pod->hostname, c->hostname ? c->hostname : "") != 0)
-    return false;
-  /* The kubelet's Go client serialises maps in random order, so a retry is
-   * recognised by content, not by bytes. */
-  if (rec->n_labels != c->n_labels)
-    return false;
-  for (size_t i = 0; i < c->n_labels; i++) {
-    const char *v = record_label_value(rec, c->labels[i]->key);
-    if (v == NULL || strcmp(v, c->labels[i]->value) != 0)
-      return false;
-  }
-  return true;
+  /* The whole config, compared in canonical form (maps sorted): a retry
+   * sends the same config, a different pod that wants the name does not. */
+  ProtobufCBinaryData canonical;
+  pack_canonical(c, &canonical);
+  bool same = canonical.len == rec->pod->cri_config.len &&
+              memcmp(canonical.data, rec->pod->cri_config.data, canonical.len) == 0;
+  free(canonical.data);
+  return same;
 }
 
 Runtime__V1__PodSandboxConfig *cri_pod_record_config(const store_record *rec) {

@@ -110,6 +110,9 @@ int cri_handle_run_pod_sandbox(struct cri_request *req, ProtobufCMessage **respo
     if (reconciler_wait(r, SM_KIND_POD, id, SM_POD_REMOVED, req->deadline_mono_ns, &rollback_err) <
         0)
       log_warning("pod %s: rollback not finished: %s", id, crio_error_message(&rollback_err));
+    /* The request was valid (it was checked before anything was written):
+     * what failed is the node's side, whatever errno the step carried. */
+    crio_error_set_status(err, EIO);
     return crio_error_prefix(err, "run pod sandbox %s", id);
   }
   Runtime__V1__RunPodSandboxResponse *resp = cri_alloc(req, sizeof(*resp));

@@ -41,7 +41,7 @@ static const struct sm_transition pod_transitions[] = {
              "run CNI ADD on the pinned netns and store the result (IPs, "
              "interfaces)"),
     POD_STEP(NETWORK_ATTACHED, READY, "pod.mark_ready", false,
-             "record the sandbox as ready; nothing changes on the host"),
+             "start the pause process when the pod shares a PID namespace (pinning that namespace); otherwise only record the sandbox as ready"),
     /* stop */
     POD_STEP(READY, CONTAINERS_STOPPED, "pod.stop_containers", false,
              "drive every container of the pod to EXITED, each through its "
