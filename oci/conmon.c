@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -331,8 +332,10 @@ int oci_conmon_create(const struct oci_conmon_config *cfg, struct oci_conmon_cre
   if (pipe2(sync, O_CLOEXEC) < 0)
     return crio_error_errno(err, errno, "conmon for %s: pipe", cfg->id);
   cleanup_close int sync_r = sync[0], sync_w = sync[1];
-  if (pipe2(start, O_CLOEXEC) < 0)
-    return crio_error_errno(err, errno, "conmon for %s: pipe", cfg->id);
+  /* A socket, not a pipe: if conmon died before reading it, send() with
+   * MSG_NOSIGNAL fails with EPIPE instead of raising SIGPIPE here. */
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, start) < 0)
+    return crio_error_errno(err, errno, "conmon for %s: socketpair", cfg->id);
   cleanup_close int start_r = start[0], start_w = start[1];
   if (pipe2(msg, O_CLOEXEC | O_NONBLOCK) < 0)
     return crio_error_errno(err, errno, "conmon for %s: pipe", cfg->id);
@@ -364,10 +367,11 @@ int oci_conmon_create(const struct oci_conmon_config *cfg, struct oci_conmon_cre
     abandon_parent(pid);
     return crio_error_prefix(err, "conmon for %s", cfg->id);
   }
-  if (write(start_w, "\0", 1) != 1) {
-    int saved = errno;
-    abandon_parent(pid);
-    return crio_error_errno(err, saved, "conmon for %s: start pipe", cfg->id);
+  if (send(start_w, "\0", 1, MSG_NOSIGNAL) != 1) {
+    /* conmon exited before reading it: its status and message say why. */
+    if (wait_parent(pid, pidfd, msg_r, err) < 0)
+      return crio_error_prefix(err, "conmon for %s", cfg->id);
+    return crio_error(err, EIO, "conmon for %s: exited without reading the start pipe", cfg->id);
   }
   close(steal_fd(&start_w));
   if (wait_parent(pid, pidfd, msg_r, err) < 0)

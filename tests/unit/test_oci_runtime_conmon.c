@@ -471,9 +471,10 @@ static void test_bad_config(void) {
 int main(void) {
   rtfx_require_root();
   char *exits = rtfx_path("exits");
+  char *persist = rtfx_path("persist");
   crio_error_t err = NULL;
   RUN_TEST(test_survives_daemon);
-  OK(oci_exit_watch_start(exits, rtfx_path("persist"), rtfx_on_exit, NULL, &watch, &err), &err);
+  OK(oci_exit_watch_start(exits, persist, rtfx_on_exit, NULL, &watch, &err), &err);
   RUN_TEST(test_lifecycle_runc);
   RUN_TEST(test_reopen_log);
   RUN_TEST(test_oom);
@@ -482,5 +483,6 @@ int main(void) {
   RUN_TEST(test_crun);
   oci_exit_watch_stop(watch);
   free(exits);
+  free(persist);
   return 0;
 }

@@ -42,6 +42,17 @@ static struct {
 } made[MAX_CONTAINERS];
 static size_t n_made;
 
+/* Strings that live as long as the test (container configs). */
+#define MAX_KEPT 1024
+static void *kept[MAX_KEPT];
+static size_t n_kept;
+
+static void *keep(void *p) {
+  CHECK(n_kept < MAX_KEPT);
+  kept[n_kept++] = p;
+  return p;
+}
+
 static void delete_all(void) {
   if (getpid() != rt_owner)
     return;
@@ -50,7 +61,12 @@ static void delete_all(void) {
     if (oci_runtime_delete(made[i].rt, made[i].id, &err) < 0)
       fprintf(stderr, "cleanup: %s\n", crio_error_message(&err));
     crio_error_release(&err);
+    free(made[i].id);
   }
+  for (size_t i = 0; i < n_kept; i++)
+    free(kept[i]);
+  for (int i = 0; i < 2; i++)
+    free(roots[i]);
 }
 
 static void rt_init(void) {
@@ -245,24 +261,26 @@ void rtfx_container_init(struct rtfx_container *c, const struct oci_runtime *rt,
                          const char *const *args, long long memory_limit) {
   rt_init();
   memset(c, 0, sizeof(*c));
-  c->id = rtfx_id(tag);
-  c->bundle = rtfx_bundle(c->id, args, memory_limit);
+  c->id = keep(rtfx_id(tag));
+  c->bundle = keep(rtfx_bundle(c->id, args, memory_limit));
   char *logs = rtfx_path("logs");
   CHECK(asprintf(&c->log_path, "%s/%s.log", logs, c->id) > 0);
+  keep(c->log_path);
   free(logs);
   char *persist_root = rtfx_path("persist");
   mkdir_or_die(persist_root);
   CHECK(asprintf(&c->persist_dir, "%s/%s", persist_root, c->id) > 0);
+  keep(c->persist_dir);
   free(persist_root);
   mkdir_or_die(c->persist_dir);
-  c->exit_dir = rtfx_path("exits");
+  c->exit_dir = keep(rtfx_path("exits"));
   c->cfg = (struct oci_conmon_config){
       .runtime = rt,
       .id = c->id,
       .bundle = c->bundle,
       .persist_dir = c->persist_dir,
       .exit_dir = c->exit_dir,
-      .socket_dir = rtfx_path("sockets"),
+      .socket_dir = keep(rtfx_path("sockets")),
       .log_path = c->log_path,
       .log_level = "debug",
       .create_timeout_ms = 60000,
