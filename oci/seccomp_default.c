@@ -44,10 +44,10 @@ struct syscall_group {
 
 static const char *const process_calls[] = {
     "exit", "exit_group", "fork", "vfork", "execve", "execveat", "wait4", "waitid", "waitpid",
-    "kill", "tkill", "tgkill", "getpid", "getppid", "gettid", "set_tid_address",
-    "set_robust_list", "get_robust_list", "rseq", "restart_syscall", "prctl", "arch_prctl",
-    "get_thread_area", "set_thread_area", "setsid", "getsid", "setpgid", "getpgid", "getpgrp",
-    "pidfd_open", "pidfd_send_signal", "capget", "capset", "umask", "ptrace", "process_vm_readv",
+    "kill", "tkill", "tgkill", "getpid", "getppid", "gettid", "set_tid_address", "set_robust_list",
+    "get_robust_list", "rseq", "restart_syscall", "prctl", "arch_prctl", "get_thread_area",
+    "set_thread_area", "setsid", "getsid", "setpgid", "getpgid", "getpgrp", "pidfd_open",
+    "pidfd_send_signal", "capget", "capset", "umask", "ptrace", "process_vm_readv",
     "process_vm_writev",
     /* x86 only: 16-bit segments for Wine and old runtimes. */
     "modify_ldt", NULL};
@@ -55,95 +55,216 @@ static const char *const process_calls[] = {
 /* Changing credentials is checked by the kernel against the process's
  * capabilities (SETUID/SETGID), which is the control that matters. */
 static const char *const credential_calls[] = {
-    "getuid", "getuid32", "geteuid", "geteuid32", "getgid", "getgid32", "getegid", "getegid32",
-    "getresuid", "getresuid32", "getresgid", "getresgid32", "getgroups", "getgroups32", "setuid",
-    "setuid32", "setgid", "setgid32", "setreuid", "setreuid32", "setregid", "setregid32",
-    "setresuid", "setresuid32", "setresgid", "setresgid32", "setfsuid", "setfsuid32", "setfsgid",
-    "setfsgid32", "setgroups", "setgroups32", NULL};
+    "getuid",    "getuid32",    "geteuid",   "geteuid32",   "getgid",    "getgid32",
+    "getegid",   "getegid32",   "getresuid", "getresuid32", "getresgid", "getresgid32",
+    "getgroups", "getgroups32", "setuid",    "setuid32",    "setgid",    "setgid32",
+    "setreuid",  "setreuid32",  "setregid",  "setregid32",  "setresuid", "setresuid32",
+    "setresgid", "setresgid32", "setfsuid",  "setfsuid32",  "setfsgid",  "setfsgid32",
+    "setgroups", "setgroups32", NULL};
 
-static const char *const signal_calls[] = {
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigsuspend",
-    "rt_sigtimedwait", "rt_sigtimedwait_time64", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
-    "sigaltstack", "sigreturn", "sigprocmask", "signalfd", "signalfd4", "pause", "alarm", NULL};
+static const char *const signal_calls[] = {"rt_sigaction",
+                                           "rt_sigprocmask",
+                                           "rt_sigreturn",
+                                           "rt_sigpending",
+                                           "rt_sigsuspend",
+                                           "rt_sigtimedwait",
+                                           "rt_sigtimedwait_time64",
+                                           "rt_sigqueueinfo",
+                                           "rt_tgsigqueueinfo",
+                                           "sigaltstack",
+                                           "sigreturn",
+                                           "sigprocmask",
+                                           "signalfd",
+                                           "signalfd4",
+                                           "pause",
+                                           "alarm",
+                                           NULL};
 
-static const char *const memory_calls[] = {
-    "brk", "mmap", "mmap2", "munmap", "mremap", "mprotect", "madvise", "mincore", "msync", "mlock",
-    "mlock2", "mlockall", "munlock", "munlockall", "membarrier", "memfd_create", "memfd_secret",
-    "pkey_alloc", "pkey_free", "pkey_mprotect", "remap_file_pages", "process_mrelease", NULL};
+static const char *const memory_calls[] = {"brk",
+                                           "mmap",
+                                           "mmap2",
+                                           "munmap",
+                                           "mremap",
+                                           "mprotect",
+                                           "madvise",
+                                           "mincore",
+                                           "msync",
+                                           "mlock",
+                                           "mlock2",
+                                           "mlockall",
+                                           "munlock",
+                                           "munlockall",
+                                           "membarrier",
+                                           "memfd_create",
+                                           "memfd_secret",
+                                           "pkey_alloc",
+                                           "pkey_free",
+                                           "pkey_mprotect",
+                                           "remap_file_pages",
+                                           "process_mrelease",
+                                           NULL};
 
 static const char *const file_calls[] = {
     "open", "openat", "openat2", "creat", "close", "close_range", "read", "write", "readv",
-    "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "lseek",
-    "_llseek", "dup", "dup2", "dup3", "fcntl", "fcntl64", "flock", "fsync", "fdatasync", "sync",
-    "syncfs", "sync_file_range", "fallocate", "ftruncate", "ftruncate64", "truncate",
-    "truncate64", "fadvise64", "fadvise64_64", "readahead", "sendfile", "sendfile64", "splice",
-    "tee", "vmsplice", "copy_file_range", "ioctl", "stat", "stat64", "lstat", "lstat64", "fstat",
-    "fstat64", "newfstatat", "fstatat64", "statx", "statfs", "statfs64", "fstatfs", "fstatfs64",
-    "access", "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "mkdir", "mkdirat",
+    "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "lseek", "_llseek",
+    "dup", "dup2", "dup3", "fcntl", "fcntl64", "flock", "fsync", "fdatasync", "sync", "syncfs",
+    "sync_file_range", "fallocate", "ftruncate", "ftruncate64", "truncate", "truncate64",
+    "fadvise64", "fadvise64_64", "readahead", "sendfile", "sendfile64", "splice", "tee", "vmsplice",
+    "copy_file_range", "ioctl", "stat", "stat64", "lstat", "lstat64", "fstat", "fstat64",
+    "newfstatat", "fstatat64", "statx", "statfs", "statfs64", "fstatfs", "fstatfs64", "access",
+    "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "mkdir", "mkdirat",
     /* Device nodes still need CAP_MKNOD and the device cgroup. */
     "mknod", "mknodat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
     "symlinkat", "unlink", "unlinkat", "readlink", "readlinkat", "chmod", "fchmod", "fchmodat",
     "chown", "chown32", "fchown", "fchown32", "lchown", "lchown32", "fchownat", "utime", "utimes",
-    "utimensat", "utimensat_time64", "futimesat", "getdents", "getdents64", "getxattr",
-    "lgetxattr", "fgetxattr", "setxattr", "lsetxattr", "fsetxattr", "listxattr", "llistxattr",
-    "flistxattr", "removexattr", "lremovexattr", "fremovexattr",
+    "utimensat", "utimensat_time64", "futimesat", "getdents", "getdents64", "getxattr", "lgetxattr",
+    "fgetxattr", "setxattr", "lsetxattr", "fsetxattr", "listxattr", "llistxattr", "flistxattr",
+    "removexattr", "lremovexattr", "fremovexattr",
     /* Harmless alone: opening a handle needs open_by_handle_at (below). */
-    "name_to_handle_at", "inotify_init", "inotify_init1", "inotify_add_watch",
-    "inotify_rm_watch", "fanotify_mark", "pipe", "pipe2", NULL};
+    "name_to_handle_at", "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+    "fanotify_mark", "pipe", "pipe2", NULL};
 
-static const char *const event_calls[] = {
-    "select", "_newselect", "pselect6", "pselect6_time64", "poll", "ppoll", "ppoll_time64",
-    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_wait", "epoll_wait_old",
-    "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "timerfd_create", "timerfd_settime",
-    "timerfd_settime64", "timerfd_gettime", "timerfd_gettime64", "futex", "futex_time64",
-    "futex_waitv", "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents",
-    "io_pgetevents", "io_pgetevents_time64", NULL};
+static const char *const event_calls[] = {"select",
+                                          "_newselect",
+                                          "pselect6",
+                                          "pselect6_time64",
+                                          "poll",
+                                          "ppoll",
+                                          "ppoll_time64",
+                                          "epoll_create",
+                                          "epoll_create1",
+                                          "epoll_ctl",
+                                          "epoll_ctl_old",
+                                          "epoll_wait",
+                                          "epoll_wait_old",
+                                          "epoll_pwait",
+                                          "epoll_pwait2",
+                                          "eventfd",
+                                          "eventfd2",
+                                          "timerfd_create",
+                                          "timerfd_settime",
+                                          "timerfd_settime64",
+                                          "timerfd_gettime",
+                                          "timerfd_gettime64",
+                                          "futex",
+                                          "futex_time64",
+                                          "futex_waitv",
+                                          "io_setup",
+                                          "io_destroy",
+                                          "io_submit",
+                                          "io_cancel",
+                                          "io_getevents",
+                                          "io_pgetevents",
+                                          "io_pgetevents_time64",
+                                          NULL};
 
 /* adjtimex and clock_adjtime only read unless CAP_SYS_TIME is held. */
-static const char *const time_calls[] = {
-    "time", "gettimeofday", "clock_gettime", "clock_gettime64", "clock_getres",
-    "clock_getres_time64", "clock_nanosleep", "clock_nanosleep_time64", "nanosleep", "adjtimex",
-    "clock_adjtime", "clock_adjtime64", "getitimer", "setitimer", "timer_create", "timer_delete",
-    "timer_settime", "timer_settime64", "timer_gettime", "timer_gettime64", "timer_getoverrun",
-    "times", NULL};
+static const char *const time_calls[] = {"time",
+                                         "gettimeofday",
+                                         "clock_gettime",
+                                         "clock_gettime64",
+                                         "clock_getres",
+                                         "clock_getres_time64",
+                                         "clock_nanosleep",
+                                         "clock_nanosleep_time64",
+                                         "nanosleep",
+                                         "adjtimex",
+                                         "clock_adjtime",
+                                         "clock_adjtime64",
+                                         "getitimer",
+                                         "setitimer",
+                                         "timer_create",
+                                         "timer_delete",
+                                         "timer_settime",
+                                         "timer_settime64",
+                                         "timer_gettime",
+                                         "timer_gettime64",
+                                         "timer_getoverrun",
+                                         "times",
+                                         NULL};
 
-static const char *const sched_calls[] = {
-    "sched_getaffinity", "sched_setaffinity", "sched_getattr", "sched_setattr", "sched_getparam",
-    "sched_setparam", "sched_getscheduler", "sched_setscheduler", "sched_get_priority_max",
-    "sched_get_priority_min", "sched_rr_get_interval", "sched_rr_get_interval_time64",
-    "sched_yield", "getpriority", "setpriority", "ioprio_get", "ioprio_set", "getrlimit",
-    "ugetrlimit", "setrlimit", "prlimit64", "getrusage", "getcpu", "sysinfo", "uname",
-    "getrandom", NULL};
+static const char *const sched_calls[] = {"sched_getaffinity",
+                                          "sched_setaffinity",
+                                          "sched_getattr",
+                                          "sched_setattr",
+                                          "sched_getparam",
+                                          "sched_setparam",
+                                          "sched_getscheduler",
+                                          "sched_setscheduler",
+                                          "sched_get_priority_max",
+                                          "sched_get_priority_min",
+                                          "sched_rr_get_interval",
+                                          "sched_rr_get_interval_time64",
+                                          "sched_yield",
+                                          "getpriority",
+                                          "setpriority",
+                                          "ioprio_get",
+                                          "ioprio_set",
+                                          "getrlimit",
+                                          "ugetrlimit",
+                                          "setrlimit",
+                                          "prlimit64",
+                                          "getrusage",
+                                          "getcpu",
+                                          "sysinfo",
+                                          "uname",
+                                          "getrandom",
+                                          NULL};
 
 /* socket() itself is allowed by an argument rule (no AF_VSOCK); socketcall
  * is 32-bit x86's multiplexer, whose arguments a filter cannot see. */
 static const char *const network_calls[] = {
-    "socketpair", "socketcall", "bind", "connect", "listen", "accept", "accept4", "getsockname",
-    "getpeername", "getsockopt", "setsockopt", "send", "sendto", "sendmsg", "sendmmsg", "recv",
-    "recvfrom", "recvmsg", "recvmmsg", "recvmmsg_time64", "shutdown", NULL};
+    "socketpair", "socketcall",      "bind",        "connect",    "listen",     "accept",
+    "accept4",    "getsockname",     "getpeername", "getsockopt", "setsockopt", "send",
+    "sendto",     "sendmsg",         "sendmmsg",    "recv",       "recvfrom",   "recvmsg",
+    "recvmmsg",   "recvmmsg_time64", "shutdown",    NULL};
 
 /* System V and POSIX IPC stay inside the IPC namespace. */
-static const char *const ipc_calls[] = {
-    "ipc", "msgctl", "msgget", "msgrcv", "msgsnd", "semctl", "semget", "semop", "semtimedop",
-    "semtimedop_time64", "shmat", "shmctl", "shmdt", "shmget", "mq_open", "mq_unlink",
-    "mq_timedsend", "mq_timedsend_time64", "mq_timedreceive", "mq_timedreceive_time64",
-    "mq_notify", "mq_getsetattr", NULL};
+static const char *const ipc_calls[] = {"ipc",
+                                        "msgctl",
+                                        "msgget",
+                                        "msgrcv",
+                                        "msgsnd",
+                                        "semctl",
+                                        "semget",
+                                        "semop",
+                                        "semtimedop",
+                                        "semtimedop_time64",
+                                        "shmat",
+                                        "shmctl",
+                                        "shmdt",
+                                        "shmget",
+                                        "mq_open",
+                                        "mq_unlink",
+                                        "mq_timedsend",
+                                        "mq_timedsend_time64",
+                                        "mq_timedreceive",
+                                        "mq_timedreceive_time64",
+                                        "mq_notify",
+                                        "mq_getsetattr",
+                                        NULL};
 
 /* A program may confine itself further. */
-static const char *const self_sandbox_calls[] = {"seccomp", "landlock_create_ruleset",
-                                                 "landlock_add_rule", "landlock_restrict_self",
-                                                 NULL};
+static const char *const self_sandbox_calls[] = {
+    "seccomp", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", NULL};
 
 /* 32-bit ARM's private calls (cache maintenance for JITs, TLS). */
-static const char *const arm_calls[] = {"arm_fadvise64_64", "arm_sync_file_range",
-                                        "sync_file_range2", "breakpoint", "cacheflush",
-                                        "set_tls", NULL};
+static const char *const arm_calls[] = {"arm_fadvise64_64",
+                                        "arm_sync_file_range",
+                                        "sync_file_range2",
+                                        "breakpoint",
+                                        "cacheflush",
+                                        "set_tls",
+                                        NULL};
 
-static const char *const sys_admin_calls[] = {
-    "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
-    "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree", "perf_event_open",
-    "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount",
-    "umount2", "unshare", NULL};
+static const char *const sys_admin_calls[] = {"bpf",           "clone",           "clone3",
+                                              "fanotify_init", "fsconfig",        "fsmount",
+                                              "fsopen",        "fspick",          "lookup_dcookie",
+                                              "mount",         "mount_setattr",   "move_mount",
+                                              "open_tree",     "perf_event_open", "quotactl",
+                                              "quotactl_fd",   "setdomainname",   "sethostname",
+                                              "setns",         "syslog",          "umount",
+                                              "umount2",       "unshare",         NULL};
 static const char *const dac_read_search_calls[] = {"open_by_handle_at", NULL};
 static const char *const sys_boot_calls[] = {"reboot", NULL};
 static const char *const sys_chroot_calls[] = {"chroot", NULL};

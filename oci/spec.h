@@ -79,8 +79,8 @@ enum oci_cgroup_driver {
 };
 
 struct oci_spec_input {
-  const char *container_id; /* required */
-  const char *sandbox_id;   /* required */
+  const char *container_id;                            /* required */
+  const char *sandbox_id;                              /* required */
   const Runtime__V1__ContainerConfig *config;          /* required */
   const Runtime__V1__PodSandboxConfig *sandbox_config; /* required */
   /* The image's config blob (OCI image-spec or Docker image JSON, with its
@@ -141,8 +141,8 @@ void oci_spec_warnings_release(struct oci_spec_warnings *w);
  * mountinfo for propagation, and the host's /dev for privileged
  * containers.  `w` may be NULL (warnings are then logged).  On failure
  * *out is NULL. */
-int oci_spec_build(const struct oci_spec_input *in, cJSON **out,
-                   struct oci_spec_warnings *w, crio_error_t *err);
+int oci_spec_build(const struct oci_spec_input *in, cJSON **out, struct oci_spec_warnings *w,
+                   crio_error_t *err);
 
 /* Writes <bundle_dir>/config.json atomically (temp file, fsync, rename),
  * mode 0600: the environment may hold secrets. */
@@ -152,8 +152,8 @@ int oci_spec_write(const char *bundle_dir, const cJSON *spec, crio_error_t *err)
  * like a path in the container, never following a link out), the working
  * directory and the image's VOLUME directories that no mount covers, as
  * CRI-O's default image_volumes = "mkdir" does.  Idempotent. */
-int oci_spec_prepare_rootfs(const char *rootfs, const cJSON *spec,
-                            const cJSON *image_config, crio_error_t *err);
+int oci_spec_prepare_rootfs(const char *rootfs, const cJSON *spec, const cJSON *image_config,
+                            crio_error_t *err);
 
 /* A 64-bit integer member of a spec object (a plain number, or the exact
  * raw form used beyond 2^53).  Returns false if absent or not a number. */
@@ -161,8 +161,8 @@ bool oci_spec_get_int(const cJSON *obj, const char *key, int64_t *value);
 
 /* The signal StopContainer sends first: config.stop_signal if set, else the
  * image's StopSignal ("SIGQUIT", "QUIT", "3", "RTMIN+2"), else SIGTERM. */
-int oci_spec_stop_signal(const Runtime__V1__ContainerConfig *config,
-                         const cJSON *image_config, int *signo, crio_error_t *err);
+int oci_spec_stop_signal(const Runtime__V1__ContainerConfig *config, const cJSON *image_config,
+                         int *signo, crio_error_t *err);
 
 /* ---- users -------------------------------------------------------------------- */
 struct oci_user {
@@ -186,8 +186,7 @@ void oci_user_release(struct oci_user *u);
  * "" is root.  A numeric uid or gid need not have an entry (gid then 0, or
  * the passwd entry's); a name must (EINVAL "user \"x\": no such user in
  * /etc/passwd").  The group, when given, replaces the passwd entry's. */
-int oci_user_resolve(int rootfs_fd, const char *user, struct oci_user *out,
-                     crio_error_t *err);
+int oci_user_resolve(int rootfs_fd, const char *user, struct oci_user *out, crio_error_t *err);
 
 /* ---- seccomp -------------------------------------------------------------------- */
 /* The built-in RuntimeDefault profile (linux.seccomp), for a container whose
@@ -199,7 +198,6 @@ void oci_seccomp_default_profile(uint64_t caps, cJSON **out);
  * Docker/Kubernetes profile (archMap, names, includes/excludes by caps and
  * arches), converted to linux.seccomp for this architecture.  EINVAL naming
  * the file and what is wrong if it does not parse. */
-int oci_seccomp_profile_load(const char *path, uint64_t caps, cJSON **out,
-                             crio_error_t *err);
+int oci_seccomp_profile_load(const char *path, uint64_t caps, cJSON **out, crio_error_t *err);
 
 #endif

@@ -138,8 +138,9 @@ int oci_spec_build(const struct oci_spec_input *in, cJSON **out, struct oci_spec
   /* Labels for processes and mounts would be needed, and picking MCS
    * levels is not implemented: refuse rather than run unlabeled. */
   if (in->host->selinux_enabled)
-    return crio_error(err, ENOSYS, "SELinux is enabled on this host; SELinux labels are not "
-                                   "implemented");
+    return crio_error(err, ENOSYS,
+                      "SELinux is enabled on this host; SELinux labels are not "
+                      "implemented");
   pod_namespaces(&c);
 
   cleanup_close int rootfd = open(in->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -72,8 +72,8 @@ uint64_t spec_caps_default(void) {
    * (chown files, switch user, bind low ports, signal their children),
    * nothing that reaches the kernel's or other tenants' state.  Docker's
    * set less NET_RAW, MKNOD, SYS_CHROOT, AUDIT_WRITE and SETFCAP. */
-  static const int defaults[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,
-                                 CAP_FOWNER, CAP_SETGID,       CAP_SETUID,
+  static const int defaults[] = {CAP_CHOWN,   CAP_DAC_OVERRIDE,     CAP_FSETID,
+                                 CAP_FOWNER,  CAP_SETGID,           CAP_SETUID,
                                  CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_KILL};
   uint64_t caps = 0;
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)

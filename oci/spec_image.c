@@ -114,8 +114,8 @@ int oci_spec_prepare_rootfs(const char *rootfs, const cJSON *spec, const cJSON *
     return crio_error_prefix(err, "working directory");
 
   const cJSON *vol;
-  cJSON_ArrayForEach(vol, cJSON_GetObjectItemCaseSensitive(spec_image_section(image_config),
-                                                           "Volumes")) {
+  cJSON_ArrayForEach(
+      vol, cJSON_GetObjectItemCaseSensitive(spec_image_section(image_config), "Volumes")) {
     cleanup_free char *path = spec_clean_abs_path(vol->string);
     if (path == NULL)
       return crio_error(err, EINVAL, "image config Volumes: \"%s\" is not an absolute path",

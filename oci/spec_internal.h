@@ -48,8 +48,7 @@ int spec_linux(struct spec_ctx *c, cJSON *spec, crio_error_t *err);
 /* linux.seccomp from the security context (after spec_process). */
 int spec_seccomp(struct spec_ctx *c, cJSON *linux_obj, crio_error_t *err);
 
-void spec_warn(struct spec_ctx *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void spec_warn(struct spec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- capabilities ----------------------------------------------------------- */
 #define SPEC_CAP_LAST 40 /* CAP_CHECKPOINT_RESTORE, Linux 5.9 */
@@ -70,7 +69,9 @@ const cJSON *spec_image_section(const cJSON *image_config);
 const char *spec_image_string(const cJSON *img, const char *key);
 
 /* ---- JSON helpers --------------------------------------------------------------- */
-static inline void spec_cjson_deletep(cJSON **p) { cJSON_Delete(*p); }
+static inline void spec_cjson_deletep(cJSON **p) {
+  cJSON_Delete(*p);
+}
 #define cleanup_cjson __attribute__((cleanup(spec_cjson_deletep)))
 /* Numbers beyond 2^53 are emitted as raw JSON text so they survive exactly
  * (cJSON stores doubles; Go's int64 decoding rejects "9.2e+18"). */

@@ -161,8 +161,7 @@ static int linux_resources(struct spec_ctx *c, cJSON *resources, crio_error_t *e
   if (r->memory_swap_limit_in_bytes != 0 && r->memory_limit_in_bytes == 0)
     return crio_error(err, EINVAL,
                       RES_FIELD ".memory_swap_limit_in_bytes: needs memory_limit_in_bytes");
-  if (r->memory_swap_limit_in_bytes > 0 &&
-      r->memory_swap_limit_in_bytes < r->memory_limit_in_bytes)
+  if (r->memory_swap_limit_in_bytes > 0 && r->memory_swap_limit_in_bytes < r->memory_limit_in_bytes)
     return crio_error(err, EINVAL,
                       RES_FIELD ".memory_swap_limit_in_bytes: %lld is below the memory limit %lld "
                                 "(it counts memory plus swap)",
@@ -209,8 +208,7 @@ static int linux_resources(struct spec_ctx *c, cJSON *resources, crio_error_t *e
           !valid_page_size(r->hugepage_limits[i]->page_size))
         return crio_error(err, EINVAL,
                           RES_FIELD ".hugepage_limits[%zu].page_size: \"%s\" is not like 2MB", i,
-                          r->hugepage_limits[i]->page_size ? r->hugepage_limits[i]->page_size
-                                                           : "");
+                          r->hugepage_limits[i]->page_size ? r->hugepage_limits[i]->page_size : "");
     if (!host->hugetlb) {
       spec_warn(c, "hugepage_limits ignored: no hugetlb cgroup controller runc can use");
     } else {
@@ -268,9 +266,9 @@ static void default_device_rules(cJSON *rules) {
     int major, minor;
     const char *access;
   } allowed[] = {
-      {"c", -1, -1, "m"},    {"b", -1, -1, "m"},    {"c", 1, 3, "rwm"},  {"c", 1, 5, "rwm"},
-      {"c", 1, 7, "rwm"},    {"c", 1, 8, "rwm"},    {"c", 1, 9, "rwm"},  {"c", 5, 0, "rwm"},
-      {"c", 5, 1, "rwm"},    {"c", 5, 2, "rwm"},    {"c", 136, -1, "rwm"},
+      {"c", -1, -1, "m"}, {"b", -1, -1, "m"}, {"c", 1, 3, "rwm"},    {"c", 1, 5, "rwm"},
+      {"c", 1, 7, "rwm"}, {"c", 1, 8, "rwm"}, {"c", 1, 9, "rwm"},    {"c", 5, 0, "rwm"},
+      {"c", 5, 1, "rwm"}, {"c", 5, 2, "rwm"}, {"c", 136, -1, "rwm"},
   };
   cJSON_AddItemToArray(rules, device_rule(false, NULL, -1, -1, "rwm"));
   for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
@@ -311,8 +309,8 @@ static void add_device(cJSON *devices, cJSON *rules, const char *path, const str
  * For the host's whole /dev, what runc mounts itself (pts, shm, mqueue)
  * and the console are skipped. */
 static int add_device_dir(cJSON *devices, cJSON *rules, const char *host_dir,
-                          const char *container_dir, const char *access, bool whole_dev,
-                          int depth, crio_error_t *err) {
+                          const char *container_dir, const char *access, bool whole_dev, int depth,
+                          crio_error_t *err) {
   static const char *const skip[] = {"pts", "shm", "mqueue", "fd", "console", ".lxc", ".udev"};
   if (depth > 16)
     return 0;

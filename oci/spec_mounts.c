@@ -16,18 +16,24 @@
 
 /* The kubelet's defaults (pkg/securitycontext), which it sends itself for
  * the Default procMount; used when a request names none. */
-static const char *const default_masked[] = {
-    "/proc/asound",      "/proc/acpi",       "/proc/kcore",       "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi",        "/sys/firmware",    "/sys/devices/virtual/powercap"};
+static const char *const default_masked[] = {"/proc/asound",
+                                             "/proc/acpi",
+                                             "/proc/kcore",
+                                             "/proc/keys",
+                                             "/proc/latency_stats",
+                                             "/proc/timer_list",
+                                             "/proc/timer_stats",
+                                             "/proc/sched_debug",
+                                             "/proc/scsi",
+                                             "/sys/firmware",
+                                             "/sys/devices/virtual/powercap"};
 static const char *const default_readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                                "/proc/sysrq-trigger"};
 
 /* Flags a request may add to a bind mount (CRI Mount.mount_options). */
 static const char *const allowed_mount_options[] = {
-    "noexec", "exec",   "nodev",    "dev",         "nosuid",        "suid",
-    "noatime", "atime", "relatime", "norelatime",  "strictatime",   "nostrictatime",
-    "nodiratime", "diratime"};
+    "noexec", "exec",     "nodev",      "dev",         "nosuid",        "suid",       "noatime",
+    "atime",  "relatime", "norelatime", "strictatime", "nostrictatime", "nodiratime", "diratime"};
 
 static cJSON *mount_obj(const char *dest, const char *type, const char *source,
                         const char *const *options) {
@@ -151,8 +157,7 @@ static int request_mount(struct spec_ctx *c, size_t i, cJSON *list, int *propaga
                         dest);
   }
   if (m->image && m->image->image && m->image->image[0])
-    return crio_error(err, ENOSYS, "config.mounts[%zu].image: image volumes are not supported",
-                      i);
+    return crio_error(err, ENOSYS, "config.mounts[%zu].image: image volumes are not supported", i);
   if (m->n_uidmappings > 0 || m->n_gidmappings > 0)
     return crio_error(err, ENOSYS,
                       "config.mounts[%zu]: idmapped mounts (uidMappings/gidMappings) are not "
@@ -202,8 +207,8 @@ static int request_mount(struct spec_ctx *c, size_t i, cJSON *list, int *propaga
       ok = strcmp(m->mount_options[j], allowed_mount_options[k]) == 0;
     if (!ok) {
       cJSON_Delete(obj);
-      return crio_error(err, EINVAL, "config.mounts[%zu].mount_options[%zu]: \"%s\" not allowed",
-                        i, j, m->mount_options[j]);
+      return crio_error(err, EINVAL, "config.mounts[%zu].mount_options[%zu]: \"%s\" not allowed", i,
+                        j, m->mount_options[j]);
     }
     cJSON_AddItemToArray(opts, cJSON_CreateString(m->mount_options[j]));
   }
@@ -243,11 +248,13 @@ static int default_mounts(struct spec_ctx *c, cJSON *list, const cJSON *requests
   const struct oci_spec_input *in = c->in;
   bool ro_rootfs = c->sc && c->sc->readonly_rootfs;
   const char *sys_access = c->privileged ? "rw" : "ro";
-  add_default(list, requests,
-              mount_obj("/proc", "proc", "proc", (const char *[]){"nosuid", "noexec", "nodev", NULL}));
-  add_default(list, requests,
-              mount_obj("/dev", "tmpfs", "tmpfs",
-                        (const char *[]){"nosuid", "strictatime", "mode=755", "size=65536k", NULL}));
+  add_default(
+      list, requests,
+      mount_obj("/proc", "proc", "proc", (const char *[]){"nosuid", "noexec", "nodev", NULL}));
+  add_default(
+      list, requests,
+      mount_obj("/dev", "tmpfs", "tmpfs",
+                (const char *[]){"nosuid", "strictatime", "mode=755", "size=65536k", NULL}));
   add_default(list, requests,
               mount_obj("/dev/pts", "devpts", "devpts",
                         (const char *[]){"nosuid", "noexec", "newinstance", "ptmxmode=0666",
@@ -258,30 +265,30 @@ static int default_mounts(struct spec_ctx *c, cJSON *list, const cJSON *requests
   add_default(list, requests,
               mount_obj("/sys", "sysfs", "sysfs",
                         (const char *[]){"nosuid", "noexec", "nodev", sys_access, NULL}));
-  add_default(list, requests,
-              mount_obj("/sys/fs/cgroup", "cgroup", "cgroup",
-                        (const char *[]){"nosuid", "noexec", "nodev", "relatime", sys_access,
-                                         NULL}));
+  add_default(
+      list, requests,
+      mount_obj("/sys/fs/cgroup", "cgroup", "cgroup",
+                (const char *[]){"nosuid", "noexec", "nodev", "relatime", sys_access, NULL}));
   if (in->shm_path)
-    add_default(list, requests,
-                mount_obj("/dev/shm", "bind", in->shm_path,
-                          (const char *[]){"rbind", "rprivate", "nosuid", "noexec", "nodev", "rw",
-                                           NULL}));
+    add_default(
+        list, requests,
+        mount_obj("/dev/shm", "bind", in->shm_path,
+                  (const char *[]){"rbind", "rprivate", "nosuid", "noexec", "nodev", "rw", NULL}));
   else
-    add_default(list, requests,
-                mount_obj("/dev/shm", "tmpfs", "shm",
-                          (const char *[]){"nosuid", "noexec", "nodev", "mode=1777",
-                                           "size=65536k", NULL}));
+    add_default(
+        list, requests,
+        mount_obj("/dev/shm", "tmpfs", "shm",
+                  (const char *[]){"nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL}));
   /* The pod's files; read-only with a read-only rootfs, as CRI-O does. */
-  const char *file_opts[] = {"rbind", "rprivate", "nosuid", "nodev", "noexec",
-                             ro_rootfs ? "ro" : "rw", NULL};
+  const char *file_opts[] = {
+      "rbind", "rprivate", "nosuid", "nodev", "noexec", ro_rootfs ? "ro" : "rw", NULL};
   const struct {
     const char *dest, *source, *field;
-  } files[] = {{"/etc/hosts", in->hosts_path, "hosts_path"},
-               {"/etc/hostname", in->hostname_path, "hostname_path"},
-               {"/etc/resolv.conf", in->resolv_conf_path, "resolv_conf_path"},
-               {termination_message_dest(c), in->termination_message_path,
-                "termination_message_path"}};
+  } files[] = {
+      {"/etc/hosts", in->hosts_path, "hosts_path"},
+      {"/etc/hostname", in->hostname_path, "hostname_path"},
+      {"/etc/resolv.conf", in->resolv_conf_path, "resolv_conf_path"},
+      {termination_message_dest(c), in->termination_message_path, "termination_message_path"}};
   for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
     if (files[i].source == NULL)
       continue;
@@ -374,7 +381,8 @@ int spec_mounts(struct spec_ctx *c, cJSON *spec, crio_error_t *err) {
                : 0;
   cJSON_AddItemToObject(linux_obj, "maskedPaths",
                         spec_json_strv(default_masked, sizeof(default_masked) / sizeof(char *)));
-  cJSON_AddItemToObject(linux_obj, "readonlyPaths",
-                        spec_json_strv(default_readonly, sizeof(default_readonly) / sizeof(char *)));
+  cJSON_AddItemToObject(
+      linux_obj, "readonlyPaths",
+      spec_json_strv(default_readonly, sizeof(default_readonly) / sizeof(char *)));
   return 0;
 }

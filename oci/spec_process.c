@@ -167,7 +167,9 @@ static int process_cwd(struct spec_ctx *c, cJSON *process, crio_error_t *err) {
 }
 
 /* ---- user ------------------------------------------------------------------------ */
-static bool valid_id(int64_t v) { return v >= 0 && v < (int64_t)UINT32_MAX; }
+static bool valid_id(int64_t v) {
+  return v >= 0 && v < (int64_t)UINT32_MAX;
+}
 
 static void add_gid(uint32_t **gids, size_t *n, uint32_t gid) {
   for (size_t i = 0; i < *n; i++)
@@ -185,14 +187,12 @@ static int process_user(struct spec_ctx *c, struct oci_user *user, cJSON *proces
   const Runtime__V1__LinuxContainerSecurityContext *sc = c->sc;
   const Runtime__V1__Int64Value *run_as_user = sc ? sc->run_as_user : NULL;
   const Runtime__V1__Int64Value *run_as_group = sc ? sc->run_as_group : NULL;
-  const char *run_as_username = sc && sc->run_as_username && sc->run_as_username[0]
-                                    ? sc->run_as_username
-                                    : NULL;
+  const char *run_as_username =
+      sc && sc->run_as_username && sc->run_as_username[0] ? sc->run_as_username : NULL;
   if (run_as_user && run_as_username)
     return crio_error(err, EINVAL, SC_FIELD ".run_as_username: not together with run_as_user");
   if (run_as_group && !run_as_user && !run_as_username)
-    return crio_error(err, EINVAL,
-                      SC_FIELD ".run_as_group: needs run_as_user or run_as_username");
+    return crio_error(err, EINVAL, SC_FIELD ".run_as_group: needs run_as_user or run_as_username");
   if (run_as_group && !valid_id(run_as_group->value))
     return crio_error(err, EINVAL, SC_FIELD ".run_as_group: %lld is not a valid gid",
                       (long long)run_as_group->value);
@@ -207,8 +207,7 @@ static int process_user(struct spec_ctx *c, struct oci_user *user, cJSON *proces
     field = SC_FIELD ".run_as_user";
   } else if (run_as_username) {
     if (strchr(run_as_username, ':'))
-      return crio_error(err, EINVAL, SC_FIELD ".run_as_username: \"%s\" has ':'",
-                        run_as_username);
+      return crio_error(err, EINVAL, SC_FIELD ".run_as_username: \"%s\" has ':'", run_as_username);
     spec = xstrdup(run_as_username);
     field = SC_FIELD ".run_as_username";
   } else {
@@ -279,7 +278,9 @@ static bool has_all(char **names, size_t n) {
   return false;
 }
 
-static uint64_t all_known_caps(void) { return (2ULL << SPEC_CAP_LAST) - 1; }
+static uint64_t all_known_caps(void) {
+  return (2ULL << SPEC_CAP_LAST) - 1;
+}
 
 /* CRI-O's rules: the default set, then "ALL" added or dropped, then single
  * capabilities added, then dropped (so add ALL + drop X is all but X, and
@@ -311,8 +312,8 @@ static int process_caps(struct spec_ctx *c, cJSON *process, crio_error_t *err) {
       if (caps_apply(SC_FIELD ".capabilities.add_capabilities", req->add_capabilities,
                      req->n_add_capabilities, true, &caps, err) < 0 ||
           caps_apply(SC_FIELD ".capabilities.add_ambient_capabilities",
-                     req->add_ambient_capabilities, req->n_add_ambient_capabilities, true,
-                     &ambient, err) < 0)
+                     req->add_ambient_capabilities, req->n_add_ambient_capabilities, true, &ambient,
+                     err) < 0)
         return -1;
       caps |= ambient;
       if (caps_apply(SC_FIELD ".capabilities.drop_capabilities", req->drop_capabilities,
@@ -406,8 +407,9 @@ static int process_apparmor(struct spec_ctx *c, cJSON *process, crio_error_t *er
   } else if (strncmp(legacy, "localhost/", 10) == 0) {
     kind = LOCALHOST, name = legacy + 10;
   } else if (legacy[0] && strcmp(legacy, "runtime/default") != 0) {
-    return crio_error(err, EINVAL, SC_FIELD ".apparmor_profile: \"%s\" is not runtime/default, "
-                                            "unconfined or localhost/<name>",
+    return crio_error(err, EINVAL,
+                      SC_FIELD ".apparmor_profile: \"%s\" is not runtime/default, "
+                               "unconfined or localhost/<name>",
                       legacy);
   }
   if (kind == LOCALHOST && (name == NULL || name[0] == '\0'))

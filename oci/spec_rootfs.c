@@ -56,7 +56,9 @@ struct walk {
   size_t depth;
 };
 
-static int walk_cur(const struct walk *w) { return w->fds[w->depth]; }
+static int walk_cur(const struct walk *w) {
+  return w->fds[w->depth];
+}
 
 static void walk_pop_to(struct walk *w, size_t depth) {
   while (w->depth > depth)

@@ -13,11 +13,11 @@
 #include "oci/spec_internal.h"
 
 static const char *const actions[] = {
-    "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-    "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",        "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
-    "SCMP_ACT_NOTIFY"};
-static const char *const operators[] = {"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",
-                                        "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+    "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_TRAP",  "SCMP_ACT_ERRNO",        "SCMP_ACT_TRACE",
+    "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",          "SCMP_ACT_NOTIFY"};
+static const char *const operators[] = {"SCMP_CMP_NE",       "SCMP_CMP_LT", "SCMP_CMP_LE",
+                                        "SCMP_CMP_EQ",       "SCMP_CMP_GE", "SCMP_CMP_GT",
                                         "SCMP_CMP_MASKED_EQ"};
 
 static bool in_list(const char *s, const char *const *list, size_t n) {
@@ -235,7 +235,7 @@ int oci_seccomp_profile_load(const char *path, uint64_t caps, cJSON **out, crio_
   /* A profile the request names but the node lacks is bad input. */
   if (access(path, R_OK) < 0)
     return crio_error(err, EINVAL, "seccomp profile %s: cannot be read (%s)", path,
-                            strerror(errno));
+                      strerror(errno));
   cleanup_free char *text = NULL;
   if (crio_read_file(path, &text, NULL, err) < 0)
     return crio_error_prefix(err, "seccomp profile");

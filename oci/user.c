@@ -57,8 +57,7 @@ static int read_db(int rootfd, const char *path, char **text, crio_error_t *err)
   if (!S_ISREG(st.st_mode))
     return crio_error(err, EINVAL, "%s in the rootfs is not a regular file", path);
   if ((uint64_t)st.st_size > DB_MAX_BYTES)
-    return crio_error(err, EINVAL, "%s in the rootfs is larger than %u bytes", path,
-                      DB_MAX_BYTES);
+    return crio_error(err, EINVAL, "%s in the rootfs is larger than %u bytes", path, DB_MAX_BYTES);
   /* Reopen for reading the very file checked (not the name again). */
   char proc[64];
   snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
@@ -109,8 +108,8 @@ static size_t split_fields(char *line, char **fields, size_t max) {
 
 /* Calls fn on every well-formed line (`nfields` fields, not a comment).
  * Stops when fn returns true. */
-static void for_each_line(char *text, size_t nfields,
-                          bool (*fn)(char **fields, void *arg), void *arg) {
+static void for_each_line(char *text, size_t nfields, bool (*fn)(char **fields, void *arg),
+                          void *arg) {
   if (text == NULL)
     return;
   char *save = NULL;
@@ -223,8 +222,8 @@ int oci_user_resolve(int rootfd, const char *user, struct oci_user *out, crio_er
   cleanup_free char *passwd_copy = passwd ? xstrdup(passwd) : NULL;
   for_each_line(passwd_copy, 7, passwd_match, &pq);
   if (!pq.found && !numeric)
-    return crio_error(err, EINVAL, "user \"%s\": no user \"%s\" in the image's /etc/passwd%s",
-                      user, name, passwd ? "" : " (it has none)");
+    return crio_error(err, EINVAL, "user \"%s\": no user \"%s\" in the image's /etc/passwd%s", user,
+                      name, passwd ? "" : " (it has none)");
   out->uid = pq.found ? pq.found_uid : uid;
   out->gid = pq.found ? pq.found_gid : 0;
   out->name = pq.found_name;

@@ -19,8 +19,8 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 #define DEFAULT_CAPS                                                                               \
-  ((1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FSETID) |                      \
-   (1ULL << CAP_FOWNER) | (1ULL << CAP_SETGID) | (1ULL << CAP_SETUID) | (1ULL << CAP_SETPCAP) |   \
+  ((1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FSETID) |                       \
+   (1ULL << CAP_FOWNER) | (1ULL << CAP_SETGID) | (1ULL << CAP_SETUID) | (1ULL << CAP_SETPCAP) |    \
    (1ULL << CAP_NET_BIND_SERVICE) | (1ULL << CAP_KILL))
 
 static Runtime__V1__KeyValue *kv(const char *key, const char *value) {
@@ -81,7 +81,7 @@ static void add_annotation(struct fx_case *k, bool label, const char *key, const
 }
 
 static Runtime__V1__SecurityProfile *profile(Runtime__V1__SecurityProfile__ProfileType type,
-                                            const char *ref) {
+                                             const char *ref) {
   Runtime__V1__SecurityProfile *p =
       FX_MSG(Runtime__V1__SecurityProfile, RUNTIME__V1__SECURITY_PROFILE__INIT);
   p->profile_type = type;
@@ -298,8 +298,8 @@ static void test_capabilities_default_add_drop_all(void) {
   /* Ambient: into every set, inheritable included, for non-root users. */
   caps->n_drop_capabilities = 0;
   caps->n_add_capabilities = 0;
-  caps->add_ambient_capabilities = fx_strv(&caps->n_add_ambient_capabilities, "NET_BIND_SERVICE",
-                                           "NET_RAW", NULL);
+  caps->add_ambient_capabilities =
+      fx_strv(&caps->n_add_ambient_capabilities, "NET_BIND_SERVICE", "NET_RAW", NULL);
   spec = fx_build_ok(&k);
   uint64_t ambient = (1ULL << CAP_NET_BIND_SERVICE) | (1ULL << CAP_NET_RAW);
   CHECK_INT_EQ(fx_caps(spec, "process.capabilities.ambient"), ambient);
@@ -429,8 +429,8 @@ static void test_default_mounts_and_pod_files(void) {
   fx_mkdir("pod/shm");
   cJSON *spec = fx_build_ok(&k);
   /* Without pod files: the kernel file systems and a private /dev/shm. */
-  const char *bare[] = {"/proc", "/dev", "/sys", "/dev/pts", "/dev/mqueue", "/dev/shm",
-                        "/sys/fs/cgroup"};
+  const char *bare[] = {"/proc",       "/dev",     "/sys",          "/dev/pts",
+                        "/dev/mqueue", "/dev/shm", "/sys/fs/cgroup"};
   CHECK_INT_EQ(cJSON_GetArraySize(fx_get(spec, "mounts")), 7);
   for (size_t i = 0; i < 7; i++)
     CHECK_STR_EQ(fx_get_str(spec, fx_printf("mounts.%zu.destination", i)), bare[i]);
@@ -477,7 +477,8 @@ static void test_default_mounts_and_pod_files(void) {
                fx_path("kubelet/etc-hosts"));
   int count = 0;
   const cJSON *it;
-  cJSON_ArrayForEach(it, fx_get(spec, "mounts")) count += strcmp(fx_get_str(it, "destination"), "/etc/hosts") == 0;
+  cJSON_ArrayForEach(it, fx_get(spec, "mounts")) count +=
+      strcmp(fx_get_str(it, "destination"), "/etc/hosts") == 0;
   CHECK_INT_EQ(count, 1);
 }
 
@@ -513,8 +514,9 @@ static void test_request_mounts_checked_and_sorted(void) {
   fx_build_fails(&k, EINVAL, "config.mounts[1].mount_options[0]: \"bind\" not allowed");
   ro->n_mount_options = 0;
   ro->container_path = fx_str("relative/path");
-  fx_build_fails(&k, EINVAL, "config.mounts[1].container_path: \"relative/path\" must be an "
-                             "absolute path");
+  fx_build_fails(&k, EINVAL,
+                 "config.mounts[1].container_path: \"relative/path\" must be an "
+                 "absolute path");
   ro->container_path = fx_str("/x/../etc");
   fx_build_fails(&k, EINVAL, "config.mounts[1].container_path");
   ro->container_path = fx_str("/data/deep/er/");
@@ -541,14 +543,13 @@ static void test_mount_propagation_needs_shared_or_slave_host_mounts(void) {
   fx_mkdir("prop/shared/x");
   fx_mkdir("prop/slave");
   fx_mkdir("prop/private");
-  fx_write("mountinfo",
-           fx_printf("27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
-                     "50 27 0:50 / %s rw,relatime shared:5 - tmpfs tmpfs rw\n"
-                     "51 27 0:51 / %s rw,relatime master:7 - tmpfs tmpfs rw\n"
-                     "52 27 0:52 / %s rw,relatime - tmpfs tmpfs rw\n"
-                     "53 52 0:53 / %s/with\\040space rw shared:9 - tmpfs tmpfs rw\n",
-                     fx_path("prop/shared"), fx_path("prop/slave"), fx_path("prop/private"),
-                     fx_path("prop/private")));
+  fx_write("mountinfo", fx_printf("27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+                                  "50 27 0:50 / %s rw,relatime shared:5 - tmpfs tmpfs rw\n"
+                                  "51 27 0:51 / %s rw,relatime master:7 - tmpfs tmpfs rw\n"
+                                  "52 27 0:52 / %s rw,relatime - tmpfs tmpfs rw\n"
+                                  "53 52 0:53 / %s/with\\040space rw shared:9 - tmpfs tmpfs rw\n",
+                                  fx_path("prop/shared"), fx_path("prop/slave"),
+                                  fx_path("prop/private"), fx_path("prop/private")));
   k.host.mountinfo_path = fx_path("mountinfo");
   Runtime__V1__Mount *m = add_mount(&k, "/m", fx_path("prop/shared/x"));
   m->propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL;
@@ -636,8 +637,7 @@ static void test_namespaces_join_the_pod_or_the_host(void) {
   k.sc->namespace_options->userns_options =
       FX_MSG(Runtime__V1__UserNamespace, RUNTIME__V1__USER_NAMESPACE__INIT);
   k.sc->namespace_options->userns_options->n_uids = 1;
-  k.sc->namespace_options->userns_options->uids =
-      fx_new(sizeof(Runtime__V1__IDMapping *));
+  k.sc->namespace_options->userns_options->uids = fx_new(sizeof(Runtime__V1__IDMapping *));
   k.sc->namespace_options->userns_options->uids[0] =
       FX_MSG(Runtime__V1__IDMapping, RUNTIME__V1__IDMAPPING__INIT);
   fx_build_fails(&k, ENOSYS, "user namespaces are not supported");
@@ -665,8 +665,9 @@ static void test_cgroups_path_per_driver(void) {
   k.pod->linux->cgroup_parent = fx_str("");
   CHECK_STR_EQ(fx_get_str(fx_build_ok(&k), "linux.cgroupsPath"), "system.slice:crio:c1");
   k.pod->linux->cgroup_parent = fx_str("/kubepods/pod1");
-  fx_build_fails(&k, EINVAL, "sandbox_config.linux.cgroup_parent: \"/kubepods/pod1\" is not a "
-                             "systemd slice");
+  fx_build_fails(&k, EINVAL,
+                 "sandbox_config.linux.cgroup_parent: \"/kubepods/pod1\" is not a "
+                 "systemd slice");
 }
 
 /* ---- resources ------------------------------------------------------------------- */
@@ -674,7 +675,8 @@ static void test_resources(void) {
   struct fx_case k;
   fx_case_init(&k);
   cJSON *spec = fx_build_ok(&k);
-  CHECK(fx_get(spec, "linux.resources.cpu") == NULL && fx_get(spec, "linux.resources.memory") == NULL &&
+  CHECK(fx_get(spec, "linux.resources.cpu") == NULL &&
+        fx_get(spec, "linux.resources.memory") == NULL &&
         fx_get(spec, "linux.resources.pids") == NULL);
   k.res->cpu_shares = 512;
   k.res->cpu_quota = 50000;
@@ -683,7 +685,8 @@ static void test_resources(void) {
   k.res->cpuset_mems = fx_str("0");
   k.res->memory_limit_in_bytes = 1LL << 62; /* beyond what a double holds exactly */
   k.in.pids_limit = 321;
-  Runtime__V1__HugepageLimit *h = FX_MSG(Runtime__V1__HugepageLimit, RUNTIME__V1__HUGEPAGE_LIMIT__INIT);
+  Runtime__V1__HugepageLimit *h =
+      FX_MSG(Runtime__V1__HugepageLimit, RUNTIME__V1__HUGEPAGE_LIMIT__INIT);
   h->page_size = fx_str("2MB");
   h->limit = 4 << 20;
   k.res->hugepage_limits = fx_new(sizeof(h));
@@ -794,9 +797,9 @@ static void test_devices_from_the_request(void) {
   const cJSON *tun_rule = cJSON_GetArrayItem(fx_get(spec, "linux.resources.devices"), n - 2);
   CHECK_STR_EQ(fx_get_str(tun_rule, "access"), "rw");
   CHECK_INT_EQ(fx_get_int(tun_rule, "major"), 10);
-  CHECK_STR_EQ(fx_get_str(cJSON_GetArrayItem(fx_get(spec, "linux.resources.devices"), n - 1),
-                          "access"),
-               "rwm");
+  CHECK_STR_EQ(
+      fx_get_str(cJSON_GetArrayItem(fx_get(spec, "linux.resources.devices"), n - 1), "access"),
+      "rwm");
 
   k.cfg->devices[0]->permissions = fx_str("rwx");
   fx_build_fails(&k, EINVAL, "config.devices[0].permissions: \"rwx\"");
@@ -851,8 +854,9 @@ static void test_seccomp_choice(void) {
   CHECK(fx_has_str(spec, "linux.seccomp.syscalls.0.names", "mkdirat"));
   CHECK_INT_EQ(fx_get_int(spec, "linux.seccomp.syscalls.0.errnoRet"), 13);
   k.sc->seccomp->localhost_ref = fx_str("profiles/deny-mkdir.json");
-  fx_build_fails(&k, EINVAL, "seccomp.localhost_ref: \"profiles/deny-mkdir.json\" is not an "
-                             "absolute path");
+  fx_build_fails(&k, EINVAL,
+                 "seccomp.localhost_ref: \"profiles/deny-mkdir.json\" is not an "
+                 "absolute path");
   k.sc->seccomp->localhost_ref = fx_path("profiles/missing.json");
   fx_build_fails(&k, EINVAL, "missing.json: cannot be read");
   fx_write("profiles/broken.json", "{\"defaultAction\": ");
@@ -952,8 +956,9 @@ static void test_stop_signal(void) {
   const struct {
     const char *image;
     int expected;
-  } images[] = {{"SIGQUIT", SIGQUIT}, {"int", SIGINT}, {"9", SIGKILL},
-                {"RTMIN+2", SIGRTMIN + 2}, {"SIGRTMAX-1", SIGRTMAX - 1}, {"SIGCLD", SIGCHLD}};
+  } images[] = {
+      {"SIGQUIT", SIGQUIT},         {"int", SIGINT},    {"9", SIGKILL}, {"RTMIN+2", SIGRTMIN + 2},
+      {"SIGRTMAX-1", SIGRTMAX - 1}, {"SIGCLD", SIGCHLD}};
   for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++) {
     fx_case_set_image(&k, fx_printf("{\"StopSignal\": \"%s\"}", images[i].image));
     CHECK(oci_spec_stop_signal(k.cfg, k.image, &sig, &err) == 0);
@@ -1028,8 +1033,8 @@ static void test_host_detection(void) {
           "   this host: CapBnd %llx, oom_score_adj %d, nofile %llu, unified %d, swap %d, "
           "hugetlb %d, selinux %d, apparmor %d, hostname %s\n",
           (unsigned long long)host.cap_bounding, host.oom_score_adj,
-          (unsigned long long)host.nofile_hard, host.cgroup_unified, host.memory_swap,
-          host.hugetlb, host.selinux_enabled, host.apparmor_enabled, host.hostname);
+          (unsigned long long)host.nofile_hard, host.cgroup_unified, host.memory_swap, host.hugetlb,
+          host.selinux_enabled, host.apparmor_enabled, host.hostname);
   char *status = NULL;
   CHECK(crio_read_file("/proc/self/status", &status, NULL, &err) == 0);
   char line[64];

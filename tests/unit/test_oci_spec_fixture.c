@@ -22,9 +22,7 @@ static void **arena;
 static size_t n_arena, cap_arena;
 static cJSON *specs[256];
 static size_t n_specs;
-static struct {
-  char *root, *id;
-} runcs[MAX_TRACKED];
+static struct { char *root, *id; } runcs[MAX_TRACKED];
 static size_t n_runcs;
 static char *cgroups[MAX_TRACKED];
 static size_t n_cgroups;
@@ -154,7 +152,9 @@ char **fx_strv(size_t *n, ...) {
   return v;
 }
 
-char *fx_path(const char *rel) { return fx_printf("%s/%s", fx_dir(), rel); }
+char *fx_path(const char *rel) {
+  return fx_printf("%s/%s", fx_dir(), rel);
+}
 
 static void mkdir_parents(const char *path) {
   char *copy = fx_str(path);
@@ -242,22 +242,27 @@ void fx_case_init(struct fx_case *k) {
   k->cfg = FX_MSG(Runtime__V1__ContainerConfig, RUNTIME__V1__CONTAINER_CONFIG__INIT);
   k->cfg->metadata = FX_MSG(Runtime__V1__ContainerMetadata, RUNTIME__V1__CONTAINER_METADATA__INIT);
   k->cfg->metadata->name = fx_str("app");
-  k->cfg->linux = FX_MSG(Runtime__V1__LinuxContainerConfig, RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT);
+  k->cfg->linux =
+      FX_MSG(Runtime__V1__LinuxContainerConfig, RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT);
   k->sc = FX_MSG(Runtime__V1__LinuxContainerSecurityContext,
                  RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT);
-  k->sc->namespace_options = FX_MSG(Runtime__V1__NamespaceOption, RUNTIME__V1__NAMESPACE_OPTION__INIT);
+  k->sc->namespace_options =
+      FX_MSG(Runtime__V1__NamespaceOption, RUNTIME__V1__NAMESPACE_OPTION__INIT);
   k->sc->namespace_options->pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
-  k->res = FX_MSG(Runtime__V1__LinuxContainerResources, RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT);
+  k->res =
+      FX_MSG(Runtime__V1__LinuxContainerResources, RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT);
   k->cfg->linux->security_context = k->sc;
   k->cfg->linux->resources = k->res;
 
   k->pod = FX_MSG(Runtime__V1__PodSandboxConfig, RUNTIME__V1__POD_SANDBOX_CONFIG__INIT);
-  k->pod->metadata = FX_MSG(Runtime__V1__PodSandboxMetadata, RUNTIME__V1__POD_SANDBOX_METADATA__INIT);
+  k->pod->metadata =
+      FX_MSG(Runtime__V1__PodSandboxMetadata, RUNTIME__V1__POD_SANDBOX_METADATA__INIT);
   k->pod->metadata->name = fx_str("web");
   k->pod->metadata->namespace_ = fx_str("default");
   k->pod->metadata->uid = fx_str("uid-1");
   k->pod->hostname = fx_str("podhost");
-  k->pod->linux = FX_MSG(Runtime__V1__LinuxPodSandboxConfig, RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT);
+  k->pod->linux =
+      FX_MSG(Runtime__V1__LinuxPodSandboxConfig, RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT);
   k->pod_sc = FX_MSG(Runtime__V1__LinuxSandboxSecurityContext,
                      RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT);
   k->pod_sc->namespace_options =

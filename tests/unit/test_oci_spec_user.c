@@ -25,8 +25,8 @@ static char *read_fd(int fd) {
   return fx_str(buf);
 }
 
-static void resolve_ok(int rootfd, const char *user, uint32_t uid, uint32_t gid,
-                       const char *groups, const char *home) {
+static void resolve_ok(int rootfd, const char *user, uint32_t uid, uint32_t gid, const char *groups,
+                       const char *home) {
   struct oci_user u;
   crio_error_t err = NULL;
   if (oci_user_resolve(rootfd, user, &u, &err) < 0) {
@@ -97,9 +97,9 @@ static void test_links_never_leave_the_rootfs(void) {
   fx_write("outside/passwd", "tester:x:0:0:evil:/:/bin/sh\nhostonly:x:5:5::/:/bin/sh\n");
   const char *host_file = fx_path("outside/passwd");
   const char *escapes[] = {
-      host_file,                                                     /* absolute */
-      fx_printf("../../../../../../../../..%s", host_file),          /* relative */
-      fx_printf("/../../../..%s", host_file),                        /* absolute with .. */
+      host_file,                                            /* absolute */
+      fx_printf("../../../../../../../../..%s", host_file), /* relative */
+      fx_printf("/../../../..%s", host_file),               /* absolute with .. */
   };
   for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
     fx_symlink(escapes[i], "escape/etc/passwd");
@@ -136,7 +136,7 @@ static void test_links_never_leave_the_rootfs(void) {
 
 static void test_walk_edge_cases(void) {
   fx_write("walk/a/b/file", "content");
-  fx_symlink("../../a/b", "walk/a/up");        /* relative, climbs above the root */
+  fx_symlink("../../a/b", "walk/a/up"); /* relative, climbs above the root */
   fx_symlink("loop2", "walk/loop1");
   fx_symlink("loop1", "walk/loop2");
   fx_symlink("/a/b/file", "walk/abs");
