@@ -128,6 +128,7 @@ static void cni_detail_release(struct cni_detail *d) {
   free(d->netns);
   free(d->ifname);
   free(d->caps);
+  memset(d, 0, sizeof(*d));
 }
 
 static char *json_text(const cJSON *item) {
@@ -152,10 +153,9 @@ static int cni_detail_parse(const store_resource *res, struct cni_detail *d, cri
   d->ifname = json_text(cJSON_GetObjectItemCaseSensitive(doc, "ifname"));
   d->caps = json_text(cJSON_GetObjectItemCaseSensitive(doc, "capabilityArgs"));
   cJSON_Delete(doc);
-  if (d->conflist == NULL) {
-    cni_detail_release(d);
+  /* The caller's cleanup releases what was parsed. */
+  if (d->conflist == NULL)
     return crio_error(err, EINVAL, "CNI attachment %s: detail has no conflist", res->id);
-  }
   return 0;
 }
 
