@@ -107,6 +107,8 @@ struct reconcile_object *object_ref_locked(struct reconciler *r, enum sm_kind ki
 void object_release_if_idle_locked(struct reconciler *r, struct reconcile_object *e);
 void object_enqueue_locked(struct reconciler *r, struct reconcile_object *e);
 void object_notify_locked(struct reconcile_object *e);
+#define RECONCILER_STEP_WAIT_NS (20LL * 1000000LL)
+void object_wait_schedule_locked(struct reconciler *r, struct reconcile_object *e);
 void object_retry_schedule_locked(struct reconciler *r, struct reconcile_object *e);
 void object_retry_cancel_locked(struct reconciler *r, struct reconcile_object *e);
 /* Moves due retries to the queue and returns the earliest retry still

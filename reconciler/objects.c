@@ -128,6 +128,19 @@ void object_retry_schedule_locked(struct reconciler *r, struct reconcile_object 
   pthread_cond_signal(&r->work);
 }
 
+/* A step that waits for other objects is looked at again after a short,
+ * fixed delay (no backoff, no failure counted): the objects it waits for
+ * are normally quick. */
+void object_wait_schedule_locked(struct reconciler *r, struct reconcile_object *e) {
+  if (e->in_retry)
+    return;
+  e->retry_at = crio_monotonic_ns() + RECONCILER_STEP_WAIT_NS;
+  e->in_retry = true;
+  e->next_retry = r->retry_list;
+  r->retry_list = e;
+  pthread_cond_signal(&r->work);
+}
+
 int64_t object_retry_promote_locked(struct reconciler *r, int64_t now) {
   int64_t earliest = 0;
   struct reconcile_object **pp = &r->retry_list;

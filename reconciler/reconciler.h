@@ -90,6 +90,13 @@ struct reconcile_step {
 /* A step: performs the transition's side effect, idempotently.  Returns 0,
  * or -1 with *err set; the object then follows the failure policy above.
  * Runs on a worker thread, outside any store txn. */
+/* A step returns 0 when its side effect is done (the transition is then
+ * committed), -1 with err when it failed (the failure policy applies), or
+ * RECONCILE_STEP_WAIT when it cannot act yet because it waits for other
+ * objects (e.g. pod.stop_containers after asking the pod's containers to
+ * stop): nothing is committed or counted as a failure, and the step runs
+ * again shortly. */
+#define RECONCILE_STEP_WAIT 2
 typedef int (*reconcile_step_fn)(struct reconcile_step *step, crio_error_t *err);
 
 /* Names a host resource the step acquired or released, so the log says

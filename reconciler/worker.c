@@ -12,6 +12,7 @@ enum run_outcome {
   RUN_IDLE,  /* nothing more to do until someone wakes the object */
   RUN_AGAIN, /* further to go: back on the queue */
   RUN_RETRY, /* a teardown step failed: back on the queue after a backoff */
+  RUN_WAIT,  /* a step waits for other objects: back on the queue shortly */
 };
 
 enum failure_policy {
@@ -205,6 +206,13 @@ static enum run_outcome run_step(struct reconciler *r, struct reconcile_object *
     if (rc < 0 && err == NULL)
       crio_error(&err, EIO, "step %s failed without saying why", t->name);
   }
+  if (rc == RECONCILE_STEP_WAIT) {
+    /* Not a failure: the step asked other objects to move first (a pod's
+     * containers to stop) and looks again shortly. */
+    step_resources_free(&step);
+    log_debug("%s %s: %s waits for other objects", m->name, e->id, t->name);
+    return RUN_WAIT;
+  }
   if (rc == 0) {
     rc = commit_transition(r, e->id, t, &step, &err);
     if (rc == 0)
@@ -302,6 +310,8 @@ static void finish_object_locked(struct reconciler *r, struct reconcile_object *
     } else {
       if (outcome == RUN_RETRY)
         object_retry_schedule_locked(r, e);
+      else if (outcome == RUN_WAIT)
+        object_wait_schedule_locked(r, e);
       /* Events posted meanwhile are applied at once; the step waits for
        * its retry (run_object skips it while the object backs off). */
       if (outcome == RUN_AGAIN || e->events_head != NULL)

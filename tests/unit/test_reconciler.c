@@ -159,6 +159,9 @@ struct test_ctx {
    * always) with EIO. */
   const char *fail_at;
   int fail_times;
+  /* The step named wait_at answers RECONCILE_STEP_WAIT wait_times times. */
+  const char *wait_at;
+  int wait_times;
   /* Every step sleeps this long; the step named slow_at sleeps slow_ms. */
   long sleep_ms;
   const char *slow_at;
@@ -211,8 +214,12 @@ static int recording_step(struct reconcile_step *step, crio_error_t *err) {
     atomic_max(&ctx->max_per_object, atomic_fetch_add(&ctx->active_per_object[slot], 1) + 1);
   atomic_max(&ctx->max_active, atomic_fetch_add(&ctx->active, 1) + 1);
 
-  bool fail = false;
+  bool fail = false, wait = false;
   pthread_mutex_lock(&ctx->lock);
+  if (ctx->wait_at && strcmp(ctx->wait_at, t->name) == 0 && ctx->wait_times > 0) {
+    ctx->wait_times--;
+    wait = true;
+  }
   CHECK(ctx->n_recorded < MAX_RECORDED);
   ctx->recorded[ctx->n_recorded++] = t->name;
   if (ctx->fail_at && strcmp(ctx->fail_at, t->name) == 0 && ctx->fail_times != 0) {
@@ -251,6 +258,8 @@ static int recording_step(struct reconcile_step *step, crio_error_t *err) {
   atomic_fetch_sub(&ctx->active, 1);
   if (slot >= 0)
     atomic_fetch_sub(&ctx->active_per_object[slot], 1);
+  if (wait)
+    return RECONCILE_STEP_WAIT;
   if (fail)
     return crio_error(err, EIO, "injected failure in %s", t->name);
   return 0;
@@ -478,6 +487,44 @@ static void test_teardown_failure_retries_with_backoff(void) {
   CHECK(read_record(store, SM_KIND_POD, "pod1", &rec) == 0);
   CHECK_INT_EQ(rec->goal, SM_POD_STOPPED);
   CHECK_INT_EQ(rec->error_status, 0); /* cleared by the transition */
+
+  reconciler_free(r);
+  ctx_destroy(&ctx);
+  store_close(store);
+  test_dir_remove(&dir);
+}
+
+/* A step that waits for other objects is run again shortly, without a
+ * failure being recorded or a waiter being told of one. */
+static void test_waiting_step_runs_again(void) {
+  struct test_dir dir;
+  test_dir_make(&dir);
+  struct store *store = open_store(dir.path);
+  struct test_ctx ctx;
+  ctx_init(&ctx);
+  ctx.wait_at = "pod.stop_containers";
+  ctx.wait_times = 3;
+  struct reconciler *r = new_reconciler(store, 2, NULL);
+  register_recording(r, SM_KIND_POD, &ctx, NULL);
+  start(r);
+  create_record(store, SM_KIND_POD, "pod1", NULL, SM_POD_READY, SM_POD_READY);
+
+  cleanup_error crio_error_t err = NULL;
+  int64_t began = crio_monotonic_ns();
+  int rc = reconciler_request(r, SM_KIND_POD, "pod1", SM_POD_STOPPED, deadline_in(5000 * MS), &err);
+  if (rc < 0)
+    fprintf(stderr, "request: %s\n", crio_error_message(&err));
+  CHECK_INT_EQ(rc, 0);
+  CHECK(crio_monotonic_ns() - began >= 3 * 15 * MS);
+  const char *expected[MAX_RECORDED] = {"pod.stop_containers", "pod.stop_containers",
+                                        "pod.stop_containers", "pod.stop_containers",
+                                        "pod.cni_del",         "pod.release_namespaces"};
+  check_recorded(&ctx, expected, 6);
+  struct log_lines log;
+  read_log(store, "pod1", &log);
+  for (size_t i = 0; i < log.n; i++)
+    CHECK(strncmp(log.lines[i], "STEP_FAILED", 11) != 0);
+  log_lines_free(&log);
 
   reconciler_free(r);
   ctx_destroy(&ctx);
@@ -988,6 +1035,7 @@ int main(void) {
   RUN_TEST(test_pod_reaches_ready_then_removed);
   RUN_TEST(test_failed_step_rolls_pod_back);
   RUN_TEST(test_teardown_failure_retries_with_backoff);
+  RUN_TEST(test_waiting_step_runs_again);
   RUN_TEST(test_failed_start_keeps_created_container);
   RUN_TEST(test_unreachable_goal_is_ebusy);
   RUN_TEST(test_deadline_times_out);
