@@ -27,10 +27,27 @@ char *fixture_cgroup_name(void);
 void fixture_ok(int rc, crio_error_t *err, const char *what, int line);
 #define OK(call, err) fixture_ok((call), (err), #call, __LINE__)
 
+/* Strings the tests make live until exit (freed then, for LeakSanitizer). */
+static char *kept[256];
+static size_t n_kept;
+
+static void free_kept(void) {
+  while (n_kept > 0)
+    free(kept[--n_kept]);
+}
+
+static char *keep(char *s) {
+  if (n_kept == 0)
+    atexit(free_kept);
+  CHECK(n_kept < sizeof(kept) / sizeof(kept[0]));
+  kept[n_kept++] = s;
+  return s;
+}
+
 static char *path_in(const char *dir, const char *name) {
   char *p = NULL;
   CHECK(asprintf(&p, "%s/%s", dir, name) > 0);
-  return p;
+  return keep(p);
 }
 
 static void touch(const char *path) {
@@ -107,6 +124,7 @@ static void test_dir(void) {
   const char *refused[] = {outside, d.runroot, d.root, NULL};
   char *escape = NULL;
   CHECK(asprintf(&escape, "%s/../outside", d.runroot) > 0);
+  keep(escape);
   refused[3] = escape;
   for (size_t i = 0; i < 4; i++) {
     r = res("dir", refused[i]);
@@ -159,7 +177,7 @@ static void test_namespace_pins(void) {
   struct env_dirs d;
   env_make(&d);
   cleanup_error crio_error_t err = NULL;
-  char *pin = oci_ns_pin_path(d.runroot, OCI_NS_NET, "p1");
+  char *pin = keep(oci_ns_pin_path(d.runroot, OCI_NS_NET, "p1"));
   char *pin_dir = path_in(d.runroot, "netns");
   fixture_track_pin(pin);
   fixture_track_pin_dir(pin_dir);
@@ -264,7 +282,7 @@ static void test_cgroup(void) {
   struct env_dirs d;
   env_make(&d);
   cleanup_error crio_error_t err = NULL;
-  char *parent = fixture_cgroup_name();
+  char *parent = keep(fixture_cgroup_name());
   fixture_track_cgroup(parent);
   char *path = NULL;
   OK(oci_cgroup_manager_cgroupfs.create(parent, "abc", NULL, &path, &err), &err);

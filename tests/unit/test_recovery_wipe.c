@@ -44,14 +44,14 @@ static const struct recovery_resource_type fake_types[] = {
 /* ---- building a database --------------------------------------------------------- */
 
 struct world {
-  char *root;
-  char *db_dir;
+  char *root; /* freed by the fixture */
+  char db_dir[4096];
   struct store *store;
 };
 
 static void world_open(struct world *w) {
   w->root = fixture_tmpdir();
-  CHECK(asprintf(&w->db_dir, "%s/db", w->root) > 0);
+  snprintf(w->db_dir, sizeof(w->db_dir), "%s/db", w->root);
   w->store = fixture_open(w->db_dir, false);
 }
 
