@@ -415,3 +415,94 @@ bool fx_has_warning(const struct fx_case *k, const char *needle) {
       return true;
   return false;
 }
+
+/* ---- request builders ---------------------------------------------------- */
+Runtime__V1__KeyValue *fx_kv(const char *key, const char *value) {
+  Runtime__V1__KeyValue *e = FX_MSG(Runtime__V1__KeyValue, RUNTIME__V1__KEY_VALUE__INIT);
+  e->key = fx_str(key);
+  e->value.data = (uint8_t *)fx_str(value);
+  e->value.len = strlen(value);
+  return e;
+}
+
+void fx_set_envs(struct fx_case *k, size_t n, Runtime__V1__KeyValue **envs) {
+  k->cfg->envs = fx_new(n * sizeof(*envs));
+  memcpy(k->cfg->envs, envs, n * sizeof(*envs));
+  k->cfg->n_envs = n;
+}
+
+Runtime__V1__Mount *fx_add_mount(struct fx_case *k, const char *container_path,
+                                 const char *host_path) {
+  Runtime__V1__Mount *m = FX_MSG(Runtime__V1__Mount, RUNTIME__V1__MOUNT__INIT);
+  m->container_path = fx_str(container_path);
+  m->host_path = fx_str(host_path);
+  Runtime__V1__Mount **list = fx_new((k->cfg->n_mounts + 1) * sizeof(*list));
+  if (k->cfg->n_mounts)
+    memcpy(list, k->cfg->mounts, k->cfg->n_mounts * sizeof(*list));
+  list[k->cfg->n_mounts++] = m;
+  k->cfg->mounts = list;
+  return m;
+}
+
+Runtime__V1__Device *fx_add_device(struct fx_case *k, const char *container_path,
+                                   const char *host_path, const char *permissions) {
+  Runtime__V1__Device *d = FX_MSG(Runtime__V1__Device, RUNTIME__V1__DEVICE__INIT);
+  d->container_path = fx_str(container_path);
+  d->host_path = fx_str(host_path);
+  d->permissions = fx_str(permissions);
+  Runtime__V1__Device **list = fx_new((k->cfg->n_devices + 1) * sizeof(*list));
+  if (k->cfg->n_devices)
+    memcpy(list, k->cfg->devices, k->cfg->n_devices * sizeof(*list));
+  list[k->cfg->n_devices++] = d;
+  k->cfg->devices = list;
+  return d;
+}
+
+void fx_add_annotation(struct fx_case *k, bool label, const char *key, const char *value) {
+  Runtime__V1__ContainerConfig__AnnotationsEntry *e =
+      FX_MSG(Runtime__V1__ContainerConfig__AnnotationsEntry,
+             RUNTIME__V1__CONTAINER_CONFIG__ANNOTATIONS_ENTRY__INIT);
+  e->key = fx_str(key);
+  e->value = fx_str(value);
+  /* Labels and annotations entries have the same layout. */
+  size_t *n = label ? &k->cfg->n_labels : &k->cfg->n_annotations;
+  void ***items = label ? (void ***)&k->cfg->labels : (void ***)&k->cfg->annotations;
+  void **list = fx_new((*n + 1) * sizeof(void *));
+  if (*n)
+    memcpy(list, *items, *n * sizeof(void *));
+  list[(*n)++] = e;
+  *items = list;
+}
+
+Runtime__V1__SecurityProfile *fx_profile(Runtime__V1__SecurityProfile__ProfileType type,
+                                         const char *ref) {
+  Runtime__V1__SecurityProfile *p =
+      FX_MSG(Runtime__V1__SecurityProfile, RUNTIME__V1__SECURITY_PROFILE__INIT);
+  p->profile_type = type;
+  p->localhost_ref = fx_str(ref ? ref : "");
+  return p;
+}
+
+Runtime__V1__Int64Value *fx_int64(int64_t v) {
+  Runtime__V1__Int64Value *x = FX_MSG(Runtime__V1__Int64Value, RUNTIME__V1__INT64_VALUE__INIT);
+  x->value = v;
+  return x;
+}
+
+void fx_privileged(struct fx_case *k) {
+  k->sc->privileged = true;
+  k->pod_sc->privileged = true;
+}
+
+const char *fx_env_value(const cJSON *spec, const char *key) {
+  const cJSON *it;
+  size_t n = strlen(key);
+  const char *found = NULL;
+  cJSON_ArrayForEach(it, fx_get(spec, "process.env")) {
+    if (strncmp(it->valuestring, key, n) == 0 && it->valuestring[n] == '=') {
+      CHECK(found == NULL); /* each key once */
+      found = it->valuestring + n + 1;
+    }
+  }
+  return found;
+}

@@ -89,4 +89,21 @@ const cJSON *fx_namespace(const cJSON *spec, const char *type);
 uint64_t fx_caps(const cJSON *spec, const char *path);
 bool fx_has_warning(const struct fx_case *k, const char *needle);
 
+/* Request builders (arena-allocated, appended to the case's config). */
+Runtime__V1__KeyValue *fx_kv(const char *key, const char *value);
+void fx_set_envs(struct fx_case *k, size_t n, Runtime__V1__KeyValue **envs);
+Runtime__V1__Mount *fx_add_mount(struct fx_case *k, const char *container_path,
+                                 const char *host_path);
+Runtime__V1__Device *fx_add_device(struct fx_case *k, const char *container_path,
+                                   const char *host_path, const char *permissions);
+/* A label (label true) or an annotation of the container config. */
+void fx_add_annotation(struct fx_case *k, bool label, const char *key, const char *value);
+Runtime__V1__SecurityProfile *fx_profile(Runtime__V1__SecurityProfile__ProfileType type,
+                                         const char *ref);
+Runtime__V1__Int64Value *fx_int64(int64_t v);
+/* A privileged container in a privileged pod. */
+void fx_privileged(struct fx_case *k);
+/* The value of KEY in process.env (CHECKs it is there at most once). */
+const char *fx_env_value(const cJSON *spec, const char *key);
+
 #endif
