@@ -223,6 +223,22 @@ static int cmd_check(struct inspect_ctx *ctx, int argc, char **argv, crio_error_
   struct store *store = NULL;
   if (inspect_open_store(ctx, &store, err) < 0)
     return INSPECT_FAILED;
+  /* The file itself first.  A read txn held meanwhile keeps the daemon
+   * from reusing the pages being walked, so a busy daemon cannot make a
+   * whole file look damaged. */
+  {
+    cleanup_store_txn struct store_txn *pin = NULL;
+    if (store_txn_begin(store, STORE_TXN_READ, &pin, err) < 0)
+      return INSPECT_FAILED;
+    if (recovery_db_check(ctx->db_dir, err) < 0) {
+      if (crio_error_status(err) != EUCLEAN)
+        return crio_error_prefix(err, "check");
+      cleanup_free char *why = xstrdup(crio_error_message(err));
+      cleanup_free char *msg = recovery_db_damaged_message(ctx->db_dir, why);
+      crio_error_release(err);
+      return crio_error(err, EUCLEAN, "%s", msg);
+    }
+  }
   __attribute__((cleanup(inspect_snapshot_release))) struct inspect_snapshot snap = {0};
   if (inspect_snapshot_read(store, &snap, err) < 0)
     return crio_error_prefix(err, "check");
@@ -255,7 +271,7 @@ static int cmd_check(struct inspect_ctx *ctx, int argc, char **argv, crio_error_
              snap.ledger.n_entries, snap.ledger.n_entries == 1 ? "y" : "ies");
   }
   if (p.n > 0)
-    return crio_error(err, EUCLEAN, "check: %zu problem(s) found", p.n);
+    return crio_error(err, EBADMSG, "check: %zu problem(s) found", p.n);
   return 0;
 }
 

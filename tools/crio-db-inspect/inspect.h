@@ -27,7 +27,8 @@
 #define INSPECT_SHORT_ID_LEN 13
 
 /* What a command returns: 0, or one of these with *err set.  main() turns
- * INSPECT_USAGE into exit status 2 and INSPECT_FAILED into 1. */
+ * INSPECT_USAGE into exit status 2 and INSPECT_FAILED into 1 (3 when the
+ * error is EUCLEAN: the database is damaged). */
 enum {
   INSPECT_FAILED = -1,
   INSPECT_USAGE = -2,

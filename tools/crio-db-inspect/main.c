@@ -40,6 +40,9 @@ int inspect_open_store(struct inspect_ctx *ctx, struct store **out, crio_error_t
     struct stat st;
     if (stat(ctx->db_dir, &st) < 0 || stat(data, &st) < 0)
       return crio_error_errno(err, errno, "open database %s", ctx->db_dir);
+    /* A data.mdb cut short makes LMDB fault; say so instead of dumping
+     * core (exit status 3, as the daemon's). */
+    recovery_db_fault_guard(ctx->db_dir);
     struct store_options options = {
         .dir = ctx->db_dir,
         .read_only = true,
@@ -209,7 +212,8 @@ int main(int argc, char **argv) {
   }
   if (ret < 0) {
     fprintf(stderr, INSPECT_PROGRAM ": %s\n", crio_error_message(&err));
-    return 1;
+    /* A damaged database has the daemon's status for it. */
+    return crio_error_status(&err) == EUCLEAN ? RECOVERY_EXIT_DB_DAMAGED : 1;
   }
   return 0;
 }
