@@ -226,6 +226,12 @@ def test_bad_and_unknown_references(env):
         ih.pull(c, "UPPER/Case::bad")
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
     assert "image.image" in e.value.details()
+    req = c.request("PullImage", image=ih.spec(f"{reg.host}/team/app:v1"))
+    req.image.runtime_handler = "no-such-handler"
+    with pytest.raises(grpc.RpcError) as e:
+        c.call("PullImage", req, timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "image.runtime_handler" in e.value.details()
     with pytest.raises(grpc.RpcError) as e:
         ih.pull(c, f"{reg.host}/team/app:missing")
     assert e.value.code() == grpc.StatusCode.NOT_FOUND, e.value.details()
