@@ -63,8 +63,8 @@ def host_resources(env, pod_id):
         pin = Path(env.runroot) / f"{t}ns" / pod_id
         if str(pin) in p.mounts_under(env.runroot):
             found[f"{t}ns"] = str(pin)
-    dirs = [d for d in p.CGROUP_ROOT.iterdir()
-            if (d / pod_cgroup(env, pod_id).lstrip("/")).is_dir()]
+    rel = pod_cgroup(env, pod_id).lstrip("/")
+    dirs = [d / rel for d in p.CGROUP_ROOT.iterdir() if (d / rel).is_dir()]
     if dirs:
         found["cgroup"] = [str(d) for d in dirs]
     pod_dir = Path(env.runroot) / "pods" / pod_id
@@ -75,3 +75,67 @@ def host_resources(env, pod_id):
 
 def data_file(root):
     return Path(root) / "db" / "data.mdb"
+
+
+# ---- planting inconsistencies (daemon stopped) ----------------------------------
+
+_records = None
+
+
+def records_pb2():
+    """store/records.proto compiled for Python (into a temp dir)."""
+    global _records
+    if _records is None:
+        import atexit
+        import importlib
+        import shutil
+        import sys
+        import tempfile
+        out = tempfile.mkdtemp(prefix="crio-test-records-")
+        atexit.register(shutil.rmtree, out, True)
+        proto = h.REPO / "store" / "records.proto"
+        subprocess.run(["protoc", f"--python_out={out}", "-I", str(proto.parent), str(proto)],
+                       check=True)
+        sys.path.insert(0, out)
+        try:
+            _records = importlib.import_module("records_pb2")
+        finally:
+            sys.path.remove(out)
+    return _records
+
+
+def _mdb_escape(data):
+    out = []
+    for b in data:
+        if b == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append(f"\\{b:02x}")
+    return "".join(out)
+
+
+def mdb_put(root, db_name, pairs):
+    """Writes raw key/value pairs (bytes) into one named database with
+    lmdb-utils' mdb_load, bypassing the store: how a test plants what the
+    daemon would never write."""
+    lines = ["VERSION=3", "format=print", "type=btree", "HEADER=END"]
+    for key, value in pairs:
+        lines += [" " + _mdb_escape(key), " " + _mdb_escape(value)]
+    lines.append("DATA=END")
+    subprocess.run(["mdb_load", "-s", db_name, str(Path(root) / "db")],
+                   input="\n".join(lines) + "\n", text=True, check=True, capture_output=True)
+
+
+def plant_log_entry(root, **fields):
+    """Appends a LogEntry with the next seq (log and log_objects), without
+    touching the record it names.  Returns the seq."""
+    seq = int(h.inspect(root, "meta").json["meta"]["log_seq"]) + 1
+    entry = records_pb2().LogEntry(seq=seq, time=1, **fields)
+    key = seq.to_bytes(8, "big")
+    mdb_put(root, "log", [(key, entry.SerializeToString())])
+    if fields.get("object_id"):
+        mdb_put(root, "log_objects", [(fields["object_id"].encode() + b"\0" + key, b"")])
+    mdb_put(root, "meta", [(b"log_seq", str(seq).encode())])
+    return seq
