@@ -118,6 +118,20 @@ static enum run_outcome handle_failure(struct reconciler *r, struct reconcile_ob
   int status = crio_error_status(step_err);
   const char *message = crio_error_message(step_err);
   enum failure_policy policy = failure_policy(t);
+
+  /* A step cut short by shutdown (reconcile_step_should_stop) did not
+   * fail: nothing is recorded and no goal changes, so the next start
+   * resumes it where it stands. */
+  pthread_mutex_lock(&r->lock);
+  bool stopping = r->stopping;
+  if (stopping)
+    object_notify_locked(e);
+  pthread_mutex_unlock(&r->lock);
+  if (stopping) {
+    log_info("%s %s: %s interrupted by shutdown (%s); it resumes at the next start", m->name,
+             e->id, t->name, message);
+    return RUN_IDLE;
+  }
   log_warning("%s %s: step %s failed: %s", m->name, e->id, t->name, message);
 
   cleanup_error crio_error_t err = NULL;

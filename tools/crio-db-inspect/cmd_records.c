@@ -17,10 +17,14 @@ static const char *const container_headers[] = {"ID",  "NAME", "POD",     "STATE
 static const char *const image_headers[] = {"ID",   "NAME", "STATE",   "GOAL",
                                             "SIZE", "AGE",  "UPDATED", "ERROR"};
 
-/* What a person calls an image: its first tag, else its first digest. */
+/* What a person calls an image: the reference it was pulled by (tags
+ * themselves live in the names index and move between images), else its
+ * first digest. */
 static const char *image_name(const store_record *rec) {
   const Crio__Store__ImageBody *img =
       rec->body_case == CRIO__STORE__OBJECT_RECORD__BODY_IMAGE ? rec->image : NULL;
+  if (img && img->reference && *img->reference)
+    return img->reference;
   if (img && img->n_repo_tags > 0)
     return img->repo_tags[0];
   if (img && img->n_repo_digests > 0)
