@@ -52,9 +52,15 @@
  * exabytes and fail with ENOMEM). */
 #define MAX_FILE_BYTES (1ull << 46)
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint16_t get16(const uint8_t *p) {
+  return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16;
+}
+static uint64_t get64(const uint8_t *p) {
+  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
 
 struct db_file {
   const char *path;
@@ -235,8 +241,8 @@ static int walk_tree(struct db_file *f, uint64_t root, uint64_t parent, bool nam
       if (off + NODESIZE + ksize > f->psize)
         return damaged(err, "node %u of page %llu of %s runs past the page", i,
                        (unsigned long long)root, f->path);
-      uint64_t child = get16(node) | (uint64_t)get16(node + 2) << 16 | (uint64_t)get16(node + 4)
-                                                                           << 32;
+      uint64_t child =
+          get16(node) | (uint64_t)get16(node + 2) << 16 | (uint64_t)get16(node + 4) << 32;
       if (walk_tree(f, child, root, named_dbs, depth + 1, err) < 0)
         return -1;
     } else if (check_leaf_node(f, root, page, off, named_dbs, depth, err) < 0) {
@@ -279,8 +285,8 @@ int recovery_db_check(const char *db_dir, crio_error_t *err) {
   if (read_meta(&f, 1, m[0].psize, &m[1], err) < 0)
     return -1;
   if (m[1].psize != m[0].psize)
-    return damaged(err, "the meta pages of %s disagree on the page size (%u, %u)", path,
-                   m[0].psize, m[1].psize);
+    return damaged(err, "the meta pages of %s disagree on the page size (%u, %u)", path, m[0].psize,
+                   m[1].psize);
   /* The newer meta page is the one LMDB uses (the older one on a tie). */
   const struct meta *use = m[1].txnid > m[0].txnid ? &m[1] : &m[0];
   f.psize = use->psize;
@@ -300,7 +306,7 @@ char *recovery_db_damaged_message(const char *db_dir, const char *why) {
 /* ---- the SIGBUS guard ----------------------------------------------------------------------
  * A signal handler has no context to be handed, so what it needs is set
  * once, before the store is opened, and only read afterwards. */
-static char guard_file[4096];   /* <db_dir>/data.mdb */
+static char guard_file[4096];    /* <db_dir>/data.mdb */
 static char guard_message[8192]; /* written as is */
 static size_t guard_message_len;
 
@@ -309,9 +315,7 @@ static bool hex_value(const char **p, uintptr_t *out) {
   const char *s = *p;
   bool any = false;
   for (;; s++) {
-    int d = *s >= '0' && *s <= '9'   ? *s - '0'
-            : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10
-                                     : -1;
+    int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
     if (d < 0)
       break;
     v = v * 16 + (uintptr_t)d;

@@ -219,4 +219,3 @@ void recovery_release_pin_dirs(const char *runroot) {
       crio_error_warn(&dir_err, "release pin directory");
   }
 }
-

@@ -13,7 +13,9 @@
 
 #define LOG_ENTRY(t) CRIO__STORE__LOG_ENTRY__TYPE__##t
 
-void recovery_ledger_init(struct recovery_ledger *ledger) { memset(ledger, 0, sizeof(*ledger)); }
+void recovery_ledger_init(struct recovery_ledger *ledger) {
+  memset(ledger, 0, sizeof(*ledger));
+}
 
 static void object_release(struct recovery_object *obj) {
   free(obj->id);
@@ -57,8 +59,7 @@ static void grow_buckets(struct recovery_ledger *ledger) {
     *bucket_of(ledger, ledger->objects[i].id) = i + 1;
 }
 
-struct recovery_object *recovery_ledger_find(const struct recovery_ledger *ledger,
-                                             const char *id) {
+struct recovery_object *recovery_ledger_find(const struct recovery_ledger *ledger, const char *id) {
   if (ledger->n_buckets == 0 || id == NULL)
     return NULL;
   size_t slot = *bucket_of(ledger, id);
@@ -88,7 +89,8 @@ static struct recovery_object *object_for(struct recovery_ledger *ledger,
 
 static struct recovery_held *held_find(struct recovery_object *obj, const store_resource *res) {
   for (size_t i = 0; i < obj->n_held; i++)
-    if (strcmp(obj->held[i].res->type, res->type) == 0 && strcmp(obj->held[i].res->id, res->id) == 0)
+    if (strcmp(obj->held[i].res->type, res->type) == 0 &&
+        strcmp(obj->held[i].res->id, res->id) == 0)
       return &obj->held[i];
   return NULL;
 }
@@ -119,7 +121,9 @@ static void held_acquire(struct recovery_object *obj, const store_resource *res,
   obj->held[obj->n_held++] = (struct recovery_held){.res = resource_copy(res), .seq = seq};
 }
 
-static bool named(const char *s) { return s != NULL && s[0] != '\0'; }
+static bool named(const char *s) {
+  return s != NULL && s[0] != '\0';
+}
 
 void recovery_ledger_add(struct recovery_ledger *ledger, const store_log_entry *entry) {
   ledger->n_entries++;

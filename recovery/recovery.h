@@ -31,8 +31,8 @@ struct recovery_options {
 };
 
 struct recovery_report {
-  bool first_start;   /* no boot id was stored: a new database */
-  bool rebooted;      /* the stored boot id differs from this boot's */
+  bool first_start;                  /* no boot id was stored: a new database */
+  bool rebooted;                     /* the stored boot id differs from this boot's */
   uint64_t pods, containers, images; /* records found */
   uint64_t log_entries;              /* before compaction */
   uint64_t log_dropped;              /* by start-up compaction */
@@ -44,8 +44,8 @@ struct recovery_report {
  * threshold, then hands every record whose state differs from its goal to
  * the reconciler. */
 int recovery_run(struct store *store, struct reconciler *reconciler,
-                 const struct recovery_options *options,
-                 struct recovery_report *report, crio_error_t *err);
+                 const struct recovery_options *options, struct recovery_report *report,
+                 crio_error_t *err);
 
 /* Compacts the whole log (store_log_compact with everything eligible)
  * when it holds more than `threshold` entries; *dropped may be NULL. */
@@ -112,8 +112,8 @@ struct recovery_resource_type {
 const struct recovery_resource_type *recovery_resource_types(size_t *n);
 const struct recovery_resource_type *recovery_resource_type_find(const char *type);
 /* A lookup in any table (tests bring their own). */
-const struct recovery_resource_type *recovery_resource_type_in(const struct recovery_resource_type *types,
-                                                            size_t n, const char *type);
+const struct recovery_resource_type *
+recovery_resource_type_in(const struct recovery_resource_type *types, size_t n, const char *type);
 
 /* The directories of cgroup `path` ("/a/b") that exist, one per hierarchy
  * (v1 controllers, the unified one), NULL-terminated (cleanup_strv). */
@@ -130,12 +130,12 @@ struct recovery_held {
 struct recovery_object {
   uint32_t kind;
   char *id;
-  char *parent_id;   /* a container's pod; "" otherwise */
+  char *parent_id; /* a container's pod; "" otherwise */
   uint64_t first_seq, last_seq;
-  int last_type;     /* LogEntry type of the newest entry */
-  uint32_t state;    /* to_state of the newest CREATE/TRANSITION (0 after DELETE) */
-  uint64_t state_seq; /* that entry's seq; 0 if there is none */
-  bool deleted;      /* the newest CREATE/TRANSITION/DELETE is a DELETE */
+  int last_type;              /* LogEntry type of the newest entry */
+  uint32_t state;             /* to_state of the newest CREATE/TRANSITION (0 after DELETE) */
+  uint64_t state_seq;         /* that entry's seq; 0 if there is none */
+  bool deleted;               /* the newest CREATE/TRANSITION/DELETE is a DELETE */
   struct recovery_held *held; /* acquired and never released, in acquisition order */
   size_t n_held;
 };
@@ -179,11 +179,11 @@ struct recovery_wipe_options {
 };
 
 struct recovery_wipe_report {
-  size_t planned;    /* resources to release */
+  size_t planned; /* resources to release */
   size_t released;
-  size_t failed;     /* release failed: left in the log, for the next wipe */
-  size_t unknown;    /* of a type this build does not know: left in the log */
-  size_t shared;     /* still held by an object wipe keeps (an image's layer) */
+  size_t failed;  /* release failed: left in the log, for the next wipe */
+  size_t unknown; /* of a type this build does not know: left in the log */
+  size_t shared;  /* still held by an object wipe keeps (an image's layer) */
   size_t pods_deleted, containers_deleted;
   size_t records_kept; /* a release failed, so the record stays */
 };

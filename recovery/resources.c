@@ -27,7 +27,8 @@ static bool ns_type_of(const char *type, enum oci_ns_type *out) {
   static const struct {
     const char *type;
     enum oci_ns_type ns;
-  } map[] = {{"netns", OCI_NS_NET}, {"ipcns", OCI_NS_IPC}, {"utsns", OCI_NS_UTS}, {"pidns", OCI_NS_PID}};
+  } map[] = {
+      {"netns", OCI_NS_NET}, {"ipcns", OCI_NS_IPC}, {"utsns", OCI_NS_UTS}, {"pidns", OCI_NS_PID}};
   for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
     if (strcmp(map[i].type, type) == 0) {
       *out = map[i].ns;
@@ -82,7 +83,7 @@ static int cgroup_exists(const struct recovery_env *env, const char *owner,
 /* The driver that made it: the detail may say ({"driver": ...}); else a
  * systemd unit's path says so by its suffix; else cgroupfs. */
 static const struct oci_cgroup_manager *cgroup_manager_for(const store_resource *res,
-                                                            crio_error_t *err) {
+                                                           crio_error_t *err) {
   if (res->detail.len > 0) {
     cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
     cJSON *doc = cJSON_Parse(text);
@@ -308,14 +309,10 @@ static int layer_release(const struct recovery_env *env, const char *owner,
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static const struct recovery_resource_type types[] = {
-    {"dir", dir_exists, dir_release},
-    {"netns", ns_exists, ns_release},
-    {"ipcns", ns_exists, ns_release},
-    {"utsns", ns_exists, ns_release},
-    {"pidns", ns_exists, ns_release},
-    {"cgroup", cgroup_exists, cgroup_release},
-    {"cni", cni_exists, cni_release},
-    {"process", process_exists, process_release},
+    {"dir", dir_exists, dir_release},       {"netns", ns_exists, ns_release},
+    {"ipcns", ns_exists, ns_release},       {"utsns", ns_exists, ns_release},
+    {"pidns", ns_exists, ns_release},       {"cgroup", cgroup_exists, cgroup_release},
+    {"cni", cni_exists, cni_release},       {"process", process_exists, process_release},
     {"layer", layer_exists, layer_release},
 };
 

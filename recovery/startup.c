@@ -21,16 +21,13 @@ static int count_visit(const store_record *rec, void *data) {
   return 0;
 }
 
-static int count_records(struct store *store, struct recovery_report *report,
-                         crio_error_t *err) {
+static int count_records(struct store *store, struct recovery_report *report, crio_error_t *err) {
   cleanup_store_txn struct store_txn *txn = NULL;
   if (store_txn_begin(store, STORE_TXN_READ, &txn, err) < 0)
     return -1;
   if (store_record_foreach(txn, STORE_KIND_POD, count_visit, &report->pods, err) < 0 ||
-      store_record_foreach(txn, STORE_KIND_CONTAINER, count_visit,
-                           &report->containers, err) < 0 ||
-      store_record_foreach(txn, STORE_KIND_IMAGE, count_visit, &report->images,
-                           err) < 0)
+      store_record_foreach(txn, STORE_KIND_CONTAINER, count_visit, &report->containers, err) < 0 ||
+      store_record_foreach(txn, STORE_KIND_IMAGE, count_visit, &report->images, err) < 0)
     return -1;
   return 0;
 }
@@ -40,8 +37,8 @@ static int count_records(struct store *store, struct recovery_report *report,
  * is gone).  Handling a reboot's consequences — marking containers exited,
  * replaying CNI DEL — belongs to the reboot work; here it is detected and
  * logged so the log shows when it happened. */
-static int record_boot_id(struct store *store, const char *path,
-                          struct recovery_report *report, crio_error_t *err) {
+static int record_boot_id(struct store *store, const char *path, struct recovery_report *report,
+                          crio_error_t *err) {
   cleanup_free char *current = NULL;
   if (read_boot_id(path, &current, err) < 0)
     return -1;
@@ -52,8 +49,7 @@ static int record_boot_id(struct store *store, const char *path,
   cleanup_error crio_error_t lookup_err = NULL;
   if (store_meta_get(txn, "boot_id", &stored, &lookup_err) < 0) {
     if (crio_error_status(&lookup_err) != ENOENT)
-      return crio_error(err, crio_error_status(&lookup_err), "%s",
-                        crio_error_message(&lookup_err));
+      return crio_error(err, crio_error_status(&lookup_err), "%s", crio_error_message(&lookup_err));
     report->first_start = true;
   } else if (strcmp(stored, current) != 0) {
     report->rebooted = true;
@@ -61,17 +57,16 @@ static int record_boot_id(struct store *store, const char *path,
     return 0; /* same boot: nothing to write */
   }
   store_meta_put(txn, "boot_id", current);
-  cleanup_free char *note =
-      report->first_start
-          ? xasprintf("first start on boot %s", current)
-          : xasprintf("node rebooted: boot id %s -> %s", stored, current);
+  cleanup_free char *note = report->first_start
+                                ? xasprintf("first start on boot %s", current)
+                                : xasprintf("node rebooted: boot id %s -> %s", stored, current);
   store_log_note(txn, note);
   return store_txn_commit(steal_pointer(&txn), err);
 }
 
 int recovery_run(struct store *store, struct reconciler *reconciler,
-                 const struct recovery_options *options,
-                 struct recovery_report *report, crio_error_t *err) {
+                 const struct recovery_options *options, struct recovery_report *report,
+                 crio_error_t *err) {
   memset(report, 0, sizeof(*report));
   int64_t start = crio_monotonic_ns();
   if (record_boot_id(store, options->boot_id_path, report, err) < 0)

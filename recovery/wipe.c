@@ -133,7 +133,8 @@ static int read_state(struct store *store, struct plan *plan, crio_error_t *err)
  * with a record (wipe leaves images as they are). */
 static const char *kept_by(const struct plan *plan, const store_resource *res) {
   for (size_t i = 0; i < plan->images.n; i++) {
-    const struct recovery_object *obj = recovery_ledger_find(&plan->ledger, plan->images.items[i].id);
+    const struct recovery_object *obj =
+        recovery_ledger_find(&plan->ledger, plan->images.items[i].id);
     for (size_t j = 0; obj && j < obj->n_held; j++)
       if (strcmp(obj->held[j].res->type, res->type) == 0 &&
           strcmp(obj->held[j].res->id, res->id) == 0)
@@ -293,8 +294,8 @@ static bool pod_blocked(const struct plan *plan, const char *pod_id, const bool 
 }
 
 static int execute(struct store *store, const struct plan *plan,
-                   const struct recovery_wipe_options *options, 
-                   struct recovery_wipe_report *report, crio_error_t *err) {
+                   const struct recovery_wipe_options *options, struct recovery_wipe_report *report,
+                   crio_error_t *err) {
   cleanup_free bool *failed_objects = xcalloc(plan->n_objects + 1, sizeof(bool));
   size_t objects_touched = 0;
   for (size_t i = 0; i < plan->n_objects; i++) {
@@ -303,8 +304,8 @@ static int execute(struct store *store, const struct plan *plan,
     if (kind == STORE_KIND_POD && pod_blocked(plan, id_of(po), failed_objects)) {
       failed_objects[i] = true;
       report->records_kept += po->live != NULL;
-      recovery_wipe_say(options, "kept %s/%s: one of its containers could not be wiped", kind_of(po),
-                        id_of(po));
+      recovery_wipe_say(options, "kept %s/%s: one of its containers could not be wiped",
+                        kind_of(po), id_of(po));
       continue;
     }
     cleanup_free store_resource **released = xcalloc(po->n_steps + 1, sizeof(*released));
@@ -314,14 +315,14 @@ static int execute(struct store *store, const struct plan *plan,
       const struct plan_step *s = &po->steps[j];
       if (s->fate == FATE_UNKNOWN) {
         report->unknown++;
-        recovery_wipe_say(options, "left %s/%s %s %s: unknown resource type", kind_of(po), id_of(po),
-                          s->res->type, s->res->id);
+        recovery_wipe_say(options, "left %s/%s %s %s: unknown resource type", kind_of(po),
+                          id_of(po), s->res->type, s->res->id);
         continue;
       }
       if (s->fate == FATE_SHARED) {
         report->shared++;
-        recovery_wipe_say(options, "kept %s/%s %s %s: still held by image %s", kind_of(po), id_of(po),
-                          s->res->type, s->res->id, s->kept_by);
+        recovery_wipe_say(options, "kept %s/%s %s %s: still held by image %s", kind_of(po),
+                          id_of(po), s->res->type, s->res->id, s->kept_by);
         continue;
       }
       report->planned++;

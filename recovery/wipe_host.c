@@ -255,7 +255,8 @@ int recovery_wipe_from_host(const struct recovery_wipe_options *options,
   cleanup_free char *pods_dir = xasprintf("%s/pods", runroot);
   ids_from_dir(&ids, pods_dir);
   for (int type = 0; type < OCI_NS_COUNT; type++) {
-    cleanup_free char *dir = xasprintf("%s/%sns", runroot, oci_ns_type_name((enum oci_ns_type)type));
+    cleanup_free char *dir =
+        xasprintf("%s/%sns", runroot, oci_ns_type_name((enum oci_ns_type)type));
     ids_from_dir(&ids, dir);
   }
   ids_from_parents(&ids, options);
@@ -275,7 +276,8 @@ int recovery_wipe_from_host(const struct recovery_wipe_options *options,
   if (!options->dry_run)
     recovery_release_pin_dirs(runroot);
   if (options->dry_run) {
-    recovery_wipe_say(options, "# dry run (from the host): %zu resource(s) of %zu pod(s) to release",
+    recovery_wipe_say(options,
+                      "# dry run (from the host): %zu resource(s) of %zu pod(s) to release",
                       report->planned, n_pods);
     return 0;
   }

@@ -19,8 +19,8 @@
 char *fixture_tmpdir(void);
 struct store *fixture_open(const char *dir, bool read_only);
 
-static char *good_db;   /* a database dir with a few hundred records */
-static uint8_t *good;   /* its data.mdb */
+static char *good_db; /* a database dir with a few hundred records */
+static uint8_t *good; /* its data.mdb */
 static size_t good_len;
 
 static void write_file(const char *path, const void *data, size_t len) {
@@ -166,8 +166,12 @@ static void test_corrupted_tree_pages(void) {
   free(copy);
 }
 
-static int visit_nothing(const store_record *rec, void *data) { return 0; }
-static int visit_entry(const store_log_entry *e, void *data) { return 0; }
+static int visit_nothing(const store_record *rec, void *data) {
+  return 0;
+}
+static int visit_entry(const store_log_entry *e, void *data) {
+  return 0;
+}
 
 /* Opens and reads the store as the daemon would (a write txn too), in a
  * child; returns its wait status. */

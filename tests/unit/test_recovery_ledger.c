@@ -36,8 +36,7 @@ static store_log_entry *entry(uint64_t seq, int type, uint32_t kind, const char 
       char *detail = strchr(colon + 1, '=');
       if (detail)
         *detail++ = '\0';
-      store_resource *r =
-          store_resource_new(tok, colon + 1, detail, detail ? strlen(detail) : 0);
+      store_resource *r = store_resource_new(tok, colon + 1, detail, detail ? strlen(detail) : 0);
       if (l == 0) {
         e->acquired = realloc(e->acquired, (e->n_acquired + 1) * sizeof(*e->acquired));
         e->acquired[e->n_acquired++] = r;
@@ -82,10 +81,12 @@ static void test_acquire_release_in_order(void) {
   struct recovery_ledger l;
   recovery_ledger_init(&l);
   add(&l, entry(1, T(CREATE), 1, "p1", 1, NULL, NULL));
-  add(&l, entry(2, T(TRANSITION), 1, "p1", 2, "dir:/r/p1 netns:/r/netns/p1 ipcns:/r/ipcns/p1", NULL));
+  add(&l,
+      entry(2, T(TRANSITION), 1, "p1", 2, "dir:/r/p1 netns:/r/netns/p1 ipcns:/r/ipcns/p1", NULL));
   add(&l, entry(3, T(TRANSITION), 1, "p1", 3, "cgroup:/c/crio-p1", NULL));
   add(&l, entry(4, T(TRANSITION), 1, "p1", 4, "cni:net/p1/eth0", NULL));
-  CHECK_HELD(&l, "p1", "dir:/r/p1 netns:/r/netns/p1 ipcns:/r/ipcns/p1 cgroup:/c/crio-p1 cni:net/p1/eth0");
+  CHECK_HELD(&l, "p1",
+             "dir:/r/p1 netns:/r/netns/p1 ipcns:/r/ipcns/p1 cgroup:/c/crio-p1 cni:net/p1/eth0");
   add(&l, entry(5, T(TRANSITION), 1, "p1", 7, NULL, "cni:net/p1/eth0"));
   add(&l, entry(6, T(TRANSITION), 1, "p1", 8, NULL, "netns:/r/netns/p1 ipcns:/r/ipcns/p1"));
   CHECK_HELD(&l, "p1", "dir:/r/p1 cgroup:/c/crio-p1");

@@ -80,11 +80,13 @@ static const struct recovery_resource_type *type(const char *name) {
   return t;
 }
 
-static store_resource *res(const char *t, const char *id) { return store_resource_new(t, id, NULL, 0); }
+static store_resource *res(const char *t, const char *id) {
+  return store_resource_new(t, id, NULL, 0);
+}
 
 static void test_lookup(void) {
-  static const char *const known[] = {"dir", "netns", "ipcns", "utsns", "pidns",
-                                      "cgroup", "cni", "process", "layer"};
+  static const char *const known[] = {"dir",    "netns", "ipcns",   "utsns", "pidns",
+                                      "cgroup", "cni",   "process", "layer"};
   for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
     CHECK_STR_EQ(type(known[i])->type, known[i]);
   CHECK(recovery_resource_type_find("no-such-type") == NULL);
@@ -322,8 +324,8 @@ static void test_cni_detail_required(void) {
   const struct recovery_resource_type *t = type("cni");
   const char *details[] = {NULL, "not json", "{\"netns\":\"/x\"}"};
   for (size_t i = 0; i < 3; i++) {
-    store_resource *r = store_resource_new("cni", "net/p/eth0", details[i],
-                                           details[i] ? strlen(details[i]) : 0);
+    store_resource *r =
+        store_resource_new("cni", "net/p/eth0", details[i], details[i] ? strlen(details[i]) : 0);
     crio_error_t e = NULL;
     CHECK(t->release(&d.env, "p", r, &e) < 0);
     CHECK_INT_EQ(crio_error_status(&e), EINVAL);

@@ -19,7 +19,7 @@ struct store *fixture_open(const char *dir, bool read_only);
 /* ---- fake resource types ------------------------------------------------------ */
 
 static char released_log[8192]; /* "owner:type:id " per release, in order */
-static const char *fail_id;      /* a release of this id fails */
+static const char *fail_id;     /* a release of this id fails */
 
 static int fake_exists(const struct recovery_env *env, const char *owner, const store_resource *res,
                        crio_error_t *err) {
@@ -129,7 +129,7 @@ static void step(struct world *w, enum store_kind kind, const char *id, uint32_t
   commit(txn);
 }
 
-static void delete(struct world *w, enum store_kind kind, const char *id, const char *release) {
+static void delete (struct world *w, enum store_kind kind, const char *id, const char *release) {
   struct store_txn *txn = begin(w);
   store_record *rec = NULL;
   cleanup_error crio_error_t err = NULL;
@@ -213,12 +213,12 @@ static void populate(struct world *w) {
   step(w, STORE_KIND_POD, "podB", 2, "dir:/run/pods/podB netns:/run/netns/podB", NULL);
   step(w, STORE_KIND_POD, "podB", 3, "cgroup:/crio/crio-podB", NULL);
   step(w, STORE_KIND_POD, "podB", 8, NULL, "netns:/run/netns/podB dir:/run/pods/podB");
-  delete(w, STORE_KIND_POD, "podB", NULL); /* leaves its cgroup in the log */
+  delete (w, STORE_KIND_POD, "podB", NULL); /* leaves its cgroup in the log */
 
   create(w, STORE_KIND_POD, "podC", "pod-c", NULL);
   step(w, STORE_KIND_POD, "podC", 2, "dir:/run/pods/podC", NULL);
   step(w, STORE_KIND_POD, "podC", 8, NULL, "dir:/run/pods/podC");
-  delete(w, STORE_KIND_POD, "podC", NULL);
+  delete (w, STORE_KIND_POD, "podC", NULL);
 }
 
 static void test_wipe_releases_everything_once(void) {
@@ -378,7 +378,7 @@ static void test_images_left_alone(void) {
   step(&w, STORE_KIND_IMAGE, "img1", 2, "layer:sha256:base layer:sha256:top1", NULL);
   create(&w, STORE_KIND_IMAGE, "img2", "", NULL);
   step(&w, STORE_KIND_IMAGE, "img2", 2, "layer:sha256:base layer:sha256:top2", NULL);
-  delete(&w, STORE_KIND_IMAGE, "img2", NULL);
+  delete (&w, STORE_KIND_IMAGE, "img2", NULL);
   struct recovery_wipe_report report;
   cleanup_error crio_error_t err = NULL;
   char *out = NULL;
@@ -404,7 +404,7 @@ static void test_compaction_then_wipe(void) {
     create(&w, STORE_KIND_POD, id, id, NULL);
     step(&w, STORE_KIND_POD, id, 2, res, NULL);
     step(&w, STORE_KIND_POD, id, 8, NULL, res);
-    delete(&w, STORE_KIND_POD, id, NULL);
+    delete (&w, STORE_KIND_POD, id, NULL);
   }
   uint64_t before = log_count(&w);
   world_close(&w);

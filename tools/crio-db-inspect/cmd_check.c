@@ -46,14 +46,16 @@ static const char *state_label(uint32_t kind, uint32_t state, char *buf, size_t 
 
 static bool held_by_log(const struct recovery_object *obj, const store_resource *res) {
   for (size_t i = 0; obj && i < obj->n_held; i++)
-    if (strcmp(obj->held[i].res->type, res->type) == 0 && strcmp(obj->held[i].res->id, res->id) == 0)
+    if (strcmp(obj->held[i].res->type, res->type) == 0 &&
+        strcmp(obj->held[i].res->id, res->id) == 0)
       return true;
   return false;
 }
 
 static bool held_by_record(const store_record *rec, const store_resource *res) {
   for (size_t i = 0; i < rec->n_resources; i++)
-    if (strcmp(rec->resources[i]->type, res->type) == 0 && strcmp(rec->resources[i]->id, res->id) == 0)
+    if (strcmp(rec->resources[i]->type, res->type) == 0 &&
+        strcmp(rec->resources[i]->id, res->id) == 0)
       return true;
   return false;
 }
@@ -75,16 +77,16 @@ static void check_record_vs_log(const struct inspect_snapshot *s, const store_re
     return;
   }
   if (obj->kind != rec->kind)
-    problem(p, name, "the log says it is a %s", inspect_kind_name(obj->kind)
-                                                    ? inspect_kind_name(obj->kind)
-                                                    : "thing of unknown kind");
+    problem(p, name, "the log says it is a %s",
+            inspect_kind_name(obj->kind) ? inspect_kind_name(obj->kind) : "thing of unknown kind");
   if (obj->deleted)
     problem(p, name, "the log deleted it at seq %" PRIu64 ", yet the record exists",
             obj->state_seq);
   else if (obj->state_seq == 0)
     problem(p, name, "the log has no CREATE or TRANSITION for it");
   else if (obj->state != rec->state)
-    problem(p, name, "record is in state %s, the log's last transition (seq %" PRIu64 ") left it in %s",
+    problem(p, name,
+            "record is in state %s, the log's last transition (seq %" PRIu64 ") left it in %s",
             state_label(rec->kind, rec->state, a, sizeof(a)), obj->state_seq,
             state_label(rec->kind, obj->state, b, sizeof(b)));
   if (rec->last_seq != obj->last_seq)
@@ -92,11 +94,12 @@ static void check_record_vs_log(const struct inspect_snapshot *s, const store_re
             rec->last_seq, obj->last_seq);
   for (size_t i = 0; i < rec->n_resources; i++)
     if (!held_by_log(obj, rec->resources[i]))
-      problem(p, name, "record holds %s %s, which the log says is not held", rec->resources[i]->type,
-              rec->resources[i]->id);
+      problem(p, name, "record holds %s %s, which the log says is not held",
+              rec->resources[i]->type, rec->resources[i]->id);
   for (size_t i = 0; i < obj->n_held; i++)
     if (!held_by_record(rec, obj->held[i].res))
-      problem(p, name, "the log says it holds %s %s (acquired at seq %" PRIu64 "), the record does not",
+      problem(p, name,
+              "the log says it holds %s %s (acquired at seq %" PRIu64 "), the record does not",
               obj->held[i].res->type, obj->held[i].res->id, obj->held[i].seq);
 }
 

@@ -104,9 +104,9 @@ static void add_row(struct inspect_table *table, const store_log_entry *entry) {
   cleanup_free char *detail = inspect_log_entry_detail(entry);
   cleanup_free char *type_num = xasprintf("?%d", (int)entry->type);
   const char *type = inspect_log_type_name(entry->type);
-  const char *row[] = {seq,    when,   type ? type : type_num,
-                       change, inspect_state_name(entry->kind, entry->goal),
-                       detail};
+  const char *row[] = {
+      seq,   when, type ? type : type_num, change, inspect_state_name(entry->kind, entry->goal),
+      detail};
   inspect_table_add_row(table, row);
 }
 
@@ -157,8 +157,8 @@ static int cmd_history(struct inspect_ctx *ctx, int argc, char **argv, crio_erro
     if (inspect_common_option(ctx, opt, argv, err) < 0)
       return INSPECT_USAGE;
   if (optind + 1 != argc)
-    return inspect_usage_error(err, optind >= argc ? "missing object id"
-                                                   : "expected one object id");
+    return inspect_usage_error(err,
+                               optind >= argc ? "missing object id" : "expected one object id");
   const char *prefix = argv[optind];
   if (*prefix == '\0')
     return inspect_usage_error(err, "the object id is empty");

@@ -61,7 +61,8 @@ static char *owner_name(uint32_t kind, const char *id) {
 
 /* Who the database says holds type+id: a live record (*live), or a
  * deleted object whose log never released it.  NULL if nobody. */
-static char *holder(const struct inspect_snapshot *s, const char *type, const char *id, bool *live) {
+static char *holder(const struct inspect_snapshot *s, const char *type, const char *id,
+                    bool *live) {
   *live = false;
   for (size_t i = 0; i < s->n_records; i++) {
     const store_record *rec = s->records[i];
@@ -291,9 +292,9 @@ static int cmd_orphans(struct inspect_ctx *ctx, int argc, char **argv, crio_erro
       cJSON_AddStringToObject(item, "problem", f.items[i].problem);
       cJSON_AddStringToObject(item, "type", f.items[i].type);
       cJSON_AddStringToObject(item, "id", f.items[i].id);
-      cJSON_AddItemToObject(item, "owner", f.items[i].owner[0]
-                                               ? cJSON_CreateString(f.items[i].owner)
-                                               : cJSON_CreateNull());
+      cJSON_AddItemToObject(item, "owner",
+                            f.items[i].owner[0] ? cJSON_CreateString(f.items[i].owner)
+                                                : cJSON_CreateNull());
       cJSON_AddItemToArray(array, item);
     }
     return inspect_json_print(array, true, stdout, err);
@@ -312,7 +313,8 @@ const struct inspect_command inspect_cmd_orphans = {
     .run = cmd_orphans,
     .args = "[--runroot DIR] [--cgroup-parent PARENT]...",
     .summary = "compare the host with the database: orphaned, leaked and missing resources",
-    .options = "  --runroot DIR          the daemon's --runroot (default " INSPECT_DEFAULT_RUNROOT ")\n"
-               "  --cgroup-parent PARENT also look for crio-<id> cgroups under PARENT\n"
-               "                         (besides /crio and every pod's own parent)\n",
+    .options =
+        "  --runroot DIR          the daemon's --runroot (default " INSPECT_DEFAULT_RUNROOT ")\n"
+        "  --cgroup-parent PARENT also look for crio-<id> cgroups under PARENT\n"
+        "                         (besides /crio and every pod's own parent)\n",
 };

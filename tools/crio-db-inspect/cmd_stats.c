@@ -46,8 +46,8 @@ static int read_stats(struct store *store, struct stats *st, crio_error_t *err) 
   st->log_entries = store_log_count(txn);
   st->first_seq = store_log_first_seq(txn);
   st->last_seq = store_log_last_seq(txn);
-  if (st->first_seq > 0 && store_log_foreach(txn, st->first_seq - 1, first_entry,
-                                             &st->first_time, err) < 0)
+  if (st->first_seq > 0 &&
+      store_log_foreach(txn, st->first_seq - 1, first_entry, &st->first_time, err) < 0)
     return -1;
   cleanup_error crio_error_t meta_err = NULL;
   if (store_meta_get(txn, "schema_version", &st->schema_version, &meta_err) < 0 &&
@@ -87,9 +87,9 @@ static int print_json(const struct inspect_ctx *ctx, const struct stats *st, cri
   cJSON_AddItemToObject(log, "oldest_time",
                         st->first_time ? cJSON_CreateString(when) : cJSON_CreateNull());
   cJSON *schema = cJSON_AddObjectToObject(doc, "schema");
-  cJSON_AddItemToObject(schema, "database", st->schema_version
-                                                ? cJSON_CreateString(st->schema_version)
-                                                : cJSON_CreateNull());
+  cJSON_AddItemToObject(schema, "database",
+                        st->schema_version ? cJSON_CreateString(st->schema_version)
+                                           : cJSON_CreateNull());
   cJSON_AddNumberToObject(schema, "build", STORE_SCHEMA_VERSION);
   return inspect_json_print(doc, true, stdout, err);
 }

@@ -15,9 +15,9 @@
 #endif
 
 static const struct inspect_command *const commands[] = {
-    &inspect_cmd_pods,    &inspect_cmd_containers, &inspect_cmd_images, &inspect_cmd_log,
-    &inspect_cmd_meta,    &inspect_cmd_history,    &inspect_cmd_stats,  &inspect_cmd_check,
-    &inspect_cmd_orphans,
+    &inspect_cmd_pods,  &inspect_cmd_containers, &inspect_cmd_images,
+    &inspect_cmd_log,   &inspect_cmd_meta,       &inspect_cmd_history,
+    &inspect_cmd_stats, &inspect_cmd_check,      &inspect_cmd_orphans,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
