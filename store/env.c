@@ -24,6 +24,7 @@ void store_close(struct store *store) {
     return;
   if (store->env)
     mdb_env_close(store->env);
+  store_log_notify_release(store);
   free(store->dir);
   free(store);
 }
@@ -152,6 +153,7 @@ int store_open(const struct store_options *options, struct store **out, crio_err
   cleanup_store struct store *store = xzalloc(sizeof(*store));
   store->dir = xstrdup(options->dir);
   store->read_only = options->read_only;
+  store_log_notify_init(store);
   if (open_env(store, options, err) < 0 || set_data_fd_cloexec(store, err) < 0)
     return -1;
 

@@ -5,6 +5,7 @@
 #define CRIO_STORE_INTERNAL_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "store/store.h"
@@ -35,6 +36,13 @@ struct store {
    * created this named db yet (a read-only env cannot create it): the db
    * reads as empty. */
   bool present[STORE_DB_COUNT];
+  /* Commit notification (log_notify.c): the one part that changes after
+   * open, under its own lock.  notify_seq is the newest log seq a write
+   * txn of this process has committed. */
+  bool notify_ready;
+  pthread_mutex_t notify_lock;
+  pthread_cond_t notify_cond; /* CLOCK_MONOTONIC */
+  uint64_t notify_seq;
 };
 
 struct store_txn {
@@ -46,6 +54,7 @@ struct store_txn {
    * write txns are serialised, so nobody else assigns seqs meanwhile. */
   bool seq_loaded;
   uint64_t last_seq;
+  bool log_appended; /* a commit then wakes store_log_wait()ers */
 };
 
 /* Name of a db as LMDB knows it ("pods", ...). */
@@ -145,5 +154,11 @@ void store_meta_put_u64(struct store_txn *txn, const char *key, uint64_t v);
 /* Unpacks a log value; fails the txn (database damaged) if it does not
  * decode.  NULL on failure. */
 store_log_entry *store_log_decode(struct store_txn *txn, const MDB_val *val, uint64_t seq);
+
+/* ---- commit notification (log_notify.c) ----------------------------------- */
+void store_log_notify_init(struct store *store);
+void store_log_notify_release(struct store *store);
+/* After a write txn that appended up to `seq` has committed. */
+void store_log_notify_commit(struct store *store, uint64_t seq);
 
 #endif

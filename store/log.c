@@ -84,6 +84,7 @@ uint64_t store_log_append(struct store_txn *txn, store_log_entry *entry) {
   if (store_txn_failed(txn))
     return 0;
   txn->last_seq = seq;
+  txn->log_appended = true;
   return seq;
 }
 

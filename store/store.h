@@ -220,6 +220,16 @@ int store_log_foreach(struct store_txn *txn, uint64_t since, store_log_visit_fn 
 /* Entries of one object, oldest first. */
 int store_log_foreach_object(struct store_txn *txn, const char *object_id, store_log_visit_fn visit,
                              void *data, crio_error_t *err);
+/* Commit notification, for readers that follow the log (an event stream):
+ * blocks until a write txn of THIS process that appended entries has
+ * committed a seq greater than `seen`, or until deadline_ns
+ * (CLOCK_MONOTONIC; 0: no deadline) passes.  Returns the newest seq such a
+ * commit published (<= seen on timeout; 0 before the first).  Entries are
+ * not queued anywhere: the follower reads them from the log with
+ * store_log_foreach(since), so a slow follower never holds anyone back.
+ * Other processes' commits wake nobody: wait with a deadline and read the
+ * log anyway when it passes. */
+uint64_t store_log_wait(struct store *store, uint64_t seen, int64_t deadline_ns);
 /* Drops entries of objects that are deleted and whose every acquired
  * resource was released (replaying their entries in order: each
  * acquisition was followed by a release of the same type+id), when all of

@@ -119,9 +119,13 @@ int store_txn_commit(struct store_txn *txn, crio_error_t *err) {
   int rc = mdb_txn_commit(txn->txn);
   txn->txn = NULL;
   struct store *store = txn->store;
+  bool appended = txn->log_appended;
+  uint64_t last_seq = txn->last_seq;
   txn_free(txn);
   if (rc != 0)
     return store_error_mdb(err, rc, "commit to %s", store->dir);
+  if (appended)
+    store_log_notify_commit(store, last_seq);
   return 0;
 }
 

@@ -14,3 +14,8 @@ crio_unit_test(test_store_threads
   SOURCES ${STORE_TEST_DIR}/test_store_threads.c
           ${STORE_TEST_DIR}/test_store_fixture.c
   LIBS crio_store Threads::Threads)
+# store_log_wait: followers of the log woken by commits that appended.
+crio_unit_test(test_store_log_wait
+  SOURCES ${STORE_TEST_DIR}/test_store_log_wait.c
+          ${STORE_TEST_DIR}/test_store_fixture.c
+  LIBS crio_store Threads::Threads)
