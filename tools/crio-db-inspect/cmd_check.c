@@ -137,14 +137,6 @@ static uint32_t space_kind(char ns) {
   }
 }
 
-static const struct inspect_name *name_find(const struct inspect_snapshot *s, char ns,
-                                            const char *name) {
-  for (size_t i = 0; i < s->n_names; i++)
-    if (s->names[i].ns == ns && strcmp(s->names[i].name, name) == 0)
-      return &s->names[i];
-  return NULL;
-}
-
 static void check_names(const struct inspect_snapshot *s, struct problems *p) {
   for (size_t i = 0; i < s->n_names; i++) {
     const struct inspect_name *n = &s->names[i];
@@ -161,7 +153,7 @@ static void check_names(const struct inspect_snapshot *s, struct problems *p) {
     if (rec->kind == STORE_KIND_IMAGE || rec->name == NULL || rec->name[0] == '\0')
       continue;
     char ns = rec->kind == STORE_KIND_POD ? STORE_NAMES_POD : STORE_NAMES_CONTAINER;
-    const struct inspect_name *n = name_find(s, ns, rec->name);
+    const struct inspect_name *n = inspect_snapshot_name(s, ns, rec->name);
     cleanup_free char *name = object_name(rec->kind, rec->id);
     if (n == NULL)
       problem(p, name, "its name \"%s\" is not in the name index", rec->name);
@@ -192,9 +184,7 @@ static void check_containers(const struct inspect_snapshot *s, struct problems *
         problem(p, name, "its pod %s has no record", pod_id);
         continue;
       }
-      size_t pod_index = 0;
-      while (s->records[pod_index] != pod)
-        pod_index++;
+      ssize_t pod_index = inspect_snapshot_index(s, STORE_KIND_POD, pod_id);
       if (!strv_has(s->pod_children[pod_index], rec->id))
         problem(p, name, "is missing from pod %s's container index", pod_id);
     } else if (rec->kind == STORE_KIND_POD) {

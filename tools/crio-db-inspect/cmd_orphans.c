@@ -59,39 +59,85 @@ static char *owner_name(uint32_t kind, const char *id) {
   return xasprintf("%s/%s", k ? k : "object", id);
 }
 
-/* Who the database says holds type+id: a live record (*live), or a
- * deleted object whose log never released it.  NULL if nobody. */
-static char *holder(const struct inspect_snapshot *s, const char *type, const char *id,
-                    bool *live) {
-  *live = false;
-  for (size_t i = 0; i < s->n_records; i++) {
-    const store_record *rec = s->records[i];
-    for (size_t j = 0; j < rec->n_resources; j++)
-      if (strcmp(rec->resources[j]->type, type) == 0 && strcmp(rec->resources[j]->id, id) == 0) {
-        *live = true;
-        return owner_name(rec->kind, rec->id);
-      }
-  }
+/* Everything the database says is held, sorted by type+id so that a
+ * host item finds its holder by binary search: live records' resources,
+ * and what the log says deleted objects still hold. */
+struct held_item {
+  const char *type, *id; /* borrowed from the snapshot */
+  uint32_t kind;
+  const char *owner_id;
+  bool live;
+};
+
+struct held_index {
+  struct held_item *items;
+  size_t n;
+};
+
+static int held_cmp(const void *a, const void *b) {
+  const struct held_item *x = a, *y = b;
+  int c = strcmp(x->type, y->type);
+  if (c == 0)
+    c = strcmp(x->id, y->id);
+  if (c == 0 && x->live != y->live)
+    c = x->live ? -1 : 1; /* a live holder first */
+  return c;
+}
+
+static void held_push(struct held_index *h, const store_resource *res, uint32_t kind,
+                      const char *owner, bool live) {
+  h->items = xrealloc(h->items, (h->n + 1) * sizeof(*h->items));
+  h->items[h->n++] = (struct held_item){
+      .type = res->type, .id = res->id, .kind = kind, .owner_id = owner, .live = live};
+}
+
+static void held_index_build(const struct inspect_snapshot *s, struct held_index *h) {
+  for (size_t i = 0; i < s->n_records; i++)
+    for (size_t j = 0; j < s->records[i]->n_resources; j++)
+      held_push(h, s->records[i]->resources[j], s->records[i]->kind, s->records[i]->id, true);
   for (size_t i = 0; i < s->ledger.n_objects; i++) {
     const struct recovery_object *obj = &s->ledger.objects[i];
+    if (inspect_snapshot_find(s, obj->kind, obj->id))
+      continue;
     for (size_t j = 0; j < obj->n_held; j++)
-      if (strcmp(obj->held[j].res->type, type) == 0 && strcmp(obj->held[j].res->id, id) == 0)
-        return owner_name(obj->kind, obj->id);
+      held_push(h, obj->held[j].res, obj->kind, obj->id, false);
   }
-  return NULL;
+  qsort(h->items, h->n, sizeof(*h->items), held_cmp);
+}
+
+static int held_key_cmp(const void *key, const void *item) {
+  const struct held_item *k = key, *x = item;
+  int c = strcmp(k->type, x->type);
+  return c ? c : strcmp(k->id, x->id);
+}
+
+/* Who holds type+id: a live record (*live), or a deleted object whose log
+ * never released it.  NULL if nobody. */
+static char *holder(const struct held_index *h, const char *type, const char *id, bool *live) {
+  *live = false;
+  struct held_item key = {.type = type, .id = id};
+  const struct held_item *found =
+      h->n ? bsearch(&key, h->items, h->n, sizeof(*h->items), held_key_cmp) : NULL;
+  if (found == NULL)
+    return NULL;
+  /* bsearch lands on any equal item: the live one sorts first. */
+  while (found > h->items && held_key_cmp(&key, found - 1) == 0)
+    found--;
+  *live = found->live;
+  return owner_name(found->kind, found->owner_id);
 }
 
 /* Something found on the host: fine if a live record holds it. */
-static void host_item(const struct inspect_snapshot *s, struct findings *f, const char *type,
+static void host_item(const struct held_index *h, struct findings *f, const char *type,
                       const char *id) {
   bool live = false;
-  cleanup_free char *owner = holder(s, type, id, &live);
+  cleanup_free char *owner = holder(h, type, id, &live);
   if (live)
     return;
   add_finding(f, owner ? "leaked" : "orphan", type, id, owner);
 }
 
-static void scan_pins(const struct inspect_snapshot *s, struct findings *f, const char *runroot) {
+static void scan_pins(const struct held_index *h, struct findings *f, const char *runroot) {
   for (int type = 0; type < OCI_NS_COUNT; type++) {
     const char *ns = oci_ns_type_name((enum oci_ns_type)type);
     cleanup_free char *dir = xasprintf("%s/%sns", runroot, ns);
@@ -102,13 +148,13 @@ static void scan_pins(const struct inspect_snapshot *s, struct findings *f, cons
       if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
         continue;
       cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
-      host_item(s, f, res_type, path);
+      host_item(h, f, res_type, path);
     }
   }
 }
 
-static void scan_pod_dirs(const struct inspect_snapshot *s, struct findings *f,
-                          const char *runroot) {
+static void scan_pod_dirs(const struct inspect_snapshot *s, const struct held_index *h,
+                          struct findings *f, const char *runroot) {
   cleanup_free char *dir = xasprintf("%s/pods", runroot);
   cleanup_dir DIR *d = opendir(dir);
   struct dirent *de;
@@ -119,7 +165,7 @@ static void scan_pod_dirs(const struct inspect_snapshot *s, struct findings *f,
     /* A pod that has not pinned its namespaces yet owns its dir by id. */
     if (inspect_snapshot_find(s, STORE_KIND_POD, de->d_name))
       continue;
-    host_item(s, f, "dir", path);
+    host_item(h, f, "dir", path);
   }
 }
 
@@ -166,8 +212,8 @@ static void parents_add_dirname(char ***parents, size_t *n, const char *cgroup) 
   parents_add(parents, n, copy);
 }
 
-static void scan_cgroups(const struct inspect_snapshot *s, struct findings *f,
-                         char *const *extra_parents) {
+static void scan_cgroups(const struct inspect_snapshot *s, const struct held_index *h,
+                         struct findings *f, char *const *extra_parents) {
   char **parents = xcalloc(1, sizeof(char *));
   size_t n = 0;
   parents_add(&parents, &n, "/crio"); /* the daemon's default (cgroupfs) */
@@ -196,7 +242,7 @@ static void scan_cgroups(const struct inspect_snapshot *s, struct findings *f,
           continue;
         cleanup_free char *path =
             xasprintf("%s/%s", strcmp(parents[i], "/") == 0 ? "" : parents[i], de->d_name);
-        host_item(s, f, "cgroup", path);
+        host_item(h, f, "cgroup", path);
       }
     }
   }
@@ -280,9 +326,12 @@ static int cmd_orphans(struct inspect_ctx *ctx, int argc, char **argv, crio_erro
 
   struct recovery_env env = {.root = ctx->root, .runroot = runroot};
   __attribute__((cleanup(findings_release))) struct findings f = {0};
-  scan_pins(&snap, &f, runroot);
-  scan_pod_dirs(&snap, &f, runroot);
-  scan_cgroups(&snap, &f, parents);
+  struct held_index held = {0};
+  held_index_build(&snap, &held);
+  scan_pins(&held, &f, runroot);
+  scan_pod_dirs(&snap, &held, &f, runroot);
+  scan_cgroups(&snap, &held, &f, parents);
+  free(held.items);
   check_held(&snap, &f, &env);
 
   if (ctx->json) {

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "common/common.h"
 #include "recovery/recovery.h"
@@ -149,8 +150,8 @@ struct inspect_name {
 struct inspect_snapshot {
   store_record **records; /* pods, then containers, then images; id order */
   size_t n_records;
-  char ***pod_children; /* per record: a pod's pod_containers ids, else NULL */
-  struct inspect_name *names;
+  char ***pod_children;       /* per record: a pod's pod_containers ids, else NULL */
+  struct inspect_name *names; /* sorted by namespace, then name */
   size_t n_names;
   struct recovery_ledger ledger; /* the whole log */
 };
@@ -160,6 +161,10 @@ int inspect_snapshot_read(struct store *store, struct inspect_snapshot *s, crio_
 void inspect_snapshot_release(struct inspect_snapshot *s);
 const store_record *inspect_snapshot_find(const struct inspect_snapshot *s, uint32_t kind,
                                           const char *id);
+/* Its index in records (and pod_children), -1 if none. */
+ssize_t inspect_snapshot_index(const struct inspect_snapshot *s, uint32_t kind, const char *id);
+const struct inspect_name *inspect_snapshot_name(const struct inspect_snapshot *s, char ns,
+                                                 const char *name);
 /* A container's pod: parent_id, else the body's pod_id; NULL if none. */
 const char *inspect_record_parent(const store_record *rec);
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "tools/crio-db-inspect/inspect.h"
 
@@ -40,6 +41,13 @@ static int name_visit(const char *name, const char *id, void *data) {
   return 0;
 }
 
+static int name_cmp(const void *a, const void *b) {
+  const struct inspect_name *x = a, *y = b;
+  if (x->ns != y->ns)
+    return x->ns < y->ns ? -1 : 1;
+  return strcmp(x->name, y->name);
+}
+
 int inspect_snapshot_read(struct store *store, struct inspect_snapshot *s, crio_error_t *err) {
   memset(s, 0, sizeof(*s));
   recovery_ledger_init(&s->ledger);
@@ -65,7 +73,10 @@ int inspect_snapshot_read(struct store *store, struct inspect_snapshot *s, crio_
   }
   if (recovery_ledger_load(txn, &s->ledger, err) < 0)
     return -1;
-  return store_txn_commit(steal_pointer(&txn), err);
+  if (store_txn_commit(steal_pointer(&txn), err) < 0)
+    return -1;
+  qsort(s->names, s->n_names, sizeof(*s->names), name_cmp);
+  return 0;
 }
 
 void inspect_snapshot_release(struct inspect_snapshot *s) {
@@ -85,12 +96,42 @@ void inspect_snapshot_release(struct inspect_snapshot *s) {
   memset(s, 0, sizeof(*s));
 }
 
+struct record_key {
+  uint32_t kind;
+  const char *id;
+};
+
+/* Records are read kind by kind, each kind in id order (LMDB's byte
+ * order, which strcmp agrees with for ids without NUL). */
+static int record_cmp(const void *key, const void *item) {
+  const struct record_key *k = key;
+  const store_record *rec = *(store_record *const *)item;
+  if (k->kind != rec->kind)
+    return k->kind < rec->kind ? -1 : 1;
+  return strcmp(k->id, rec->id);
+}
+
+ssize_t inspect_snapshot_index(const struct inspect_snapshot *s, uint32_t kind, const char *id) {
+  if (id == NULL || s->n_records == 0)
+    return -1;
+  struct record_key key = {.kind = kind, .id = id};
+  store_record *const *found =
+      bsearch(&key, s->records, s->n_records, sizeof(*s->records), record_cmp);
+  return found ? found - s->records : -1;
+}
+
 const store_record *inspect_snapshot_find(const struct inspect_snapshot *s, uint32_t kind,
                                           const char *id) {
-  for (size_t i = 0; i < s->n_records && id; i++)
-    if (s->records[i]->kind == kind && strcmp(s->records[i]->id, id) == 0)
-      return s->records[i];
-  return NULL;
+  ssize_t i = inspect_snapshot_index(s, kind, id);
+  return i < 0 ? NULL : s->records[i];
+}
+
+const struct inspect_name *inspect_snapshot_name(const struct inspect_snapshot *s, char ns,
+                                                 const char *name) {
+  if (s->n_names == 0)
+    return NULL;
+  struct inspect_name key = {.ns = ns, .name = (char *)name};
+  return bsearch(&key, s->names, s->n_names, sizeof(*s->names), name_cmp);
 }
 
 const char *inspect_record_parent(const store_record *rec) {
