@@ -427,6 +427,7 @@ int recovery_wipe(const struct recovery_wipe_options *options, struct recovery_w
     crio_error_release(err);
     return crio_error(err, EUCLEAN, "%s; crio wipe --from-host works without it", msg);
   }
+  recovery_db_fault_guard(db_dir);
   struct store_options store_options = {.dir = db_dir, .read_only = options->dry_run};
   cleanup_store struct store *store = NULL;
   if (store_open(&store_options, &store, err) < 0)
