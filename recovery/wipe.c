@@ -394,7 +394,8 @@ int recovery_wipe(const struct recovery_wipe_options *options, struct recovery_w
   if (root == NULL || root[0] != '/')
     return crio_error(err, EINVAL, "wipe: the state dir must be an absolute path");
   struct stat st;
-  if (stat(root, &st) < 0) {
+  bool have_root = stat(root, &st) == 0;
+  if (!have_root) {
     if (errno != ENOENT)
       return crio_error_errno(err, errno, "wipe: %s", root);
     if (!options->from_host) {
@@ -402,8 +403,9 @@ int recovery_wipe(const struct recovery_wipe_options *options, struct recovery_w
       return 0;
     }
   }
+  /* Without a state dir no daemon can hold its lock (--from-host only). */
   cleanup_close int lock = -1;
-  if (st.st_ino != 0 && recovery_lock_state_dir(root, &lock, err) < 0)
+  if (have_root && recovery_lock_state_dir(root, &lock, err) < 0)
     return -1;
   if (options->from_host)
     return recovery_wipe_from_host(options, report, err);
