@@ -388,7 +388,11 @@ static void test_scan(void) {
   OK(crio_write_file_atomic(path, "0", 1, 0644, &err), &err);
   CHECK_INT_EQ(rtfx_wait_exit_event("scan-live", 5000, NULL, NULL), 0);
   oci_exit_watch_stop(w2);
-  CHECK_INT_EQ(rtfx_exit_events("scan-live"), 1);
+  /* Once or twice: a file written while the watch's first scan is still
+   * reading the directory is seen by the scan and by inotify.  Harmless in
+   * the daemon: a second exit event finds the container EXITED already and
+   * is ignored by the reconciler. */
+  CHECK(rtfx_exit_events("scan-live") >= 1 && rtfx_exit_events("scan-live") <= 2);
   CHECK_INT_EQ(rtfx_exit_events("bad-exit"), 0);
   free(exits);
 }
