@@ -1,6 +1,6 @@
 /* The resource types the state log names, each with how to tell it still
  * exists on the host and how to release it, safely and more than once.
- * A type added to the log (containers: "mount", "runtime", "conmon", ...)
+ * A type added to the log (containers: "runtime", "conmon", ...)
  * needs one entry in `types` below; until it has one, wipe reports its
  * resources and leaves them in the log for a build that knows them.
  *
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -263,6 +264,78 @@ static int dir_release(const struct recovery_env *env, const char *owner, const 
   return recovery_remove_tree(res->id, err);
 }
 
+/* ---- mounts: the pod's /dev/shm tmpfs, a container's overlay -------------------------- */
+
+/* mountinfo escapes ' ', '\t', '\n' and '\\' as octal. */
+static void unescape_octal(char *s) {
+  char *out = s;
+  for (char *in = s; *in;) {
+    if (in[0] == '\\' && in[1] >= '0' && in[1] <= '7' && in[2] >= '0' && in[2] <= '7' &&
+        in[3] >= '0' && in[3] <= '7') {
+      *out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+      in += 4;
+    } else {
+      *out++ = *in++;
+    }
+  }
+  *out = '\0';
+}
+
+/* 1 if `path` is a mount point in our mount namespace, 0 if not. */
+static int is_mount_point(const char *path, crio_error_t *err) {
+  cleanup_free char *resolved = realpath(path, NULL);
+  if (resolved == NULL)
+    return errno == ENOENT ? 0 : crio_error_errno(err, errno, "resolve %s", path);
+  cleanup_free char *text = NULL;
+  if (crio_read_file("/proc/self/mountinfo", &text, NULL, err) < 0)
+    return -1;
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    /* id parent major:minor root mountpoint ... */
+    char *field = line;
+    for (int i = 0; i < 4 && field; i++) {
+      field = strchr(field, ' ');
+      if (field)
+        field++;
+    }
+    if (field == NULL)
+      continue;
+    field[strcspn(field, " ")] = '\0';
+    unescape_octal(field);
+    if (strcmp(field, resolved) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int mount_exists(const struct recovery_env *env, const char *owner,
+                        const store_resource *res, crio_error_t *err) {
+  return is_mount_point(res->id, err);
+}
+
+/* Unmounts (lazily, every mount stacked there) what is mounted on a path
+ * below the run or state dir; the mount point itself is a dir's to
+ * remove. */
+static int mount_release(const struct recovery_env *env, const char *owner,
+                         const store_resource *res, crio_error_t *err) {
+  int mounted = is_mount_point(res->id, err);
+  if (mounted <= 0)
+    return mounted;
+  if (!(env->runroot && recovery_path_below(res->id, env->runroot)) &&
+      !(env->root && recovery_path_below(res->id, env->root)))
+    return crio_error(err, EPERM, "%s is outside %s and %s: leaving the mount alone", res->id,
+                      env->runroot ? env->runroot : "(no run dir)",
+                      env->root ? env->root : "(no state dir)");
+  for (int i = 0; i < 16; i++) {
+    if (umount2(res->id, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+      continue;
+    if (errno == EINVAL || errno == ENOENT)
+      return 0; /* nothing (more) mounted there */
+    return crio_error_errno(err, errno, "unmount %s", res->id);
+  }
+  return crio_error(err, EBUSY, "%s: still mounted after 16 unmounts", res->id);
+}
+
 /* ---- image layers ------------------------------------------------------------------------ */
 
 static int open_layers(const struct recovery_env *env, struct img_layer_store **out,
@@ -313,7 +386,7 @@ static const struct recovery_resource_type types[] = {
     {"ipcns", ns_exists, ns_release},       {"utsns", ns_exists, ns_release},
     {"pidns", ns_exists, ns_release},       {"cgroup", cgroup_exists, cgroup_release},
     {"cni", cni_exists, cni_release},       {"process", process_exists, process_release},
-    {"layer", layer_exists, layer_release},
+    {"mount", mount_exists, mount_release}, {"layer", layer_exists, layer_release},
 };
 
 const struct recovery_resource_type *recovery_resource_types(size_t *n) {

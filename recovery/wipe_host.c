@@ -191,6 +191,47 @@ static char *read_text(const char *path) {
   return text;
 }
 
+static int longer_first(const void *a, const void *b) {
+  size_t x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Mount points strictly below `dir`, deepest first (NULL-terminated). */
+static char **mounts_below(const char *dir) {
+  char **found = xcalloc(1, sizeof(char *));
+  size_t n = 0;
+  cleanup_free char *text = NULL;
+  cleanup_error crio_error_t read_err = NULL;
+  if (crio_read_file("/proc/self/mountinfo", &text, NULL, &read_err) < 0)
+    return found;
+  size_t len = strlen(dir);
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *field = line;
+    for (int i = 0; i < 4 && field; i++) {
+      field = strchr(field, ' ');
+      if (field)
+        field++;
+    }
+    if (field == NULL)
+      continue;
+    field[strcspn(field, " ")] = '\0';
+    /* An escaped path (a space in it) is not one the daemon makes. */
+    if (strchr(field, '\\') || strncmp(field, dir, len) != 0 || field[len] != '/')
+      continue;
+    bool dup = false;
+    for (size_t i = 0; i < n && !dup; i++)
+      dup = strcmp(found[i], field) == 0;
+    if (dup)
+      continue;
+    found = xrealloc(found, (n + 2) * sizeof(char *));
+    found[n++] = xstrdup(field);
+    found[n] = NULL;
+  }
+  qsort(found, n, sizeof(char *), longer_first);
+  return found;
+}
+
 static void wipe_pod(const struct recovery_wipe_options *options, const char *id,
                      const struct cgroup_search *cgroups, struct recovery_wipe_report *report) {
   const char *runroot = options->env.runroot;
@@ -238,6 +279,12 @@ static void wipe_pod(const struct recovery_wipe_options *options, const char *id
   for (size_t i = 0; i < cgroups->n_found; i++)
     if (strcmp(cgroups->found[i].id, id) == 0)
       host_step(options, id, "cgroup", cgroups->found[i].path, NULL, &failed, report);
+
+  /* Whatever is mounted inside the pod dir (its /dev/shm tmpfs) goes
+   * before the dir, deepest first. */
+  cleanup_strv char **mounts = mounts_below(pod_dir);
+  for (size_t i = 0; mounts[i]; i++)
+    host_step(options, id, "mount", mounts[i], NULL, &failed, report);
 
   struct stat st;
   if (lstat(pod_dir, &st) == 0)

@@ -139,3 +139,14 @@ def plant_log_entry(root, **fields):
         mdb_put(root, "log_objects", [(fields["object_id"].encode() + b"\0" + key, b"")])
     mdb_put(root, "meta", [(b"log_seq", str(seq).encode())])
     return seq
+
+
+def without_pod_mounts(env, pod_id, planned):
+    """`planned` ({type: [ids]} of one pod) without its "mount" entries,
+    after checking each is a mount inside the pod's own dir (its /dev/shm
+    tmpfs, when the pod steps make one)."""
+    planned = dict(planned)
+    pod_dir = Path(env.runroot) / "pods" / pod_id
+    for m in planned.pop("mount", []):
+        assert Path(m).parent == pod_dir, f"expected a pod mount inside {pod_dir}, saw {m}"
+    return planned

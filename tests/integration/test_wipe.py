@@ -51,17 +51,17 @@ def test_dry_run_lists_every_unreleased_resource_and_changes_nothing(pod_env):
         "cni": [f"{env.net.name}/{ready}/eth0"],
         "dir": [str(run / "pods" / ready)],
     }
-    got = r.plan_of(rows, ready)
+    got = r.without_pod_mounts(env, ready, r.plan_of(rows, ready))
     records = got.pop("record", [])
     assert len(records) == 1 and records[0].startswith("k8s_wipe-ready_"), \
         f"expected one record line naming the ready pod, saw {records}"
     assert got == want, f"expected the plan for the ready pod to be {want}, saw {got}"
 
-    got_shared = r.plan_of(rows, shared)
+    got_shared = r.without_pod_mounts(env, shared, r.plan_of(rows, shared))
     assert set(got_shared) == {"netns", "ipcns", "utsns", "pidns", "process", "cgroup", "cni",
                                "dir", "record"}, \
         f"expected the shared-PID pod's plan to add pidns and the pause process, saw {got_shared}"
-    got_stopped = r.plan_of(rows, stopped)
+    got_stopped = r.without_pod_mounts(env, stopped, r.plan_of(rows, stopped))
     assert set(got_stopped) == {"cgroup", "dir", "record"}, \
         f"expected only the cgroup, dir and record of the stopped pod, saw {got_stopped}"
     assert r.plan_of(rows, removed) == {}, \
@@ -154,7 +154,7 @@ def test_compaction_at_start_keeps_what_wipe_needs(pod_env):
 
     env.daemon.kill()
     rows = r.plan(r.crio_wipe(env, "--dry-run").stdout)
-    assert set(r.plan_of(rows, live)) == {"netns", "ipcns", "utsns", "cgroup", "cni", "dir",
+    assert set(r.without_pod_mounts(env, live, r.plan_of(rows, live))) == {"netns", "ipcns", "utsns", "cgroup", "cni", "dir",
                                           "record"}, \
         f"expected wipe to find every resource of the live pod after compaction, saw {rows}"
     res = r.crio_wipe(env)
@@ -178,9 +178,9 @@ def test_from_host_releases_what_the_run_dir_shows_without_the_database(pod_env)
     dry = r.crio_wipe(env, "--from-host", "--dry-run")
     assert dry.returncode == 0, f"expected --from-host --dry-run to exit 0: {dry.stderr}"
     rows = r.plan(dry.stdout)
-    assert set(r.plan_of(rows, ready)) == {"cni", "netns", "ipcns", "utsns", "cgroup", "dir"}, \
+    assert set(r.without_pod_mounts(env, ready, r.plan_of(rows, ready))) == {"cni", "netns", "ipcns", "utsns", "cgroup", "dir"}, \
         f"expected the host to show the ready pod's resources, saw {r.plan_of(rows, ready)}"
-    assert set(r.plan_of(rows, shared)) == {"process", "cni", "pidns", "netns", "ipcns", "utsns",
+    assert set(r.without_pod_mounts(env, shared, r.plan_of(rows, shared))) == {"process", "cni", "pidns", "netns", "ipcns", "utsns",
                                             "cgroup", "dir"}, \
         f"expected the shared-PID pod's pause and PID pin too, saw {r.plan_of(rows, shared)}"
     assert env.leaks(), "expected the dry run to change nothing"

@@ -218,6 +218,48 @@ static void test_namespace_pins(void) {
   OK(oci_ns_pin_dir_release(pin_dir, &err), &err);
 }
 
+/* A mount below the run or state dir is unmounted (every layer stacked
+ * there); the mount point stays for its dir to remove; one elsewhere is
+ * not ours. */
+static void test_mount(void) {
+  struct env_dirs d;
+  env_make(&d);
+  cleanup_error crio_error_t err = NULL;
+  const struct recovery_resource_type *t = type("mount");
+  char *pods = path_in(d.runroot, "pods");
+  char *pod = path_in(pods, "m1");
+  char *shm = path_in(pod, "shm");
+  mkdir(pods, 0755);
+  CHECK(mkdir(pod, 0755) == 0 && mkdir(shm, 0755) == 0);
+  CHECK(mount("shm", shm, "tmpfs", 0, "size=64k") == 0);
+  CHECK(mount("shm", shm, "tmpfs", 0, "size=64k") == 0); /* stacked twice */
+  store_resource *r = res("mount", shm);
+  CHECK_INT_EQ(t->exists(&d.env, "m1", r, &err), 1);
+  int rc = t->release(&d.env, "m1", r, &err);
+  int left = t->exists(&d.env, "m1", r, &err);
+  umount2(shm, MNT_DETACH);
+  umount2(shm, MNT_DETACH);
+  OK(rc, &err);
+  CHECK_INT_EQ(left, 0);
+  CHECK(exists(shm));
+  OK(t->release(&d.env, "m1", r, &err), &err);
+  store_resource_free(r);
+
+  char *outside = path_in(fixture_dir(), "elsewhere");
+  CHECK(mkdir(outside, 0755) == 0);
+  CHECK(mount("shm", outside, "tmpfs", 0, "size=64k") == 0);
+  r = res("mount", outside);
+  crio_error_t e = NULL;
+  rc = t->release(&d.env, "m1", r, &e);
+  left = t->exists(&d.env, "m1", r, &err);
+  umount2(outside, MNT_DETACH);
+  CHECK(rc < 0);
+  CHECK_INT_EQ(crio_error_status(&e), EPERM);
+  CHECK_INT_EQ(left, 1);
+  crio_error_release(&e);
+  store_resource_free(r);
+}
+
 /* A process that double-forked away from us, like pause: init reaps it. */
 static pid_t start_orphan_sleeper(void) {
   int p[2];
@@ -342,6 +384,7 @@ int main(void) {
   RUN_TEST(test_lookup);
   RUN_TEST(test_dir);
   RUN_TEST(test_namespace_pins);
+  RUN_TEST(test_mount);
   RUN_TEST(test_process);
   RUN_TEST(test_cgroup);
   RUN_TEST(test_cni_detail_required);

@@ -102,7 +102,8 @@ static void held_index_build(const struct inspect_snapshot *s, struct held_index
     for (size_t j = 0; j < obj->n_held; j++)
       held_push(h, obj->held[j].res, obj->kind, obj->id, false);
   }
-  qsort(h->items, h->n, sizeof(*h->items), held_cmp);
+  if (h->n > 1)
+    qsort(h->items, h->n, sizeof(*h->items), held_cmp);
 }
 
 static int held_key_cmp(const void *key, const void *item) {

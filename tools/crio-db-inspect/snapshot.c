@@ -75,7 +75,8 @@ int inspect_snapshot_read(struct store *store, struct inspect_snapshot *s, crio_
     return -1;
   if (store_txn_commit(steal_pointer(&txn), err) < 0)
     return -1;
-  qsort(s->names, s->n_names, sizeof(*s->names), name_cmp);
+  if (s->n_names > 1)
+    qsort(s->names, s->n_names, sizeof(*s->names), name_cmp);
   return 0;
 }
 
