@@ -123,6 +123,11 @@ int crio_mkdir_p(const char *path, mode_t mode, crio_error_t *err);
 /* Write a file that must survive a crash: temp name, fsync, rename, fsync dir. */
 int crio_write_file_atomic(const char *path, const void *data, size_t len,
                            mode_t mode, crio_error_t *err);
+/* The same without syncing: for files under the run dir, which a reboot
+ * empties anyway and a daemon crash cannot lose (the page cache outlives
+ * the process), so an fsync would buy nothing but latency. */
+int crio_write_file_replace(const char *path, const void *data, size_t len,
+                            mode_t mode, crio_error_t *err);
 /* Read a whole (small) file; *out is NUL-terminated. */
 int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err);
 

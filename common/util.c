@@ -55,14 +55,17 @@ static int write_all(int fd, const void *data, size_t len) {
   return 0;
 }
 
-int crio_write_file_atomic(const char *path, const void *data, size_t len,
-                           mode_t mode, crio_error_t *err) {
-  cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-  cleanup_close int fd =
-      open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+/* Temp name, then rename: readers see the old or the new content, never a
+ * half.  With `durable`, the data and the directory entry are synced so
+ * the new content survives a power loss too. */
+static int write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                              bool durable, crio_error_t *err) {
+  /* pid and thread id: two threads may replace the same file. */
+  cleanup_free char *tmp = xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
+  cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return crio_error_errno(err, errno, "create %s", tmp);
-  if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+  if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
     int saved = errno;
     unlink(tmp);
     return crio_error_errno(err, saved, "write %s", tmp);
@@ -72,12 +75,24 @@ int crio_write_file_atomic(const char *path, const void *data, size_t len,
     unlink(tmp);
     return crio_error_errno(err, saved, "rename %s to %s", tmp, path);
   }
-  /* The rename is durable only once the directory entry is. */
-  cleanup_free char *dircopy = xstrdup(path);
-  cleanup_close int dirfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd >= 0)
-    (void)fsync(dirfd);
+  if (durable) {
+    /* The rename is durable only once the directory entry is. */
+    cleanup_free char *dircopy = xstrdup(path);
+    cleanup_close int dirfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0)
+      (void)fsync(dirfd);
+  }
   return 0;
+}
+
+int crio_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           crio_error_t *err) {
+  return write_file_replace(path, data, len, mode, true, err);
+}
+
+int crio_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                            crio_error_t *err) {
+  return write_file_replace(path, data, len, mode, false, err);
 }
 
 int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err) {

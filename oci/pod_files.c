@@ -183,7 +183,8 @@ int oci_pod_files_write(const char *dir, const struct oci_pod_files *files, crio
   };
   for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
     cleanup_free char *path = xasprintf("%s/%s", dir, out[i].name);
-    if (crio_write_file_atomic(path, out[i].data, out[i].len, 0644, err) < 0)
+    /* The pod dir is under the run dir: replaced atomically, not synced. */
+    if (crio_write_file_replace(path, out[i].data, out[i].len, 0644, err) < 0)
       return crio_error_prefix(err, "write pod %s", out[i].name);
   }
   return 0;

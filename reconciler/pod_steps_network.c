@@ -159,7 +159,7 @@ int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err) {
   if (cni_network_load(env->cni_config_dir, env->cni_plugin_dirs, &net, err) < 0)
     return crio_error_prefix(err, "pod %s: CNI network", rec->id);
   cleanup_free char *stash = stash_path(rec);
-  if (crio_write_file_atomic(stash, net.conflist, strlen(net.conflist), 0600, err) < 0) {
+  if (crio_write_file_replace(stash, net.conflist, strlen(net.conflist), 0600, err) < 0) {
     cni_network_release(&net);
     return crio_error_prefix(err, "pod %s: keep CNI config", rec->id);
   }
