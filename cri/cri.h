@@ -13,6 +13,7 @@
 struct store;
 struct reconciler;
 struct img_service;
+struct reconciler_container_env;
 
 enum cri_cgroup_driver {
   CRI_CGROUP_DRIVER_SYSTEMD = 0, /* runtime.v1.CgroupDriver numbers */
@@ -45,6 +46,9 @@ struct cri_context {
   struct store *store;
   struct reconciler *reconciler;
   struct img_service *images; /* the image service (images/images.h) */
+  /* The container steps' env (reconciler/reconciler.h): StopContainer's
+   * timeouts, default log paths. */
+  struct reconciler_container_env *containers;
 };
 
 struct cri_server_options {

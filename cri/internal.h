@@ -74,6 +74,19 @@ int cri_handle_pod_sandbox_status(struct cri_request *req, ProtobufCMessage **re
 int cri_handle_list_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
                                 crio_error_t *err);
 
+int cri_handle_create_container(struct cri_request *req, ProtobufCMessage **response,
+                                crio_error_t *err);
+int cri_handle_start_container(struct cri_request *req, ProtobufCMessage **response,
+                               crio_error_t *err);
+int cri_handle_stop_container(struct cri_request *req, ProtobufCMessage **response,
+                              crio_error_t *err);
+int cri_handle_remove_container(struct cri_request *req, ProtobufCMessage **response,
+                                crio_error_t *err);
+int cri_handle_container_status(struct cri_request *req, ProtobufCMessage **response,
+                                crio_error_t *err);
+int cri_handle_list_containers(struct cri_request *req, ProtobufCMessage **response,
+                               crio_error_t *err);
+
 int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response,
                           crio_error_t *err);
 int cri_handle_list_images(struct cri_request *req, ProtobufCMessage **response,

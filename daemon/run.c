@@ -23,6 +23,8 @@
 #include "daemon/internal.h"
 #include "images/images.h"
 #include "oci/oci.h"
+#include "oci/runtime.h"
+#include "oci/spec.h"
 #include "reconciler/reconciler.h"
 #include "recovery/recovery.h"
 #include "store/store.h"
@@ -45,6 +47,52 @@ static int lock_state_dir(const char *root, int *fd_out, crio_error_t *err) {
 }
 
 static void stop_reconciler(void *data) { reconciler_stop(data); }
+
+/* The runtime handlers as oci/ runs them.  A handler's runtime type is
+ * told by its binary's name (runc or crun), else by the handler's. */
+struct runtime_table {
+  struct oci_runtime *runtimes;
+  struct reconciler_runtime_handler *handlers;
+  size_t n;
+};
+
+static void runtime_table_release(struct runtime_table *t) {
+  free(t->runtimes);
+  free(t->handlers);
+  memset(t, 0, sizeof(*t));
+}
+
+static int runtime_table_build(const struct daemon_config *cfg, struct runtime_table *t,
+                               crio_error_t *err) {
+  t->n = cfg->n_runtimes;
+  t->runtimes = xcalloc(t->n ? t->n : 1, sizeof(*t->runtimes));
+  t->handlers = xcalloc(t->n ? t->n : 1, sizeof(*t->handlers));
+  for (size_t i = 0; i < t->n; i++) {
+    const struct daemon_runtime *d = &cfg->runtimes[i];
+    const char *base = strrchr(d->runtime_path, '/');
+    base = base ? base + 1 : d->runtime_path;
+    cleanup_error crio_error_t by_path = NULL;
+    const struct oci_runtime_ops *ops = oci_runtime_ops_get(base, &by_path);
+    if (ops == NULL)
+      ops = oci_runtime_ops_get(d->name, err);
+    if (ops == NULL)
+      return crio_error_prefix(err, "runtime handler %s (%s)", d->name, d->runtime_path);
+    t->runtimes[i] = (struct oci_runtime){
+        .ops = ops,
+        .path = d->runtime_path,
+        .root = d->runtime_root,
+        .systemd_cgroup = strcmp(cfg->cgroup_manager, "systemd") == 0,
+    };
+    t->handlers[i] = (struct reconciler_runtime_handler){.name = d->name,
+                                                         .runtime = &t->runtimes[i]};
+  }
+  return 0;
+}
+
+static void exit_watch_stopp(struct oci_exit_watch **w) {
+  oci_exit_watch_stop(*w);
+  *w = NULL;
+}
 
 /* A damaged database (EUCLEAN from the check, LMDB or a record that does
  * not decode) gets one message that says where the way out is
@@ -125,6 +173,11 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   if (img_service_open(&image_options, store, &images, err) < 0)
     return crio_error_prefix(err, "image service");
 
+  /* Before the reconciler, which uses them: freed after it. */
+  struct oci_spec_host spec_host;
+  __attribute__((cleanup(runtime_table_release))) struct runtime_table runtimes = {0};
+  __attribute__((cleanup(reconciler_container_env_release))) struct reconciler_container_env
+      container_env = {0};
   struct reconciler_options rec_options = {
       .workers = cfg->reconciler_workers,
       .crash_at = getenv("CRIO_CRASH_AT"),
@@ -148,6 +201,23 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
     return crio_error_prefix(err, "pod steps");
   if (reconciler_register_image_steps(reconciler, images, err) < 0)
     return crio_error_prefix(err, "image steps");
+  if (runtime_table_build(cfg, &runtimes, err) < 0)
+    return -1;
+  if (oci_spec_host_detect(&spec_host, err) < 0)
+    return crio_error_prefix(err, "host facts for OCI specs");
+  container_env = (struct reconciler_container_env){
+      .root = cfg->root,
+      .runroot = cfg->runroot,
+      .conmon_path = cfg->conmon_path,
+      .runtimes = runtimes.handlers,
+      .n_runtimes = runtimes.n,
+      .cgroups = cgroups,
+      .default_cgroup_parent = cfg->default_cgroup_parent,
+      .images = images,
+      .host = &spec_host,
+  };
+  if (reconciler_register_container_steps(reconciler, &container_env, err) < 0)
+    return crio_error_prefix(err, "container steps");
   /* No image step runs yet: what a crash left in the layer store (tmp-*
    * dirs, layers of removed images) can go without racing a pull. */
   struct img_gc_report gc_report;
@@ -174,6 +244,15 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
            (unsigned long long)report.images, (double)report.elapsed_ns / 1e6,
            report.first_start ? " (new database)" : report.rebooted ? " (after a reboot)" : "");
 
+  /* Exits that happened while the daemon was down are in the exit dir
+   * (the watch's first scan reports them); containers whose conmon died
+   * without writing one are looked at by the adoption pass. */
+  __attribute__((cleanup(exit_watch_stopp))) struct oci_exit_watch *exit_watch = NULL;
+  if (reconciler_container_watch_exits(reconciler, &container_env, &exit_watch, err) < 0)
+    return crio_error_prefix(err, "container exit watch");
+  if (reconciler_containers_adopt(reconciler, &container_env, err) < 0)
+    return crio_error_prefix(err, "adopt containers");
+
   struct cri_runtime_handler *handlers =
       xcalloc(cfg->n_runtimes ? cfg->n_runtimes : 1, sizeof(*handlers));
   struct cri_config cri_config;
@@ -183,6 +262,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .store = store,
       .reconciler = reconciler,
       .images = images,
+      .containers = &container_env,
   };
   struct cri_server_options server_options = {
       .socket_path = cfg->listen,
@@ -206,6 +286,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   unsigned long long served = (unsigned long long)cri_server_calls_served(server);
   cri_server_free(server);
   grpc_shutdown();
+  oci_exit_watch_stop(steal_pointer(&exit_watch));
   reconciler_stop(reconciler);
   free(handlers);
   log_info("stopped after serving %llu call(s)", served);

@@ -192,6 +192,14 @@ struct img_fs_usage {
 };
 int img_service_fs_usage(struct img_service *svc, struct img_fs_usage *out, crio_error_t *err);
 
+/* ---- containers ----------------------------------------------------------------- */
+
+/* The diff/ directories of published layers (chain ids bottom first), in
+ * the same order, NULL-terminated (cleanup_strv): a container's overlay
+ * lower dirs.  ENOENT naming a layer that is not published. */
+int img_service_layer_dirs(struct img_service *svc, const char *const *chain_ids, size_t n,
+                           char ***out, crio_error_t *err);
+
 /* ---- removal ------------------------------------------------------------------- */
 
 /* In a write txn: EBUSY (naming it) if a container record uses the image;

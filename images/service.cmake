@@ -6,5 +6,6 @@ list(APPEND CRIO_IMAGES_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/service_plan.c
   ${CMAKE_CURRENT_LIST_DIR}/service_fetch.c
   ${CMAKE_CURRENT_LIST_DIR}/resolve.c
-  ${CMAKE_CURRENT_LIST_DIR}/gc.c)
+  ${CMAKE_CURRENT_LIST_DIR}/gc.c
+  ${CMAKE_CURRENT_LIST_DIR}/rootfs.c)
 list(APPEND CRIO_IMAGES_LIBS crio_store PkgConfig::CJSON Threads::Threads)

@@ -7,6 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "oci/rootfs.h"
 #include "reconciler/pod_steps.h"
 #include "statemachine/statemachine.h"
 
@@ -176,6 +180,39 @@ static int apply_sysctls(const store_record *rec, const Runtime__V1__PodSandboxC
   return oci_sysctls_apply(&ns, sysctls, n, err);
 }
 
+/* The pod's /dev/shm: one tmpfs its containers share (they share the IPC
+ * namespace, and POSIX shared memory lives in /dev/shm), as CRI-O's
+ * per-pod shm mount.  A host-IPC pod's containers use the host's. */
+#define POD_SHM_OPTIONS "mode=1777,size=65536k"
+
+static char *shm_path(const store_record *rec) { return xasprintf("%s/shm", rec->pod->run_dir); }
+
+static int shm_mount(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  cleanup_free char *path = shm_path(rec);
+  if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    return crio_error_errno(err, errno, "pod %s: mkdir %s", rec->id, path);
+  int mounted = oci_rootfs_is_mounted(path, err);
+  if (mounted < 0)
+    return crio_error_prefix(err, "pod %s", rec->id);
+  if (!mounted &&
+      mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, POD_SHM_OPTIONS) < 0)
+    return crio_error_errno(err, errno, "pod %s: mount tmpfs on %s", rec->id, path);
+  reconcile_step_acquire(step, POD_RES_MOUNT, path, NULL, 0);
+  return 0;
+}
+
+static int shm_unmount(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  cleanup_free char *path = shm_path(rec);
+  if (oci_rootfs_unmount(path, err) < 0)
+    return crio_error_prefix(err, "pod %s: /dev/shm", rec->id);
+  if (rmdir(path) < 0 && errno != ENOENT)
+    return crio_error_errno(err, errno, "pod %s: remove %s", rec->id, path);
+  reconcile_step_release(step, POD_RES_MOUNT, path);
+  return 0;
+}
+
 static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
   const struct reconciler_pod_env *env = env_of(step);
@@ -201,6 +238,8 @@ static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
     store_string_set(ns_path_field(rec, (enum oci_ns_type)type), path);
     reconcile_step_acquire(step, ns_resource[type], path, NULL, 0);
   }
+  if ((owned & OCI_NS_BIT(OCI_NS_IPC)) && shm_mount(step, err) < 0)
+    return -1;
   if (apply_sysctls(rec, config, err) < 0)
     return crio_error_prefix(err, "pod %s: sysctls", rec->id);
   if (pod_step_write_files(rec, config, NULL, err) < 0)
@@ -233,6 +272,8 @@ static int step_release_namespaces(struct reconcile_step *step, crio_error_t *er
   rec->pod->infra_pid = 0;
   rec->pod->infra_start_time = 0;
   if (infra_file_remove(rec, err) < 0)
+    return -1;
+  if (shm_unmount(step, err) < 0)
     return -1;
   for (int type = 0; type < OCI_NS_COUNT; type++) {
     cleanup_free char *path = oci_ns_pin_path(env->runroot, (enum oci_ns_type)type, rec->id);
@@ -345,20 +386,57 @@ static int step_mark_ready(struct reconcile_step *step, crio_error_t *err) {
   return 0;
 }
 
-/* Containers arrive with the container work; until then a pod has none, and
- * finding one is a fact this build cannot handle, said plainly. */
+/* pod.stop_containers and pod.remove_containers: each container goes its
+ * own way through its own machine, all at once (the reconciler runs them
+ * on its workers in parallel); the pod step sets their goals and looks
+ * again until every one is there.  Only a goal that must change is
+ * written and woken: waking a container whose teardown step is backing
+ * off after a failure would retry it at this step's polling rate. */
+static bool container_stopped(sm_state_t state) {
+  return state == SM_CONTAINER_EXITED || state == SM_CONTAINER_RUNTIME_DELETED ||
+         state == SM_CONTAINER_ROOTFS_UNMOUNTED || state == SM_CONTAINER_REMOVED;
+}
+
 static int step_containers(struct reconcile_step *step, crio_error_t *err) {
+  bool remove = strcmp(step->transition->name, "pod.remove_containers") == 0;
+  sm_state_t goal = remove ? SM_CONTAINER_REMOVED : SM_CONTAINER_EXITED;
   cleanup_store_txn struct store_txn *txn = NULL;
-  if (store_txn_begin(step->store, STORE_TXN_READ, &txn, err) < 0)
+  if (store_txn_begin(step->store, STORE_TXN_WRITE, &txn, err) < 0)
     return -1;
   cleanup_strv char **ids = NULL;
   size_t n = 0;
   if (store_pod_container_ids(txn, step->record->id, &ids, &n, err) < 0)
     return -1;
-  if (n > 0)
-    return crio_error(err, ENOSYS, "pod %s has %zu container(s); %s is not implemented yet",
-                      step->record->id, n, step->transition->name);
-  return 0;
+  if (n == 0)
+    return 0;
+  cleanup_free bool *woken = xcalloc(n, sizeof(*woken));
+  size_t waiting = 0;
+  for (size_t i = 0; i < n; i++) {
+    cleanup_store_record store_record *c = NULL;
+    cleanup_error crio_error_t get_err = NULL;
+    if (store_record_get(txn, STORE_KIND_CONTAINER, ids[i], &c, &get_err) < 0)
+      continue; /* the index outlived the record: store_delete drops both */
+    if (!remove && container_stopped(c->state))
+      continue;
+    waiting++;
+    /* A container on its way out (goal REMOVED) is not held back to EXITED. */
+    if (c->goal == goal || c->goal == SM_CONTAINER_REMOVED)
+      continue;
+    if (!remove && !sm_reachable(SM_KIND_CONTAINER, c->state, goal))
+      continue;
+    store_set_goal(txn, c, goal, step->transition->name);
+    woken[i] = true;
+  }
+  if (store_txn_commit(steal_pointer(&txn), err) < 0)
+    return crio_error_prefix(err, "pod %s: container goals", step->record->id);
+  for (size_t i = 0; i < n; i++)
+    if (woken[i])
+      reconciler_wake(step->reconciler, SM_KIND_CONTAINER, ids[i]);
+  if (waiting == 0)
+    return 0;
+  log_debug("pod %s: %s waits for %zu container(s)", step->record->id, step->transition->name,
+            waiting);
+  return RECONCILE_STEP_WAIT;
 }
 
 static int step_nothing_on_host(struct reconcile_step *step, crio_error_t *err) {

@@ -27,6 +27,7 @@ int pod_step_write_files(const store_record *rec, const Runtime__V1__PodSandboxC
 #define POD_RES_CGROUP "cgroup"
 #define POD_RES_CNI "cni"
 #define POD_RES_PROCESS "process"
+#define POD_RES_MOUNT "mount" /* the pod's /dev/shm tmpfs */
 
 /* pod_steps_network.c */
 int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err);

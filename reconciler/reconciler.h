@@ -223,4 +223,80 @@ struct img_service;
 int reconciler_register_image_steps(struct reconciler *r, struct img_service *images,
                                     crio_error_t *err);
 
+/* ---- the container steps (container_*.c) -------------------------------------------- */
+
+struct oci_runtime;
+struct oci_spec_host;
+struct oci_exit_watch;
+struct container_env_state;
+
+/* A configured runtime handler (crio.conf's [crio.runtime.runtimes.<name>]). */
+struct reconciler_runtime_handler {
+  const char *name;
+  const struct oci_runtime *runtime;
+};
+
+/* What the container steps need of the daemon; must outlive the reconciler.
+ * Every path of a container derives from its id (docs/containers.md):
+ *   <root>/containers/<id>/      upper/, work/, merged/ (the overlay), l/
+ *                                (links to the layers), conmon's persist
+ *                                files (exit, oom), termination-log, and
+ *                                the log when the pod has no log directory
+ *   <runroot>/containers/<id>/   the bundle: config.json, conmon's pid
+ *                                files, ctl FIFO
+ *   <runroot>/exits/<id>         conmon's exit file
+ *   <runroot>/attach/<id>        conmon's attach link */
+struct reconciler_container_env {
+  const char *root;
+  const char *runroot;
+  const char *conmon_path; /* NULL: /usr/bin/conmon */
+  const struct reconciler_runtime_handler *runtimes;
+  size_t n_runtimes;
+  const struct oci_cgroup_manager *cgroups;
+  const char *default_cgroup_parent; /* for pods that name none */
+  struct img_service *images;
+  const struct oci_spec_host *host;
+  /* StopContainer's timeout when no call gave one (the pod is stopped, or
+   * the daemon restarted mid-stop); 0: 10 s. */
+  int64_t default_stop_timeout_s;
+  /* Set by reconciler_register_container_steps; freed by
+   * reconciler_container_env_release. */
+  struct container_env_state *state;
+};
+
+/* Registers a step for every STEP transition of the container machine. */
+int reconciler_register_container_steps(struct reconciler *r, struct reconciler_container_env *env,
+                                        crio_error_t *err);
+/* After the reconciler is freed. */
+void reconciler_container_env_release(struct reconciler_container_env *env);
+
+/* The log file of a container whose pod has no log directory (conmon
+ * needs one): <root>/containers/<id>/container.log, removed with the
+ * container.  malloc'd. */
+char *reconciler_container_default_log_path(const struct reconciler_container_env *env,
+                                            const char *id);
+
+/* StopContainer's timeout (seconds; <= 0 kills at once) for the next
+ * container.stop of `id`, which consumes it. */
+void reconciler_container_stop_timeout(struct reconciler_container_env *env, const char *id,
+                                       int64_t timeout_s);
+
+/* Watches <runroot>/exits on a thread of its own and posts every exit
+ * file, including those already there, as container.exit /
+ * container.exit_before_start events (whichever matches the record's
+ * state applies; the other is ignored).  Stop with oci_exit_watch_stop()
+ * before the reconciler is freed. */
+int reconciler_container_watch_exits(struct reconciler *r, struct reconciler_container_env *env,
+                                     struct oci_exit_watch **out, crio_error_t *err);
+
+/* Start-up, after recovery and the exit watch: every CREATED or RUNNING
+ * container whose conmon (pid + start time) is gone and which left no exit
+ * file in the exit dir is looked at once more: its persist dir's exit file
+ * (conmon writes both; the run dir's is gone after a reboot) or, failing
+ * that, the runtime's state; an ended container gets its exit event (with
+ * reason ContainerStatusUnknown when no exit status survived).  A container
+ * whose conmon lives is adopted as it is. */
+int reconciler_containers_adopt(struct reconciler *r, struct reconciler_container_env *env,
+                                crio_error_t *err);
+
 #endif

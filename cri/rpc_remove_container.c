@@ -1,0 +1,34 @@
+#include <errno.h>
+
+#include "cri/container.h"
+#include "reconciler/reconciler.h"
+#include "statemachine/statemachine.h"
+
+/* Force-stops a running container (SIGKILL, as the kubelet stopped it
+ * before if it cared), deletes it from the runtime, unmounts its root
+ * filesystem and drops its directories, record and name.  Idempotent: a
+ * container that is gone is removed. */
+int cri_handle_remove_container(struct cri_request *req, ProtobufCMessage **response,
+                                crio_error_t *err) {
+  const Runtime__V1__RemoveContainerRequest *in = (const void *)req->message;
+  Runtime__V1__RemoveContainerResponse *resp = cri_alloc(req, sizeof(*resp));
+  runtime__v1__remove_container_response__init(resp);
+  *response = &resp->base;
+
+  cleanup_free char *id = NULL;
+  cleanup_store_record store_record *rec = NULL;
+  cleanup_error crio_error_t resolve_err = NULL;
+  if (cri_container_resolve(req, in->container_id, &id, &rec, &resolve_err) < 0) {
+    if (crio_error_status(&resolve_err) != ENOENT)
+      return crio_error(err, crio_error_status(&resolve_err), "%s",
+                        crio_error_message(&resolve_err));
+    return 0;
+  }
+  /* A stop already under way keeps the timeout it was given. */
+  if (rec->state == SM_CONTAINER_RUNNING && rec->goal == SM_CONTAINER_RUNNING)
+    reconciler_container_stop_timeout(req->ctx->containers, id, 0);
+  if (reconciler_request(req->ctx->reconciler, SM_KIND_CONTAINER, id, SM_CONTAINER_REMOVED,
+                         req->deadline_mono_ns, err) < 0)
+    return crio_error_prefix(err, "remove container %s", id);
+  return 0;
+}

@@ -1,0 +1,4 @@
+# oci/ rootfs part: a container's overlay root filesystem (rootfs.h).
+list(APPEND CRIO_OCI_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/rootfs.c)
+list(APPEND CRIO_OCI_LIBS Threads::Threads)

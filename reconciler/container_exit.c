@@ -1,0 +1,447 @@
+/* How containers end: the stop steps (signal, grace period, SIGKILL) and
+ * the exit events that conmon's exit files become, plus what start-up does
+ * for containers that ended while the daemon was down.
+ *
+ * Either way the record gets the exit status conmon recorded: the code,
+ * finish time, OOM kill, and a reason (Completed, Error, OOMKilled) and
+ * message (the termination-message file, or the log's tail for
+ * FallbackToLogsOnError).  A container that ended without any exit status
+ * surviving (conmon killed, then a reboot) says so: reason
+ * ContainerStatusUnknown and exit_code_lost — never a made-up code. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "reconciler/container_steps.h"
+#include "reconciler/internal.h"
+#include "statemachine/statemachine.h"
+
+#define ANN_TERMINATION_MESSAGE_POLICY "io.kubernetes.container.terminationMessagePolicy"
+#define POLICY_FALLBACK_TO_LOGS "FallbackToLogsOnError"
+/* The exit code the record carries when none survived: -1 is no code a
+ * process can exit with. */
+#define EXIT_CODE_LOST (-1)
+
+/* ---- stop hints ------------------------------------------------------------------------- */
+
+void reconciler_container_stop_timeout(struct reconciler_container_env *env, const char *id,
+                                       int64_t timeout_s) {
+  struct container_env_state *st = env->state;
+  pthread_mutex_lock(&st->lock);
+  struct stop_hint *h = st->hints;
+  while (h && strcmp(h->id, id) != 0)
+    h = h->next;
+  if (h == NULL) {
+    h = xzalloc(sizeof(*h));
+    h->id = xstrdup(id);
+    h->next = st->hints;
+    st->hints = h;
+  }
+  h->timeout_s = timeout_s;
+  pthread_mutex_unlock(&st->lock);
+}
+
+static bool take_hint(struct reconciler_container_env *env, const char *id, int64_t *out) {
+  struct container_env_state *st = env->state;
+  bool found = false;
+  pthread_mutex_lock(&st->lock);
+  for (struct stop_hint **pp = &st->hints; *pp; pp = &(*pp)->next) {
+    if (strcmp((*pp)->id, id) == 0) {
+      struct stop_hint *h = *pp;
+      *pp = h->next;
+      *out = h->timeout_s;
+      free(h->id);
+      free(h);
+      found = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&st->lock);
+  return found;
+}
+
+int64_t container_take_stop_hint(struct reconciler_container_env *env, const char *id) {
+  int64_t timeout = 0;
+  if (take_hint(env, id, &timeout))
+    return timeout;
+  return env->default_stop_timeout_s > 0 ? env->default_stop_timeout_s
+                                         : CTR_DEFAULT_STOP_TIMEOUT_S;
+}
+
+void container_drop_stop_hint(struct reconciler_container_env *env, const char *id) {
+  int64_t ignored;
+  take_hint(env, id, &ignored);
+}
+
+/* ---- reading what a container left ----------------------------------------------------- */
+
+/* conmon also writes the code to <persist dir>/exit, which outlives a
+ * reboot (the run dir's exit file does not). */
+static int read_persisted_exit(const struct container_paths *p, const char *id,
+                               struct oci_exit_status *out, crio_error_t *err) {
+  cleanup_error crio_error_t e = NULL;
+  if (oci_exit_file_read(p->dir, OCI_CONMON_EXIT, p->dir, out, &e) < 0) {
+    if (crio_error_status(&e) == ENOENT)
+      return 0;
+    *err = steal_pointer(&e);
+    return -1;
+  }
+  out->id = id;
+  return 1;
+}
+
+/* 1 and *out when an exit status exists (the run dir's exit file, else the
+ * persist dir's), 0 when none does, -1 on error. */
+static int read_exit(const struct reconciler_container_env *env, const struct container_paths *p,
+                     const char *id, struct oci_exit_status *out, crio_error_t *err) {
+  (void)env;
+  cleanup_error crio_error_t e = NULL;
+  if (oci_exit_file_read(p->exits, id, p->dir, out, &e) == 0)
+    return 1;
+  if (crio_error_status(&e) != ENOENT) {
+    *err = steal_pointer(&e);
+    return -1;
+  }
+  return read_persisted_exit(p, id, out, err);
+}
+
+/* After the process ended: waits for conmon's exit file while conmon
+ * lives.  1 with the status, 0 when conmon is gone without writing one. */
+static int wait_exit(const struct reconciler_container_env *env, const store_record *rec,
+                     const struct container_paths *p, struct oci_exit_status *out,
+                     crio_error_t *err) {
+  const Crio__Store__ContainerBody *c = rec->container;
+  int64_t deadline = crio_monotonic_ns() + (int64_t)CTR_EXIT_FILE_WAIT_MS * 1000000;
+  for (;;) {
+    int found = read_exit(env, p, rec->id, out, err);
+    if (found != 0)
+      return found;
+    int alive = 0;
+    if (c->conmon_pid > 0 &&
+        (alive = oci_conmon_is_running(c->conmon_pid, c->conmon_start_time, err)) < 0)
+      return -1;
+    if (!alive)
+      return read_exit(env, p, rec->id, out, err); /* written just before it left */
+    if (crio_monotonic_ns() >= deadline)
+      return crio_error(err, ETIMEDOUT,
+                        "container %s: conmon %d wrote no exit file within %d ms of the exit",
+                        rec->id, (int)c->conmon_pid, CTR_EXIT_FILE_WAIT_MS);
+    cleanup_error crio_error_t e = NULL;
+    if (oci_exit_file_wait(p->exits, rec->id, 100, &e) < 0 && crio_error_status(&e) != ETIMEDOUT)
+      log_debug("container %s: %s", rec->id, crio_error_message(&e));
+  }
+}
+
+static char *read_capped(const char *path, size_t cap, bool tail) {
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    return NULL;
+  off_t start = 0;
+  if (tail && st.st_size > (off_t)cap)
+    start = st.st_size - (off_t)cap;
+  char *buf = xmalloc(cap + 1);
+  ssize_t n = pread(fd, buf, cap, start);
+  if (n < 0)
+    n = 0;
+  buf[n] = '\0';
+  return buf;
+}
+
+/* The log's last lines without the CRI prefix ("<time> <stream> <P|F> "),
+ * partial lines joined: what the kubelet shows for FallbackToLogsOnError. */
+static char *log_tail(const char *log_path) {
+  /* Lines carry ~40 bytes of prefix each: read enough to strip them. */
+  cleanup_free char *raw = read_capped(log_path, CTR_LOG_TAIL_MAX * 4, true);
+  if (raw == NULL)
+    return NULL;
+  char *lines[CTR_LOG_TAIL_LINES];
+  size_t n = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(raw, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    if (n == CTR_LOG_TAIL_LINES) {
+      memmove(lines, lines + 1, (n - 1) * sizeof(*lines));
+      n--;
+    }
+    lines[n++] = line;
+  }
+  size_t len = 0;
+  char *out = xmalloc(CTR_LOG_TAIL_MAX * 4 + 1);
+  for (size_t i = 0; i < n; i++) {
+    char *msg = lines[i];
+    char *tag = NULL;
+    for (int field = 0; field < 3 && msg; field++) {
+      char *sp = strchr(msg, ' ');
+      if (field == 2)
+        tag = msg;
+      msg = sp ? sp + 1 : NULL;
+    }
+    if (msg == NULL)
+      continue; /* the first, cut line */
+    size_t m = strlen(msg);
+    memcpy(out + len, msg, m);
+    len += m;
+    if (tag && tag[0] == 'F')
+      out[len++] = '\n';
+  }
+  out[len] = '\0';
+  if (len > CTR_LOG_TAIL_MAX) {
+    memmove(out, out + len - CTR_LOG_TAIL_MAX, CTR_LOG_TAIL_MAX + 1);
+  }
+  return out;
+}
+
+static const char *annotation(const Runtime__V1__ContainerConfig *config, const char *key) {
+  for (size_t i = 0; config && i < config->n_annotations; i++)
+    if (strcmp(config->annotations[i]->key, key) == 0)
+      return config->annotations[i]->value;
+  return NULL;
+}
+
+/* Fills the record's end from an exit status (NULL: none survived). */
+static void record_exit(store_record *rec, const struct oci_exit_status *st) {
+  Crio__Store__ContainerBody *c = rec->container;
+  c->pid = 0;
+  c->pid_start_time = 0;
+  if (st == NULL) {
+    c->exit_code = EXIT_CODE_LOST;
+    c->exit_code_lost = true;
+    c->finished_at = crio_now_ns();
+    store_string_set(&c->reason, CTR_REASON_STATUS_UNKNOWN);
+    store_string_set(&c->message, "the container ended while no monitor watched it; its exit "
+                                  "status was not recorded");
+    return;
+  }
+  c->exit_code = st->exit_code;
+  c->finished_at = st->finished_at_ns;
+  c->oom_killed = st->oom_killed;
+  store_string_set(&c->reason, oci_exit_reason_name(oci_exit_reason_of(st)));
+  cleanup_free char *message = NULL;
+  if (*c->termination_message_path)
+    message = read_capped(c->termination_message_path, CTR_TERMINATION_MESSAGE_MAX, false);
+  if (message == NULL || message[0] == '\0') {
+    cleanup_error crio_error_t e = NULL;
+    cleanup_container_config Runtime__V1__ContainerConfig *config = container_config(rec, &e);
+    const char *policy = annotation(config, ANN_TERMINATION_MESSAGE_POLICY);
+    if (st->exit_code != 0 && policy && strcmp(policy, POLICY_FALLBACK_TO_LOGS) == 0) {
+      free(message);
+      message = log_tail(c->log_path);
+    }
+  }
+  store_string_set(&c->message, message);
+}
+
+/* ---- container.stop, container.stop_created ----------------------------------------------- */
+
+static int stop(struct reconcile_step *step, int64_t timeout_s, crio_error_t *err) {
+  store_record *rec = step->record;
+  struct reconciler_container_env *env = container_env_of(step);
+  cleanup_container_paths struct container_paths p;
+  container_paths_init(&p, env, rec->id);
+  const struct oci_runtime *rt = container_runtime(env, rec, err);
+  if (rt == NULL)
+    return -1;
+  int signo = rec->container->stop_signal > 0 ? rec->container->stop_signal : SIGTERM;
+  int64_t timeout_ms = timeout_s > 0 ? timeout_s * 1000 : 0;
+  log_info("container %s: stopping (signal %d, %lld s)", rec->id, signo, (long long)timeout_s);
+  if (oci_runtime_stop(rt, rec->id, signo, timeout_ms, err) < 0)
+    return -1;
+  struct oci_exit_status st;
+  int found = wait_exit(env, rec, &p, &st, err);
+  if (found < 0)
+    return -1;
+  record_exit(rec, found ? &st : NULL);
+  return 0;
+}
+
+int container_step_stop(struct reconcile_step *step, crio_error_t *err) {
+  return stop(step, container_take_stop_hint(container_env_of(step), step->record->id), err);
+}
+
+/* A created container never ran the user's program: nothing to grace. */
+int container_step_stop_created(struct reconcile_step *step, crio_error_t *err) {
+  container_drop_stop_hint(container_env_of(step), step->record->id);
+  return stop(step, 0, err);
+}
+
+/* ---- exit events ---------------------------------------------------------------------------- */
+
+struct exit_event {
+  struct reconciler_container_env *env;
+  char *id;
+  struct oci_exit_status st;
+  bool lost;
+};
+
+static void exit_event_free(void *data) {
+  struct exit_event *ev = data;
+  free(ev->id);
+  free(ev);
+}
+
+static int apply_exit(struct reconcile_step *step, crio_error_t *err) {
+  (void)err;
+  struct exit_event *ev = step->data;
+  store_record *rec = step->record;
+  if (ev->lost) {
+    /* Posted at start-up; the exit file may have come since. */
+    cleanup_container_paths struct container_paths p;
+    container_paths_init(&p, ev->env, rec->id);
+    struct oci_exit_status st;
+    cleanup_error crio_error_t e = NULL;
+    if (read_exit(ev->env, &p, rec->id, &st, &e) == 1) {
+      record_exit(rec, &st);
+      return 0;
+    }
+    record_exit(rec, NULL);
+    return 0;
+  }
+  ev->st.id = rec->id;
+  record_exit(rec, &ev->st);
+  log_info("container %s: exited with %d (%s)", rec->id, rec->container->exit_code,
+           rec->container->reason);
+  return 0;
+}
+
+void container_post_exit(struct reconciler *r, struct reconciler_container_env *env,
+                         const struct oci_exit_status *st, bool lost) {
+  static const char *const transitions[] = {"container.exit", "container.exit_before_start"};
+  for (size_t i = 0; i < 2; i++) {
+    struct exit_event *ev = xzalloc(sizeof(*ev));
+    ev->env = env;
+    ev->id = xstrdup(st->id);
+    ev->st = *st;
+    ev->st.id = NULL;
+    ev->lost = lost;
+    cleanup_error crio_error_t err = NULL;
+    if (reconciler_post_event(r, SM_KIND_CONTAINER, st->id, transitions[i], apply_exit, ev,
+                              exit_event_free, &err) < 0)
+      crio_error_warn(&err, "container exit");
+  }
+}
+
+static void on_exit_file(const struct oci_exit_status *st, void *arg) {
+  struct container_env_state *state = arg;
+  log_debug("container %s: exit file says %d", st->id, st->exit_code);
+  container_post_exit(state->reconciler, state->env, st, false);
+}
+
+int reconciler_container_watch_exits(struct reconciler *r, struct reconciler_container_env *env,
+                                     struct oci_exit_watch **out, crio_error_t *err) {
+  env->state->reconciler = r;
+  cleanup_free char *exits = xasprintf("%s/exits", env->runroot);
+  cleanup_free char *persist_root = container_persist_root(env);
+  if (crio_mkdir_p(exits, 0700, err) < 0)
+    return crio_error_prefix(err, "exit dir");
+  return oci_exit_watch_start(exits, persist_root, on_exit_file, env->state, out, err);
+}
+
+/* ---- start-up ------------------------------------------------------------------------------- */
+
+struct adopt_item {
+  char *id;
+  store_record *rec;
+};
+
+struct adopt_list {
+  struct adopt_item *items;
+  size_t n, cap;
+};
+
+static int collect_live(const store_record *rec, void *data) {
+  struct adopt_list *list = data;
+  if (rec->state != SM_CONTAINER_CREATED && rec->state != SM_CONTAINER_RUNNING)
+    return 0;
+  if (list->n == list->cap) {
+    list->cap = list->cap ? list->cap * 2 : 16;
+    list->items = xrealloc(list->items, list->cap * sizeof(*list->items));
+  }
+  /* The record is freed after the callback: keep a copy. */
+  size_t len = crio__store__object_record__get_packed_size(rec);
+  cleanup_free uint8_t *buf = xmalloc(len ? len : 1);
+  crio__store__object_record__pack(rec, buf);
+  list->items[list->n].rec = crio__store__object_record__unpack(NULL, len, buf);
+  list->items[list->n].id = xstrdup(rec->id);
+  list->n++;
+  return 0;
+}
+
+/* 1 if the container ended (so an exit must be recorded), 0 if it lives. */
+static int container_ended(const struct reconciler_container_env *env, const store_record *rec,
+                           crio_error_t *err) {
+  const Crio__Store__ContainerBody *c = rec->container;
+  if (c->conmon_pid > 0) {
+    int alive = oci_conmon_is_running(c->conmon_pid, c->conmon_start_time, err);
+    if (alive != 0)
+      return alive < 0 ? -1 : 0;
+  }
+  const struct oci_runtime *rt = container_runtime(env, rec, err);
+  if (rt == NULL)
+    return -1;
+  struct oci_runtime_state st;
+  cleanup_error crio_error_t e = NULL;
+  if (oci_runtime_state(rt, rec->id, &st, &e) < 0) {
+    if (crio_error_status(&e) == ENOENT)
+      return 1;
+    *err = steal_pointer(&e);
+    return -1;
+  }
+  if (st.status == OCI_STATUS_STOPPED || st.status == OCI_STATUS_UNKNOWN)
+    return 1;
+  log_warning("container %s: its conmon is gone but the container still runs; its exit will not "
+              "be observed until it is stopped",
+              rec->id);
+  return 0;
+}
+
+int reconciler_containers_adopt(struct reconciler *r, struct reconciler_container_env *env,
+                                crio_error_t *err) {
+  struct adopt_list list = {0};
+  {
+    cleanup_store_txn struct store_txn *txn = NULL;
+    if (store_txn_begin(r->store, STORE_TXN_READ, &txn, err) < 0)
+      return -1;
+    if (store_record_foreach(txn, STORE_KIND_CONTAINER, collect_live, &list, err) < 0)
+      return -1;
+  }
+  unsigned adopted = 0, ended = 0;
+  int rc = 0;
+  for (size_t i = 0; i < list.n; i++) {
+    store_record *rec = list.items[i].rec;
+    cleanup_container_paths struct container_paths p;
+    container_paths_init(&p, env, rec->id);
+    cleanup_error crio_error_t e = NULL;
+    struct oci_exit_status st;
+    int found = read_exit(env, &p, rec->id, &st, &e);
+    if (found == 0) {
+      int gone = container_ended(env, rec, &e);
+      if (gone == 0) {
+        adopted++;
+      } else if (gone == 1) {
+        st = (struct oci_exit_status){.id = rec->id};
+        container_post_exit(r, env, &st, true);
+        ended++;
+      }
+    } else if (found == 1) {
+      st.id = rec->id;
+      container_post_exit(r, env, &st, false);
+      ended++;
+    }
+    if (e) {
+      crio_error_prefix(&e, "container %s", rec->id);
+      crio_error_warn(&e, "adopt");
+    }
+    store_record_free(rec);
+    free(list.items[i].id);
+  }
+  free(list.items);
+  if (list.n)
+    log_info("containers: %u running or created adopted, %u ended while the daemon was down",
+             adopted, ended);
+  return rc;
+}

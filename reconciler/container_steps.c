@@ -1,0 +1,305 @@
+/* The container's steps: one idempotent side effect each, named by the
+ * transition they implement (statemachine/container.c).  The create step
+ * is in container_create.c, the stop steps and exits in container_exit.c.
+ * Every resource lives at a path derived from the container id, so a step
+ * that crashed before its commit left only what its rerun, its rollback or
+ * wipe will find. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "oci/rootfs.h"
+#include "images/images.h"
+#include "reconciler/container_steps.h"
+#include "statemachine/statemachine.h"
+
+/* ---- shared helpers ----------------------------------------------------------------- */
+
+void container_paths_init(struct container_paths *p, const struct reconciler_container_env *env,
+                          const char *id) {
+  p->dir = xasprintf("%s/containers/%s", env->root, id);
+  p->merged = xasprintf("%s/merged", p->dir);
+  p->bundle = xasprintf("%s/containers/%s", env->runroot, id);
+  p->exits = xasprintf("%s/exits", env->runroot);
+  p->attach = xasprintf("%s/attach", env->runroot);
+  p->termination_log = xasprintf("%s/termination-log", p->dir);
+}
+
+void container_paths_release(struct container_paths *p) {
+  free(p->dir);
+  free(p->merged);
+  free(p->bundle);
+  free(p->exits);
+  free(p->attach);
+  free(p->termination_log);
+  memset(p, 0, sizeof(*p));
+}
+
+char *container_persist_root(const struct reconciler_container_env *env) {
+  return xasprintf("%s/containers", env->root);
+}
+
+char *reconciler_container_default_log_path(const struct reconciler_container_env *env,
+                                            const char *id) {
+  return xasprintf("%s/containers/%s/container.log", env->root, id);
+}
+
+const struct oci_runtime *container_runtime(const struct reconciler_container_env *env,
+                                            const store_record *rec, crio_error_t *err) {
+  const char *name = rec->container ? rec->container->runtime_handler : "";
+  for (size_t i = 0; i < env->n_runtimes; i++)
+    if (strcmp(env->runtimes[i].name, name) == 0)
+      return env->runtimes[i].runtime;
+  crio_error(err, EINVAL, "container %s: runtime handler \"%s\" is not configured", rec->id, name);
+  return NULL;
+}
+
+Runtime__V1__ContainerConfig *container_config(const store_record *rec, crio_error_t *err) {
+  Runtime__V1__ContainerConfig *config = NULL;
+  if (rec->container && rec->container->cri_config.len)
+    config = runtime__v1__container_config__unpack(NULL, rec->container->cri_config.len,
+                                                   rec->container->cri_config.data);
+  if (config == NULL)
+    crio_error(err, EINVAL, "container %s: stored config does not decode", rec->id);
+  return config;
+}
+
+void container_config_freep(Runtime__V1__ContainerConfig **config) {
+  if (*config)
+    runtime__v1__container_config__free_unpacked(*config, NULL);
+  *config = NULL;
+}
+
+/* conmon's argv contains "-c <id>": a pid that names something else now
+ * is not ours. */
+static bool cmdline_is_conmon_of(pid_t pid, const char *id) {
+  cleanup_free char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  crio_error_t e = NULL;
+  if (crio_read_file(path, &text, &len, &e) < 0) {
+    crio_error_release(&e);
+    return false;
+  }
+  bool is_conmon = false, names_id = false;
+  const char *prev = NULL;
+  for (const char *p = text; p < text + len; p += strlen(p) + 1) {
+    if (prev == NULL) {
+      const char *slash = strrchr(p, '/');
+      is_conmon = strcmp(slash ? slash + 1 : p, "conmon") == 0;
+    } else if (strcmp(prev, "-c") == 0 && strcmp(p, id) == 0) {
+      names_id = true;
+    }
+    prev = p;
+  }
+  return is_conmon && names_id;
+}
+
+int container_conmon_from_pidfile(const char *bundle, const char *id, pid_t *pid,
+                                  uint64_t *start_time, crio_error_t *err) {
+  *pid = 0;
+  *start_time = 0;
+  pid_t found = 0;
+  cleanup_error crio_error_t e = NULL;
+  if (oci_conmon_read_pidfile(bundle, &found, &e) < 0) {
+    if (crio_error_status(&e) == ENOENT || crio_error_status(&e) == EINVAL)
+      return 0;
+    return crio_error(err, crio_error_status(&e), "%s", crio_error_message(&e));
+  }
+  uint64_t start = 0;
+  if (crio_proc_start_time(found, &start, &e) < 0)
+    return 0; /* gone */
+  if (!cmdline_is_conmon_of(found, id))
+    return 0;
+  *pid = found;
+  *start_time = start;
+  return 0;
+}
+
+int container_conmon_kill_all(const store_record *rec, const struct container_paths *p,
+                              crio_error_t *err) {
+  const Crio__Store__ContainerBody *c = rec->container;
+  if (c && c->conmon_pid > 0 && oci_conmon_kill(c->conmon_pid, c->conmon_start_time, err) < 0)
+    return crio_error_prefix(err, "container %s: stop conmon", rec->id);
+  pid_t pid = 0;
+  uint64_t start = 0;
+  if (container_conmon_from_pidfile(p->bundle, rec->id, &pid, &start, err) < 0)
+    return crio_error_prefix(err, "container %s", rec->id);
+  if (pid > 0 && oci_conmon_kill(pid, start, err) < 0)
+    return crio_error_prefix(err, "container %s: stop conmon", rec->id);
+  return 0;
+}
+
+/* ---- container.mount_rootfs ------------------------------------------------------------ */
+
+static int step_mount_rootfs(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  struct reconciler_container_env *env = container_env_of(step);
+  cleanup_container_paths struct container_paths p;
+  container_paths_init(&p, env, rec->id);
+  Crio__Store__ContainerBody *c = rec->container;
+  cleanup_strv char **lower = NULL;
+  if (img_service_layer_dirs(env->images, (const char *const *)c->layers, c->n_layers, &lower,
+                             err) < 0)
+    return crio_error_prefix(err, "container %s: image layers", rec->id);
+  struct oci_rootfs fs = {
+      .lower_dirs = (const char *const *)lower,
+      .n_lower = c->n_layers,
+      .container_dir = p.dir,
+      .merged = p.merged,
+  };
+  reconcile_step_acquire(step, CTR_RES_DIR, p.dir, NULL, 0);
+  if (oci_rootfs_mount(&fs, err) < 0)
+    return crio_error_prefix(err, "container %s", rec->id);
+  reconcile_step_acquire(step, CTR_RES_MOUNT, p.merged, NULL, 0);
+  store_string_set(&c->container_dir, p.dir);
+  store_string_set(&c->rootfs, p.merged);
+  store_string_set(&c->bundle_dir, p.bundle);
+  return 0;
+}
+
+/* container.unmount_rootfs, and container.rollback_partial_mount: whatever
+ * a mount step left (it may have crashed before or after mounting). */
+static int step_unmount_rootfs(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  cleanup_container_paths struct container_paths p;
+  container_paths_init(&p, container_env_of(step), rec->id);
+  if (oci_rootfs_unmount(p.merged, err) < 0)
+    return crio_error_prefix(err, "container %s", rec->id);
+  reconcile_step_release(step, CTR_RES_MOUNT, p.merged);
+  return 0;
+}
+
+/* ---- container.start ------------------------------------------------------------------ */
+
+static int step_start(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  const struct oci_runtime *rt = container_runtime(container_env_of(step), rec, err);
+  if (rt == NULL)
+    return -1;
+  cleanup_error crio_error_t start_err = NULL;
+  if (oci_runtime_start(rt, rec->id, &start_err) < 0) {
+    /* Started by a run of this step that crashed before its commit, and
+     * already ended: RUNNING is the truth to commit; the exit file's event
+     * follows. */
+    if (crio_error_status(&start_err) != EALREADY) {
+      *err = steal_pointer(&start_err);
+      return crio_error_prefix(err, "container %s", rec->id);
+    }
+    log_info("container %s: already started and ended", rec->id);
+  }
+  rec->container->started_at = crio_now_ns();
+  return 0;
+}
+
+/* ---- container.runtime_delete, container.rollback_runtime_delete ------------------------- */
+
+/* Whatever the runtime and conmon hold: the runtime's container (delete
+ * --force kills what still runs), conmon (as the record knows it and as
+ * its pidfile knows it: a create that failed or crashed before its commit
+ * left only the latter), the exit file and the attach link. */
+static int step_runtime_delete(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  struct reconciler_container_env *env = container_env_of(step);
+  cleanup_container_paths struct container_paths p;
+  container_paths_init(&p, env, rec->id);
+  const struct oci_runtime *rt = container_runtime(env, rec, err);
+  if (rt == NULL)
+    return -1;
+  if (oci_runtime_delete(rt, rec->id, err) < 0)
+    return crio_error_prefix(err, "container %s", rec->id);
+  reconcile_step_release(step, CTR_RES_RUNTIME, rec->id);
+  Crio__Store__ContainerBody *c = rec->container;
+  if (container_conmon_kill_all(rec, &p, err) < 0)
+    return -1;
+  if (c->conmon_pid > 0) {
+    cleanup_free char *conmon =
+        xasprintf("%d:%llu", (int)c->conmon_pid, (unsigned long long)c->conmon_start_time);
+    reconcile_step_release(step, CTR_RES_CONMON, conmon);
+  }
+  if (oci_exit_file_remove(p.exits, rec->id, err) < 0 ||
+      oci_conmon_remove_attach_link(p.attach, rec->id, err) < 0)
+    return crio_error_prefix(err, "container %s", rec->id);
+  c->pid = 0;
+  c->pid_start_time = 0;
+  return 0;
+}
+
+/* ---- container.delete_record -------------------------------------------------------------- */
+
+static int step_delete_record(struct reconcile_step *step, crio_error_t *err) {
+  store_record *rec = step->record;
+  struct reconciler_container_env *env = container_env_of(step);
+  cleanup_container_paths struct container_paths p;
+  container_paths_init(&p, env, rec->id);
+  /* A mount a crash left behind must not be emptied by the removal. */
+  if (oci_rootfs_unmount(p.merged, err) < 0 || oci_remove_tree(p.dir, err) < 0)
+    return crio_error_prefix(err, "container %s", rec->id);
+  reconcile_step_release(step, CTR_RES_DIR, p.dir);
+  if (oci_remove_tree(p.bundle, err) < 0)
+    return crio_error_prefix(err, "container %s", rec->id);
+  reconcile_step_release(step, CTR_RES_DIR, p.bundle);
+  container_drop_stop_hint(env, rec->id);
+  return 0;
+}
+
+/* ---- registration ------------------------------------------------------------------------- */
+
+int reconciler_register_container_steps(struct reconciler *r, struct reconciler_container_env *env,
+                                        crio_error_t *err) {
+  static const struct {
+    const char *transition;
+    reconcile_step_fn fn;
+  } steps[] = {
+      {"container.mount_rootfs", step_mount_rootfs},
+      {"container.runtime_create", container_step_runtime_create},
+      {"container.start", step_start},
+      {"container.stop", container_step_stop},
+      {"container.stop_created", container_step_stop_created},
+      {"container.runtime_delete", step_runtime_delete},
+      {"container.unmount_rootfs", step_unmount_rootfs},
+      {"container.delete_record", step_delete_record},
+      {"container.rollback_partial_mount", step_unmount_rootfs},
+      {"container.rollback_runtime_delete", step_runtime_delete},
+  };
+  size_t n = sizeof(steps) / sizeof(steps[0]);
+  if (env->state == NULL) {
+    env->state = xzalloc(sizeof(*env->state));
+    pthread_mutex_init(&env->state->lock, NULL);
+    env->state->env = env;
+  }
+  env->state->reconciler = r;
+  for (size_t i = 0; i < n; i++)
+    if (reconciler_register_step(r, steps[i].transition, steps[i].fn, env, err) < 0)
+      return -1;
+  /* A transition added to the table without a step here fails start-up,
+   * not a container at run time. */
+  const struct sm_machine *m = sm_machine(SM_KIND_CONTAINER);
+  size_t n_steps = 0;
+  for (size_t i = 0; i < m->n_transitions; i++)
+    n_steps += m->transitions[i].trigger == SM_TRIGGER_STEP;
+  if (n_steps != n)
+    return crio_error(err, EINVAL, "container steps: %zu registered for %zu step transitions", n,
+                      n_steps);
+  return 0;
+}
+
+void reconciler_container_env_release(struct reconciler_container_env *env) {
+  struct container_env_state *st = env->state;
+  if (st == NULL)
+    return;
+  while (st->hints) {
+    struct stop_hint *h = st->hints;
+    st->hints = h->next;
+    free(h->id);
+    free(h);
+  }
+  pthread_mutex_destroy(&st->lock);
+  free(st);
+  env->state = NULL;
+}
