@@ -155,6 +155,18 @@ int oci_spec_write(const char *bundle_dir, const cJSON *spec, crio_error_t *err)
 int oci_spec_prepare_rootfs(const char *rootfs, const cJSON *spec, const cJSON *image_config,
                             crio_error_t *err);
 
+/* UpdateContainerResources: the linux.resources object that `runtime update
+ * --resources` reads, made from `res` by the same rules and checks as
+ * oci_spec_build() (memory and swap, cpu, cpuset, hugepages, unified, with
+ * the same host clamps and warnings).  Devices and pids are not resources
+ * the CRI updates and are left out, so the runtime keeps them as created;
+ * oom_score_adj belongs to the process, not the cgroup, and is not here
+ * either.  EINVAL names the field as "config.linux.resources.<field>". */
+int oci_spec_update_resources(const char *container_id,
+                              const Runtime__V1__LinuxContainerResources *res,
+                              const struct oci_spec_host *host, cJSON **out,
+                              struct oci_spec_warnings *w, crio_error_t *err);
+
 /* A 64-bit integer member of a spec object (a plain number, or the exact
  * raw form used beyond 2^53).  Returns false if absent or not a number. */
 bool oci_spec_get_int(const cJSON *obj, const char *key, int64_t *value);

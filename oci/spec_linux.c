@@ -401,6 +401,22 @@ static int linux_devices(struct spec_ctx *c, cJSON *linux_obj, cJSON *resources,
   return 0;
 }
 
+int oci_spec_update_resources(const char *container_id,
+                              const Runtime__V1__LinuxContainerResources *res,
+                              const struct oci_spec_host *host, cJSON **out,
+                              struct oci_spec_warnings *w, crio_error_t *err) {
+  *out = NULL;
+  /* pids_limit 0: the daemon's pids limit is not the kubelet's to change,
+   * so "pids" stays out and the runtime leaves it as created. */
+  struct oci_spec_input in = {.container_id = container_id, .host = host};
+  struct spec_ctx c = {.in = &in, .res = res, .w = w, .rootfd = -1};
+  cleanup_cjson cJSON *resources = cJSON_CreateObject();
+  if (linux_resources(&c, resources, err) < 0)
+    return -1;
+  *out = steal_pointer(&resources);
+  return 0;
+}
+
 int spec_linux(struct spec_ctx *c, cJSON *spec, crio_error_t *err) {
   cJSON *linux_obj = cJSON_GetObjectItemCaseSensitive(spec, "linux");
   cJSON *resources = cJSON_AddObjectToObject(linux_obj, "resources");
