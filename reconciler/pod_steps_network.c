@@ -123,8 +123,14 @@ static void cni_args_release(struct cni_args *a) {
 
 /* What releasing the attachment needs, for the log: wipe can replay the
  * DEL from this alone, after the record is gone. */
-static char *attachment_detail(const char *conflist, const char *result, const char *netns) {
+static char *attachment_detail(const char *conflist, const char *result, const char *netns,
+                               const char *caps) {
   cJSON *root = cJSON_CreateObject();
+  /* DEL must get the runtimeConfig ADD got (portmap removes its rules by
+   * it), so wipe finds it here. */
+  cJSON *c_args = caps ? cJSON_Parse(caps) : NULL;
+  if (c_args)
+    cJSON_AddItemToObject(root, "capabilityArgs", c_args);
   cJSON *c = cJSON_Parse(conflist);
   cJSON_AddItemToObject(root, "conflist", c ? c : cJSON_CreateNull());
   cJSON *r = result ? cJSON_Parse(result) : NULL;
@@ -209,7 +215,7 @@ int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err) {
   store_string_set(&rec->pod->network_name, net.name);
 
   cleanup_free char *id = attachment_id(net.name, rec->id);
-  cleanup_free char *detail = attachment_detail(net.conflist, result, rec->pod->netns_path);
+  cleanup_free char *detail = attachment_detail(net.conflist, result, rec->pod->netns_path, caps);
   reconcile_step_acquire(step, POD_RES_CNI, id, detail, strlen(detail));
   cni_network_release(&net);
 
