@@ -17,8 +17,10 @@
  *   - Work on one object is serialised (steps and events alike); different
  *     objects run in parallel on a fixed pool of workers.
  *   - While an object lives, only the reconciler writes its state and body;
- *     other writers (CRI handlers) change only its goal.  A step's commit
- *     keeps a goal changed meanwhile.
+ *     other writers (CRI handlers) change only its intent: the goal, and
+ *     the resources UpdateContainerResources applied
+ *     (store_set_resources_update).  A step's commit keeps both as they
+ *     were changed meanwhile.
  *
  * Failure policy, when a step fails (its error is recorded on the record
  * and in the log as STEP_FAILED, and handed to every waiter of the object):

@@ -82,6 +82,11 @@ static int commit_transition(struct reconciler *r, const char *id, const struct 
   store_record *rec = step->record;
   rec->state = fresh->state;
   rec->goal = fresh->goal;
+  /* Likewise the resources UpdateContainerResources wrote meanwhile
+   * (store_set_resources_update): intent, not the step's to change. */
+  ProtobufCBinaryData resources_update = fresh->resources_update;
+  fresh->resources_update = rec->resources_update;
+  rec->resources_update = resources_update;
   rec->generation = fresh->generation;
   rec->last_seq = fresh->last_seq;
   rec->updated_at = fresh->updated_at;
@@ -128,8 +133,8 @@ static enum run_outcome handle_failure(struct reconciler *r, struct reconcile_ob
     object_notify_locked(e);
   pthread_mutex_unlock(&r->lock);
   if (stopping) {
-    log_info("%s %s: %s interrupted by shutdown (%s); it resumes at the next start", m->name,
-             e->id, t->name, message);
+    log_info("%s %s: %s interrupted by shutdown (%s); it resumes at the next start", m->name, e->id,
+             t->name, message);
     return RUN_IDLE;
   }
   log_warning("%s %s: step %s failed: %s", m->name, e->id, t->name, message);

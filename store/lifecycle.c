@@ -104,6 +104,20 @@ void store_set_goal(struct store_txn *txn, store_record *rec, uint32_t goal, con
   store_record_write(txn, rec, 0);
 }
 
+void store_set_resources_update(struct store_txn *txn, store_record *rec, const void *data,
+                                size_t len, const char *message) {
+  if (store_record_check(txn, rec, "set resources") < 0)
+    return;
+  store_log_entry entry = entry_for(rec, CRIO__STORE__LOG_ENTRY__TYPE__GOAL);
+  entry.message = (char *)(message ? message : "");
+  if (!append(txn, rec, &entry))
+    return;
+  free(rec->resources_update.data);
+  rec->resources_update.data = len ? xmemdup(data, len) : NULL;
+  rec->resources_update.len = len;
+  store_record_write(txn, rec, 0);
+}
+
 static const store_resource *find(const store_resource *res, store_resource *const *list,
                                   size_t n) {
   for (size_t i = 0; i < n; i++)

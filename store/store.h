@@ -162,6 +162,14 @@ int store_record_resolve_prefix(struct store_txn *txn, enum store_kind kind, con
 void store_create(struct store_txn *txn, store_record *rec);
 /* Goal change.  Log: GOAL. */
 void store_set_goal(struct store_txn *txn, store_record *rec, uint32_t goal, const char *message);
+/* Intent besides the goal, changed on a live object by a CRI call: the
+ * resources UpdateContainerResources applied (rec->resources_update gets
+ * a copy of data; len 0 clears it).  The reconciler's commits keep the
+ * stored value, as they keep the goal.  Log: GOAL, with the goal as it is
+ * and `message` naming what changed (the desired state moved; no state
+ * and no resource did). */
+void store_set_resources_update(struct store_txn *txn, store_record *rec, const void *data,
+                                size_t len, const char *message);
 /* State change by a step or event; `acquired` resources are added to the
  * record's resource list, `released` ones (matched by type+id) removed.
  * Either list may be rec->resources itself ("release all I hold").

@@ -762,6 +762,58 @@ static void test_goal_changed_during_step_is_kept(void) {
   test_dir_remove(&dir);
 }
 
+/* UpdateContainerResources writes the record's resources while a step of
+ * the object may be running: the step's commit keeps them, as it keeps a
+ * goal, and the log names the change. */
+static void test_resources_update_during_step_is_kept(void) {
+  struct test_dir dir;
+  test_dir_make(&dir);
+  struct store *store = open_store(dir.path);
+  struct test_ctx ctx;
+  ctx_init(&ctx);
+  ctx.gate_at = "pod.pin_namespaces";
+  struct reconciler *r = new_reconciler(store, 2, NULL);
+  register_recording(r, SM_KIND_POD, &ctx, NULL);
+  start(r);
+  create_record(store, SM_KIND_POD, "pod1", NULL, SM_POD_PENDING, SM_POD_READY);
+  reconciler_wake(r, SM_KIND_POD, "pod1");
+
+  pthread_mutex_lock(&ctx.lock);
+  while (!ctx.gate_entered)
+    pthread_cond_wait(&ctx.cond, &ctx.lock);
+  pthread_mutex_unlock(&ctx.lock);
+  {
+    cleanup_error crio_error_t err = NULL;
+    cleanup_store_txn struct store_txn *txn = NULL;
+    cleanup_store_record store_record *rec = NULL;
+    CHECK(store_txn_begin(store, STORE_TXN_WRITE, &txn, &err) == 0);
+    CHECK(store_record_get(txn, STORE_KIND_POD, "pod1", &rec, &err) == 0);
+    store_set_resources_update(txn, rec, "limits", 6, "test: resources");
+    CHECK(store_txn_commit(steal_pointer(&txn), &err) == 0);
+  }
+  pthread_mutex_lock(&ctx.lock);
+  ctx.gate_open = true;
+  pthread_cond_broadcast(&ctx.cond);
+  pthread_mutex_unlock(&ctx.lock);
+
+  cleanup_error crio_error_t err = NULL;
+  CHECK_INT_EQ(reconciler_wait(r, SM_KIND_POD, "pod1", SM_POD_READY, deadline_in(5000 * MS), &err),
+               0);
+  cleanup_store_record store_record *rec = NULL;
+  CHECK(read_record(store, SM_KIND_POD, "pod1", &rec) == 0);
+  CHECK_INT_EQ(rec->resources_update.len, 6);
+  CHECK(memcmp(rec->resources_update.data, "limits", 6) == 0);
+  struct log_lines log;
+  read_log(store, "pod1", &log);
+  CHECK(log_has(&log, "GOAL:"));
+  log_lines_free(&log);
+
+  reconciler_free(r);
+  ctx_destroy(&ctx);
+  store_close(store);
+  test_dir_remove(&dir);
+}
+
 static void *stop_later(void *arg) {
   sleep_ms(50);
   reconciler_stop(arg);
@@ -1042,6 +1094,7 @@ int main(void) {
   RUN_TEST(test_one_object_serialised_many_parallel);
   RUN_TEST(test_missing_step_is_enosys);
   RUN_TEST(test_goal_changed_during_step_is_kept);
+  RUN_TEST(test_resources_update_during_step_is_kept);
   RUN_TEST(test_stop_cancels_waiters_and_finishes_step);
   RUN_TEST(test_exit_event_is_a_transition);
   RUN_TEST(test_exit_event_during_backoff);
