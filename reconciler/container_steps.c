@@ -182,6 +182,9 @@ static int step_start(struct reconcile_step *step, crio_error_t *err) {
   const struct oci_runtime *rt = container_runtime(container_env_of(step), rec, err);
   if (rt == NULL)
     return -1;
+  /* Before the call: the process may run and end before it returns, and
+   * finished_at (the exit file's time) must not precede started_at. */
+  int64_t started_at = crio_now_ns();
   cleanup_error crio_error_t start_err = NULL;
   if (oci_runtime_start(rt, rec->id, &start_err) < 0) {
     /* Started by a run of this step that crashed before its commit, and
@@ -193,7 +196,7 @@ static int step_start(struct reconcile_step *step, crio_error_t *err) {
     }
     log_info("container %s: already started and ended", rec->id);
   }
-  rec->container->started_at = crio_now_ns();
+  rec->container->started_at = started_at;
   return 0;
 }
 

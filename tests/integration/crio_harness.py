@@ -40,6 +40,8 @@ IMPLEMENTED = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig",
                "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox",
                "PodSandboxStatus", "ListPodSandbox",
                "PodSandboxStats", "ListPodSandboxStats",
+               "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
+               "ContainerStatus", "ListContainers",
                "PullImage", "ListImages", "ImageStatus", "RemoveImage",
                "ImageFsInfo"}
 
