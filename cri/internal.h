@@ -86,6 +86,16 @@ int cri_handle_container_status(struct cri_request *req, ProtobufCMessage **resp
                                 crio_error_t *err);
 int cri_handle_list_containers(struct cri_request *req, ProtobufCMessage **response,
                                crio_error_t *err);
+int cri_handle_exec_sync(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
+int cri_handle_reopen_container_log(struct cri_request *req, ProtobufCMessage **response,
+                                    crio_error_t *err);
+int cri_handle_update_container_resources(struct cri_request *req, ProtobufCMessage **response,
+                                          crio_error_t *err);
+int cri_handle_container_stats(struct cri_request *req, ProtobufCMessage **response,
+                               crio_error_t *err);
+int cri_handle_list_container_stats(struct cri_request *req, ProtobufCMessage **response,
+                                    crio_error_t *err);
+int cri_handle_get_container_events(struct cri_request *req, crio_error_t *err);
 
 int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response,
                           crio_error_t *err);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cni/cni.h"
+#include "cri/ctr_ops.h"
 #include "cri/pod.h"
 #include "oci/oci.h"
 #include "statemachine/statemachine.h"
@@ -216,8 +217,8 @@ static int read_u64_file(const char *dir, const char *file, uint64_t *out, crio_
 }
 
 /* The cgroup's own limit (v1 memory.limit_in_bytes, v2 memory.max); 0 when
- * none is set or the file is absent. */
-static uint64_t memory_limit(struct cri_pod_stats_host *host, const char *cgroup) {
+ * none is set or the file is absent.  Containers' stats use it too. */
+uint64_t cri_pod_stats_memory_limit(struct cri_pod_stats_host *host, const char *cgroup) {
   cleanup_free char *dir = NULL;
   cleanup_error crio_error_t e = NULL;
   if (host_load(host, &e) < 0 || cgroup_dir(&host->memory, "memory", cgroup, &dir, &e) < 0)
@@ -293,7 +294,7 @@ static int sample_cgroup(struct cri_request *req, struct cri_pod_stats_host *hos
   mem->rss_bytes = u64(req, st.memory_rss_bytes);
   mem->page_faults = u64(req, st.memory_page_faults);
   mem->major_page_faults = u64(req, st.memory_major_page_faults);
-  uint64_t limit = memory_limit(host, cgroup);
+  uint64_t limit = cri_pod_stats_memory_limit(host, cgroup);
   if (limit)
     mem->available_bytes =
         u64(req, limit > st.memory_working_set_bytes ? limit - st.memory_working_set_bytes : 0);
@@ -338,8 +339,6 @@ int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *hos
   s->attributes = src->attributes;
   s->linux = cri_alloc(req, sizeof(*s->linux));
   runtime__v1__linux_pod_sandbox_stats__init(s->linux);
-  /* No containers yet: an empty list, not an absent one, says so. */
-  s->linux->containers = cri_alloc(req, sizeof(*s->linux->containers));
   *out = s;
 
   /* Both halves are tried; the first failure is returned with what the
@@ -355,9 +354,17 @@ int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *hos
   cleanup_error crio_error_t second = NULL;
   if (src->netns_path && sample_network(req, src->netns_path, s->linux, &second) < 0)
     rc = -1;
+  /* The pod's containers, read in a short transaction of their own (a pod
+   * without any gets an empty list, not an absent one). */
+  cleanup_error crio_error_t third = NULL;
+  if (cri_ctr_stats_of_pod(req, host, src->attributes->id, &s->linux->containers,
+                           &s->linux->n_containers, &third) < 0) {
+    s->linux->containers = cri_alloc(req, sizeof(*s->linux->containers));
+    rc = -1;
+  }
   if (rc == 0)
     return 0;
-  crio_error_t *e = first ? &first : &second;
+  crio_error_t *e = first ? &first : second ? &second : &third;
   crio_error(err, crio_error_status(e), "stats of pod sandbox %s: %s", src->attributes->id,
              crio_error_message(e));
   return -1;

@@ -42,6 +42,8 @@ IMPLEMENTED = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig",
                "PodSandboxStats", "ListPodSandboxStats",
                "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
                "ContainerStatus", "ListContainers",
+               "ExecSync", "ReopenContainerLog", "UpdateContainerResources",
+               "ContainerStats", "ListContainerStats", "GetContainerEvents",
                "PullImage", "ListImages", "ImageStatus", "RemoveImage",
                "ImageFsInfo"}
 

@@ -1,0 +1,63 @@
+/* Internal to cri/: what the container handlers that act on a live
+ * container share (ExecSync, ReopenContainerLog, UpdateContainerResources,
+ * the stats and the event stream): the record read in a short read txn,
+ * the runtime that runs it, and the stats sampling. */
+#ifndef CRIO_CRI_CTR_OPS_H
+#define CRIO_CRI_CTR_OPS_H
+
+#include "cri/internal.h"
+#include "oci/runtime.h"
+#include "store/store.h"
+
+/* The record of a visible container (cri_container_resolve) by full id or
+ * unique prefix, read in a read txn that has ended when this returns.
+ * ENOENT, EINVAL (empty or ambiguous). */
+int cri_ctr_record_get(struct cri_request *req, const char *id_or_prefix, store_record **out,
+                       crio_error_t *err);
+
+/* EBUSY (FAILED_PRECONDITION) unless the record is RUNNING: "container X
+ * is not running (EXITED)". */
+int cri_ctr_check_running(const store_record *rec, crio_error_t *err);
+
+/* The runtime of the handler the record names, as the daemon configured
+ * it.  EINVAL if that handler is no longer configured. */
+const struct oci_runtime *cri_ctr_runtime(struct cri_request *req, const store_record *rec,
+                                          crio_error_t *err);
+
+/* The container's resources as they are now: the last
+ * UpdateContainerResources (ObjectRecord.resources_update), else its
+ * creation config's; NULL if it has none.  In the request's arena.
+ * ContainerStatus reports this. */
+const Runtime__V1__LinuxContainerResources *cri_ctr_resources(struct cri_request *req,
+                                                              const store_record *rec);
+
+/* ---- stats (ctr_stats.c) ---------------------------------------------------
+ * Split like the pod stats: prepare copies what sampling needs out of the
+ * record while a read txn is open; sample reads the host after it ended.
+ * Both allocate in the request's arena. */
+struct cri_pod_stats_host;
+/* A cgroup's own memory limit, 0 if none (rpc_pod_sandbox_stats.c, which
+ * also owns the per-call host facts it reads). */
+uint64_t cri_pod_stats_memory_limit(struct cri_pod_stats_host *host, const char *cgroup);
+struct cri_ctr_stats_source {
+  Runtime__V1__ContainerAttributes *attributes;
+  const char *cgroup_path; /* the container's cgroup; NULL: none (yet, or any more) */
+  const char *upper_dir;   /* its writable layer; NULL: not mounted */
+  const char *layer_fs;    /* the directory named as the writable layer's filesystem */
+};
+int cri_ctr_stats_prepare(struct cri_request *req, const store_record *rec,
+                          struct cri_ctr_stats_source *out, crio_error_t *err);
+/* What can be read: CPU and memory of the cgroup, the writable layer's
+ * bytes and inodes.  A part the host no longer has (the cgroup of a removed
+ * container) is left unset, not an error: a stats call must not fail
+ * because one container went away meanwhile. */
+Runtime__V1__ContainerStats *cri_ctr_stats_sample(struct cri_request *req,
+                                                  struct cri_pod_stats_host *host,
+                                                  const struct cri_ctr_stats_source *src);
+/* Every container of the pod, prepared in a short read txn of its own and
+ * then sampled (PodSandboxStats' containers). */
+int cri_ctr_stats_of_pod(struct cri_request *req, struct cri_pod_stats_host *host,
+                         const char *pod_id, Runtime__V1__ContainerStats ***out, size_t *n_out,
+                         crio_error_t *err);
+
+#endif
