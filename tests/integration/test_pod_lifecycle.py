@@ -100,8 +100,9 @@ def test_status_and_list_show_what_the_request_asked_for(pod_env):
     ips = [i["address"].split("/")[0] for i in info["cniResult"]["ips"]]
     assert ips == [st.network.ip], f"expected the CNI result IPs {ips} to be the pod IP {st.network.ip}"
     types = sorted(r["type"] for r in info["resources"])
-    assert types == sorted(["dir", "netns", "ipcns", "utsns", "cgroup", "cni"]), \
-        f"expected resources dir, netns, ipcns, utsns, cgroup, cni; saw {types}"
+    # "mount": the pod's /dev/shm tmpfs, shared by its containers.
+    assert types == sorted(["dir", "netns", "ipcns", "utsns", "mount", "cgroup", "cni"]), \
+        f"expected resources dir, netns, ipcns, utsns, mount, cgroup, cni; saw {types}"
 
     listed = p.list_pods(env.client)
     assert [x.id for x in listed] == [pod_id], f"expected List to show only {pod_id}, saw {[x.id for x in listed]}"
