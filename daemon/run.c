@@ -229,9 +229,14 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   if (reconciler_start(reconciler, err) < 0)
     return crio_error_prefix(err, "start reconciler");
 
+  /* CRIO_BOOT_ID_PATH (tests): a file standing in for the kernel's boot
+   * id, so a test can make the daemon see a node reboot. */
+  const char *boot_id_path = getenv("CRIO_BOOT_ID_PATH");
   struct recovery_options recovery_options = {
-      .boot_id_path = cfg->boot_id_path,
+      .boot_id_path = boot_id_path && *boot_id_path ? boot_id_path : cfg->boot_id_path,
       .compact_threshold = compact_threshold(),
+      .root = cfg->root,
+      .runroot = cfg->runroot,
   };
   struct recovery_report report;
   if (recovery_run(store, reconciler, &recovery_options, &report, err) < 0) {

@@ -23,26 +23,51 @@ struct reconciler;
 /* Start-up compaction happens when the log holds more entries than this. */
 #define RECOVERY_DEFAULT_COMPACT_THRESHOLD 100000u
 
+/* How long start-up waits, after a reboot, for the containers' exits to
+ * be recorded and then for the pods to be STOPPED (each wait). */
+#define RECOVERY_DEFAULT_REBOOT_SETTLE_NS (30 * 1000000000LL)
+
 struct recovery_options {
   const char *boot_id_path; /* /proc/sys/kernel/random/boot_id; tests override */
   /* Compact the state log at start when it holds more entries than this;
    * 0 means RECOVERY_DEFAULT_COMPACT_THRESHOLD. */
   uint64_t compact_threshold;
+  /* The daemon's --root and --runroot: after a reboot, leftovers named by
+   * an object id that no record owns are removed from them.  NULL: no
+   * sweep. */
+  const char *root;
+  const char *runroot;
+  /* 0: RECOVERY_DEFAULT_REBOOT_SETTLE_NS. */
+  int64_t reboot_settle_ns;
 };
 
-struct recovery_report {
-  bool first_start;                  /* no boot id was stored: a new database */
-  bool rebooted;                     /* the stored boot id differs from this boot's */
-  uint64_t pods, containers, images; /* records found */
-  uint64_t log_entries;              /* before compaction */
-  uint64_t log_dropped;              /* by start-up compaction */
+/* What the handling of a node reboot did (recovery/reboot.c). */
+struct recovery_reboot_report {
+  uint64_t containers_exited;     /* CREATED/RUNNING, recorded EXITED (NodeRestarted) */
+  uint64_t containers_not_exited; /* of those, not recorded in time (adoption retries) */
+  uint64_t creations_rolled_back; /* PENDING/ROOTFS_MOUNTED containers, goal REMOVED */
+  uint64_t pods_stopping;         /* pods asked to be READY, goal now STOPPED */
+  uint64_t pods_stopped;          /* of those, STOPPED before the socket was served */
+  uint64_t leftovers_removed;     /* id-named dirs and files no record owns */
   int64_t elapsed_ns;
 };
 
-/* Runs before the socket is served.  Records the current boot id (and a
- * log note when it changed), compacts the log when it outgrew the
- * threshold, then hands every record whose state differs from its goal to
- * the reconciler. */
+struct recovery_report {
+  bool first_start;                     /* no boot id was stored: a new database */
+  bool rebooted;                        /* the stored boot id differs from this boot's */
+  uint64_t pods, containers, images;    /* records found (before the reboot handling) */
+  uint64_t log_entries;                 /* before compaction */
+  uint64_t log_dropped;                 /* by start-up compaction */
+  struct recovery_reboot_report reboot; /* when rebooted */
+  int64_t elapsed_ns;
+};
+
+/* Runs before the socket is served, with the reconciler started.  Reads
+ * the boot id (recording it, with a NOTE, on the first start), compacts
+ * the log when it outgrew the threshold, handles a node reboot (below),
+ * then hands every record whose state differs from its goal to the
+ * reconciler; after a reboot it waits (RECOVERY_DEFAULT_REBOOT_SETTLE_NS
+ * at most) for the pods it stops to be STOPPED. */
 int recovery_run(struct store *store, struct reconciler *reconciler,
                  const struct recovery_options *options, struct recovery_report *report,
                  crio_error_t *err);
@@ -51,6 +76,31 @@ int recovery_run(struct store *store, struct reconciler *reconciler,
  * when it holds more than `threshold` entries; *dropped may be NULL. */
 int recovery_compact_log(struct store *store, uint64_t threshold, uint64_t *entries,
                          uint64_t *dropped, crio_error_t *err);
+
+/* ==== node reboot (reboot.c) ==================================================== */
+
+/* After a reboot (the stored boot id differs from `new_boot_id`), before
+ * the reconciler is handed the records: a NOTE; leftovers that no record
+ * owns removed from options->root and ->runroot; every CREATED or RUNNING
+ * container recorded EXITED through its event transition
+ * (container.exit_before_start, container.exit; reason NodeRestarted, the
+ * exit code conmon persisted or -1 with exit_code_lost), waited for; then
+ * in one write txn: goal REMOVED for containers whose creation the reboot
+ * cut short, goal STOPPED for every pod whose goal was READY, the new boot
+ * id, and a NOTE summing it up.  Until that commit the stored boot id is
+ * the old one, so a crash meanwhile makes the next start do it again. */
+struct recovery_reboot;
+int recovery_reboot_begin(struct store *store, struct reconciler *reconciler,
+                          const struct recovery_options *options, const char *old_boot_id,
+                          const char *new_boot_id, struct recovery_reboot **out, crio_error_t *err);
+/* After reconciler_enqueue_all: waits until the pods recovery_reboot_begin
+ * stopped are STOPPED (or the settle time passed: warnings; the
+ * reconciler carries on). */
+void recovery_reboot_settle(struct store *store, const struct recovery_options *options,
+                            struct recovery_reboot *rb);
+const struct recovery_reboot_report *recovery_reboot_report_of(const struct recovery_reboot *rb);
+void recovery_reboot_free(struct recovery_reboot *rb);
+void recovery_reboot_freep(struct recovery_reboot **rb);
 
 /* ==== a damaged database ====================================================== */
 

@@ -33,12 +33,12 @@ static int count_records(struct store *store, struct recovery_report *report, cr
 }
 
 /* The boot id tells a daemon restart (containers may still run, pinned
- * namespaces still exist) from a node reboot (everything under the run dir
- * is gone).  Handling a reboot's consequences — marking containers exited,
- * replaying CNI DEL — belongs to the reboot work; here it is detected and
- * logged so the log shows when it happened. */
-static int record_boot_id(struct store *store, const char *path, struct recovery_report *report,
-                          crio_error_t *err) {
+ * namespaces still exist) from a node reboot (everything in tmpfs, every
+ * process and cgroup is gone).  A first start records it here; after a
+ * reboot recovery_reboot_begin stores the new one once it has recorded
+ * what the reboot ended, so a crash in between does not forget it. */
+static int read_boot_ids(struct store *store, const char *path, char **stored_out,
+                         char **current_out, struct recovery_report *report, crio_error_t *err) {
   cleanup_free char *current = NULL;
   if (read_boot_id(path, &current, err) < 0)
     return -1;
@@ -51,17 +51,26 @@ static int record_boot_id(struct store *store, const char *path, struct recovery
     if (crio_error_status(&lookup_err) != ENOENT)
       return crio_error(err, crio_error_status(&lookup_err), "%s", crio_error_message(&lookup_err));
     report->first_start = true;
+    store_meta_put(txn, "boot_id", current);
+    cleanup_free char *note = xasprintf("first start on boot %s", current);
+    store_log_note(txn, note);
+    if (store_txn_commit(steal_pointer(&txn), err) < 0)
+      return -1;
   } else if (strcmp(stored, current) != 0) {
     report->rebooted = true;
-  } else {
-    return 0; /* same boot: nothing to write */
   }
-  store_meta_put(txn, "boot_id", current);
-  cleanup_free char *note = report->first_start
-                                ? xasprintf("first start on boot %s", current)
-                                : xasprintf("node rebooted: boot id %s -> %s", stored, current);
-  store_log_note(txn, note);
-  return store_txn_commit(steal_pointer(&txn), err);
+  *stored_out = steal_pointer(&stored);
+  *current_out = steal_pointer(&current);
+  return 0;
+}
+
+static void log_reboot(const struct recovery_reboot_report *r) {
+  log_info("after the reboot: %llu container(s) recorded exited (NodeRestarted), %llu unfinished "
+           "creation(s) rolled back, %llu of %llu pod(s) stopped, %llu leftover(s) removed, in "
+           "%.3f ms",
+           (unsigned long long)r->containers_exited, (unsigned long long)r->creations_rolled_back,
+           (unsigned long long)r->pods_stopped, (unsigned long long)r->pods_stopping,
+           (unsigned long long)r->leftovers_removed, (double)r->elapsed_ns / 1e6);
 }
 
 int recovery_run(struct store *store, struct reconciler *reconciler,
@@ -69,10 +78,12 @@ int recovery_run(struct store *store, struct reconciler *reconciler,
                  crio_error_t *err) {
   memset(report, 0, sizeof(*report));
   int64_t start = crio_monotonic_ns();
-  if (record_boot_id(store, options->boot_id_path, report, err) < 0)
+  cleanup_free char *stored_boot = NULL, *current_boot = NULL;
+  if (read_boot_ids(store, options->boot_id_path, &stored_boot, &current_boot, report, err) < 0)
     return -1;
   if (report->rebooted)
-    log_warning("the node rebooted since the last start");
+    log_warning("the node rebooted since the last start (boot id %s -> %s)", stored_boot,
+                current_boot);
   int64_t compact_start = crio_monotonic_ns();
   if (recovery_compact_log(store, options->compact_threshold, &report->log_entries,
                            &report->log_dropped, err) < 0)
@@ -83,8 +94,17 @@ int recovery_run(struct store *store, struct reconciler *reconciler,
              (double)(crio_monotonic_ns() - compact_start) / 1e6);
   if (count_records(store, report, err) < 0)
     return crio_error_prefix(err, "count records");
+  __attribute__((cleanup(recovery_reboot_freep))) struct recovery_reboot *reboot = NULL;
+  if (report->rebooted && recovery_reboot_begin(store, reconciler, options, stored_boot,
+                                                current_boot, &reboot, err) < 0)
+    return crio_error_prefix(err, "after the reboot");
   if (reconciler_enqueue_all(reconciler, err) < 0)
     return crio_error_prefix(err, "resume unfinished records");
+  if (reboot) {
+    recovery_reboot_settle(store, options, reboot);
+    report->reboot = *recovery_reboot_report_of(reboot);
+    log_reboot(&report->reboot);
+  }
   report->elapsed_ns = crio_monotonic_ns() - start;
   return 0;
 }
