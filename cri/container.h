@@ -44,9 +44,8 @@ bool cri_container_visible(const store_record *rec);
 /* Views for responses, in the request's arena.  image_ref: the reference
  * to report (a repo digest, or the image id). */
 Runtime__V1__Container *cri_container_view(struct cri_request *req, const store_record *rec);
-Runtime__V1__ContainerStatus *cri_container_status_view(struct cri_request *req,
-                                                        const store_record *rec,
-                                                        const char *image_ref);
+Runtime__V1__ContainerStatus *
+cri_container_status_view(struct cri_request *req, const store_record *rec, const char *image_ref);
 
 /* Full id or unique prefix of a visible container: ENOENT / EINVAL
  * (ambiguous or empty).  *rec (may be NULL) gets the record. */

@@ -63,8 +63,12 @@ static void copy_map(void ***out, size_t *n_out, struct map_entry **in, size_t n
   *n_out = n;
 }
 
-static void label_init(void *e) { crio__store__object_record__labels_entry__init(e); }
-static void annotation_init(void *e) { crio__store__object_record__annotations_entry__init(e); }
+static void label_init(void *e) {
+  crio__store__object_record__labels_entry__init(e);
+}
+static void annotation_init(void *e) {
+  crio__store__object_record__annotations_entry__init(e);
+}
 
 char *cri_container_name(const Runtime__V1__ContainerMetadata *container,
                          const Runtime__V1__PodSandboxMetadata *pod) {

@@ -7,7 +7,9 @@
 #include "cri/container.h"
 #include "statemachine/statemachine.h"
 
-static void *arena_alloc(void *data, size_t size) { return cri_alloc(data, size); }
+static void *arena_alloc(void *data, size_t size) {
+  return cri_alloc(data, size);
+}
 static void arena_free(void *data, void *ptr) {
   (void)data;
   (void)ptr;
@@ -101,9 +103,8 @@ static Runtime__V1__ContainerUser *user_view(struct cri_request *req, const stor
   return u;
 }
 
-Runtime__V1__ContainerStatus *cri_container_status_view(struct cri_request *req,
-                                                        const store_record *rec,
-                                                        const char *image_ref) {
+Runtime__V1__ContainerStatus *
+cri_container_status_view(struct cri_request *req, const store_record *rec, const char *image_ref) {
   const Crio__Store__ContainerBody *b = rec->container;
   Runtime__V1__ContainerConfig *config = config_in_arena(req, rec);
   Runtime__V1__ContainerStatus *s = cri_alloc(req, sizeof(*s));

@@ -119,8 +119,9 @@ static int wait_for_name(struct cri_request *req, const char *holder, crio_error
       return crio_error_prefix(err, "container name held by container %s being removed", holder);
     cleanup_free char *why = xstrdup(crio_error_message(err));
     crio_error_release(err);
-    return crio_error(err, EEXIST, "container name is held by container %s, whose removal failed: %s",
-                      holder, why);
+    return crio_error(err, EEXIST,
+                      "container name is held by container %s, whose removal failed: %s", holder,
+                      why);
   }
   return 0;
 }
@@ -160,8 +161,7 @@ int cri_handle_create_container(struct cri_request *req, ProtobufCMessage **resp
     cleanup_error crio_error_t rollback_err = NULL;
     if (reconciler_wait(r, SM_KIND_CONTAINER, id, SM_CONTAINER_REMOVED, req->deadline_mono_ns,
                         &rollback_err) < 0)
-      log_warning("container %s: rollback not finished: %s", id,
-                  crio_error_message(&rollback_err));
+      log_warning("container %s: rollback not finished: %s", id, crio_error_message(&rollback_err));
     /* What the spec builder refuses is the request's fault (its message
      * names the field); anything else failed on the node's side. */
     if (status != EINVAL && status != ENOSYS)

@@ -93,7 +93,9 @@ static void cjson_deletep(cJSON **json) {
 }
 #define cleanup_cjson __attribute__((cleanup(cjson_deletep)))
 
-static const char *nonempty(const char *s) { return s && *s ? s : NULL; }
+static const char *nonempty(const char *s) {
+  return s && *s ? s : NULL;
+}
 
 static char *pod_file(const store_record *pod, const char *name) {
   cleanup_free char *path = xasprintf("%s/%s", pod->pod->run_dir, name);
@@ -132,8 +134,8 @@ static int own_termination_file(const char *path, crio_error_t *err) {
 /* What the record keeps of the spec, for status and for later calls. */
 static void record_spec_facts(store_record *rec, const cJSON *spec) {
   Crio__Store__ContainerBody *c = rec->container;
-  const cJSON *user = cJSON_GetObjectItemCaseSensitive(
-      cJSON_GetObjectItemCaseSensitive(spec, "process"), "user");
+  const cJSON *user =
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "process"), "user");
   int64_t v = 0;
   c->run_as_uid = oci_spec_get_int(user, "uid", &v) ? v : 0;
   c->run_as_gid = oci_spec_get_int(user, "gid", &v) ? v : 0;
@@ -156,8 +158,8 @@ static void record_spec_facts(store_record *rec, const cJSON *spec) {
 }
 
 static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerConfig *config,
-                      const struct create_inputs *in, const struct container_paths *p,
-                      cJSON **spec, crio_error_t *err) {
+                      const struct create_inputs *in, const struct container_paths *p, cJSON **spec,
+                      crio_error_t *err) {
   store_record *rec = step->record;
   struct reconciler_container_env *env = container_env_of(step);
   const Crio__Store__PodSandboxBody *pod = in->pod->pod;
@@ -181,8 +183,7 @@ static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerC
       return crio_error_prefix(err, "container %s", rec->id);
     termination = p->termination_log;
   }
-  const char *parent =
-      *pod->cgroup_parent ? pod->cgroup_parent : env->default_cgroup_parent;
+  const char *parent = *pod->cgroup_parent ? pod->cgroup_parent : env->default_cgroup_parent;
   struct oci_spec_input input = {
       .container_id = rec->id,
       .sandbox_id = in->pod->id,
@@ -203,7 +204,7 @@ static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerC
       .termination_message_path = termination,
       .cgroup_parent = parent,
       .cgroup_driver = strcmp(env->cgroups->name, "systemd") == 0 ? OCI_CGROUP_DRIVER_SYSTEMD
-                                                                 : OCI_CGROUP_DRIVER_CGROUPFS,
+                                                                  : OCI_CGROUP_DRIVER_CGROUPFS,
       .host = env->host,
   };
   cleanup_oci_spec_warnings struct oci_spec_warnings warnings = {0};

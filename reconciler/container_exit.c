@@ -27,57 +27,6 @@
  * process can exit with. */
 #define EXIT_CODE_LOST (-1)
 
-/* ---- stop hints ------------------------------------------------------------------------- */
-
-void reconciler_container_stop_timeout(struct reconciler_container_env *env, const char *id,
-                                       int64_t timeout_s) {
-  struct container_env_state *st = env->state;
-  pthread_mutex_lock(&st->lock);
-  struct stop_hint *h = st->hints;
-  while (h && strcmp(h->id, id) != 0)
-    h = h->next;
-  if (h == NULL) {
-    h = xzalloc(sizeof(*h));
-    h->id = xstrdup(id);
-    h->next = st->hints;
-    st->hints = h;
-  }
-  h->timeout_s = timeout_s;
-  pthread_mutex_unlock(&st->lock);
-}
-
-static bool take_hint(struct reconciler_container_env *env, const char *id, int64_t *out) {
-  struct container_env_state *st = env->state;
-  bool found = false;
-  pthread_mutex_lock(&st->lock);
-  for (struct stop_hint **pp = &st->hints; *pp; pp = &(*pp)->next) {
-    if (strcmp((*pp)->id, id) == 0) {
-      struct stop_hint *h = *pp;
-      *pp = h->next;
-      *out = h->timeout_s;
-      free(h->id);
-      free(h);
-      found = true;
-      break;
-    }
-  }
-  pthread_mutex_unlock(&st->lock);
-  return found;
-}
-
-int64_t container_take_stop_hint(struct reconciler_container_env *env, const char *id) {
-  int64_t timeout = 0;
-  if (take_hint(env, id, &timeout))
-    return timeout;
-  return env->default_stop_timeout_s > 0 ? env->default_stop_timeout_s
-                                         : CTR_DEFAULT_STOP_TIMEOUT_S;
-}
-
-void container_drop_stop_hint(struct reconciler_container_env *env, const char *id) {
-  int64_t ignored;
-  take_hint(env, id, &ignored);
-}
-
 /* ---- reading what a container left ----------------------------------------------------- */
 
 /* conmon also writes the code to <persist dir>/exit, which outlives a
@@ -95,11 +44,8 @@ static int read_persisted_exit(const struct container_paths *p, const char *id,
   return 1;
 }
 
-/* 1 and *out when an exit status exists (the run dir's exit file, else the
- * persist dir's), 0 when none does, -1 on error. */
-static int read_exit(const struct reconciler_container_env *env, const struct container_paths *p,
-                     const char *id, struct oci_exit_status *out, crio_error_t *err) {
-  (void)env;
+int container_read_exit(const struct container_paths *p, const char *id,
+                        struct oci_exit_status *out, crio_error_t *err) {
   cleanup_error crio_error_t e = NULL;
   if (oci_exit_file_read(p->exits, id, p->dir, out, &e) == 0)
     return 1;
@@ -108,33 +54,6 @@ static int read_exit(const struct reconciler_container_env *env, const struct co
     return -1;
   }
   return read_persisted_exit(p, id, out, err);
-}
-
-/* After the process ended: waits for conmon's exit file while conmon
- * lives.  1 with the status, 0 when conmon is gone without writing one. */
-static int wait_exit(const struct reconciler_container_env *env, const store_record *rec,
-                     const struct container_paths *p, struct oci_exit_status *out,
-                     crio_error_t *err) {
-  const Crio__Store__ContainerBody *c = rec->container;
-  int64_t deadline = crio_monotonic_ns() + (int64_t)CTR_EXIT_FILE_WAIT_MS * 1000000;
-  for (;;) {
-    int found = read_exit(env, p, rec->id, out, err);
-    if (found != 0)
-      return found;
-    int alive = 0;
-    if (c->conmon_pid > 0 &&
-        (alive = oci_conmon_is_running(c->conmon_pid, c->conmon_start_time, err)) < 0)
-      return -1;
-    if (!alive)
-      return read_exit(env, p, rec->id, out, err); /* written just before it left */
-    if (crio_monotonic_ns() >= deadline)
-      return crio_error(err, ETIMEDOUT,
-                        "container %s: conmon %d wrote no exit file within %d ms of the exit",
-                        rec->id, (int)c->conmon_pid, CTR_EXIT_FILE_WAIT_MS);
-    cleanup_error crio_error_t e = NULL;
-    if (oci_exit_file_wait(p->exits, rec->id, 100, &e) < 0 && crio_error_status(&e) != ETIMEDOUT)
-      log_debug("container %s: %s", rec->id, crio_error_message(&e));
-  }
 }
 
 static char *read_capped(const char *path, size_t cap, bool tail) {
@@ -203,8 +122,7 @@ static const char *annotation(const Runtime__V1__ContainerConfig *config, const 
   return NULL;
 }
 
-/* Fills the record's end from an exit status (NULL: none survived). */
-static void record_exit(store_record *rec, const struct oci_exit_status *st) {
+void container_record_exit(store_record *rec, const struct oci_exit_status *st) {
   Crio__Store__ContainerBody *c = rec->container;
   c->pid = 0;
   c->pid_start_time = 0;
@@ -236,39 +154,6 @@ static void record_exit(store_record *rec, const struct oci_exit_status *st) {
   store_string_set(&c->message, message);
 }
 
-/* ---- container.stop, container.stop_created ----------------------------------------------- */
-
-static int stop(struct reconcile_step *step, int64_t timeout_s, crio_error_t *err) {
-  store_record *rec = step->record;
-  struct reconciler_container_env *env = container_env_of(step);
-  cleanup_container_paths struct container_paths p;
-  container_paths_init(&p, env, rec->id);
-  const struct oci_runtime *rt = container_runtime(env, rec, err);
-  if (rt == NULL)
-    return -1;
-  int signo = rec->container->stop_signal > 0 ? rec->container->stop_signal : SIGTERM;
-  int64_t timeout_ms = timeout_s > 0 ? timeout_s * 1000 : 0;
-  log_info("container %s: stopping (signal %d, %lld s)", rec->id, signo, (long long)timeout_s);
-  if (oci_runtime_stop(rt, rec->id, signo, timeout_ms, err) < 0)
-    return -1;
-  struct oci_exit_status st;
-  int found = wait_exit(env, rec, &p, &st, err);
-  if (found < 0)
-    return -1;
-  record_exit(rec, found ? &st : NULL);
-  return 0;
-}
-
-int container_step_stop(struct reconcile_step *step, crio_error_t *err) {
-  return stop(step, container_take_stop_hint(container_env_of(step), step->record->id), err);
-}
-
-/* A created container never ran the user's program: nothing to grace. */
-int container_step_stop_created(struct reconcile_step *step, crio_error_t *err) {
-  container_drop_stop_hint(container_env_of(step), step->record->id);
-  return stop(step, 0, err);
-}
-
 /* ---- exit events ---------------------------------------------------------------------------- */
 
 struct exit_event {
@@ -288,21 +173,28 @@ static int apply_exit(struct reconcile_step *step, crio_error_t *err) {
   (void)err;
   struct exit_event *ev = step->data;
   store_record *rec = step->record;
+  /* Asked to stop (or be removed): the stop step reads this same exit file
+   * and commits container.stop itself, so the log says the container was
+   * stopped, not that it ended on its own. */
+  if (rec->goal >= SM_CONTAINER_EXITED) {
+    log_debug("container %s: exit left to the stop step", rec->id);
+    return RECONCILE_STEP_WAIT;
+  }
   if (ev->lost) {
     /* Posted at start-up; the exit file may have come since. */
     cleanup_container_paths struct container_paths p;
     container_paths_init(&p, ev->env, rec->id);
     struct oci_exit_status st;
     cleanup_error crio_error_t e = NULL;
-    if (read_exit(ev->env, &p, rec->id, &st, &e) == 1) {
-      record_exit(rec, &st);
+    if (container_read_exit(&p, rec->id, &st, &e) == 1) {
+      container_record_exit(rec, &st);
       return 0;
     }
-    record_exit(rec, NULL);
+    container_record_exit(rec, NULL);
     return 0;
   }
   ev->st.id = rec->id;
-  record_exit(rec, &ev->st);
+  container_record_exit(rec, &ev->st);
   log_info("container %s: exited with %d (%s)", rec->id, rec->container->exit_code,
            rec->container->reason);
   return 0;
@@ -417,7 +309,7 @@ int reconciler_containers_adopt(struct reconciler *r, struct reconciler_containe
     container_paths_init(&p, env, rec->id);
     cleanup_error crio_error_t e = NULL;
     struct oci_exit_status st;
-    int found = read_exit(env, &p, rec->id, &st, &e);
+    int found = container_read_exit(&p, rec->id, &st, &e);
     if (found == 0) {
       int gone = container_ended(env, rec, &e);
       if (gone == 0) {

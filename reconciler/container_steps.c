@@ -247,7 +247,7 @@ static int step_delete_record(struct reconcile_step *step, crio_error_t *err) {
   if (oci_remove_tree(p.bundle, err) < 0)
     return crio_error_prefix(err, "container %s", rec->id);
   reconcile_step_release(step, CTR_RES_DIR, p.bundle);
-  container_drop_stop_hint(env, rec->id);
+  container_stop_forget(env, rec->id);
   return 0;
 }
 
@@ -296,12 +296,7 @@ void reconciler_container_env_release(struct reconciler_container_env *env) {
   struct container_env_state *st = env->state;
   if (st == NULL)
     return;
-  while (st->hints) {
-    struct stop_hint *h = st->hints;
-    st->hints = h->next;
-    free(h->id);
-    free(h);
-  }
+  container_stops_free(st);
   pthread_mutex_destroy(&st->lock);
   free(st);
   env->state = NULL;

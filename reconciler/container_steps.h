@@ -27,27 +27,40 @@
 /* Kubernetes' reason for a status nobody could observe. */
 #define CTR_REASON_STATUS_UNKNOWN "ContainerStatusUnknown"
 
-struct stop_hint {
-  struct stop_hint *next;
+/* A stop in progress, or the timeout StopContainer gave for the next one.
+ * The stop steps never block a worker for the grace period: they signal,
+ * answer RECONCILE_STEP_WAIT and look again (the exit file, the clock)
+ * until the container ended; this is where they remember what they did.
+ * In memory only: a restart mid-stop signals again, which is harmless. */
+enum stop_phase {
+  STOP_NOT_SIGNALLED = 0,
+  STOP_SIGNALLED, /* the stop signal went to the init; SIGKILL at since_ns + timeout */
+  STOP_KILLED,    /* SIGKILL went to every process of the container */
+};
+struct stop_progress {
+  struct stop_progress *next;
   char *id;
+  bool has_timeout; /* StopContainer said; else the env's default */
   int64_t timeout_s;
+  enum stop_phase phase;
+  int64_t since_ns; /* CLOCK_MONOTONIC of the phase's signal */
 };
 
 /* What registration adds to the env. */
 struct container_env_state {
-  pthread_mutex_t lock; /* guards hints */
-  struct stop_hint *hints;
+  pthread_mutex_t lock; /* guards stops */
+  struct stop_progress *stops;
   struct reconciler *reconciler; /* for the exit watch's callback */
   struct reconciler_container_env *env;
 };
 
 /* ---- paths (container_paths in container_steps.c) ---------------------------------- */
 struct container_paths {
-  char *dir;     /* <root>/containers/<id> */
-  char *merged;  /* <dir>/merged */
-  char *bundle;  /* <runroot>/containers/<id> */
-  char *exits;   /* <runroot>/exits */
-  char *attach;  /* <runroot>/attach */
+  char *dir;             /* <root>/containers/<id> */
+  char *merged;          /* <dir>/merged */
+  char *bundle;          /* <runroot>/containers/<id> */
+  char *exits;           /* <runroot>/exits */
+  char *attach;          /* <runroot>/attach */
   char *termination_log; /* <dir>/termination-log */
 };
 void container_paths_init(struct container_paths *p, const struct reconciler_container_env *env,
@@ -82,14 +95,24 @@ int container_conmon_kill_all(const store_record *rec, const struct container_pa
 int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err);
 
 /* ---- container_exit.c --------------------------------------------------------------- */
-int container_step_stop(struct reconcile_step *step, crio_error_t *err);
-int container_step_stop_created(struct reconcile_step *step, crio_error_t *err);
+/* 1 and *out when an exit status exists (the run dir's exit file, else
+ * the persist dir's copy), 0 when none does, -1 on error. */
+int container_read_exit(const struct container_paths *p, const char *id,
+                        struct oci_exit_status *out, crio_error_t *err);
+/* Fills the record's end from an exit status (NULL: none survived):
+ * code, finish time, OOM, reason, message. */
+void container_record_exit(store_record *rec, const struct oci_exit_status *st);
 /* Posts container.exit and container.exit_before_start for an observed
- * exit (the status is copied). */
+ * exit (the status is copied); lost: no status survived (start-up). */
 void container_post_exit(struct reconciler *r, struct reconciler_container_env *env,
                          const struct oci_exit_status *st, bool lost);
-/* Removes and returns id's stop hint (default if none), in seconds. */
-int64_t container_take_stop_hint(struct reconciler_container_env *env, const char *id);
-void container_drop_stop_hint(struct reconciler_container_env *env, const char *id);
+
+/* ---- container_stop.c --------------------------------------------------------------- */
+int container_step_stop(struct reconcile_step *step, crio_error_t *err);
+int container_step_stop_created(struct reconcile_step *step, crio_error_t *err);
+/* Forgets id's stop (delete_record). */
+void container_stop_forget(struct reconciler_container_env *env, const char *id);
+/* Frees the table (env release). */
+void container_stops_free(struct container_env_state *state);
 
 #endif

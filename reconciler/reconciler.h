@@ -96,8 +96,8 @@ struct reconcile_step {
  * committed), -1 with err when it failed (the failure policy applies), or
  * RECONCILE_STEP_WAIT when it cannot act yet because it waits for other
  * objects (e.g. pod.stop_containers after asking the pod's containers to
- * stop): nothing is committed or counted as a failure, and the step runs
- * again shortly. */
+ * stop) or for the host (container.stop during the grace period): nothing
+ * is committed or counted as a failure, and the step runs again shortly. */
 #define RECONCILE_STEP_WAIT 2
 typedef int (*reconcile_step_fn)(struct reconcile_step *step, crio_error_t *err);
 
@@ -191,7 +191,9 @@ int reconciler_request(struct reconciler *r, enum sm_kind kind, const char *id, 
  * `from`, `apply` (may be NULL) updates the record (exit code, finish time)
  * and the transition is committed like a step's; otherwise the event is
  * ignored with a debug log.  `data_free` (may be NULL) is called on `data`
- * once the event is applied, ignored or dropped.  EINVAL (and data freed)
+ * once the event is applied, ignored or dropped.  An `apply` that returns
+ * RECONCILE_STEP_WAIT leaves the event uncommitted without a warning (a
+ * step under way will commit the state itself).  EINVAL (and data freed)
  * for an unknown name, a STEP transition or a transition of another kind. */
 int reconciler_post_event(struct reconciler *r, enum sm_kind kind, const char *id,
                           const char *transition, reconcile_step_fn apply, void *data,

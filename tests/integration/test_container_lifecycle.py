@@ -183,3 +183,69 @@ def test_start_of_an_exited_container_is_a_failed_precondition(ctr_env):
     # Starting a running container again is fine.
     cid2 = run(env, pod_id, pod_cfg, "app", TRAPPING)
     ch.start_container(env.client, cid2)
+
+
+def test_a_shorter_stop_timeout_cuts_a_stop_under_way(ctr_env):
+    env = ctr_env
+    pod_id, pod_cfg = env.run_pod("force")
+    cid = run(env, pod_id, pod_cfg, "app", STUBBORN)
+    ch.wait_for(lambda: ch.log_lines(ch.container_status(env.client, cid).status.log_path),
+                what="the container's first line")
+    slow = Background(lambda: ch.stop_container(env.client, cid, timeout_s=60))
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    ch.stop_container(env.client, cid, timeout_s=0)
+    assert time.monotonic() - t0 < 3, "expected the kubelet's force kill to end the grace period"
+    slow.join(10)
+    assert not slow.is_alive() and slow.error is None, f"the first stop: {slow.error}"
+    st = ch.container_status(env.client, cid).status
+    assert (st.state, st.exit_code) == (API.CONTAINER_EXITED, 137), f"saw {st}"
+
+
+def test_stops_in_their_grace_period_do_not_hold_up_other_work(ctr_env):
+    """Ten containers in their 3 s grace period at once (more than the
+    reconciler's workers): a container of another pod is created and
+    started meanwhile without waiting for them."""
+    env = ctr_env
+    pod_id, pod_cfg = env.run_pod("slow")
+    ids = [run(env, pod_id, pod_cfg, f"s{i}", STUBBORN) for i in range(10)]
+    for cid in ids:
+        ch.wait_for(lambda: ch.log_lines(ch.container_status(env.client, cid).status.log_path),
+                    what="the container's first line")
+    stops = [Background(lambda cid=cid: ch.stop_container(env.client, cid, timeout_s=3))
+             for cid in ids]
+    time.sleep(0.3)
+    other_pod, other_cfg = env.run_pod("quick")
+    t0 = time.monotonic()
+    quick = run(env, other_pod, other_cfg, "q", "exec sleep 100")
+    took = time.monotonic() - t0
+    for t in stops:
+        t.join(20)
+        assert not t.is_alive() and t.error is None, f"a stop: {t.error}"
+    assert took < 1.5, f"expected the create and start not to wait for the stops, took {took:.2f} s"
+    assert ch.container_status(env.client, quick).status.state == API.CONTAINER_RUNNING
+    for cid in ids:
+        assert ch.container_status(env.client, cid).status.exit_code == 137
+
+
+class Background:
+    """A call on a thread of its own; .error holds what it raised."""
+
+    def __init__(self, fn):
+        import threading
+        self.error = None
+
+        def run_it():
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 — reported by the test
+                self.error = e
+
+        self.thread = threading.Thread(target=run_it)
+        self.thread.start()
+
+    def join(self, timeout):
+        self.thread.join(timeout)
+
+    def is_alive(self):
+        return self.thread.is_alive()
