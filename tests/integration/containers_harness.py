@@ -26,7 +26,8 @@ import pods_harness as p
 import registry_harness as rh
 
 APPLETS = ["sh", "sleep", "echo", "cat", "true", "false", "ls", "id", "kill", "touch",
-           "hostname", "printf", "test", "mkdir", "rm", "ps", "grep", "env", "pwd", "wc"]
+           "hostname", "printf", "test", "mkdir", "rm", "ps", "grep", "env", "pwd", "wc",
+           "dd", "head", "tail"]
 IMAGE_REPO = "ctr/busybox"
 IMAGE_TAG = "v1"
 

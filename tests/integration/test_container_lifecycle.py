@@ -249,3 +249,14 @@ class Background:
 
     def is_alive(self):
         return self.thread.is_alive()
+
+
+def test_a_container_killed_by_the_oom_killer_is_oomkilled(ctr_env):
+    env = ctr_env
+    pod_id, pod_cfg = env.run_pod("oom")
+    cfg = ch.shell("hog", env.image, "echo start; dd if=/dev/zero of=/dev/null bs=64M count=1")
+    cfg.linux.resources.memory_limit_in_bytes = 16 << 20
+    cid = ch.run_container(env, pod_id, pod_cfg, cfg)
+    st = ch.wait_state(env.client, cid, API.CONTAINER_EXITED)
+    assert st.reason == "OOMKilled" and st.exit_code == 137, \
+        f"expected reason OOMKilled with exit 137, saw {st.reason} {st.exit_code}"
