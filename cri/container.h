@@ -36,9 +36,9 @@ Runtime__V1__ContainerConfig *cri_container_record_config(const store_record *re
 void cri_container_config_freep(Runtime__V1__ContainerConfig **config);
 #define cleanup_container_config __attribute__((cleanup(cri_container_config_freep)))
 
-/* A container exists for the CRI once its runtime create committed (it
- * then has a conmon for good): one being created, or a creation being
- * rolled back, is not listed and has no status. */
+/* A container exists for the CRI once its runtime create committed: one
+ * being created (PENDING, ROOTFS_MOUNTED), or a creation being rolled back
+ * (which never got a conmon), is not listed and has no status. */
 bool cri_container_visible(const store_record *rec);
 
 /* Views for responses, in the request's arena.  image_ref: the reference

@@ -136,7 +136,20 @@ void cri_container_config_freep(Runtime__V1__ContainerConfig **config) {
 }
 
 bool cri_container_visible(const store_record *rec) {
-  return rec->container && rec->container->conmon_pid > 0;
+  if (rec->container == NULL)
+    return false;
+  switch (rec->state) {
+  case SM_CONTAINER_PENDING:
+  case SM_CONTAINER_ROOTFS_MOUNTED:
+    return false; /* being created */
+  case SM_CONTAINER_RUNTIME_DELETED:
+  case SM_CONTAINER_ROOTFS_UNMOUNTED:
+    /* On the way out: a removal (it had a conmon), or the rollback of a
+     * creation that never got one. */
+    return rec->container->conmon_pid > 0;
+  default:
+    return true;
+  }
 }
 
 int cri_container_resolve(struct cri_request *req, const char *id_or_prefix, char **id,
