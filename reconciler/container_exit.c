@@ -136,7 +136,9 @@ void container_record_exit(store_record *rec, const struct oci_exit_status *st) 
     return;
   }
   c->exit_code = st->exit_code;
-  c->finished_at = st->finished_at_ns;
+  /* The exit file's mtime comes from the kernel's coarse clock, which
+   * may lag the started_at we took by up to a tick. */
+  c->finished_at = st->finished_at_ns > c->started_at ? st->finished_at_ns : c->started_at;
   c->oom_killed = st->oom_killed;
   store_string_set(&c->reason, oci_exit_reason_name(oci_exit_reason_of(st)));
   cleanup_free char *message = NULL;

@@ -173,15 +173,23 @@ class ContainerEnv(p.PodEnv):
                 pass
 
     def cleanup(self):
+        """Through the daemon, then by hand; a daemon that was expected to
+        exit cleanly and did not (a sanitizer report, a crash) fails."""
+        rc = killed = None
         try:
             try:
                 self.remove_all_containers()
             finally:
                 self.remove_all_pods()
         finally:
-            self.daemon.stop()
+            running = self.daemon.running()
+            rc, _took, killed = self.daemon.stop()
             container_host_cleanup(self)
             p.host_cleanup(self.runroot, self.net, self.cgroups)
+        if running and getattr(self.daemon, "expect_clean_exit", True):
+            assert not killed and rc == 0, \
+                f"expected the daemon to exit 0 on SIGTERM, saw {rc}" \
+                f"{' (SIGKILLed)' if killed else ''}; log tail:\n{self.daemon.log()[-3000:]}"
 
 
 def conmon_pids(runroot):
