@@ -24,7 +24,13 @@ struct cri_workers {
   pthread_cond_t work_ready; /* a job was queued, or stopping */
   pthread_cond_t all_gone;   /* n_threads dropped to 0 */
   struct job *head, *tail;
-  unsigned n_threads, n_idle, max_threads;
+  /* n_idle counts threads waiting for work, including ones already
+   * signalled that have not woken yet; n_queued the jobs no thread has
+   * taken.  A job needs a new thread when the queued ones outnumber the
+   * idle threads: comparing with n_idle == 0 alone let two jobs submitted
+   * back to back share one idle thread, and the second then waited behind
+   * whatever it ran (an event stream: for ever). */
+  unsigned n_threads, n_idle, n_queued, max_threads;
   bool stopping;
 };
 
@@ -45,6 +51,7 @@ static void *worker_main(void *arg) {
     if (w->head == NULL) /* stopping and drained */
       break;
     struct job *job = w->head;
+    w->n_queued--;
     w->head = job->next;
     if (w->head == NULL)
       w->tail = NULL;
@@ -98,7 +105,8 @@ void cri_workers_submit(struct cri_workers *w, void (*fn)(void *arg), void *arg)
   else
     w->head = job;
   w->tail = job;
-  if (w->n_idle == 0 && w->n_threads < w->max_threads)
+  w->n_queued++;
+  if (w->n_queued > w->n_idle && w->n_threads < w->max_threads)
     spawn_locked(w);
   else
     pthread_cond_signal(&w->work_ready);

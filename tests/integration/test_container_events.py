@@ -86,7 +86,9 @@ class EventStream:
 def lifecycle(env, pod_id, pod_cfg, name):
     cid = ch.create_container(env.client, pod_id, ch.shell(name, env.image, IDLE), pod_cfg)
     ch.start_container(env.client, cid)
-    ch.stop_container(env.client, cid, timeout_s=10)
+    # SIGKILL at once: a SIGTERM this early could beat the shell's trap,
+    # and PID 1 ignores what it does not trap.
+    ch.stop_container(env.client, cid, timeout_s=0)
     ch.remove_container(env.client, cid)
     return cid
 
@@ -102,7 +104,7 @@ def test_a_containers_events_arrive_in_order_with_statuses(ctr_env):
         cid = ch.create_container(env.client, pod_id, ch.shell("app", env.image, IDLE), pod_cfg)
         created = stream.wait_types(cid, [CREATED])[0]
         ch.start_container(env.client, cid)
-        ch.stop_container(env.client, cid, timeout_s=10)
+        ch.stop_container(env.client, cid, timeout_s=0)
         ch.remove_container(env.client, cid)
         evs = stream.wait_types(cid, [CREATED, STARTED, STOPPED, DELETED])
         assert all(e.container_id == cid for e in evs)
