@@ -314,6 +314,14 @@ int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err
   c->pid_start_time = crio_proc_start_time(created.container_pid, &start, &e) == 0 ? start : 0;
   c->conmon_pid = created.conmon_pid;
   c->conmon_start_time = created.conmon_start_time;
+  /* The runtime made the container's cgroup (its delete removes it): named
+   * in the log as the kernel shows it, whichever manager named it. */
+  cleanup_free char *cgroup = NULL;
+  cleanup_error crio_error_t cg_err = NULL;
+  if (oci_process_cgroup_path(created.container_pid, &cgroup, &cg_err) == 0)
+    reconcile_step_acquire(step, CTR_RES_CGROUP, cgroup, NULL, 0);
+  else
+    crio_error_warn(&cg_err, "container cgroup");
   cleanup_free char *detail = runtime_detail(c->runtime_handler, rt);
   reconcile_step_acquire(step, CTR_RES_RUNTIME, rec->id, detail, strlen(detail));
   cleanup_free char *conmon =

@@ -217,6 +217,10 @@ static int step_runtime_delete(struct reconcile_step *step, crio_error_t *err) {
   if (oci_runtime_delete(rt, rec->id, err) < 0)
     return crio_error_prefix(err, "container %s", rec->id);
   reconcile_step_release(step, CTR_RES_RUNTIME, rec->id);
+  /* The delete removed the container's cgroup too. */
+  for (size_t i = 0; i < rec->n_resources; i++)
+    if (strcmp(rec->resources[i]->type, CTR_RES_CGROUP) == 0)
+      reconcile_step_release(step, CTR_RES_CGROUP, rec->resources[i]->id);
   Crio__Store__ContainerBody *c = rec->container;
   if (container_conmon_kill_all(rec, &p, err) < 0)
     return -1;

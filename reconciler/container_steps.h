@@ -12,6 +12,7 @@
 /* Resource types written to the log (docs/containers.md). */
 #define CTR_RES_DIR "dir"         /* a directory the container owns */
 #define CTR_RES_MOUNT "mount"     /* the overlay mount point */
+#define CTR_RES_CGROUP "cgroup"   /* the container's cgroup, which the runtime made */
 #define CTR_RES_RUNTIME "runtime" /* the runtime's container; detail: JSON handler */
 #define CTR_RES_CONMON "conmon"   /* "pid:start_time"; detail: the bundle dir */
 
