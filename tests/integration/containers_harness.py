@@ -77,7 +77,7 @@ class ContainerEnv(p.PodEnv):
     """A PodEnv whose daemon pulls from the module's registry, with the
     container leak checks and cleanup."""
 
-    def __init__(self, workdir, net, cgroups, source, name="ctr"):
+    def __init__(self, workdir, net, cgroups, source, name="ctr", crio_conf_extra=""):
         super().__init__(workdir, net, cgroups, name=name)
         self.source = source
         conf = ih.registries_conf(self.workdir / f"{name}-registries.conf",
@@ -85,7 +85,7 @@ class ContainerEnv(p.PodEnv):
         certs = self.workdir / f"{name}-certs.d"
         certs.mkdir(exist_ok=True)
         crio_conf = self.workdir / f"{name}-crio.conf"
-        crio_conf.write_text(f'[crio.image]\ncerts_dir = "{certs}"\n')
+        crio_conf.write_text(f'[crio.image]\ncerts_dir = "{certs}"\n{crio_conf_extra}')
         self.daemon.extra_args += ["--config", str(crio_conf), "--registries-conf", str(conf)]
         self.log_dir = self.workdir / f"{name}-logs"
         self.log_dir.mkdir(exist_ok=True)
@@ -246,10 +246,11 @@ def ctr_env_factory(pod_net, pod_cgroups, image_source):
     """ContainerEnvs made (not started) by the test."""
     made, workdirs = [], []
 
-    def make(name="ctr"):
+    def make(name="ctr", crio_conf_extra=""):
         workdir = h.new_workdir()
         workdirs.append(workdir)
-        env = ContainerEnv(workdir, pod_net, pod_cgroups, image_source, name=name)
+        env = ContainerEnv(workdir, pod_net, pod_cgroups, image_source, name=name,
+                           crio_conf_extra=crio_conf_extra)
         made.append(env)
         return env
 

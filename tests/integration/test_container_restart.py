@@ -6,7 +6,9 @@ when the run dir's is gone, as after a reboot); one whose exit nobody
 recorded says so (ContainerStatusUnknown), never with a made-up code."""
 
 import os
+import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 import containers_harness as ch
 import crio_harness as h
 import pods_harness as p
-from containers_harness import ctr_env, image_source  # noqa: F401 (fixtures)
+from containers_harness import ctr_env, ctr_env_factory, image_source  # noqa: F401 (fixtures)
 from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
 
 API = h.api()
@@ -106,3 +108,48 @@ def test_an_exit_nobody_recorded_is_reported_as_unknown(ctr_env):
     ch.remove_container(env.client, cid)
     p.remove_pod(env.client, pod_id)
     assert env.leaks() == [], f"saw {env.leaks()}"
+
+
+def test_a_create_interrupted_inside_the_step_is_cleaned_up_and_retried(ctr_env_factory):
+    """kill -9 while conmon runs `runtime create` (a runc wrapper makes it
+    take a second): the record still says ROOTFS_MOUNTED, while the host may
+    hold a conmon and a runtime container the log never named.  The rerun
+    of the step removes them (conmon found through its pid file) before
+    creating again; the retried CreateContainer gets a working container and
+    nothing is left after removal."""
+    workdir = ch.h.new_workdir()
+    wrapper_dir = workdir / "slow-runtime"
+    wrapper_dir.mkdir()
+    wrapper = wrapper_dir / "runc"  # the name tells the daemon it is runc
+    wrapper.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = create ] && sleep 1; done\n'
+                       'exec /usr/sbin/runc "$@"\n')
+    wrapper.chmod(0o755)
+    try:
+        env = ctr_env_factory(crio_conf_extra=f'[crio.runtime.runtimes.runc]\n'
+                                              f'runtime_path = "{wrapper}"\n')
+        env.start()
+        env.pull()
+        pod_id, pod_cfg = env.run_pod("pod")
+        cfg = ch.shell("app", env.image, TRAPPING)
+        call = threading.Thread(target=lambda: p.rpc_code(ch.create_container, env.client,
+                                                          pod_id, cfg, pod_cfg))
+        call.start()
+        ch.wait_for(env.conmons, what="conmon to be running the create")
+        env.daemon.expect_clean_exit = False
+        env.daemon.kill()
+        call.join(30)
+        # Let the orphaned create finish, as it would while a node restarts crio.
+        time.sleep(1.5)
+        [rec] = ch.db_containers(env.root)
+        assert rec["state_name"] == "ROOTFS_MOUNTED", f"expected the create uncommitted, saw {rec}"
+        env.daemon.expect_clean_exit = True
+        env.start()
+        cid = ch.create_container(env.client, pod_id, cfg, pod_cfg)
+        ch.start_container(env.client, cid)
+        assert ch.container_status(env.client, cid).status.state == API.CONTAINER_RUNNING
+        assert len(env.conmons()) == 1, f"expected one conmon, saw {env.conmons()}"
+        assert env.runc_containers() == [cid], f"saw {env.runc_containers()}"
+        p.remove_pod(env.client, pod_id)
+        assert env.leaks() == [], f"saw {env.leaks()}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
