@@ -56,6 +56,8 @@ int container_read_exit(const struct container_paths *p, const char *id,
   return read_persisted_exit(p, id, out, err);
 }
 
+/* The first `cap` bytes of a regular file, or its last ones (tail), from
+ * the start of a line. */
 static char *read_capped(const char *path, size_t cap, bool tail) {
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   struct stat st;
@@ -69,6 +71,12 @@ static char *read_capped(const char *path, size_t cap, bool tail) {
   if (n < 0)
     n = 0;
   buf[n] = '\0';
+  if (start > 0) {
+    /* The first line was cut. */
+    char *nl = strchr(buf, '\n');
+    size_t skip = nl ? (size_t)(nl + 1 - buf) : (size_t)n;
+    memmove(buf, buf + skip, (size_t)n - skip + 1);
+  }
   return buf;
 }
 
@@ -101,7 +109,7 @@ static char *log_tail(const char *log_path) {
       msg = sp ? sp + 1 : NULL;
     }
     if (msg == NULL)
-      continue; /* the first, cut line */
+      continue; /* not a CRI log line */
     size_t m = strlen(msg);
     memcpy(out + len, msg, m);
     len += m;

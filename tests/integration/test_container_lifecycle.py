@@ -143,6 +143,15 @@ def test_fallback_to_logs_on_error_takes_the_log_tail(ctr_env):
               annotations=policy)
     st = ch.wait_state(env.client, cid, API.CONTAINER_EXITED)
     assert st.exit_code == 4 and st.message == "line 1\nline 2\nline 3\n", f"saw {st.message!r}"
+    # A long log: its last 80 lines, at most 2 KiB, ending with the last line.
+    cid = run(env, pod_id, pod_cfg, "long",
+              "i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo line $i; done; exit 5",
+              annotations=policy)
+    st = ch.wait_state(env.client, cid, API.CONTAINER_EXITED)
+    lines = st.message.splitlines()
+    assert len(st.message) <= 2048 and lines[-1] == "line 500" and len(lines) <= 80, \
+        f"expected the log's tail, saw {len(st.message)} bytes: {st.message[:80]!r}..."
+    assert all(x.startswith("line ") for x in lines[1:]), f"saw {lines[:3]}"
     good = run(env, pod_id, pod_cfg, "good", "echo fine", annotations=policy)
     st = ch.wait_state(env.client, good, API.CONTAINER_EXITED)
     assert st.exit_code == 0 and st.message == "", \
