@@ -134,8 +134,11 @@ def power_off(env, conmon_sees_the_end=()):
         else:
             child.unlink()
     # Links and cgroups live in the kernel too.
+    # A veth may go by itself meanwhile: its peer's netns dies with its
+    # last pin and process.
     for port in env.net.bridge_ports():
-        p.sh("ip", "link", "del", port)
+        p.sh("ip", "link", "del", port, check=False)
+    ch.wait_for(lambda: not env.net.bridge_ports(), what="the pods' veths to be gone")
     p.sh("ip", "link", "del", env.net.bridge, check=False)
     # Pod cgroups, and the containers' beside them under the same parent.
     for obj in pods + ctrs:
