@@ -221,12 +221,19 @@ int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg,
   return 0;
 }
 
+/* Also true once the daemon is shutting down: a long stream (events)
+ * would otherwise hold SIGTERM for the whole grace period, though its
+ * client can simply reconnect to the next daemon. */
 bool cri_request_cancelled(const struct cri_request *req) {
   struct cri_call *c = req->call;
   pthread_mutex_lock(&c->lock);
   bool closed = c->closed;
   pthread_mutex_unlock(&c->lock);
-  return closed;
+  struct cri_server *s = c->server;
+  pthread_mutex_lock(&s->lock);
+  bool stopping = s->shutting_down;
+  pthread_mutex_unlock(&s->lock);
+  return closed || stopping;
 }
 
 /* ---- handling (on a handler thread) -------------------------------------- */

@@ -126,3 +126,28 @@ def test_state_is_reusable_after_clean_stop(crio_factory):
     resp = second.client.version()
     assert resp.runtime_api_version == "v1", \
         f"expected a restart on the same root and socket to serve, saw {resp}"
+
+
+def test_open_event_stream_does_not_hold_up_sigterm(crio_factory):
+    """A GetContainerEvents stream lasts as long as its client; at SIGTERM it
+    ends at once instead of holding the daemon for the grace period."""
+    d = crio_factory().start()
+    client = d.client
+    ended = threading.Event()
+
+    def follow():
+        try:
+            for _ in client._stub("GetContainerEvents")(client.request("GetContainerEvents"),
+                                                         timeout=60):
+                pass
+        except grpc.RpcError:
+            pass
+        finally:
+            ended.set()
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    took = d.stop_cleanly()
+    assert took < 3.0, f"expected exit within 3s with an event stream open, took {took:.1f}s"
+    assert ended.wait(5), "expected the event stream to end when the daemon stopped"
