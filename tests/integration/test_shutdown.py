@@ -131,7 +131,7 @@ def test_state_is_reusable_after_clean_stop(crio_factory):
 def test_open_event_stream_does_not_hold_up_sigterm(crio_factory):
     """A GetContainerEvents stream lasts as long as its client; at SIGTERM it
     ends at once instead of holding the daemon for the grace period."""
-    d = crio_factory().start()
+    d = crio_factory.start()
     client = d.client
     ended = threading.Event()
 
