@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cri/container.h"
+#include "cri/ctr_ops.h"
 #include "statemachine/statemachine.h"
 
 static void *arena_alloc(void *data, size_t size) {
@@ -136,11 +137,13 @@ cri_container_status_view(struct cri_request *req, const store_record *rec, cons
   if (config) {
     s->n_mounts = config->n_mounts;
     s->mounts = config->mounts;
-    if (config->linux && config->linux->resources) {
-      s->resources = cri_alloc(req, sizeof(*s->resources));
-      runtime__v1__container_resources__init(s->resources);
-      s->resources->linux = config->linux->resources;
-    }
+  }
+  /* The last UpdateContainerResources, else the config's. */
+  const Runtime__V1__LinuxContainerResources *res = cri_ctr_resources(req, rec);
+  if (res) {
+    s->resources = cri_alloc(req, sizeof(*s->resources));
+    runtime__v1__container_resources__init(s->resources);
+    s->resources->linux = (Runtime__V1__LinuxContainerResources *)res;
   }
   s->log_path = cri_strdup(req, b->log_path);
   s->user = user_view(req, rec);

@@ -20,6 +20,7 @@
 #include "cni/cni.h"
 #include "images/layers.h"
 #include "oci/oci.h"
+#include "oci/runtime.h"
 #include "recovery/internal.h"
 
 /* ---- pinned namespaces: netns, ipcns, utsns, pidns ------------------------------- */
@@ -379,6 +380,101 @@ static int layer_release(const struct recovery_env *env, const char *owner,
   return 0;
 }
 
+/* ---- containers: the runtime's container and its conmon ---------------------------------- */
+
+/* The runtime that made it, from the detail the create step logged:
+ * {"handler", "runtime_type", "runtime_path", "runtime_root"}. */
+struct runtime_detail {
+  char *type, *path, *root;
+};
+
+static void runtime_detail_clear(struct runtime_detail *d) {
+  free(d->type);
+  free(d->path);
+  free(d->root);
+}
+
+static int runtime_detail_parse(const store_resource *res, struct runtime_detail *d,
+                                crio_error_t *err) {
+  memset(d, 0, sizeof(*d));
+  cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
+  cJSON *doc = cJSON_Parse(text);
+  if (doc == NULL)
+    return crio_error(err, EINVAL, "runtime %s: the logged detail is not JSON", res->id);
+  d->type = json_text(cJSON_GetObjectItemCaseSensitive(doc, "runtime_type"));
+  d->path = json_text(cJSON_GetObjectItemCaseSensitive(doc, "runtime_path"));
+  d->root = json_text(cJSON_GetObjectItemCaseSensitive(doc, "runtime_root"));
+  cJSON_Delete(doc);
+  if (d->type == NULL || d->root == NULL) {
+    runtime_detail_clear(d);
+    return crio_error(err, EINVAL, "runtime %s: the logged detail names no runtime", res->id);
+  }
+  return 0;
+}
+
+static int runtime_open(const store_resource *res, struct runtime_detail *d,
+                        struct oci_runtime *rt, crio_error_t *err) {
+  if (runtime_detail_parse(res, d, err) < 0)
+    return -1;
+  const struct oci_runtime_ops *ops = oci_runtime_ops_get(d->type, err);
+  if (ops == NULL) {
+    runtime_detail_clear(d);
+    return -1;
+  }
+  *rt = (struct oci_runtime){.ops = ops, .path = d->path, .root = d->root};
+  return 0;
+}
+
+static int runtime_exists(const struct recovery_env *env, const char *owner,
+                          const store_resource *res, crio_error_t *err) {
+  struct runtime_detail d;
+  struct oci_runtime rt;
+  if (runtime_open(res, &d, &rt, err) < 0)
+    return -1;
+  struct oci_runtime_state state;
+  cleanup_error crio_error_t state_err = NULL;
+  int rc = rt.ops->state(&rt, res->id, &state, &state_err);
+  runtime_detail_clear(&d);
+  if (rc == 0)
+    return 1;
+  if (crio_error_status(&state_err) == ENOENT)
+    return 0;
+  return crio_error(err, crio_error_status(&state_err), "%s", crio_error_message(&state_err));
+}
+
+/* delete --force: kills what still runs and removes the runtime's state;
+ * an unknown container is success. */
+static int runtime_release(const struct recovery_env *env, const char *owner,
+                           const store_resource *res, crio_error_t *err) {
+  struct runtime_detail d;
+  struct oci_runtime rt;
+  if (runtime_open(res, &d, &rt, err) < 0)
+    return -1;
+  int rc = rt.ops->delete(&rt, res->id, err);
+  runtime_detail_clear(&d);
+  return rc;
+}
+
+static int conmon_exists(const struct recovery_env *env, const char *owner,
+                         const store_resource *res, crio_error_t *err) {
+  int pid;
+  uint64_t start_time;
+  if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
+    return crio_error(err, EINVAL, "malformed conmon id \"%s\" (want pid:start_time)", res->id);
+  return oci_conmon_is_running(pid, start_time, err);
+}
+
+/* Only if (pid, start time) still names that conmon: a reused pid is never
+ * signalled. */
+static int conmon_release(const struct recovery_env *env, const char *owner,
+                          const store_resource *res, crio_error_t *err) {
+  int pid;
+  uint64_t start_time;
+  if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
+    return crio_error(err, EINVAL, "malformed conmon id \"%s\" (want pid:start_time)", res->id);
+  return oci_conmon_kill(pid, start_time, err);
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static const struct recovery_resource_type types[] = {
@@ -387,6 +483,7 @@ static const struct recovery_resource_type types[] = {
     {"pidns", ns_exists, ns_release},       {"cgroup", cgroup_exists, cgroup_release},
     {"cni", cni_exists, cni_release},       {"process", process_exists, process_release},
     {"mount", mount_exists, mount_release}, {"layer", layer_exists, layer_release},
+    {"runtime", runtime_exists, runtime_release}, {"conmon", conmon_exists, conmon_release},
 };
 
 const struct recovery_resource_type *recovery_resource_types(size_t *n) {
