@@ -135,6 +135,8 @@ def test_update_of_a_container_that_is_not_running(ctr_env):
     created = ch.create_container(env.client, pod_id, ch.shell("later", env.image, IDLE), pod_cfg)
     update(env.client, created, memory_limit_in_bytes=32 * MIB)
     assert cgroup_value(env.client, created, "memory", "memory.limit_in_bytes") == str(32 * MIB)
+
+
 def test_container_status_reports_the_updated_resources(ctr_env):
     env = ctr_env
     _, cid = start_limited(env, "app", 128 * MIB)
@@ -142,5 +144,3 @@ def test_container_status_reports_the_updated_resources(ctr_env):
     res = ch.container_status(env.client, cid).status.resources.linux
     assert (res.memory_limit_in_bytes, res.cpu_shares) == (96 * MIB, 1024), \
         f"expected ContainerStatus to report the updated limit, saw {res}"
-
-
