@@ -23,10 +23,8 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import grpc
 import pytest
 
 import containers_harness as ch

@@ -356,6 +356,14 @@ def wait_for_crash(env, point):
         f"expected 'crash point {point} fired' in the daemon's stderr"
 
 
+def restart(env):
+    """The same root and run dir, no hooks; this daemon must exit 0 on
+    SIGTERM at the end (sanitizer builds report there)."""
+    client = env.start(None)
+    env.daemon.expect_clean_exit = True
+    return client
+
+
 def ids_of(env):
     pods, ctrs, imgs = db_snapshot(env.root)
     return {r["id"] for r in pods + ctrs + imgs}
@@ -378,7 +386,7 @@ def pod_cell(env, row, when, fail_at, scenario):
     wait_for_crash(env, point)
     seen = ids_of(env)
 
-    c = env.start(None)
+    c = restart(env)
     if scenario == "run":
         pod_id = p.run_pod(c, cfg)
         st = p.pod_status(c, pod_id).status
@@ -424,7 +432,7 @@ def container_cell(env, row, when, fail_at, scenario):
     wait_for_crash(env, point)
     seen = ids_of(env)
 
-    c = env.start(None)
+    c = restart(env)
     if scenario == "create":
         cid = ch.create_container(c, pod_id, cfg, pod_cfg)
         ch.start_container(c, cid)
@@ -463,7 +471,7 @@ def image_cell(env, row, when, fail_at, scenario):
     wait_for_crash(env, point)
     seen = ids_of(env)
 
-    c = env.start(None)
+    c = restart(env)
     if scenario == "pull":
         ref = env.pull()
         img = ih.status(c, env.image).image
