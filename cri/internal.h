@@ -133,4 +133,56 @@ int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *hos
                          const struct cri_pod_stats_source *src,
                          Runtime__V1__PodSandboxStats **out, crio_error_t *err);
 
+
+/* ---- lists and their streams -------------------------------------------------
+ * What a List handler reads, shared with its Stream form: the matching
+ * objects (or, for stats, what sampling needs) read in one read txn that
+ * has ended when these return.  Allocated in the request's arena; *items
+ * may be NULL when *n is 0. */
+int cri_pod_list(struct cri_request *req, const Runtime__V1__PodSandboxFilter *filter,
+                 Runtime__V1__PodSandbox ***items, size_t *n, crio_error_t *err);
+int cri_container_list(struct cri_request *req, const Runtime__V1__ContainerFilter *filter,
+                       Runtime__V1__Container ***items, size_t *n, crio_error_t *err);
+int cri_image_list(struct cri_request *req, const Runtime__V1__ImageFilter *filter,
+                   Runtime__V1__Image ***items, size_t *n, crio_error_t *err);
+int cri_pod_stats_list_prepare(struct cri_request *req,
+                               const Runtime__V1__PodSandboxStatsFilter *filter,
+                               struct cri_pod_stats_source **items, size_t *n, crio_error_t *err);
+struct cri_ctr_stats_source;
+int cri_ctr_stats_list_prepare(struct cri_request *req,
+                               const Runtime__V1__ContainerStatsFilter *filter,
+                               struct cri_ctr_stats_source **items, size_t *n, crio_error_t *err);
+
+/* Streams n items (rpc_stream_batch.c): item(scratch, i, data) makes item i
+ * in a scratch arena that lives until its batch is sent (NULL: nothing for
+ * i); batches fill the one repeated field of `response`.  0 also when the
+ * client went away (the stream just ends). */
+typedef ProtobufCMessage *(*cri_stream_item_fn)(struct cri_request *scratch, size_t i,
+                                                void *data);
+int cri_stream_items(struct cri_request *req, const ProtobufCMessageDescriptor *response,
+                     size_t n, cri_stream_item_fn item, void *data, crio_error_t *err);
+/* item for an array of ready messages: data is the array. */
+ProtobufCMessage *cri_stream_item_of_array(struct cri_request *scratch, size_t i, void *data);
+
+int cri_handle_stream_pod_sandboxes(struct cri_request *req, crio_error_t *err);
+int cri_handle_stream_containers(struct cri_request *req, crio_error_t *err);
+int cri_handle_stream_images(struct cri_request *req, crio_error_t *err);
+int cri_handle_stream_pod_sandbox_stats(struct cri_request *req, crio_error_t *err);
+int cri_handle_stream_container_stats(struct cri_request *req, crio_error_t *err);
+
+/* ---- pod resources and metrics ------------------------------------------------ */
+int cri_handle_update_pod_sandbox_resources(struct cri_request *req, ProtobufCMessage **response,
+                                            crio_error_t *err);
+int cri_handle_list_metric_descriptors(struct cri_request *req, ProtobufCMessage **response,
+                                       crio_error_t *err);
+int cri_handle_list_pod_sandbox_metrics(struct cri_request *req, ProtobufCMessage **response,
+                                        crio_error_t *err);
+int cri_handle_stream_pod_sandbox_metrics(struct cri_request *req, crio_error_t *err);
+/* The metrics of one pod and its containers (rpc_metric_set.c), sampled
+ * now from the stats sources; in the request's arena. */
+struct cri_pod_stats_host;
+Runtime__V1__PodSandboxMetrics *cri_pod_metrics_sample(struct cri_request *req,
+                                                       struct cri_pod_stats_host *host,
+                                                       const struct cri_pod_stats_source *src);
+
 #endif

@@ -59,25 +59,37 @@ static int visit(const store_record *rec, void *data) {
   return 0;
 }
 
+/* Shared with StreamContainerStats: the read transaction ends when this
+ * returns, before the host is read. */
+int cri_ctr_stats_list_prepare(struct cri_request *req,
+                               const Runtime__V1__ContainerStatsFilter *filter,
+                               struct cri_ctr_stats_source **items, size_t *n, crio_error_t *err) {
+  struct list_state st = {.req = req, .filter = filter};
+  cleanup_store_txn struct store_txn *txn = NULL;
+  if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
+    return -1;
+  if (store_record_foreach(txn, STORE_KIND_CONTAINER, visit, &st, err) < 0)
+    return -1;
+  *items = st.items;
+  *n = st.n;
+  return 0;
+}
+
 int cri_handle_list_container_stats(struct cri_request *req, ProtobufCMessage **response,
                                     crio_error_t *err) {
   const Runtime__V1__ListContainerStatsRequest *in = (const void *)req->message;
-  struct list_state st = {.req = req, .filter = in->filter};
-  {
-    cleanup_store_txn struct store_txn *txn = NULL;
-    if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
-      return -1;
-    if (store_record_foreach(txn, STORE_KIND_CONTAINER, visit, &st, err) < 0)
-      return -1;
-  } /* the read transaction ends here, before the host is read */
+  struct cri_ctr_stats_source *items = NULL;
+  size_t n = 0;
+  if (cri_ctr_stats_list_prepare(req, in->filter, &items, &n, err) < 0)
+    return -1;
 
   Runtime__V1__ListContainerStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_container_stats_response__init(resp);
-  resp->stats = cri_alloc(req, (st.n + 1) * sizeof(*resp->stats));
+  resp->stats = cri_alloc(req, (n + 1) * sizeof(*resp->stats));
   struct cri_pod_stats_host *host = cri_pod_stats_host_new(req);
-  for (size_t i = 0; i < st.n; i++)
-    resp->stats[i] = cri_ctr_stats_sample(req, host, &st.items[i]);
-  resp->n_stats = st.n;
+  for (size_t i = 0; i < n; i++)
+    resp->stats[i] = cri_ctr_stats_sample(req, host, &items[i]);
+  resp->n_stats = n;
   *response = &resp->base;
   return 0;
 }

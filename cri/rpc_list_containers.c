@@ -51,19 +51,28 @@ static int visit(const store_record *rec, void *data) {
   return 0;
 }
 
-int cri_handle_list_containers(struct cri_request *req, ProtobufCMessage **response,
-                               crio_error_t *err) {
-  const Runtime__V1__ListContainersRequest *in = (const void *)req->message;
-  struct list_state st = {.req = req, .filter = in->filter};
+/* Shared with StreamContainers: the views are built inside the read txn,
+ * which ends when this returns. */
+int cri_container_list(struct cri_request *req, const Runtime__V1__ContainerFilter *filter,
+                       Runtime__V1__Container ***items, size_t *n, crio_error_t *err) {
+  struct list_state st = {.req = req, .filter = filter};
   cleanup_store_txn struct store_txn *txn = NULL;
   if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
     return -1;
   if (store_record_foreach(txn, STORE_KIND_CONTAINER, visit, &st, err) < 0)
     return -1;
+  *items = st.items;
+  *n = st.n;
+  return 0;
+}
+
+int cri_handle_list_containers(struct cri_request *req, ProtobufCMessage **response,
+                               crio_error_t *err) {
+  const Runtime__V1__ListContainersRequest *in = (const void *)req->message;
   Runtime__V1__ListContainersResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_containers_response__init(resp);
-  resp->n_containers = st.n;
-  resp->containers = st.items;
+  if (cri_container_list(req, in->filter, &resp->containers, &resp->n_containers, err) < 0)
+    return -1;
   *response = &resp->base;
   return 0;
 }

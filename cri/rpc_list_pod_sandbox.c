@@ -48,19 +48,28 @@ static int visit(const store_record *rec, void *data) {
   return 0;
 }
 
-int cri_handle_list_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
-                                crio_error_t *err) {
-  const Runtime__V1__ListPodSandboxRequest *in = (const void *)req->message;
-  struct list_state st = {.req = req, .filter = in->filter};
+/* Shared with StreamPodSandboxes: the views are built inside the read txn,
+ * which ends when this returns. */
+int cri_pod_list(struct cri_request *req, const Runtime__V1__PodSandboxFilter *filter,
+                 Runtime__V1__PodSandbox ***items, size_t *n, crio_error_t *err) {
+  struct list_state st = {.req = req, .filter = filter};
   cleanup_store_txn struct store_txn *txn = NULL;
   if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
     return -1;
   if (store_record_foreach(txn, STORE_KIND_POD, visit, &st, err) < 0)
     return -1;
+  *items = st.items;
+  *n = st.n;
+  return 0;
+}
+
+int cri_handle_list_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
+                                crio_error_t *err) {
+  const Runtime__V1__ListPodSandboxRequest *in = (const void *)req->message;
   Runtime__V1__ListPodSandboxResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_pod_sandbox_response__init(resp);
-  resp->n_items = st.n;
-  resp->items = st.items;
+  if (cri_pod_list(req, in->filter, &resp->items, &resp->n_items, err) < 0)
+    return -1;
   *response = &resp->base;
   return 0;
 }

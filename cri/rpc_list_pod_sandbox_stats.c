@@ -54,31 +54,43 @@ static int visit(const store_record *rec, void *data) {
   return 0;
 }
 
+/* Shared with StreamPodSandboxStats and the pod metrics: the read
+ * transaction ends when this returns, before the host is read. */
+int cri_pod_stats_list_prepare(struct cri_request *req,
+                               const Runtime__V1__PodSandboxStatsFilter *filter,
+                               struct cri_pod_stats_source **items, size_t *n, crio_error_t *err) {
+  struct list_state st = {.req = req, .filter = filter};
+  cleanup_store_txn struct store_txn *txn = NULL;
+  if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
+    return -1;
+  if (store_record_foreach(txn, STORE_KIND_POD, visit, &st, err) < 0)
+    return -1;
+  *items = st.pods;
+  *n = st.n;
+  return 0;
+}
+
 int cri_handle_list_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **response,
                                       crio_error_t *err) {
   const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req->message;
-  struct list_state st = {.req = req, .filter = in->filter};
-  {
-    cleanup_store_txn struct store_txn *txn = NULL;
-    if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
-      return -1;
-    if (store_record_foreach(txn, STORE_KIND_POD, visit, &st, err) < 0)
-      return -1;
-  } /* the read transaction ends here, before the host is read */
+  struct cri_pod_stats_source *pods = NULL;
+  size_t n = 0;
+  if (cri_pod_stats_list_prepare(req, in->filter, &pods, &n, err) < 0)
+    return -1;
 
   Runtime__V1__ListPodSandboxStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_pod_sandbox_stats_response__init(resp);
-  resp->stats = cri_alloc(req, (st.n + 1) * sizeof(*resp->stats));
+  resp->stats = cri_alloc(req, (n + 1) * sizeof(*resp->stats));
   struct cri_pod_stats_host *host = cri_pod_stats_host_new(req);
-  for (size_t i = 0; i < st.n; i++) {
+  for (size_t i = 0; i < n; i++) {
     /* A pod stopped or removed since the transaction loses what went with
      * it; the others are still worth answering, so a pod's failure is
      * logged and its entry keeps what could be read. */
     cleanup_error crio_error_t pod_err = NULL;
-    if (cri_pod_stats_sample(req, host, &st.pods[i], &resp->stats[i], &pod_err) < 0)
+    if (cri_pod_stats_sample(req, host, &pods[i], &resp->stats[i], &pod_err) < 0)
       log_debug("ListPodSandboxStats: %s", crio_error_message(&pod_err));
   }
-  resp->n_stats = st.n;
+  resp->n_stats = n;
   *response = &resp->base;
   return 0;
 }

@@ -579,6 +579,39 @@ static int cgroupfs_stats(const char *path, struct oci_cgroup_stats *out, crio_e
   return rc < 0 ? crio_error_prefix(err, "stats of cgroup %s", clean[0] ? clean : "/") : 0;
 }
 
+/* ---- update ------------------------------------------------------------------ */
+
+static int cgroupfs_update(const char *path, const struct oci_cgroup_resources *res,
+                           crio_error_t *err) {
+  cleanup_free char *clean = NULL;
+  if (cg_parent_normalize(path, &clean, err) < 0)
+    return -1;
+  if (clean[0] == '\0')
+    return crio_error(err, EINVAL, "refusing to change the root cgroup's resources");
+  enum oci_cgroup_mode mode;
+  cleanup_cg_hiers struct cg_hiers hs = {0};
+  if (oci_cgroup_mode_detect(&mode, err) < 0 || cg_hiers_load(&hs, err) < 0)
+    return crio_error_prefix(err, "update cgroup %s", clean);
+  /* Look in every hierarchy apply_resources writes to before writing
+   * anything: a missing cgroup is not ours to make, and a half-applied
+   * update would be worse than none. */
+  for (size_t i = 0; i < hs.n; i++) {
+    const struct cg_hier *h = &hs.h[i];
+    bool written = h->v2 ? mode == OCI_CGROUP_UNIFIED : hier_has(h, "cpu") || hier_has(h, "memory");
+    cleanup_free char *dir = NULL;
+    struct stat st;
+    if (!written)
+      continue;
+    if (hier_dir(h, clean, &dir, err) < 0)
+      return crio_error_prefix(err, "update cgroup %s", clean);
+    if (stat(dir, &st) < 0)
+      return crio_error_errno(err, errno, "update cgroup %s: %s", clean, dir);
+  }
+  if (apply_resources(&hs, mode, clean, res, err) < 0)
+    return crio_error_prefix(err, "update cgroup %s", clean);
+  return 0;
+}
+
 const struct oci_cgroup_manager oci_cgroup_manager_cgroupfs = {
     .name = "cgroupfs",
     .pod_path = cgroupfs_pod_path,
@@ -587,4 +620,5 @@ const struct oci_cgroup_manager oci_cgroup_manager_cgroupfs = {
     .enter = cgroupfs_enter,
     .remove = cgroupfs_remove,
     .stats = cgroupfs_stats,
+    .update = cgroupfs_update,
 };

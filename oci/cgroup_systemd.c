@@ -91,29 +91,12 @@ static int systemd_pod_path(const char *parent, const char *pod_id, char **path,
 
 /* ---- messages ------------------------------------------------------------------- */
 
-int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const char *slice,
-                                   pid_t pid, enum oci_cgroup_mode mode,
-                                   const struct oci_cgroup_resources *res,
-                                   struct sd_bus_message **out, crio_error_t *err) {
-  sd_bus_message *m = NULL;
-  int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                         "StartTransientUnit");
-  cleanup_free char *description = xasprintf("crio pod unit %s", unit);
+/* The unit properties of `res` (may be NULL: none), into an open a(sv). */
+static int append_resources(sd_bus_message *m, enum oci_cgroup_mode mode,
+                            const struct oci_cgroup_resources *res) {
   bool v2 = mode == OCI_CGROUP_UNIFIED;
-  if (r >= 0)
-    r = sd_bus_message_append(m, "ss", unit, "replace");
-  if (r >= 0)
-    r = sd_bus_message_open_container(m, 'a', "(sv)");
-  if (r >= 0)
-    r = sd_bus_message_append(m, "(sv)(sv)", "Description", "s", description, "DefaultDependencies",
-                              "b", 0);
-  if (r >= 0 && slice)
-    r = sd_bus_message_append(m, "(sv)", "Slice", "s", slice);
-  /* Delegate: the cgroup below the scope is ours (and the runtime's), not
-   * systemd's to rearrange. */
-  if (r >= 0 && pid > 0)
-    r = sd_bus_message_append(m, "(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid, "Delegate", "b", 1);
-  if (r >= 0 && res && res->cpu_shares) {
+  int r = 0;
+  if (res && res->cpu_shares) {
     /* The cpu.shares -> cpu.weight conversion runc and the kubelet use. */
     uint64_t shares = res->cpu_shares < 2 ? 2 : res->cpu_shares;
     shares = shares > 262144 ? 262144 : shares;
@@ -131,6 +114,32 @@ int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const c
   if (r >= 0 && res && res->memory_limit_bytes > 0)
     r = sd_bus_message_append(m, "(sv)", v2 ? "MemoryMax" : "MemoryLimit", "t",
                               (uint64_t)res->memory_limit_bytes);
+  return r;
+}
+
+int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const char *slice,
+                                   pid_t pid, enum oci_cgroup_mode mode,
+                                   const struct oci_cgroup_resources *res,
+                                   struct sd_bus_message **out, crio_error_t *err) {
+  sd_bus_message *m = NULL;
+  int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                         "StartTransientUnit");
+  cleanup_free char *description = xasprintf("crio pod unit %s", unit);
+  if (r >= 0)
+    r = sd_bus_message_append(m, "ss", unit, "replace");
+  if (r >= 0)
+    r = sd_bus_message_open_container(m, 'a', "(sv)");
+  if (r >= 0)
+    r = sd_bus_message_append(m, "(sv)(sv)", "Description", "s", description, "DefaultDependencies",
+                              "b", 0);
+  if (r >= 0 && slice)
+    r = sd_bus_message_append(m, "(sv)", "Slice", "s", slice);
+  /* Delegate: the cgroup below the scope is ours (and the runtime's), not
+   * systemd's to rearrange. */
+  if (r >= 0 && pid > 0)
+    r = sd_bus_message_append(m, "(sv)(sv)", "PIDs", "au", 1, (uint32_t)pid, "Delegate", "b", 1);
+  if (r >= 0)
+    r = append_resources(m, mode, res);
   if (r >= 0)
     r = sd_bus_message_close_container(m);
   if (r >= 0)
@@ -138,6 +147,30 @@ int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const c
   if (r < 0) {
     sd_bus_message_unref(m);
     return crio_error_errno(err, -r, "build StartTransientUnit for %s", unit);
+  }
+  *out = m;
+  return 0;
+}
+
+int oci_systemd_set_properties_message(struct sd_bus *bus, const char *unit,
+                                       enum oci_cgroup_mode mode,
+                                       const struct oci_cgroup_resources *res,
+                                       struct sd_bus_message **out, crio_error_t *err) {
+  sd_bus_message *m = NULL;
+  int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                         "SetUnitProperties");
+  /* runtime: the change lasts until the unit goes, as the unit does. */
+  if (r >= 0)
+    r = sd_bus_message_append(m, "sb", unit, 1);
+  if (r >= 0)
+    r = sd_bus_message_open_container(m, 'a', "(sv)");
+  if (r >= 0)
+    r = append_resources(m, mode, res);
+  if (r >= 0)
+    r = sd_bus_message_close_container(m);
+  if (r < 0) {
+    sd_bus_message_unref(m);
+    return crio_error_errno(err, -r, "build SetUnitProperties for %s", unit);
   }
   *out = m;
   return 0;
@@ -345,6 +378,33 @@ static int systemd_stats(const char *path, struct oci_cgroup_stats *out, crio_er
   return oci_cgroup_manager_cgroupfs.stats(path, out, err);
 }
 
+/* SetUnitProperties makes no job: the reply is the whole answer. */
+static int systemd_update(const char *path, const struct oci_cgroup_resources *res,
+                          crio_error_t *err) {
+  const char *unit = path ? strrchr(path, '/') : NULL;
+  unit = unit ? unit + 1 : path;
+  size_t len = unit ? strlen(unit) : 0;
+  if (len < 7 || (strcmp(unit + len - 6, ".slice") != 0 && strcmp(unit + len - 6, ".scope") != 0))
+    return crio_error(err, EINVAL, "update cgroup %s: not a slice or scope", path ? path : "");
+  cleanup_bus sd_bus *bus = NULL;
+  enum oci_cgroup_mode mode;
+  if (systemd_open(&bus, err) < 0 || oci_cgroup_mode_detect(&mode, err) < 0)
+    return crio_error_prefix(err, "update cgroup %s", path);
+  cleanup_msg sd_bus_message *call = NULL;
+  if (oci_systemd_set_properties_message(bus, unit, mode, res, &call, err) < 0)
+    return -1;
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  int r = sd_bus_call(bus, call, SYSTEMD_JOB_TIMEOUT_USEC, &error, NULL);
+  if (r < 0) {
+    crio_error(err,
+               sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit") ? ENOENT : -r,
+               "update %s: %s", unit, error.message ? error.message : strerror(-r));
+    sd_bus_error_free(&error);
+    return -1;
+  }
+  return 0;
+}
+
 const struct oci_cgroup_manager oci_cgroup_manager_systemd = {
     .name = "systemd",
     .pod_path = systemd_pod_path,
@@ -353,4 +413,5 @@ const struct oci_cgroup_manager oci_cgroup_manager_systemd = {
     .enter = systemd_enter,
     .remove = systemd_remove,
     .stats = systemd_stats,
+    .update = systemd_update,
 };

@@ -246,6 +246,13 @@ struct oci_cgroup_manager {
   int (*remove)(const char *path, crio_error_t *err);
   /* CPU and memory usage of any cgroup path (for a pod: parent_path). */
   int (*stats)(const char *path, struct oci_cgroup_stats *out, crio_error_t *err);
+  /* Applies `res` to an existing cgroup — a pod's parent_path or its own
+   * cgroup — as absolute values; a field at 0 keeps what the cgroup has
+   * (UpdatePodSandboxResources).  cgroupfs writes the controllers' files
+   * (ENOENT if the cgroup does not exist; it is never created here);
+   * systemd sets the unit's properties (the path's last component, a slice
+   * or a scope).  Repeating is harmless. */
+  int (*update)(const char *path, const struct oci_cgroup_resources *res, crio_error_t *err);
 };
 
 /* "cgroupfs" or "systemd"; EINVAL for another name.  The systemd manager is
@@ -276,6 +283,15 @@ int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const c
                                    pid_t pid, enum oci_cgroup_mode mode,
                                    const struct oci_cgroup_resources *res,
                                    struct sd_bus_message **out, crio_error_t *err);
+
+/* systemd's SetUnitProperties(unit, runtime, properties) call that the
+ * manager's update sends: the resource properties of `res`, as
+ * oci_systemd_start_unit_message names them for `mode`.  Exposed so the
+ * message can be checked without systemd. */
+int oci_systemd_set_properties_message(struct sd_bus *bus, const char *unit,
+                                       enum oci_cgroup_mode mode,
+                                       const struct oci_cgroup_resources *res,
+                                       struct sd_bus_message **out, crio_error_t *err);
 
 /* ---- the infra (pause) process ------------------------------------------------
  * Only for pods that ask for a shared PID namespace (NamespaceMode POD for

@@ -45,7 +45,11 @@ IMPLEMENTED = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig",
                "ExecSync", "ReopenContainerLog", "UpdateContainerResources",
                "ContainerStats", "ListContainerStats", "GetContainerEvents",
                "PullImage", "ListImages", "ImageStatus", "RemoveImage",
-               "ImageFsInfo"}
+               "ImageFsInfo",
+               "StreamPodSandboxes", "StreamContainers", "StreamImages",
+               "StreamPodSandboxStats", "StreamContainerStats",
+               "UpdatePodSandboxResources",
+               "ListMetricDescriptors", "ListPodSandboxMetrics", "StreamPodSandboxMetrics"}
 
 
 # ---- generated messages ---------------------------------------------------

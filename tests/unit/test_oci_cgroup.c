@@ -242,6 +242,56 @@ static void test_cgroupfs_lifecycle(void) {
   close(done_r);
 }
 
+/* update: new values on an existing cgroup (the pod's parent here), 0
+ * fields kept; a cgroup that does not exist is ENOENT and is not made. */
+static void test_cgroupfs_update(void) {
+  const struct oci_cgroup_manager *m = &oci_cgroup_manager_cgroupfs;
+  cleanup_error crio_error_t err = NULL;
+  cleanup_free char *top = fixture_cgroup_name();
+  cleanup_free char *parent = xasprintf("%s/pod-uid-2", top);
+  cleanup_free char *pod = xasprintf("%s/crio-pod2", parent);
+  fixture_track_cgroup(top);
+  fixture_track_cgroup(parent);
+  fixture_track_cgroup(pod);
+  cleanup_free char *path = NULL;
+  OK(m->create(parent, "pod2", NULL, &path, &err));
+
+  struct oci_cgroup_resources res = {.cpu_shares = 768,
+                                     .cpu_quota_us = 30000,
+                                     .cpu_period_us = 100000,
+                                     .memory_limit_bytes = 96 << 20};
+  OK(m->update(parent, &res, &err));
+  OK(m->update(parent, &res, &err)); /* repeating is harmless */
+  struct oci_cgroup_resources memory_only = {.memory_limit_bytes = 64 << 20};
+  OK(m->update(parent, &memory_only, &err));
+  if (host_mode != OCI_CGROUP_UNIFIED) {
+    cleanup_free char *shares_path = file_in("cpu", parent, "cpu.shares");
+    cleanup_free char *shares = read_trim(shares_path);
+    CHECK_STR_EQ(shares, "768");
+    cleanup_free char *quota_path = file_in("cpu", parent, "cpu.cfs_quota_us");
+    cleanup_free char *quota = read_trim(quota_path);
+    CHECK_STR_EQ(quota, "30000");
+    cleanup_free char *mem_path = file_in("memory", parent, "memory.limit_in_bytes");
+    cleanup_free char *mem = read_trim(mem_path);
+    CHECK_STR_EQ(mem, "67108864");
+  } else {
+    cleanup_free char *max_path = file_in("", parent, "memory.max");
+    cleanup_free char *max = read_trim(max_path);
+    CHECK_STR_EQ(max, "67108864");
+  }
+
+  cleanup_free char *missing = xasprintf("%s/no-such-pod", top);
+  CHECK(m->update(missing, &res, &err) < 0);
+  CHECK_INT_EQ(crio_error_status(&err), ENOENT);
+  crio_error_release(&err);
+  cleanup_free char *missing_dir = dir_in(host_mode == OCI_CGROUP_UNIFIED ? "" : "memory", missing);
+  CHECK(!exists(missing_dir));
+  CHECK(m->update("/", &res, &err) < 0);
+  CHECK_INT_EQ(crio_error_status(&err), EINVAL);
+  crio_error_release(&err);
+  OK(m->remove(path, &err));
+}
+
 static void test_systemd_names(void) {
   cleanup_error crio_error_t err = NULL;
   static const struct {
@@ -363,6 +413,20 @@ static void test_systemd_message(void) {
   CHECK(strstr(stext, "STRING \"MemoryMax\"") != NULL);
   CHECK(strstr(stext, "PIDs") == NULL);
   CHECK(strstr(stext, "\"Slice\"") == NULL);
+
+  /* update: SetUnitProperties of the unit, runtime only, the same names. */
+  __attribute__((cleanup(msg_unrefp))) sd_bus_message *set = NULL;
+  OK(oci_systemd_set_properties_message(bus, "kubepods-besteffort-pod1.slice", OCI_CGROUP_HYBRID,
+                                        &res, &set, &err));
+  CHECK_STR_EQ(sd_bus_message_get_member(set), "SetUnitProperties");
+  CHECK_STR_EQ(sd_bus_message_get_signature(set, true), "sba(sv)");
+  CHECK(sd_bus_message_seal(set, 3, 0) >= 0);
+  cleanup_free char *settext = dump(set);
+  CHECK(strstr(settext, "STRING \"kubepods-besteffort-pod1.slice\"") != NULL);
+  CHECK(strstr(settext, "BOOLEAN true") != NULL);
+  CHECK(strstr(settext, "STRING \"CPUShares\"") != NULL);
+  CHECK(strstr(settext, "STRING \"MemoryLimit\"") != NULL);
+  CHECK(strstr(settext, "UINT64 1073741824") != NULL);
   close(sv[1]);
 }
 
@@ -383,6 +447,10 @@ static void test_systemd_not_running(void) {
   crio_error_release(&err);
   CHECK(m->remove("/kubepods.slice/crio-abc.scope", &err) < 0);
   CHECK_INT_EQ(crio_error_status(&err), ENOTCONN);
+  crio_error_release(&err);
+  struct oci_cgroup_resources res = {.cpu_shares = 2};
+  CHECK(m->update("/kubepods.slice", &res, &err) < 0);
+  CHECK_INT_EQ(crio_error_status(&err), ENOTCONN);
 }
 
 int main(void) {
@@ -397,5 +465,6 @@ int main(void) {
     return 1;
   }
   RUN_TEST(test_cgroupfs_lifecycle);
+  RUN_TEST(test_cgroupfs_update);
   return 0;
 }
