@@ -11,8 +11,8 @@ retries what it was doing, and then, with the node quiet:
   - the retried operation did what it asks;
   - every record is in a state the log explains
     (`crio-db-inspect --json check` exits 0);
-  - the host matches the records (`crio-db-inspect --json orphans`: no
-    orphan, leaked or missing resource);
+  - the host matches the records (`crio-db-inspect --json orphans`
+    reports nothing, but for one known gap, see GAPS);
   - the CRI view agrees with the records (ListPodSandbox, ListContainers,
     ListImages list exactly the records the CRI shows: pods past PENDING,
     containers that had a conmon, READY images);
@@ -136,7 +136,7 @@ def matrix_table(request):
                  f"{len(ROWS)} transitions x before/after)")
     gaps = ", ".join(f"{k}: {v}" for k, v in GAPS.items() if v)
     if gaps:
-        lines.append(f"  orphans findings the test verified itself (tool gaps): {gaps}")
+        lines.append(f"  orphans findings tolerated as a known gap (see GAPS): {gaps}")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     with capture.global_and_fixture_disabled():
@@ -198,15 +198,15 @@ def orphans(env):
                      "--cgroup-parent", env.cgroups.path).json
 
 
-# What crio-db-inspect orphans cannot judge yet, checked here instead:
-#   - "unchecked" runtime and conmon resources: the resource registry
-#     (recovery/resources.c) has no entry for these container types; the
-#     test looks for the runtime's state dir and the conmon process itself;
-#   - an "orphan" crio-<id> cgroup where <id> is a live container: runc
-#     makes the container's cgroup beside the pod's, and the container
-#     steps do not log it as a resource, so the tool knows no holder.
-# Counted, and shown under the table.
-GAPS = {"unchecked runtime/conmon": 0, "container cgroup taken for an orphan": 0}
+# One disagreement between the container steps and crio-db-inspect
+# orphans, checked here instead of failing every cell with an exited
+# container: conmon leaves by itself once it has written the exit file,
+# but the record holds the "conmon" resource until container.runtime_delete
+# releases it, so orphans calls it "missing" while the container is EXITED.
+# Tolerated only for a container whose exit is recorded and whose conmon
+# really is gone; counted and shown under the table.
+GAPS = {"conmon of an exited container reported missing": 0}
+EXITED_OR_LATER = (5, 6, 7)  # EXITED, RUNTIME_DELETED, ROOTFS_UNMOUNTED
 
 
 def proc_start_time(pid):
@@ -218,29 +218,16 @@ def proc_start_time(pid):
     return None if fields[0] == "Z" else int(fields[19])
 
 
-def own_check(env, finding, ctrs):
-    """True when the test could verify, itself, what the tool could not."""
+def known_gap(finding, ctrs):
     live = {r["id"]: r for r in ctrs}
     owner = (finding.get("owner") or "").split("/", 1)
-    if finding["problem"] == "unchecked" and owner[0] == "container" and owner[-1] in live:
-        rec = live[owner[-1]]
-        if finding["type"] == "runtime":
-            ok = rec["id"] in env.runc_containers()
-        elif finding["type"] == "conmon":
-            pid, start = (int(x) for x in finding["id"].split(":"))
-            ok = rec["state"] not in (3, 4) or proc_start_time(pid) == start
-        else:
-            return False
-        assert ok, f"expected {finding['type']} {finding['id']} of live container " \
-                   f"{rec['id'][:12]} (state {rec['state']}) on the host"
-        GAPS["unchecked runtime/conmon"] += 1
+    if finding["problem"] != "missing" or finding["type"] != "conmon" or \
+            owner[0] != "container" or owner[-1] not in live:
+        return False
+    pid, start = (int(x) for x in finding["id"].split(":"))
+    if live[owner[-1]]["state"] in EXITED_OR_LATER and proc_start_time(pid) != start:
+        GAPS["conmon of an exited container reported missing"] += 1
         return True
-    if finding["problem"] == "orphan" and finding["type"] == "cgroup":
-        name = Path(finding["id"]).name
-        cid = name[len("crio-"):] if name.startswith("crio-") else None
-        if cid in live and live[cid]["container"]["cgroup_path"] == finding["id"]:
-            GAPS["container cgroup taken for an orphan"] += 1
-            return True
     return False
 
 
@@ -248,7 +235,7 @@ def orphans_ok(env, strict=False):
     found = orphans(env)
     if not strict:
         _, ctrs, _ = db_snapshot(env.root)
-        found = [f for f in found if not own_check(env, f, ctrs)]
+        found = [f for f in found if not known_gap(f, ctrs)]
     assert found == [], f"expected crio-db-inspect orphans to report nothing, saw {found}"
 
 
