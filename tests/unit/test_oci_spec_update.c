@@ -75,10 +75,12 @@ static void test_checks_and_clamps_as_the_spec(void) {
   CHECK(fx_has_warning(&k, "swap"));
   cJSON_Delete(res);
   /* Nothing asked: an empty object, which changes nothing. */
+  oci_spec_warnings_release(&k.warnings);
   fx_case_init(&k);
   res = update_ok(&k);
   CHECK(cJSON_GetArraySize(res) == 0);
   cJSON_Delete(res);
+  oci_spec_warnings_release(&k.warnings);
 }
 
 int main(void) {

@@ -33,7 +33,8 @@ static uint64_t last_seq(struct store *store) {
 
 /* Nothing committed: the wait ends at its deadline, not before. */
 static void test_timeout_without_commit(void) {
-  cleanup_store struct store *store = fixture_open(fixture_db_dir(), false);
+  cleanup_free char *dir = fixture_db_dir();
+  cleanup_store struct store *store = fixture_open(dir, false);
   int64_t start = crio_monotonic_ns();
   uint64_t seq = store_log_wait(store, 0, start + 100 * 1000000LL);
   int64_t waited = crio_monotonic_ns() - start;
@@ -44,7 +45,8 @@ static void test_timeout_without_commit(void) {
 
 /* A seq already committed past `seen` returns at once. */
 static void test_returns_at_once_when_behind(void) {
-  cleanup_store struct store *store = fixture_open(fixture_db_dir(), false);
+  cleanup_free char *dir = fixture_db_dir();
+  cleanup_store struct store *store = fixture_open(dir, false);
   uint64_t a = create_pod(store, "a");
   uint64_t b = create_pod(store, "b");
   CHECK(b > a);
@@ -71,7 +73,8 @@ static void *wait_thread(void *arg) {
 /* Several followers sleeping on the same seq all wake on one commit, with
  * the committed seq, long before their deadline. */
 static void test_commit_wakes_every_follower(void) {
-  cleanup_store struct store *store = fixture_open(fixture_db_dir(), false);
+  cleanup_free char *dir = fixture_db_dir();
+  cleanup_store struct store *store = fixture_open(dir, false);
   uint64_t seen = create_pod(store, "first");
   struct waiter w[3];
   pthread_t t[3];
@@ -93,7 +96,8 @@ static void test_commit_wakes_every_follower(void) {
 /* A write txn that appended nothing (meta only) and an aborted one that
  * did append wake nobody: the follower sleeps to its deadline. */
 static void test_commit_without_entries_does_not_wake(void) {
-  cleanup_store struct store *store = fixture_open(fixture_db_dir(), false);
+  cleanup_free char *dir = fixture_db_dir();
+  cleanup_store struct store *store = fixture_open(dir, false);
   uint64_t seen = create_pod(store, "first");
   struct waiter w = {.store = store, .seen = seen};
   pthread_t t;
