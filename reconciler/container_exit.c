@@ -196,15 +196,16 @@ static int apply_exit(struct reconcile_step *step, crio_error_t *err) {
     container_paths_init(&p, ev->env, rec->id);
     struct oci_exit_status st;
     cleanup_error crio_error_t e = NULL;
-    if (container_read_exit(&p, rec->id, &st, &e) == 1) {
+    if (container_read_exit(&p, rec->id, &st, &e) == 1)
       container_record_exit(rec, &st);
-      return 0;
-    }
-    container_record_exit(rec, NULL);
+    else
+      container_record_exit(rec, NULL);
+    container_release_conmon(step);
     return 0;
   }
   ev->st.id = rec->id;
   container_record_exit(rec, &ev->st);
+  container_release_conmon(step);
   log_info("container %s: exited with %d (%s)", rec->id, rec->container->exit_code,
            rec->container->reason);
   return 0;

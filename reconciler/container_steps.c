@@ -224,11 +224,7 @@ static int step_runtime_delete(struct reconcile_step *step, crio_error_t *err) {
   Crio__Store__ContainerBody *c = rec->container;
   if (container_conmon_kill_all(rec, &p, err) < 0)
     return -1;
-  if (c->conmon_pid > 0) {
-    cleanup_free char *conmon =
-        xasprintf("%d:%llu", (int)c->conmon_pid, (unsigned long long)c->conmon_start_time);
-    reconcile_step_release(step, CTR_RES_CONMON, conmon);
-  }
+  container_release_conmon(step);
   if (oci_exit_file_remove(p.exits, rec->id, err) < 0 ||
       oci_conmon_remove_attach_link(p.attach, rec->id, err) < 0)
     return crio_error_prefix(err, "container %s", rec->id);
@@ -304,4 +300,14 @@ void reconciler_container_env_release(struct reconciler_container_env *env) {
   pthread_mutex_destroy(&st->lock);
   free(st);
   env->state = NULL;
+}
+
+void container_release_conmon(struct reconcile_step *step) {
+  const store_record *rec = step->record;
+  for (size_t i = 0; i < rec->n_resources; i++) {
+    if (strcmp(rec->resources[i]->type, CTR_RES_CONMON) == 0) {
+      reconcile_step_release(step, CTR_RES_CONMON, rec->resources[i]->id);
+      return;
+    }
+  }
 }

@@ -103,6 +103,10 @@ int container_read_exit(const struct container_paths *p, const char *id,
 /* Fills the record's end from an exit status (NULL: none survived):
  * code, finish time, OOM, reason, message. */
 void container_record_exit(store_record *rec, const struct oci_exit_status *st);
+/* conmon leaves on its own once it has written the exit file: a step or
+ * event that records the exit releases it in the log (if the record still
+ * holds it), so the log and orphans agree with the host. */
+void container_release_conmon(struct reconcile_step *step);
 /* Posts container.exit and container.exit_before_start for an observed
  * exit (the status is copied); lost: no status survived (start-up). */
 void container_post_exit(struct reconciler *r, struct reconciler_container_env *env,

@@ -175,12 +175,14 @@ static int stop(struct reconcile_step *step, bool created, crio_error_t *err) {
       return crio_error_prefix(err, "container %s", rec->id);
     if (orphan && found == 0) {
       container_record_exit(rec, NULL);
+      container_release_conmon(step);
       container_stop_forget(env, rec->id);
       return 0;
     }
   }
   if (found == 1) {
     container_record_exit(rec, &st);
+    container_release_conmon(step);
     container_stop_forget(env, rec->id);
     return 0;
   }

@@ -294,6 +294,13 @@ static int apply_reboot_exit(struct reconcile_step *step, crio_error_t *err) {
   c->pid_start_time = 0;
   store_string_set(&c->reason, REBOOT_REASON);
   store_string_set(&c->message, message);
+  /* The reboot ended its conmon too. */
+  for (size_t i = 0; i < rec->n_resources; i++) {
+    if (strcmp(rec->resources[i]->type, "conmon") == 0) {
+      reconcile_step_release(step, "conmon", rec->resources[i]->id);
+      break;
+    }
+  }
   return 0;
 }
 

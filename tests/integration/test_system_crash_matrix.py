@@ -12,7 +12,7 @@ retries what it was doing, and then, with the node quiet:
   - every record is in a state the log explains
     (`crio-db-inspect --json check` exits 0);
   - the host matches the records (`crio-db-inspect --json orphans`
-    reports nothing, but for one known gap, see GAPS);
+    reports nothing);
   - the CRI view agrees with the records (ListPodSandbox, ListContainers,
     ListImages list exactly the records the CRI shows: pods past PENDING,
     containers that had a conmon, READY images);
@@ -134,9 +134,6 @@ def matrix_table(request):
     passed = sum(1 for v in RESULTS.values() if v == "pass")
     lines.append(f"  {passed}/{len(RESULTS)} cells passed ({len(CELLS)} in the matrix: "
                  f"{len(ROWS)} transitions x before/after)")
-    gaps = ", ".join(f"{k}: {v}" for k, v in GAPS.items() if v)
-    if gaps:
-        lines.append(f"  orphans findings tolerated as a known gap (see GAPS): {gaps}")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     with capture.global_and_fixture_disabled():
@@ -198,17 +195,6 @@ def orphans(env):
                      "--cgroup-parent", env.cgroups.path).json
 
 
-# One disagreement between the container steps and crio-db-inspect
-# orphans, checked here instead of failing every cell with an exited
-# container: conmon leaves by itself once it has written the exit file,
-# but the record holds the "conmon" resource until container.runtime_delete
-# releases it, so orphans calls it "missing" while the container is EXITED.
-# Tolerated only for a container whose exit is recorded and whose conmon
-# really is gone; counted and shown under the table.
-GAPS = {"conmon of an exited container reported missing": 0}
-EXITED_OR_LATER = (5, 6, 7)  # EXITED, RUNTIME_DELETED, ROOTFS_UNMOUNTED
-
-
 def proc_start_time(pid):
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -218,24 +204,8 @@ def proc_start_time(pid):
     return None if fields[0] == "Z" else int(fields[19])
 
 
-def known_gap(finding, ctrs):
-    live = {r["id"]: r for r in ctrs}
-    owner = (finding.get("owner") or "").split("/", 1)
-    if finding["problem"] != "missing" or finding["type"] != "conmon" or \
-            owner[0] != "container" or owner[-1] not in live:
-        return False
-    pid, start = (int(x) for x in finding["id"].split(":"))
-    if live[owner[-1]]["state"] in EXITED_OR_LATER and proc_start_time(pid) != start:
-        GAPS["conmon of an exited container reported missing"] += 1
-        return True
-    return False
-
-
-def orphans_ok(env, strict=False):
+def orphans_ok(env):
     found = orphans(env)
-    if not strict:
-        _, ctrs, _ = db_snapshot(env.root)
-        found = [f for f in found if not known_gap(f, ctrs)]
     assert found == [], f"expected crio-db-inspect orphans to report nothing, saw {found}"
 
 
@@ -321,7 +291,7 @@ def remove_everything(env, object_ids):
         f"expected no records after removing everything, saw {len(pods)} pod(s), " \
         f"{len(ctrs)} container(s), {len(imgs)} image(s)"
     check_ok(env)
-    orphans_ok(env, strict=True)
+    orphans_ok(env)
     assert env.leaks() == [], f"expected nothing left on the host, saw {env.leaks()}"
     assert ih.layer_dirs(env.daemon) == (set(), set()), \
         f"expected no layer dir left, saw {ih.layer_dirs(env.daemon)}"
