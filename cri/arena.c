@@ -50,3 +50,13 @@ char *cri_printf(struct cri_request *req, const char *fmt, ...) {
   va_end(ap);
   return cri_strdup(req, tmp);
 }
+
+void cri_scratch_begin(struct cri_scratch *s, const struct cri_request *req) {
+  memset(s, 0, sizeof(*s));
+  s->req = *req;
+  s->req.call = &s->call;
+}
+
+void cri_scratch_end(struct cri_scratch *s) {
+  cri_arena_release(&s->call.arena);
+}

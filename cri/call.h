@@ -60,6 +60,19 @@ struct cri_call {
   bool write_pending, write_ok;
 };
 
+/* A scratch request (arena.c): a copy of a request whose call carries
+ * nothing but an arena of its own, for what a stream builds and drops
+ * batch by batch.  The view functions allocate through a cri_request;
+ * only cri_alloc touches the scratch call, and sending uses the real
+ * request. */
+struct cri_scratch {
+  struct cri_call call; /* only .arena is used */
+  struct cri_request req;
+};
+void cri_scratch_begin(struct cri_scratch *s, const struct cri_request *req);
+/* Frees everything allocated through s->req. */
+void cri_scratch_end(struct cri_scratch *s);
+
 /* dispatch.c */
 struct cri_method {
   char *path; /* "/runtime.v1.RuntimeService/Version" */

@@ -51,5 +51,9 @@ cri_container_status_view(struct cri_request *req, const store_record *rec, cons
  * (ambiguous or empty).  *rec (may be NULL) gets the record. */
 int cri_container_resolve(struct cri_request *req, const char *id_or_prefix, char **id,
                           store_record **rec, crio_error_t *err);
+/* The same for the idempotent RPCs, to which a container that is gone is
+ * no error: 1 and *id (and *rec), or 0 (no such container). */
+int cri_container_resolve_existing(struct cri_request *req, const char *id_or_prefix, char **id,
+                                   store_record **rec, crio_error_t *err);
 
 #endif

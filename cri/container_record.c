@@ -6,27 +6,6 @@
 #include "cri/container.h"
 #include "statemachine/statemachine.h"
 
-typedef Crio__Store__ObjectRecord__LabelsEntry record_label;
-typedef Crio__Store__ObjectRecord__AnnotationsEntry record_annotation;
-
-/* Every map entry message starts with base, key, value. */
-struct map_entry {
-  ProtobufCMessage base;
-  char *key;
-  char *value;
-};
-
-static int compare_entry_keys(const void *a, const void *b) {
-  const struct map_entry *ea = *(void *const *)a;
-  const struct map_entry *eb = *(void *const *)b;
-  return strcmp(ea->key, eb->key);
-}
-
-static void sort_entries(void *entries, size_t n) {
-  if (n > 1)
-    qsort(entries, n, sizeof(void *), compare_entry_keys);
-}
-
 /* The config's canonical encoding: maps sorted by key, so equal configs
  * pack to equal bytes (the kubelet's Go client serialises maps in random
  * order). */
@@ -37,37 +16,14 @@ static void pack_canonical(const Runtime__V1__ContainerConfig *c, ProtobufCBinar
   Runtime__V1__ContainerConfig *copy = runtime__v1__container_config__unpack(NULL, len, raw);
   if (copy == NULL)
     abort(); /* we just packed it */
-  sort_entries(copy->labels, copy->n_labels);
-  sort_entries(copy->annotations, copy->n_annotations);
+  cri_map_sort_by_key(copy->labels, copy->n_labels);
+  cri_map_sort_by_key(copy->annotations, copy->n_annotations);
   if (copy->linux && copy->linux->resources)
-    sort_entries(copy->linux->resources->unified, copy->linux->resources->n_unified);
+    cri_map_sort_by_key(copy->linux->resources->unified, copy->linux->resources->n_unified);
   out->len = runtime__v1__container_config__get_packed_size(copy);
   out->data = xmalloc(out->len ? out->len : 1);
   runtime__v1__container_config__pack(copy, out->data);
   runtime__v1__container_config__free_unpacked(copy, NULL);
-}
-
-static void copy_map(void ***out, size_t *n_out, struct map_entry **in, size_t n,
-                     void (*init)(void *)) {
-  void **entries = xcalloc(n ? n : 1, sizeof(void *));
-  for (size_t i = 0; i < n; i++) {
-    struct map_entry *e = xmalloc(sizeof(record_label));
-    init(e);
-    e->key = NULL;
-    e->value = NULL;
-    store_string_set(&e->key, in[i]->key);
-    store_string_set(&e->value, in[i]->value);
-    entries[i] = e;
-  }
-  *out = entries;
-  *n_out = n;
-}
-
-static void label_init(void *e) {
-  crio__store__object_record__labels_entry__init(e);
-}
-static void annotation_init(void *e) {
-  crio__store__object_record__annotations_entry__init(e);
 }
 
 char *cri_container_name(const Runtime__V1__ContainerMetadata *container,
@@ -85,10 +41,11 @@ store_record *cri_container_record_new(const Runtime__V1__CreateContainerRequest
   store_string_set(&rec->parent_id, origin->pod->id);
   rec->state = SM_CONTAINER_PENDING;
   rec->goal = SM_CONTAINER_CREATED;
-  copy_map((void ***)&rec->labels, &rec->n_labels, (struct map_entry **)c->labels, c->n_labels,
-           label_init);
-  copy_map((void ***)&rec->annotations, &rec->n_annotations, (struct map_entry **)c->annotations,
-           c->n_annotations, annotation_init);
+  CRI_RECORD_COPY_MAP(rec->n_labels, rec->labels, crio__store__object_record__labels_entry__init,
+                      c->n_labels, c->labels);
+  CRI_RECORD_COPY_MAP(rec->n_annotations, rec->annotations,
+                      crio__store__object_record__annotations_entry__init, c->n_annotations,
+                      c->annotations);
 
   Crio__Store__ContainerBody *body = rec->container;
   pack_canonical(c, &body->cri_config);
@@ -170,5 +127,15 @@ int cri_container_resolve(struct cri_request *req, const char *id_or_prefix, cha
   *id = steal_pointer(&found);
   if (rec_out)
     *rec_out = steal_pointer(&rec);
+  return 0;
+}
+
+int cri_container_resolve_existing(struct cri_request *req, const char *id_or_prefix, char **id,
+                                   store_record **rec, crio_error_t *err) {
+  cleanup_error crio_error_t resolve_err = NULL;
+  if (cri_container_resolve(req, id_or_prefix, id, rec, &resolve_err) == 0)
+    return 1;
+  if (crio_error_status(&resolve_err) != ENOENT)
+    return crio_error(err, crio_error_status(&resolve_err), "%s", crio_error_message(&resolve_err));
   return 0;
 }

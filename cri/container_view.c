@@ -25,19 +25,6 @@ static Runtime__V1__ContainerConfig *config_in_arena(struct cri_request *req,
                                                rec->container->cri_config.data);
 }
 
-#define COPY_MAP(req, out_n, out, entry_type, entry_init, in_n, in)                                \
-  do {                                                                                             \
-    (out_n) = (in_n);                                                                              \
-    (out) = cri_alloc((req), ((in_n) ? (in_n) : 1) * sizeof(*(out)));                              \
-    for (size_t i_ = 0; i_ < (in_n); i_++) {                                                       \
-      entry_type *e_ = cri_alloc((req), sizeof(*e_));                                              \
-      entry_init(e_);                                                                              \
-      e_->key = cri_strdup((req), (in)[i_]->key);                                                  \
-      e_->value = cri_strdup((req), (in)[i_]->value);                                              \
-      (out)[i_] = e_;                                                                              \
-    }                                                                                              \
-  } while (0)
-
 static Runtime__V1__ContainerMetadata *metadata_view(struct cri_request *req,
                                                      const Runtime__V1__ContainerConfig *config) {
   if (config && config->metadata)
@@ -66,9 +53,9 @@ Runtime__V1__Container *cri_container_view(struct cri_request *req, const store_
   c->image_id = cri_strdup(req, rec->container->image_id);
   c->state = (Runtime__V1__ContainerState)sm_container_cri_state(rec->state);
   c->created_at = rec->created_at;
-  COPY_MAP(req, c->n_labels, c->labels, Runtime__V1__Container__LabelsEntry,
+  CRI_COPY_MAP(req, c->n_labels, c->labels, Runtime__V1__Container__LabelsEntry,
            runtime__v1__container__labels_entry__init, rec->n_labels, rec->labels);
-  COPY_MAP(req, c->n_annotations, c->annotations, Runtime__V1__Container__AnnotationsEntry,
+  CRI_COPY_MAP(req, c->n_annotations, c->annotations, Runtime__V1__Container__AnnotationsEntry,
            runtime__v1__container__annotations_entry__init, rec->n_annotations, rec->annotations);
   return c;
 }
@@ -129,9 +116,9 @@ cri_container_status_view(struct cri_request *req, const store_record *rec, cons
   s->image = image_spec(req, rec);
   s->image_ref = cri_strdup(req, image_ref && *image_ref ? image_ref : b->image_id);
   s->image_id = cri_strdup(req, b->image_id);
-  COPY_MAP(req, s->n_labels, s->labels, Runtime__V1__ContainerStatus__LabelsEntry,
+  CRI_COPY_MAP(req, s->n_labels, s->labels, Runtime__V1__ContainerStatus__LabelsEntry,
            runtime__v1__container_status__labels_entry__init, rec->n_labels, rec->labels);
-  COPY_MAP(req, s->n_annotations, s->annotations, Runtime__V1__ContainerStatus__AnnotationsEntry,
+  CRI_COPY_MAP(req, s->n_annotations, s->annotations, Runtime__V1__ContainerStatus__AnnotationsEntry,
            runtime__v1__container_status__annotations_entry__init, rec->n_annotations,
            rec->annotations);
   if (config) {

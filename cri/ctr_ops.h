@@ -39,6 +39,13 @@ struct cri_pod_stats_host;
 /* A cgroup's own memory limit, 0 if none (rpc_pod_sandbox_stats.c, which
  * also owns the per-call host facts it reads). */
 uint64_t cri_pod_stats_memory_limit(struct cri_pod_stats_host *host, const char *cgroup);
+/* What pods and containers sample alike (stats_cgroup.c): a UInt64Value,
+ * and the CPU and memory usage of a cgroup, with the memory available
+ * under its own limit. */
+Runtime__V1__UInt64Value *cri_u64_value(struct cri_request *req, uint64_t value);
+int cri_stats_cgroup_usage(struct cri_request *req, struct cri_pod_stats_host *host,
+                           const char *cgroup, Runtime__V1__CpuUsage **cpu,
+                           Runtime__V1__MemoryUsage **memory, crio_error_t *err);
 struct cri_ctr_stats_source {
   Runtime__V1__ContainerAttributes *attributes;
   const char *cgroup_path; /* the container's cgroup; NULL: none (yet, or any more) */

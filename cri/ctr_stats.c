@@ -34,12 +34,6 @@
 #define LAYER_WALK_MAX_ENTRIES 200000u
 #define LAYER_WALK_MAX_DEPTH 128u
 
-static const struct oci_cgroup_manager *cgroup_manager(const struct cri_context *ctx,
-                                                       crio_error_t *err) {
-  return oci_cgroup_manager_get(
-      ctx->config->cgroup_driver == CRI_CGROUP_DRIVER_SYSTEMD ? "systemd" : "cgroupfs", err);
-}
-
 /* The cgroup path of a spec's cgroupsPath (see above); NULL if it is in
  * neither form. */
 static char *cgroup_of_spec_path(const char *spec_path) {
@@ -58,19 +52,6 @@ static char *cgroup_of_spec_path(const char *spec_path) {
   return xasprintf("%s/%s%s%s.scope", strcmp(slice_path, "/") == 0 ? "" : slice_path, prefix,
                    prefix[0] ? "-" : "", c2 + 1);
 }
-
-#define COPY_MAP(req, out_n, out, entry_type, entry_init, in_n, in)                                \
-  do {                                                                                             \
-    (out_n) = (in_n);                                                                              \
-    (out) = cri_alloc((req), ((in_n) ? (in_n) : 1) * sizeof(*(out)));                              \
-    for (size_t i_ = 0; i_ < (in_n); i_++) {                                                       \
-      entry_type *e_ = cri_alloc((req), sizeof(*e_));                                              \
-      entry_init(e_);                                                                              \
-      e_->key = cri_strdup((req), (in)[i_]->key);                                                  \
-      e_->value = cri_strdup((req), (in)[i_]->value);                                              \
-      (out)[i_] = e_;                                                                              \
-    }                                                                                              \
-  } while (0)
 
 /* Metadata, labels and annotations exactly as the ContainerConfig gave
  * them. */
@@ -91,9 +72,9 @@ static Runtime__V1__ContainerAttributes *attributes_view(struct cri_request *req
     a->metadata->name = cri_strdup(req, config->metadata->name);
     a->metadata->attempt = config->metadata->attempt;
   }
-  COPY_MAP(req, a->n_labels, a->labels, Runtime__V1__ContainerAttributes__LabelsEntry,
+  CRI_COPY_MAP(req, a->n_labels, a->labels, Runtime__V1__ContainerAttributes__LabelsEntry,
            runtime__v1__container_attributes__labels_entry__init, config->n_labels, config->labels);
-  COPY_MAP(req, a->n_annotations, a->annotations,
+  CRI_COPY_MAP(req, a->n_annotations, a->annotations,
            Runtime__V1__ContainerAttributes__AnnotationsEntry,
            runtime__v1__container_attributes__annotations_entry__init, config->n_annotations,
            config->annotations);
@@ -133,43 +114,6 @@ int cri_ctr_stats_prepare(struct cri_request *req, const store_record *rec,
 }
 
 /* ---- the host side ---------------------------------------------------------- */
-
-static Runtime__V1__UInt64Value *u64(struct cri_request *req, uint64_t value) {
-  Runtime__V1__UInt64Value *v = cri_alloc(req, sizeof(*v));
-  runtime__v1__uint64_value__init(v);
-  v->value = value;
-  return v;
-}
-
-static int sample_cgroup(struct cri_request *req, struct cri_pod_stats_host *host,
-                         const char *cgroup, Runtime__V1__ContainerStats *s, crio_error_t *err) {
-  const struct oci_cgroup_manager *mgr = cgroup_manager(req->ctx, err);
-  struct oci_cgroup_stats st;
-  if (mgr == NULL || mgr->stats(cgroup, &st, err) < 0)
-    return -1;
-  Runtime__V1__CpuUsage *cpu = cri_alloc(req, sizeof(*cpu));
-  runtime__v1__cpu_usage__init(cpu);
-  cpu->timestamp = st.timestamp_ns;
-  cpu->usage_core_nano_seconds = u64(req, st.cpu_usage_ns);
-  /* usage_nano_cores needs an earlier sample; the kubelet derives it from
-   * two usage_core_nano_seconds when it is absent (as for pods). */
-  s->cpu = cpu;
-
-  Runtime__V1__MemoryUsage *mem = cri_alloc(req, sizeof(*mem));
-  runtime__v1__memory_usage__init(mem);
-  mem->timestamp = st.timestamp_ns;
-  mem->working_set_bytes = u64(req, st.memory_working_set_bytes);
-  mem->usage_bytes = u64(req, st.memory_usage_bytes);
-  mem->rss_bytes = u64(req, st.memory_rss_bytes);
-  mem->page_faults = u64(req, st.memory_page_faults);
-  mem->major_page_faults = u64(req, st.memory_major_page_faults);
-  uint64_t limit = cri_pod_stats_memory_limit(host, cgroup);
-  if (limit)
-    mem->available_bytes =
-        u64(req, limit > st.memory_working_set_bytes ? limit - st.memory_working_set_bytes : 0);
-  s->memory = mem;
-  return 0;
-}
 
 struct layer_usage {
   dev_t dev;
@@ -256,8 +200,8 @@ static void sample_layer(struct cri_request *req, const struct cri_ctr_stats_sou
   f->fs_id = cri_alloc(req, sizeof(*f->fs_id));
   runtime__v1__filesystem_identifier__init(f->fs_id);
   f->fs_id->mountpoint = cri_strdup(req, src->layer_fs);
-  f->used_bytes = u64(req, u.bytes);
-  f->inodes_used = u64(req, u.inodes);
+  f->used_bytes = cri_u64_value(req, u.bytes);
+  f->inodes_used = cri_u64_value(req, u.inodes);
   s->writable_layer = f;
 }
 
@@ -269,7 +213,7 @@ Runtime__V1__ContainerStats *cri_ctr_stats_sample(struct cri_request *req,
   s->attributes = src->attributes;
   if (src->cgroup_path) {
     cleanup_error crio_error_t e = NULL;
-    if (sample_cgroup(req, host, src->cgroup_path, s, &e) < 0) {
+    if (cri_stats_cgroup_usage(req, host, src->cgroup_path, &s->cpu, &s->memory, &e) < 0) {
       s->cpu = NULL;
       s->memory = NULL;
       log_debug("stats of container %s: %s", src->attributes->id, crio_error_message(&e));

@@ -81,9 +81,5 @@ char *cri_image_verbose_info(struct cri_request *req, const store_record *rec) {
     if (config)
       cJSON_AddItemToObject(root, "imageSpec", config);
   }
-  char *printed = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  char *out = cri_strdup(req, printed);
-  free(printed);
-  return out;
+  return cri_json_print(req, root);
 }

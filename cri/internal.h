@@ -8,6 +8,8 @@
 
 #include "cri/api.pb-c.h"
 #include "cri/cri.h"
+#include "statemachine/statemachine.h"
+#include "store/store.h"
 
 struct cri_call;
 
@@ -51,6 +53,87 @@ bool cri_request_cancelled(const struct cri_request *req);
 
 /* errno-like status -> grpc_status_code. */
 grpc_status_code cri_status_from_errno(int status);
+
+/* The cgroup manager of the configured driver (stats_cgroup.c). */
+struct oci_cgroup_manager;
+const struct oci_cgroup_manager *cri_cgroup_manager(const struct cri_context *ctx,
+                                                    crio_error_t *err);
+
+/* Record maps -> CRI maps: both are arrays of {key, value} messages, of a
+ * type generated per map field, hence a macro.  Copied into the request's
+ * arena; `out` is never NULL, even for an empty map. */
+#define CRI_COPY_MAP(req, out_n, out, entry_type, entry_init, in_n, in)                            \
+  do {                                                                                             \
+    (out_n) = (in_n);                                                                              \
+    (out) = cri_alloc((req), ((in_n) ? (in_n) : 1) * sizeof(*(out)));                              \
+    for (size_t i_ = 0; i_ < (in_n); i_++) {                                                       \
+      entry_type *e_ = cri_alloc((req), sizeof(*e_));                                              \
+      entry_init(e_);                                                                              \
+      e_->key = cri_strdup((req), (in)[i_]->key);                                                  \
+      e_->value = cri_strdup((req), (in)[i_]->value);                                              \
+      (out)[i_] = e_;                                                                              \
+    }                                                                                              \
+  } while (0)
+
+/* CRI maps -> record maps (pod and container records keep the config's
+ * labels and annotations): malloc'd, as the record is freed. */
+#define CRI_RECORD_COPY_MAP(out_n, out, entry_init, in_n, in)                                      \
+  do {                                                                                             \
+    (out) = xcalloc((in_n) ? (in_n) : 1, sizeof(*(out)));                                          \
+    for (size_t i_ = 0; i_ < (in_n); i_++) {                                                       \
+      (out)[i_] = xmalloc(sizeof(*(out)[i_]));                                                     \
+      entry_init((out)[i_]);                                                                       \
+      (out)[i_]->key = NULL;                                                                       \
+      (out)[i_]->value = NULL;                                                                     \
+      store_string_set(&(out)[i_]->key, (in)[i_]->key);                                            \
+      store_string_set(&(out)[i_]->value, (in)[i_]->value);                                        \
+    }                                                                                              \
+    (out_n) = (in_n);                                                                              \
+  } while (0)
+
+/* Sorts the entries of a map field by key (map_sort.c), so that equal
+ * configs pack to equal bytes: the kubelet's Go client serialises maps in
+ * random order.  entries: the field's array of entry messages. */
+void cri_map_sort_by_key(void *entries, size_t n);
+
+/* A map field holding the one entry key=value (the verbose "info" of the
+ * status RPCs); key and value are not copied. */
+#define CRI_MAP_ONE(req, out_n, out, entry_type, entry_init, k, v)                                 \
+  do {                                                                                             \
+    (out_n) = 1;                                                                                   \
+    (out) = cri_alloc((req), sizeof(*(out)));                                                      \
+    entry_type *e_ = cri_alloc((req), sizeof(*e_));                                                \
+    entry_init(e_);                                                                                \
+    e_->key = (k);                                                                                 \
+    e_->value = (v);                                                                               \
+    (out)[0] = e_;                                                                                 \
+  } while (0)
+
+/* ---- verbose info (verbose_info.c) --------------------------------------------
+ * The JSON the status RPCs put under "info" when asked to be verbose. */
+struct cJSON;
+/* root printed compactly into the request's arena; root is deleted. */
+char *cri_json_print(struct cri_request *req, struct cJSON *root);
+/* "state", "goal" (our state names) and, after a failed step, "lastError". */
+void cri_json_add_lifecycle(struct cJSON *root, enum sm_kind kind, const store_record *rec);
+/* "resources": the host resources the record holds, [{type, id}]. */
+void cri_json_add_resources(struct cJSON *root, const store_record *rec);
+
+/* ---- what the List handlers share (list_walk.c) -------------------------------- */
+/* Whether id starts with prefix; an absent or empty prefix matches every
+ * id (the CRI's id filters take any prefix). */
+bool cri_id_has_prefix(const char *id, const char *prefix);
+/* Whether the record carries the label key=value: one term of a filter's
+ * label_selector, which matches when every term does. */
+bool cri_record_has_label(const store_record *rec, const char *key, const char *value);
+/* Makes room for one more element in an array in the request's arena that
+ * holds n of size `size` and has room for *cap, doubling it when full.
+ * Returns the array (a new one when it grew; the old stays in the arena). */
+void *cri_array_reserve(struct cri_request *req, void *items, size_t n, size_t *cap, size_t size);
+/* store_record_foreach over one kind in a read txn that has ended when
+ * this returns. */
+int cri_records_walk(struct cri_request *req, enum store_kind kind, store_record_visit_fn visit,
+                     void *data, crio_error_t *err);
 
 /* ---- handlers --------------------------------------------------------------- */
 int cri_handle_version(struct cri_request *req, ProtobufCMessage **response,

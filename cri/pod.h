@@ -26,6 +26,9 @@ void cri_pod_config_freep(Runtime__V1__PodSandboxConfig **config);
 #define cleanup_pod_config __attribute__((cleanup(cri_pod_config_freep)))
 
 /* Views of a record for responses, allocated in the request's arena. */
+/* The metadata its PodSandboxConfig gave (empty fields if none). */
+Runtime__V1__PodSandboxMetadata *cri_pod_metadata_view(struct cri_request *req,
+                                                       const store_record *rec);
 Runtime__V1__PodSandbox *cri_pod_view(struct cri_request *req, const store_record *rec);
 Runtime__V1__PodSandboxStatus *cri_pod_status_view(struct cri_request *req,
                                                    const store_record *rec);
@@ -33,5 +36,13 @@ Runtime__V1__PodSandboxStatus *cri_pod_status_view(struct cri_request *req,
 /* Resolves a full id or unique prefix; ENOENT / EINVAL (ambiguous). */
 int cri_pod_resolve(struct cri_request *req, const char *id_or_prefix, char **id,
                     crio_error_t *err);
+/* The record of a pod by full id or unique prefix (pending ones too),
+ * read in a read txn that has ended when this returns. */
+int cri_pod_record_get(struct cri_request *req, const char *id_or_prefix, store_record **out,
+                       crio_error_t *err);
+/* The same for the idempotent RPCs, to which a pod that is gone is no
+ * error: 1 and *id, or 0 (no such pod) with *id NULL. */
+int cri_pod_resolve_existing(struct cri_request *req, const char *id_or_prefix, char **id,
+                             crio_error_t *err);
 
 #endif

@@ -6,54 +6,7 @@
 #include "cri/pod.h"
 #include "statemachine/statemachine.h"
 
-typedef Crio__Store__ObjectRecord__LabelsEntry record_label;
-typedef Crio__Store__ObjectRecord__AnnotationsEntry record_annotation;
-
-static void copy_labels(store_record *rec, Runtime__V1__PodSandboxConfig__LabelsEntry **in,
-                        size_t n) {
-  rec->labels = xcalloc(n ? n : 1, sizeof(*rec->labels));
-  for (size_t i = 0; i < n; i++) {
-    record_label *e = xmalloc(sizeof(*e));
-    crio__store__object_record__labels_entry__init(e);
-    e->key = NULL;
-    e->value = NULL;
-    store_string_set(&e->key, in[i]->key);
-    store_string_set(&e->value, in[i]->value);
-    rec->labels[i] = e;
-  }
-  rec->n_labels = n;
-}
-
-static void copy_annotations(store_record *rec,
-                             Runtime__V1__PodSandboxConfig__AnnotationsEntry **in, size_t n) {
-  rec->annotations = xcalloc(n ? n : 1, sizeof(*rec->annotations));
-  for (size_t i = 0; i < n; i++) {
-    record_annotation *e = xmalloc(sizeof(*e));
-    crio__store__object_record__annotations_entry__init(e);
-    e->key = NULL;
-    e->value = NULL;
-    store_string_set(&e->key, in[i]->key);
-    store_string_set(&e->value, in[i]->value);
-    rec->annotations[i] = e;
-  }
-  rec->n_annotations = n;
-}
-
-/* Map entries sorted by key, so that equal configs pack to equal bytes:
- * the kubelet's Go client serialises maps in random order. */
-static int compare_entry_keys(const void *a, const void *b) {
-  /* Every map entry message starts with base, key, value. */
-  const Runtime__V1__PodSandboxConfig__LabelsEntry *ea = *(void *const *)a;
-  const Runtime__V1__PodSandboxConfig__LabelsEntry *eb = *(void *const *)b;
-  return strcmp(ea->key, eb->key);
-}
-
-static void sort_entries(void *entries, size_t n) {
-  if (n > 1)
-    qsort(entries, n, sizeof(void *), compare_entry_keys);
-}
-
-/* The config's canonical encoding: maps sorted by key. */
+/* The config's canonical encoding: maps sorted by key (cri_map_sort_by_key). */
 static void pack_canonical(const Runtime__V1__PodSandboxConfig *c, ProtobufCBinaryData *out) {
   size_t len = runtime__v1__pod_sandbox_config__get_packed_size(c);
   cleanup_free uint8_t *raw = xmalloc(len ? len : 1);
@@ -61,10 +14,10 @@ static void pack_canonical(const Runtime__V1__PodSandboxConfig *c, ProtobufCBina
   Runtime__V1__PodSandboxConfig *copy = runtime__v1__pod_sandbox_config__unpack(NULL, len, raw);
   if (copy == NULL)
     abort(); /* we just packed it */
-  sort_entries(copy->labels, copy->n_labels);
-  sort_entries(copy->annotations, copy->n_annotations);
+  cri_map_sort_by_key(copy->labels, copy->n_labels);
+  cri_map_sort_by_key(copy->annotations, copy->n_annotations);
   if (copy->linux)
-    sort_entries(copy->linux->sysctls, copy->linux->n_sysctls);
+    cri_map_sort_by_key(copy->linux->sysctls, copy->linux->n_sysctls);
   out->len = runtime__v1__pod_sandbox_config__get_packed_size(copy);
   out->data = xmalloc(out->len ? out->len : 1);
   runtime__v1__pod_sandbox_config__pack(copy, out->data);
@@ -79,8 +32,11 @@ store_record *cri_pod_record_new(const Runtime__V1__RunPodSandboxRequest *req,
   store_string_set(&rec->name, name);
   rec->state = SM_POD_PENDING;
   rec->goal = SM_POD_READY;
-  copy_labels(rec, c->labels, c->n_labels);
-  copy_annotations(rec, c->annotations, c->n_annotations);
+  CRI_RECORD_COPY_MAP(rec->n_labels, rec->labels, crio__store__object_record__labels_entry__init,
+                      c->n_labels, c->labels);
+  CRI_RECORD_COPY_MAP(rec->n_annotations, rec->annotations,
+                      crio__store__object_record__annotations_entry__init, c->n_annotations,
+                      c->annotations);
 
   Crio__Store__PodSandboxBody *body = rec->pod;
   pack_canonical(c, &body->cri_config);
@@ -126,12 +82,42 @@ void cri_pod_config_freep(Runtime__V1__PodSandboxConfig **config) {
   *config = NULL;
 }
 
-int cri_pod_resolve(struct cri_request *req, const char *id_or_prefix, char **id,
-                    crio_error_t *err) {
+/* The read txn a lookup by id or prefix runs in. */
+static int lookup_begin(struct cri_request *req, const char *id_or_prefix, struct store_txn **txn,
+                        crio_error_t *err) {
   if (id_or_prefix == NULL || *id_or_prefix == '\0')
     return crio_error(err, EINVAL, "pod_sandbox_id is required");
+  return store_txn_begin(req->ctx->store, STORE_TXN_READ, txn, err);
+}
+
+int cri_pod_resolve(struct cri_request *req, const char *id_or_prefix, char **id,
+                    crio_error_t *err) {
   cleanup_store_txn struct store_txn *txn = NULL;
-  if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
+  if (lookup_begin(req, id_or_prefix, &txn, err) < 0)
     return -1;
   return store_record_resolve_prefix(txn, STORE_KIND_POD, id_or_prefix, id, err);
+}
+
+int cri_pod_resolve_existing(struct cri_request *req, const char *id_or_prefix, char **id,
+                             crio_error_t *err) {
+  *id = NULL;
+  cleanup_error crio_error_t resolve_err = NULL;
+  if (cri_pod_resolve(req, id_or_prefix, id, &resolve_err) == 0)
+    return 1;
+  if (crio_error_status(&resolve_err) != ENOENT)
+    return crio_error(err, crio_error_status(&resolve_err), "%s", crio_error_message(&resolve_err));
+  return 0;
+}
+
+int cri_pod_record_get(struct cri_request *req, const char *id_or_prefix, store_record **out,
+                       crio_error_t *err) {
+  cleanup_store_txn struct store_txn *txn = NULL;
+  if (lookup_begin(req, id_or_prefix, &txn, err) < 0)
+    return -1;
+  cleanup_free char *id = NULL;
+  if (store_record_resolve_prefix(txn, STORE_KIND_POD, id_or_prefix, &id, err) < 0)
+    return crio_error_prefix(err, "pod sandbox %s", id_or_prefix);
+  if (store_record_get(txn, STORE_KIND_POD, id, out, err) < 0)
+    return crio_error_prefix(err, "pod sandbox %s", id);
+  return 0;
 }

@@ -5,8 +5,8 @@
 #include "cri/pod.h"
 #include "statemachine/statemachine.h"
 
-static Runtime__V1__PodSandboxMetadata *metadata_view(struct cri_request *req,
-                                                      const store_record *rec) {
+Runtime__V1__PodSandboxMetadata *cri_pod_metadata_view(struct cri_request *req,
+                                                       const store_record *rec) {
   Runtime__V1__PodSandboxMetadata *md = cri_alloc(req, sizeof(*md));
   runtime__v1__pod_sandbox_metadata__init(md);
   cleanup_pod_config Runtime__V1__PodSandboxConfig *config = cri_pod_record_config(rec);
@@ -19,30 +19,16 @@ static Runtime__V1__PodSandboxMetadata *metadata_view(struct cri_request *req,
   return md;
 }
 
-/* Record maps -> CRI maps; both are arrays of {key, value} messages. */
-#define COPY_MAP(req, out_n, out, entry_type, entry_init, in_n, in)                                \
-  do {                                                                                             \
-    (out_n) = (in_n);                                                                              \
-    (out) = cri_alloc((req), ((in_n) ? (in_n) : 1) * sizeof(*(out)));                              \
-    for (size_t i_ = 0; i_ < (in_n); i_++) {                                                       \
-      entry_type *e_ = cri_alloc((req), sizeof(*e_));                                              \
-      entry_init(e_);                                                                              \
-      e_->key = cri_strdup((req), (in)[i_]->key);                                                  \
-      e_->value = cri_strdup((req), (in)[i_]->value);                                              \
-      (out)[i_] = e_;                                                                              \
-    }                                                                                              \
-  } while (0)
-
 Runtime__V1__PodSandbox *cri_pod_view(struct cri_request *req, const store_record *rec) {
   Runtime__V1__PodSandbox *p = cri_alloc(req, sizeof(*p));
   runtime__v1__pod_sandbox__init(p);
   p->id = cri_strdup(req, rec->id);
-  p->metadata = metadata_view(req, rec);
+  p->metadata = cri_pod_metadata_view(req, rec);
   p->state = (Runtime__V1__PodSandboxState)sm_pod_cri_state(rec->state);
   p->created_at = rec->created_at;
-  COPY_MAP(req, p->n_labels, p->labels, Runtime__V1__PodSandbox__LabelsEntry,
+  CRI_COPY_MAP(req, p->n_labels, p->labels, Runtime__V1__PodSandbox__LabelsEntry,
            runtime__v1__pod_sandbox__labels_entry__init, rec->n_labels, rec->labels);
-  COPY_MAP(req, p->n_annotations, p->annotations, Runtime__V1__PodSandbox__AnnotationsEntry,
+  CRI_COPY_MAP(req, p->n_annotations, p->annotations, Runtime__V1__PodSandbox__AnnotationsEntry,
            runtime__v1__pod_sandbox__annotations_entry__init, rec->n_annotations,
            rec->annotations);
   p->runtime_handler = cri_strdup(req, rec->pod ? rec->pod->runtime_handler : "");
@@ -69,7 +55,7 @@ Runtime__V1__PodSandboxStatus *cri_pod_status_view(struct cri_request *req,
   Runtime__V1__PodSandboxStatus *s = cri_alloc(req, sizeof(*s));
   runtime__v1__pod_sandbox_status__init(s);
   s->id = cri_strdup(req, rec->id);
-  s->metadata = metadata_view(req, rec);
+  s->metadata = cri_pod_metadata_view(req, rec);
   s->state = (Runtime__V1__PodSandboxState)sm_pod_cri_state(rec->state);
   s->created_at = rec->created_at;
 
@@ -94,9 +80,9 @@ Runtime__V1__PodSandboxStatus *cri_pod_status_view(struct cri_request *req,
   runtime__v1__namespace__init(s->linux->namespaces);
   s->linux->namespaces->options = namespace_view(req, rec);
 
-  COPY_MAP(req, s->n_labels, s->labels, Runtime__V1__PodSandboxStatus__LabelsEntry,
+  CRI_COPY_MAP(req, s->n_labels, s->labels, Runtime__V1__PodSandboxStatus__LabelsEntry,
            runtime__v1__pod_sandbox_status__labels_entry__init, rec->n_labels, rec->labels);
-  COPY_MAP(req, s->n_annotations, s->annotations, Runtime__V1__PodSandboxStatus__AnnotationsEntry,
+  CRI_COPY_MAP(req, s->n_annotations, s->annotations, Runtime__V1__PodSandboxStatus__AnnotationsEntry,
            runtime__v1__pod_sandbox_status__annotations_entry__init, rec->n_annotations,
            rec->annotations);
   s->runtime_handler = cri_strdup(req, rec->pod ? rec->pod->runtime_handler : "");

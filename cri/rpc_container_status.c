@@ -15,10 +15,7 @@ static char *verbose_info(struct cri_request *req, const store_record *rec) {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "sandboxID", rec->parent_id);
   cJSON_AddNumberToObject(root, "pid", b->pid);
-  cJSON_AddStringToObject(root, "state", sm_state_name(SM_KIND_CONTAINER, rec->state));
-  cJSON_AddStringToObject(root, "goal", sm_state_name(SM_KIND_CONTAINER, rec->goal));
-  if (rec->error_status)
-    cJSON_AddStringToObject(root, "lastError", rec->error_message);
+  cri_json_add_lifecycle(root, SM_KIND_CONTAINER, rec);
   cJSON_AddStringToObject(root, "runtimeHandler", b->runtime_handler);
   cJSON_AddStringToObject(root, "bundle", b->bundle_dir);
   cJSON_AddStringToObject(root, "rootfs", b->rootfs);
@@ -26,13 +23,7 @@ static char *verbose_info(struct cri_request *req, const store_record *rec) {
   cJSON_AddNumberToObject(root, "conmonPid", b->conmon_pid);
   if (b->exit_code_lost)
     cJSON_AddBoolToObject(root, "exitCodeLost", true);
-  cJSON *resources = cJSON_AddArrayToObject(root, "resources");
-  for (size_t i = 0; i < rec->n_resources; i++) {
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "type", rec->resources[i]->type);
-    cJSON_AddStringToObject(r, "id", rec->resources[i]->id);
-    cJSON_AddItemToArray(resources, r);
-  }
+  cri_json_add_resources(root, rec);
   if (*b->bundle_dir) {
     cleanup_free char *path = xasprintf("%s/config.json", b->bundle_dir);
     cleanup_free char *text = NULL;
@@ -43,11 +34,7 @@ static char *verbose_info(struct cri_request *req, const store_record *rec) {
         cJSON_AddItemToObject(root, "runtimeSpec", spec);
     }
   }
-  char *printed = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  char *out = cri_strdup(req, printed);
-  free(printed);
-  return out;
+  return cri_json_print(req, root);
 }
 
 int cri_handle_container_status(struct cri_request *req, ProtobufCMessage **response,
@@ -80,13 +67,9 @@ int cri_handle_container_status(struct cri_request *req, ProtobufCMessage **resp
   runtime__v1__container_status_response__init(resp);
   resp->status = cri_container_status_view(req, rec, image_ref);
   if (in->verbose) {
-    resp->n_info = 1;
-    resp->info = cri_alloc(req, sizeof(*resp->info));
-    Runtime__V1__ContainerStatusResponse__InfoEntry *e = cri_alloc(req, sizeof(*e));
-    runtime__v1__container_status_response__info_entry__init(e);
-    e->key = "info";
-    e->value = verbose_info(req, rec);
-    resp->info[0] = e;
+    CRI_MAP_ONE(req, resp->n_info, resp->info, Runtime__V1__ContainerStatusResponse__InfoEntry,
+                runtime__v1__container_status_response__info_entry__init, "info",
+                verbose_info(req, rec));
   }
   *response = &resp->base;
   return 0;

@@ -19,31 +19,13 @@
  *
  * Each pass's messages live in a scratch arena released after they are
  * sent; the call's own arena lives as long as the stream and must not grow
- * with every event.  The view functions allocate through a cri_request, so
- * the scratch is a request whose call carries only the arena (nothing but
- * cri_alloc touches it; sending uses the real request). */
+ * with every event (a cri_scratch). */
 #include <errno.h>
-#include <string.h>
 
 #include "cri/call.h"
 #include "cri/events.h"
 
 #define WAKE_CHECK_MS 250
-
-struct scratch {
-  struct cri_call call; /* only .arena is used */
-  struct cri_request req;
-};
-
-static void scratch_begin(struct scratch *s, const struct cri_request *req) {
-  memset(s, 0, sizeof(*s));
-  s->req = *req;
-  s->req.call = &s->call;
-}
-
-static void scratch_end(struct scratch *s) {
-  cri_arena_release(&s->call.arena);
-}
 
 static int start_seq(struct cri_request *req, uint64_t *seq, crio_error_t *err) {
   cleanup_store_txn struct store_txn *txn = NULL;
@@ -56,8 +38,8 @@ static int start_seq(struct cri_request *req, uint64_t *seq, crio_error_t *err) 
 /* One pass: read, then send with no txn open.  1 when the client has gone
  * (the stream simply ends), 0 when it is caught up or sent a batch. */
 static int pass(struct cri_request *req, uint64_t *cursor, bool *more, crio_error_t *err) {
-  struct scratch s;
-  scratch_begin(&s, req);
+  struct cri_scratch s;
+  cri_scratch_begin(&s, req);
   struct cri_event_batch batch;
   uint64_t before = *cursor;
   int rc = cri_events_read(&s.req, cursor, &batch, err);
@@ -72,7 +54,7 @@ static int pass(struct cri_request *req, uint64_t *cursor, bool *more, crio_erro
       rc = 1;
     }
   }
-  scratch_end(&s);
+  cri_scratch_end(&s);
   return rc;
 }
 

@@ -39,13 +39,9 @@ int cri_handle_image_status(struct cri_request *req, ProtobufCMessage **response
   resp->image = cri_image_view(req, rec, &names, img_service_pinned(images, &names));
   img_names_clear(&names);
   if (in->verbose) {
-    resp->n_info = 1;
-    resp->info = cri_alloc(req, sizeof(*resp->info));
-    Runtime__V1__ImageStatusResponse__InfoEntry *e = cri_alloc(req, sizeof(*e));
-    runtime__v1__image_status_response__info_entry__init(e);
-    e->key = "info";
-    e->value = cri_image_verbose_info(req, rec);
-    resp->info[0] = e;
+    CRI_MAP_ONE(req, resp->n_info, resp->info, Runtime__V1__ImageStatusResponse__InfoEntry,
+                runtime__v1__image_status_response__info_entry__init, "info",
+                cri_image_verbose_info(req, rec));
   }
   return 0;
 }

@@ -5,8 +5,6 @@
  * whatever its state (an exited one keeps its writable layer, and its
  * cgroup until the runtime deletes it: the kubelet drops what it does not
  * want). */
-#include <string.h>
-
 #include "cri/container.h"
 #include "cri/ctr_ops.h"
 
@@ -17,38 +15,20 @@ struct list_state {
   size_t n, cap;
 };
 
-static bool labels_match(const store_record *rec, const Runtime__V1__ContainerStatsFilter *f) {
-  for (size_t i = 0; i < f->n_label_selector; i++) {
-    bool found = false;
-    for (size_t j = 0; j < rec->n_labels && !found; j++)
-      found = strcmp(rec->labels[j]->key, f->label_selector[i]->key) == 0 &&
-              strcmp(rec->labels[j]->value, f->label_selector[i]->value) == 0;
-    if (!found)
-      return false;
-  }
-  return true;
-}
-
-static bool has_prefix(const char *s, const char *prefix) {
-  return prefix == NULL || *prefix == '\0' || strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 static int visit(const store_record *rec, void *data) {
   struct list_state *st = data;
   const Runtime__V1__ContainerStatsFilter *f = st->filter;
   if (!cri_container_visible(rec))
     return 0;
-  if (f && (!has_prefix(rec->id, f->id) || !has_prefix(rec->parent_id, f->pod_sandbox_id) ||
-            !labels_match(rec, f)))
-    return 0;
-  if (st->n == st->cap) {
-    size_t cap = st->cap ? st->cap * 2 : 16;
-    struct cri_ctr_stats_source *items = cri_alloc(st->req, cap * sizeof(*items));
-    if (st->n)
-      memcpy(items, st->items, st->n * sizeof(*items));
-    st->items = items;
-    st->cap = cap;
+  if (f) {
+    if (!cri_id_has_prefix(rec->id, f->id) ||
+        !cri_id_has_prefix(rec->parent_id, f->pod_sandbox_id))
+      return 0;
+    for (size_t i = 0; i < f->n_label_selector; i++)
+      if (!cri_record_has_label(rec, f->label_selector[i]->key, f->label_selector[i]->value))
+        return 0;
   }
+  st->items = cri_array_reserve(st->req, st->items, st->n, &st->cap, sizeof(*st->items));
   /* A record we cannot make sense of should not hide every other one. */
   cleanup_error crio_error_t e = NULL;
   if (cri_ctr_stats_prepare(st->req, rec, &st->items[st->n], &e) < 0) {
@@ -65,10 +45,7 @@ int cri_ctr_stats_list_prepare(struct cri_request *req,
                                const Runtime__V1__ContainerStatsFilter *filter,
                                struct cri_ctr_stats_source **items, size_t *n, crio_error_t *err) {
   struct list_state st = {.req = req, .filter = filter};
-  cleanup_store_txn struct store_txn *txn = NULL;
-  if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
-    return -1;
-  if (store_record_foreach(txn, STORE_KIND_CONTAINER, visit, &st, err) < 0)
+  if (cri_records_walk(req, STORE_KIND_CONTAINER, visit, &st, err) < 0)
     return -1;
   *items = st.items;
   *n = st.n;

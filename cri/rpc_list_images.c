@@ -18,14 +18,7 @@ static int add_image(const store_record *rec, void *data) {
     return 0;
   if (w->only_id && strcmp(rec->id, w->only_id) != 0)
     return 0;
-  if (w->n == w->cap) {
-    size_t cap = w->cap ? 2 * w->cap : 64;
-    Runtime__V1__Image **grown = cri_alloc(w->req, cap * sizeof(*grown));
-    if (w->n)
-      memcpy(grown, w->images, w->n * sizeof(*grown));
-    w->images = grown;
-    w->cap = cap;
-  }
+  w->images = cri_array_reserve(w->req, w->images, w->n, &w->cap, sizeof(*w->images));
   const struct img_names *names = img_names_map_get(w->names, rec->id);
   w->images[w->n++] =
       cri_image_view(w->req, rec, names, img_service_pinned(w->req->ctx->images, names));

@@ -1,7 +1,5 @@
 /* ListPodSandboxStats: the matching pods are copied out of one read
  * transaction, which ends before any of them is sampled on the host. */
-#include <string.h>
-
 #include "cri/pod.h"
 #include "statemachine/statemachine.h"
 
@@ -12,18 +10,6 @@ struct list_state {
   size_t n, cap;
 };
 
-static bool labels_match(const store_record *rec, const Runtime__V1__PodSandboxStatsFilter *f) {
-  for (size_t i = 0; i < f->n_label_selector; i++) {
-    bool found = false;
-    for (size_t j = 0; j < rec->n_labels && !found; j++)
-      found = strcmp(rec->labels[j]->key, f->label_selector[i]->key) == 0 &&
-              strcmp(rec->labels[j]->value, f->label_selector[i]->value) == 0;
-    if (!found)
-      return false;
-  }
-  return true;
-}
-
 static int visit(const store_record *rec, void *data) {
   struct list_state *st = data;
   const Runtime__V1__PodSandboxStatsFilter *f = st->filter;
@@ -31,19 +17,13 @@ static int visit(const store_record *rec, void *data) {
   if (rec->state == SM_POD_PENDING)
     return 0;
   if (f) {
-    if (f->id && *f->id && strncmp(rec->id, f->id, strlen(f->id)) != 0)
+    if (!cri_id_has_prefix(rec->id, f->id))
       return 0;
-    if (!labels_match(rec, f))
-      return 0;
+    for (size_t i = 0; i < f->n_label_selector; i++)
+      if (!cri_record_has_label(rec, f->label_selector[i]->key, f->label_selector[i]->value))
+        return 0;
   }
-  if (st->n == st->cap) {
-    size_t cap = st->cap ? st->cap * 2 : 16;
-    struct cri_pod_stats_source *pods = cri_alloc(st->req, cap * sizeof(*pods));
-    if (st->n)
-      memcpy(pods, st->pods, st->n * sizeof(*pods));
-    st->pods = pods;
-    st->cap = cap;
-  }
+  st->pods = cri_array_reserve(st->req, st->pods, st->n, &st->cap, sizeof(*st->pods));
   /* A record we cannot make sense of should not hide every other pod. */
   cleanup_error crio_error_t e = NULL;
   if (cri_pod_stats_prepare(st->req, rec, &st->pods[st->n], &e) < 0) {
@@ -60,10 +40,7 @@ int cri_pod_stats_list_prepare(struct cri_request *req,
                                const Runtime__V1__PodSandboxStatsFilter *filter,
                                struct cri_pod_stats_source **items, size_t *n, crio_error_t *err) {
   struct list_state st = {.req = req, .filter = filter};
-  cleanup_store_txn struct store_txn *txn = NULL;
-  if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
-    return -1;
-  if (store_record_foreach(txn, STORE_KIND_POD, visit, &st, err) < 0)
+  if (cri_records_walk(req, STORE_KIND_POD, visit, &st, err) < 0)
     return -1;
   *items = st.pods;
   *n = st.n;

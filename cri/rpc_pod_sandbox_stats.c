@@ -29,12 +29,6 @@
  * PAGE_COUNTER_MAX pages, about 2^63 bytes). */
 #define MEMORY_UNLIMITED (UINT64_C(1) << 62)
 
-static const struct oci_cgroup_manager *cgroup_manager(const struct cri_context *ctx,
-                                                       crio_error_t *err) {
-  return oci_cgroup_manager_get(
-      ctx->config->cgroup_driver == CRI_CGROUP_DRIVER_SYSTEMD ? "systemd" : "cgroupfs", err);
-}
-
 /* The cgroup that holds the whole pod.  The kubelet's cgroup_parent is the
  * pod-level cgroup (pod<uid>) in which containers will be siblings of our
  * sandbox cgroup, so it is the one to read.  Without one the pod lives in
@@ -50,7 +44,7 @@ static int stats_cgroup_path(const struct cri_context *ctx, const store_record *
     *path = xstrdup(rec->pod->cgroup_path);
     return 0;
   }
-  const struct oci_cgroup_manager *mgr = cgroup_manager(ctx, err);
+  const struct oci_cgroup_manager *mgr = cri_cgroup_manager(ctx, err);
   if (mgr == NULL)
     return -1;
   return mgr->parent_path(rec->pod->cgroup_parent, path, err);
@@ -61,33 +55,13 @@ static Runtime__V1__PodSandboxAttributes *attributes_view(struct cri_request *re
   Runtime__V1__PodSandboxAttributes *a = cri_alloc(req, sizeof(*a));
   runtime__v1__pod_sandbox_attributes__init(a);
   a->id = cri_strdup(req, rec->id);
-  a->metadata = cri_alloc(req, sizeof(*a->metadata));
-  runtime__v1__pod_sandbox_metadata__init(a->metadata);
-  cleanup_pod_config Runtime__V1__PodSandboxConfig *config = cri_pod_record_config(rec);
-  if (config && config->metadata) {
-    a->metadata->name = cri_strdup(req, config->metadata->name);
-    a->metadata->namespace_ = cri_strdup(req, config->metadata->namespace_);
-    a->metadata->uid = cri_strdup(req, config->metadata->uid);
-    a->metadata->attempt = config->metadata->attempt;
-  }
-  a->n_labels = rec->n_labels;
-  a->labels = cri_alloc(req, (rec->n_labels + 1) * sizeof(*a->labels));
-  for (size_t i = 0; i < rec->n_labels; i++) {
-    Runtime__V1__PodSandboxAttributes__LabelsEntry *e = cri_alloc(req, sizeof(*e));
-    runtime__v1__pod_sandbox_attributes__labels_entry__init(e);
-    e->key = cri_strdup(req, rec->labels[i]->key);
-    e->value = cri_strdup(req, rec->labels[i]->value);
-    a->labels[i] = e;
-  }
-  a->n_annotations = rec->n_annotations;
-  a->annotations = cri_alloc(req, (rec->n_annotations + 1) * sizeof(*a->annotations));
-  for (size_t i = 0; i < rec->n_annotations; i++) {
-    Runtime__V1__PodSandboxAttributes__AnnotationsEntry *e = cri_alloc(req, sizeof(*e));
-    runtime__v1__pod_sandbox_attributes__annotations_entry__init(e);
-    e->key = cri_strdup(req, rec->annotations[i]->key);
-    e->value = cri_strdup(req, rec->annotations[i]->value);
-    a->annotations[i] = e;
-  }
+  a->metadata = cri_pod_metadata_view(req, rec);
+  CRI_COPY_MAP(req, a->n_labels, a->labels, Runtime__V1__PodSandboxAttributes__LabelsEntry,
+               runtime__v1__pod_sandbox_attributes__labels_entry__init, rec->n_labels, rec->labels);
+  CRI_COPY_MAP(req, a->n_annotations, a->annotations,
+               Runtime__V1__PodSandboxAttributes__AnnotationsEntry,
+               runtime__v1__pod_sandbox_attributes__annotations_entry__init, rec->n_annotations,
+               rec->annotations);
   return a;
 }
 
@@ -110,13 +84,6 @@ int cri_pod_stats_prepare(struct cri_request *req, const store_record *rec,
 }
 
 /* ---- the host side ------------------------------------------------------------- */
-
-static Runtime__V1__UInt64Value *u64(struct cri_request *req, uint64_t value) {
-  Runtime__V1__UInt64Value *v = cri_alloc(req, sizeof(*v));
-  runtime__v1__uint64_value__init(v);
-  v->value = value;
-  return v;
-}
 
 /* Where the memory and pids controllers are mounted.  The cgroup manager
  * keeps its view of the hierarchies private and its stats carry no limit
@@ -275,30 +242,8 @@ static int process_count(struct cri_pod_stats_host *host, const char *cgroup, ui
 static int sample_cgroup(struct cri_request *req, struct cri_pod_stats_host *host,
                          const char *cgroup, Runtime__V1__LinuxPodSandboxStats *linux,
                          crio_error_t *err) {
-  const struct oci_cgroup_manager *mgr = cgroup_manager(req->ctx, err);
-  struct oci_cgroup_stats st;
-  if (mgr == NULL || mgr->stats(cgroup, &st, err) < 0)
+  if (cri_stats_cgroup_usage(req, host, cgroup, &linux->cpu, &linux->memory, err) < 0)
     return -1;
-
-  Runtime__V1__CpuUsage *cpu = cri_alloc(req, sizeof(*cpu));
-  runtime__v1__cpu_usage__init(cpu);
-  cpu->timestamp = st.timestamp_ns;
-  cpu->usage_core_nano_seconds = u64(req, st.cpu_usage_ns);
-  linux->cpu = cpu;
-
-  Runtime__V1__MemoryUsage *mem = cri_alloc(req, sizeof(*mem));
-  runtime__v1__memory_usage__init(mem);
-  mem->timestamp = st.timestamp_ns;
-  mem->working_set_bytes = u64(req, st.memory_working_set_bytes);
-  mem->usage_bytes = u64(req, st.memory_usage_bytes);
-  mem->rss_bytes = u64(req, st.memory_rss_bytes);
-  mem->page_faults = u64(req, st.memory_page_faults);
-  mem->major_page_faults = u64(req, st.memory_major_page_faults);
-  uint64_t limit = cri_pod_stats_memory_limit(host, cgroup);
-  if (limit)
-    mem->available_bytes =
-        u64(req, limit > st.memory_working_set_bytes ? limit - st.memory_working_set_bytes : 0);
-  linux->memory = mem;
 
   uint64_t count = 0;
   if (process_count(host, cgroup, &count, err) < 0)
@@ -306,7 +251,7 @@ static int sample_cgroup(struct cri_request *req, struct cri_pod_stats_host *hos
   Runtime__V1__ProcessUsage *proc = cri_alloc(req, sizeof(*proc));
   runtime__v1__process_usage__init(proc);
   proc->timestamp = crio_now_ns();
-  proc->process_count = u64(req, count);
+  proc->process_count = cri_u64_value(req, count);
   linux->process = proc;
   return 0;
 }
@@ -319,10 +264,10 @@ static int sample_network(struct cri_request *req, const char *netns_path,
   Runtime__V1__NetworkInterfaceUsage *iface = cri_alloc(req, sizeof(*iface));
   runtime__v1__network_interface_usage__init(iface);
   iface->name = POD_IFNAME;
-  iface->rx_bytes = u64(req, st.rx_bytes);
-  iface->rx_errors = u64(req, st.rx_errors);
-  iface->tx_bytes = u64(req, st.tx_bytes);
-  iface->tx_errors = u64(req, st.tx_errors);
+  iface->rx_bytes = cri_u64_value(req, st.rx_bytes);
+  iface->rx_errors = cri_u64_value(req, st.rx_errors);
+  iface->tx_bytes = cri_u64_value(req, st.tx_bytes);
+  iface->tx_errors = cri_u64_value(req, st.tx_errors);
   Runtime__V1__NetworkUsage *net = cri_alloc(req, sizeof(*net));
   runtime__v1__network_usage__init(net);
   net->timestamp = crio_now_ns();
@@ -373,22 +318,12 @@ int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *hos
 int cri_handle_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage **response,
                                  crio_error_t *err) {
   const Runtime__V1__PodSandboxStatsRequest *in = (const void *)req->message;
-  if (in->pod_sandbox_id == NULL || *in->pod_sandbox_id == '\0')
-    return crio_error(err, EINVAL, "pod_sandbox_id is required");
+  /* The read transaction has ended before the host is read. */
+  cleanup_store_record store_record *rec = NULL;
   struct cri_pod_stats_source src;
-  {
-    cleanup_store_txn struct store_txn *txn = NULL;
-    if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
-      return -1;
-    cleanup_free char *id = NULL;
-    if (store_record_resolve_prefix(txn, STORE_KIND_POD, in->pod_sandbox_id, &id, err) < 0)
-      return crio_error_prefix(err, "pod sandbox %s", in->pod_sandbox_id);
-    cleanup_store_record store_record *rec = NULL;
-    if (store_record_get(txn, STORE_KIND_POD, id, &rec, err) < 0)
-      return crio_error_prefix(err, "pod sandbox %s", id);
-    if (cri_pod_stats_prepare(req, rec, &src, err) < 0)
-      return -1;
-  } /* the read transaction ends here, before the host is read */
+  if (cri_pod_record_get(req, in->pod_sandbox_id, &rec, err) < 0 ||
+      cri_pod_stats_prepare(req, rec, &src, err) < 0)
+    return -1;
 
   Runtime__V1__PodSandboxStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__pod_sandbox_stats_response__init(resp);

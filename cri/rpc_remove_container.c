@@ -17,13 +17,9 @@ int cri_handle_remove_container(struct cri_request *req, ProtobufCMessage **resp
 
   cleanup_free char *id = NULL;
   cleanup_store_record store_record *rec = NULL;
-  cleanup_error crio_error_t resolve_err = NULL;
-  if (cri_container_resolve(req, in->container_id, &id, &rec, &resolve_err) < 0) {
-    if (crio_error_status(&resolve_err) != ENOENT)
-      return crio_error(err, crio_error_status(&resolve_err), "%s",
-                        crio_error_message(&resolve_err));
-    return 0;
-  }
+  int found = cri_container_resolve_existing(req, in->container_id, &id, &rec, err);
+  if (found <= 0)
+    return found;
   /* A stop already under way keeps the timeout it was given. */
   if (rec->state == SM_CONTAINER_RUNNING && rec->goal == SM_CONTAINER_RUNNING)
     reconciler_container_stop_timeout(req->ctx->containers, id, 0);

@@ -10,15 +10,12 @@ int cri_handle_remove_pod_sandbox(struct cri_request *req, ProtobufCMessage **re
                                   crio_error_t *err) {
   const Runtime__V1__RemovePodSandboxRequest *in = (const void *)req->message;
   cleanup_free char *id = NULL;
-  cleanup_error crio_error_t resolve_err = NULL;
-  if (cri_pod_resolve(req, in->pod_sandbox_id, &id, &resolve_err) < 0) {
-    if (crio_error_status(&resolve_err) != ENOENT)
-      return crio_error(err, crio_error_status(&resolve_err), "%s",
-                        crio_error_message(&resolve_err));
-  } else if (reconciler_request(req->ctx->reconciler, SM_KIND_POD, id, SM_POD_REMOVED,
-                                req->deadline_mono_ns, err) < 0) {
+  int found = cri_pod_resolve_existing(req, in->pod_sandbox_id, &id, err);
+  if (found < 0)
+    return -1;
+  if (found && reconciler_request(req->ctx->reconciler, SM_KIND_POD, id, SM_POD_REMOVED,
+                                  req->deadline_mono_ns, err) < 0)
     return crio_error_prefix(err, "remove pod sandbox %s", id);
-  }
   Runtime__V1__RemovePodSandboxResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__remove_pod_sandbox_response__init(resp);
   *response = &resp->base;

@@ -81,11 +81,7 @@ static char *config_json(struct cri_request *req) {
     cJSON_AddStringToObject(r, "runtimePath", cfg->runtimes[i].runtime_path);
     cJSON_AddStringToObject(r, "runtimeRoot", cfg->runtimes[i].runtime_root);
   }
-  char *printed = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  char *out = cri_strdup(req, printed);
-  free(printed);
-  return out;
+  return cri_json_print(req, root);
 }
 
 int cri_handle_status(struct cri_request *req, ProtobufCMessage **response,
@@ -119,13 +115,8 @@ int cri_handle_status(struct cri_request *req, ProtobufCMessage **response,
   runtime__v1__runtime_features__init(resp->features);
 
   if (in->verbose) {
-    resp->n_info = 1;
-    resp->info = cri_alloc(req, sizeof(*resp->info));
-    Runtime__V1__StatusResponse__InfoEntry *e = cri_alloc(req, sizeof(*e));
-    runtime__v1__status_response__info_entry__init(e);
-    e->key = "config";
-    e->value = config_json(req);
-    resp->info[0] = e;
+    CRI_MAP_ONE(req, resp->n_info, resp->info, Runtime__V1__StatusResponse__InfoEntry,
+                runtime__v1__status_response__info_entry__init, "config", config_json(req));
   }
   *response = &resp->base;
   return 0;

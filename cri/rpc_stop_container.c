@@ -15,11 +15,10 @@ int cri_handle_stop_container(struct cri_request *req, ProtobufCMessage **respon
   *response = &resp->base;
 
   cleanup_free char *id = NULL;
-  cleanup_error crio_error_t resolve_err = NULL;
-  if (cri_container_resolve(req, in->container_id, &id, NULL, &resolve_err) < 0) {
-    if (crio_error_status(&resolve_err) != ENOENT)
-      return crio_error(err, crio_error_status(&resolve_err), "%s",
-                        crio_error_message(&resolve_err));
+  int found = cri_container_resolve_existing(req, in->container_id, &id, NULL, err);
+  if (found < 0)
+    return -1;
+  if (!found) {
     log_debug("StopContainer: container %s does not exist; nothing to stop", in->container_id);
     return 0;
   }

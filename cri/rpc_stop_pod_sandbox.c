@@ -10,21 +10,17 @@ int cri_handle_stop_pod_sandbox(struct cri_request *req, ProtobufCMessage **resp
                                 crio_error_t *err) {
   const Runtime__V1__StopPodSandboxRequest *in = (const void *)req->message;
   cleanup_free char *id = NULL;
-  cleanup_error crio_error_t resolve_err = NULL;
-  if (cri_pod_resolve(req, in->pod_sandbox_id, &id, &resolve_err) < 0) {
-    if (crio_error_status(&resolve_err) != ENOENT)
-      return crio_error(err, crio_error_status(&resolve_err), "%s",
-                        crio_error_message(&resolve_err));
+  int found = cri_pod_resolve_existing(req, in->pod_sandbox_id, &id, err);
+  if (found < 0)
+    return -1;
+  if (!found) {
     log_debug("StopPodSandbox: pod %s does not exist; nothing to stop", in->pod_sandbox_id);
   } else {
     int rc = reconciler_request(req->ctx->reconciler, SM_KIND_POD, id, SM_POD_STOPPED,
                                 req->deadline_mono_ns, err);
-    /* Past STOPPED already (being removed): nothing left to stop. */
-    if (rc < 0 && crio_error_status(err) == EBUSY) {
-      crio_error_release(err);
-      rc = 0;
-    }
-    if (rc < 0 && crio_error_status(err) == ENOENT) {
+    /* Past STOPPED already (being removed), or removed meanwhile: nothing
+     * left to stop. */
+    if (rc < 0 && (crio_error_status(err) == EBUSY || crio_error_status(err) == ENOENT)) {
       crio_error_release(err);
       rc = 0;
     }

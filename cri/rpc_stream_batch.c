@@ -19,30 +19,11 @@
  * its own handler thread, never a writer.  A client that goes away ends
  * the stream quietly (0): it is not there to read a status. */
 #include <errno.h>
-#include <string.h>
 
 #include "cri/call.h"
 
 #define BATCH_MAX_ITEMS 128
 #define BATCH_SOFT_BYTES (512u * 1024u)
-
-/* The view functions allocate through a cri_request; a scratch request is
- * one whose call carries nothing but an arena (only cri_alloc touches it;
- * sending uses the real request). */
-struct scratch {
-  struct cri_call call;
-  struct cri_request req;
-};
-
-static void scratch_begin(struct scratch *s, const struct cri_request *req) {
-  memset(s, 0, sizeof(*s));
-  s->req = *req;
-  s->req.call = &s->call;
-}
-
-static void scratch_end(struct scratch *s) {
-  cri_arena_release(&s->call.arena);
-}
 
 /* `response`'s repeated message field, set to items[0..n). */
 static ProtobufCMessage *batch_message(struct cri_request *scratch,
@@ -80,8 +61,8 @@ int cri_stream_items(struct cri_request *req, const ProtobufCMessageDescriptor *
       gone = true;
       break;
     }
-    struct scratch s;
-    scratch_begin(&s, req);
+    struct cri_scratch s;
+    cri_scratch_begin(&s, req);
     ProtobufCMessage **batch = cri_alloc(&s.req, BATCH_MAX_ITEMS * sizeof(*batch));
     size_t count = 0, bytes = 0;
     while (i < n && count < BATCH_MAX_ITEMS && bytes < BATCH_SOFT_BYTES) {
@@ -92,7 +73,7 @@ int cri_stream_items(struct cri_request *req, const ProtobufCMessageDescriptor *
       bytes += protobuf_c_message_get_packed_size(one);
     }
     int rc = count ? send_batch(req, batch_message(&s.req, response, batch, count), err) : 0;
-    scratch_end(&s);
+    cri_scratch_end(&s);
     if (rc < 0)
       return -1;
     gone = rc > 0;

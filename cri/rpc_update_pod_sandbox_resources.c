@@ -171,19 +171,13 @@ static int persist(struct cri_request *req, const char *id,
 /* ---- the handler ------------------------------------------------------------------- */
 
 /* The record, READY and meant to stay so, and the cgroup to update — the
- * one PodSandboxStats reads (cri_pod_stats_prepare chooses it) — copied
- * out of one read txn. */
+ * one PodSandboxStats reads (cri_pod_stats_prepare chooses it). */
 static int pod_get(struct cri_request *req, const char *id_or_prefix, store_record **out,
                    const char **cgroup, crio_error_t *err) {
-  cleanup_store_txn struct store_txn *txn = NULL;
-  if (store_txn_begin(req->ctx->store, STORE_TXN_READ, &txn, err) < 0)
-    return -1;
-  cleanup_free char *id = NULL;
-  if (store_record_resolve_prefix(txn, STORE_KIND_POD, id_or_prefix, &id, err) < 0)
-    return crio_error_prefix(err, "pod sandbox %s", id_or_prefix);
   cleanup_store_record store_record *rec = NULL;
-  if (store_record_get(txn, STORE_KIND_POD, id, &rec, err) < 0)
-    return crio_error_prefix(err, "pod sandbox %s", id);
+  if (cri_pod_record_get(req, id_or_prefix, &rec, err) < 0)
+    return -1;
+  const char *id = rec->id;
   if (rec->state == SM_POD_PENDING)
     return crio_error(err, ENOENT, "pod sandbox %s: not found (still being created)", id);
   if (rec->state != SM_POD_READY || rec->goal != SM_POD_READY)
@@ -212,8 +206,7 @@ int cri_handle_update_pod_sandbox_resources(struct cri_request *req, ProtobufCMe
   const char *cgroup = NULL;
   if (pod_get(req, in->pod_sandbox_id, &rec, &cgroup, err) < 0)
     return -1;
-  const struct oci_cgroup_manager *mgr = oci_cgroup_manager_get(
-      req->ctx->config->cgroup_driver == CRI_CGROUP_DRIVER_SYSTEMD ? "systemd" : "cgroupfs", err);
+  const struct oci_cgroup_manager *mgr = cri_cgroup_manager(req->ctx, err);
   if (mgr == NULL)
     return -1;
 
