@@ -203,19 +203,10 @@ static void check_containers(const struct inspect_snapshot *s, struct problems *
 }
 
 static int cmd_check(struct inspect_ctx *ctx, int argc, char **argv, crio_error_t *err) {
-  static const struct option options[] = {
-      INSPECT_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0},
-  };
-  int opt;
-  while ((opt = inspect_getopt(argc, argv, "", options)) != -1)
-    if (inspect_common_option(ctx, opt, argv, err) < 0)
-      return INSPECT_USAGE;
-  if (inspect_no_arguments(argc, argv, err) < 0)
-    return INSPECT_USAGE;
   struct store *store = NULL;
-  if (inspect_open_store(ctx, &store, err) < 0)
-    return INSPECT_FAILED;
+  int ret = inspect_open_store_plain(ctx, argc, argv, &store, err);
+  if (ret < 0)
+    return ret;
   /* The file itself first.  A read txn held meanwhile keeps the daemon
    * from reusing the pages being walked, so a busy daemon cannot make a
    * whole file look damaged. */

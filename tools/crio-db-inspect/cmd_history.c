@@ -148,14 +148,8 @@ static int probe_record(struct store_txn *txn, const char *id, uint32_t kind,
 }
 
 static int cmd_history(struct inspect_ctx *ctx, int argc, char **argv, crio_error_t *err) {
-  static const struct option options[] = {
-      INSPECT_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0},
-  };
-  int opt;
-  while ((opt = inspect_getopt(argc, argv, "", options)) != -1)
-    if (inspect_common_option(ctx, opt, argv, err) < 0)
-      return INSPECT_USAGE;
+  if (inspect_common_options_only(ctx, argc, argv, err) < 0)
+    return INSPECT_USAGE;
   if (optind + 1 != argc)
     return inspect_usage_error(err,
                                optind >= argc ? "missing object id" : "expected one object id");

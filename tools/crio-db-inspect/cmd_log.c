@@ -226,12 +226,10 @@ static int cmd_log(struct inspect_ctx *ctx, int argc, char **argv, crio_error_t 
         return INSPECT_USAGE;
     }
   }
-  if (inspect_no_arguments(argc, argv, err) < 0)
-    return INSPECT_USAGE;
-
   struct store *store = NULL;
-  if (inspect_open_store(ctx, &store, err) < 0)
-    return INSPECT_FAILED;
+  int ret = inspect_open_store_no_arguments(ctx, argc, argv, &store, err);
+  if (ret < 0)
+    return ret;
 
   cleanup_cjson cJSON *pending = ctx->json ? cJSON_CreateArray() : NULL;
   cleanup_inspect_table struct inspect_table *table = NULL;
@@ -246,7 +244,6 @@ static int cmd_log(struct inspect_ctx *ctx, int argc, char **argv, crio_error_t 
   if (follow)
     install_stop_handlers();
 
-  int ret = 0;
   while (!stop_requested) {
     bool more = false;
     ret = read_batch(store, &reader, &more, err);

@@ -112,20 +112,10 @@ static int print_table(const struct inspect_ctx *ctx, const struct meta_snapshot
 }
 
 static int cmd_meta(struct inspect_ctx *ctx, int argc, char **argv, crio_error_t *err) {
-  static const struct option options[] = {
-      INSPECT_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0},
-  };
-  int opt;
-  while ((opt = inspect_getopt(argc, argv, "", options)) != -1)
-    if (inspect_common_option(ctx, opt, argv, err) < 0)
-      return INSPECT_USAGE;
-  if (inspect_no_arguments(argc, argv, err) < 0)
-    return INSPECT_USAGE;
-
   struct store *store = NULL;
-  if (inspect_open_store(ctx, &store, err) < 0)
-    return INSPECT_FAILED;
+  int ret = inspect_open_store_plain(ctx, argc, argv, &store, err);
+  if (ret < 0)
+    return ret;
   __attribute__((cleanup(snapshot_release))) struct meta_snapshot snap = {0};
   if (read_snapshot(store, &snap, err) < 0)
     return crio_error_prefix(err, "read metadata");

@@ -138,36 +138,36 @@ static void host_item(const struct held_index *h, struct findings *f, const char
   add_finding(f, owner ? "leaked" : "orphan", type, id, owner);
 }
 
-static void scan_pins(const struct held_index *h, struct findings *f, const char *runroot) {
-  for (int type = 0; type < OCI_NS_COUNT; type++) {
-    const char *ns = oci_ns_type_name((enum oci_ns_type)type);
-    cleanup_free char *dir = xasprintf("%s/%sns", runroot, ns);
-    cleanup_free char *res_type = xasprintf("%sns", ns);
-    cleanup_dir DIR *d = opendir(dir);
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-        continue;
-      cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
-      host_item(h, f, res_type, path);
-    }
-  }
-}
-
-static void scan_pod_dirs(const struct inspect_snapshot *s, const struct held_index *h,
-                          struct findings *f, const char *runroot) {
-  cleanup_free char *dir = xasprintf("%s/pods", runroot);
+/* Every entry of `dir` (none if it is absent) as a host item of `type`
+ * named by its path, but those the snapshot `owned_by_pod` names as pods. */
+static void scan_dir(const struct held_index *h, struct findings *f, const char *dir,
+                     const char *type, const struct inspect_snapshot *owned_by_pod) {
   cleanup_dir DIR *d = opendir(dir);
   struct dirent *de;
   while (d && (de = readdir(d)) != NULL) {
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
       continue;
-    cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
-    /* A pod that has not pinned its namespaces yet owns its dir by id. */
-    if (inspect_snapshot_find(s, STORE_KIND_POD, de->d_name))
+    if (owned_by_pod && inspect_snapshot_find(owned_by_pod, STORE_KIND_POD, de->d_name))
       continue;
-    host_item(h, f, "dir", path);
+    cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
+    host_item(h, f, type, path);
   }
+}
+
+static void scan_pins(const struct held_index *h, struct findings *f, const char *runroot) {
+  for (int type = 0; type < OCI_NS_COUNT; type++) {
+    const char *ns = oci_ns_type_name((enum oci_ns_type)type);
+    cleanup_free char *dir = xasprintf("%s/%sns", runroot, ns);
+    cleanup_free char *res_type = xasprintf("%sns", ns);
+    scan_dir(h, f, dir, res_type, NULL);
+  }
+}
+
+/* A pod that has not pinned its namespaces yet owns its dir by id. */
+static void scan_pod_dirs(const struct inspect_snapshot *s, const struct held_index *h,
+                          struct findings *f, const char *runroot) {
+  cleanup_free char *dir = xasprintf("%s/pods", runroot);
+  scan_dir(h, f, dir, "dir", s);
 }
 
 static bool is_crio_cgroup(const char *name) {
@@ -316,11 +316,10 @@ static int cmd_orphans(struct inspect_ctx *ctx, int argc, char **argv, crio_erro
         return INSPECT_USAGE;
     }
   }
-  if (inspect_no_arguments(argc, argv, err) < 0)
-    return INSPECT_USAGE;
   struct store *store = NULL;
-  if (inspect_open_store(ctx, &store, err) < 0)
-    return INSPECT_FAILED;
+  int ret = inspect_open_store_no_arguments(ctx, argc, argv, &store, err);
+  if (ret < 0)
+    return ret;
   __attribute__((cleanup(inspect_snapshot_release))) struct inspect_snapshot snap = {0};
   if (inspect_snapshot_read(store, &snap, err) < 0)
     return crio_error_prefix(err, "orphans");

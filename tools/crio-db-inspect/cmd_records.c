@@ -98,20 +98,10 @@ static int visit_record(const store_record *rec, void *data) {
 
 static int list_records(struct inspect_ctx *ctx, enum store_kind kind, int argc, char **argv,
                         crio_error_t *err) {
-  static const struct option options[] = {
-      INSPECT_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0},
-  };
-  int opt;
-  while ((opt = inspect_getopt(argc, argv, "", options)) != -1)
-    if (inspect_common_option(ctx, opt, argv, err) < 0)
-      return INSPECT_USAGE;
-  if (inspect_no_arguments(argc, argv, err) < 0)
-    return INSPECT_USAGE;
-
   struct store *store = NULL;
-  if (inspect_open_store(ctx, &store, err) < 0)
-    return INSPECT_FAILED;
+  int ret = inspect_open_store_plain(ctx, argc, argv, &store, err);
+  if (ret < 0)
+    return ret;
 
   cleanup_cjson cJSON *array = NULL;
   cleanup_inspect_table struct inspect_table *table = NULL;
@@ -132,8 +122,7 @@ static int list_records(struct inspect_ctx *ctx, enum store_kind kind, int argc,
   if (store_txn_begin(store, STORE_TXN_READ, &txn, err) < 0 ||
       store_record_foreach(txn, kind, visit_record, &list, err) < 0)
     return crio_error_prefix(err, "list %ss", store_kind_name(kind));
-  int ret = store_txn_commit(steal_pointer(&txn), err);
-  if (ret < 0)
+  if (store_txn_commit(steal_pointer(&txn), err) < 0)
     return crio_error_prefix(err, "list %ss", store_kind_name(kind));
 
   if (array)

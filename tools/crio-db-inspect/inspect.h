@@ -84,6 +84,18 @@ int inspect_getopt(int argc, char **argv, const char *shortopts, const struct op
 int inspect_common_option(struct inspect_ctx *ctx, int opt, char **argv, crio_error_t *err);
 /* INSPECT_USAGE if positional arguments are left after the options. */
 int inspect_no_arguments(int argc, char **argv, crio_error_t *err);
+/* The options of a command that has none of its own: only the common
+ * ones.  0 or INSPECT_USAGE. */
+int inspect_common_options_only(struct inspect_ctx *ctx, int argc, char **argv,
+                                crio_error_t *err);
+/* Once a command without arguments parsed its options: INSPECT_USAGE if
+ * arguments are left, else the store opened (INSPECT_FAILED if it cannot
+ * be), 0. */
+int inspect_open_store_no_arguments(struct inspect_ctx *ctx, int argc, char **argv,
+                                    struct store **store, crio_error_t *err);
+/* Both, for a command with neither options of its own nor arguments. */
+int inspect_open_store_plain(struct inspect_ctx *ctx, int argc, char **argv, struct store **store,
+                             crio_error_t *err);
 
 /* ---- output.c: tables for people, JSON for scripts ----------------------- */
 struct inspect_table;

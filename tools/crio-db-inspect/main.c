@@ -93,6 +93,35 @@ int inspect_no_arguments(int argc, char **argv, crio_error_t *err) {
   return 0;
 }
 
+int inspect_common_options_only(struct inspect_ctx *ctx, int argc, char **argv,
+                                crio_error_t *err) {
+  static const struct option options[] = {
+      INSPECT_COMMON_OPTIONS,
+      {NULL, 0, NULL, 0},
+  };
+  int opt;
+  while ((opt = inspect_getopt(argc, argv, "", options)) != -1)
+    if (inspect_common_option(ctx, opt, argv, err) < 0)
+      return INSPECT_USAGE;
+  return 0;
+}
+
+int inspect_open_store_no_arguments(struct inspect_ctx *ctx, int argc, char **argv,
+                                    struct store **store, crio_error_t *err) {
+  if (inspect_no_arguments(argc, argv, err) < 0)
+    return INSPECT_USAGE;
+  if (inspect_open_store(ctx, store, err) < 0)
+    return INSPECT_FAILED;
+  return 0;
+}
+
+int inspect_open_store_plain(struct inspect_ctx *ctx, int argc, char **argv, struct store **store,
+                             crio_error_t *err) {
+  if (inspect_common_options_only(ctx, argc, argv, err) < 0)
+    return INSPECT_USAGE;
+  return inspect_open_store_no_arguments(ctx, argc, argv, store, err);
+}
+
 static void print_help(FILE *out) {
   fprintf(out, "Usage: " INSPECT_PROGRAM " [--root DIR] [--json] COMMAND [ARGS]\n"
                "\n"
