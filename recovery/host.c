@@ -108,7 +108,15 @@ int recovery_remove_tree(const char *path, crio_error_t *err) {
   return 0;
 }
 
-static void strv_push(char ***v, size_t *n, char *s) {
+char *recovery_read_text(const char *path) {
+  char *text = NULL;
+  cleanup_error crio_error_t read_err = NULL;
+  if (crio_read_file(path, &text, NULL, &read_err) < 0)
+    return NULL;
+  return text;
+}
+
+void recovery_strv_push(char ***v, size_t *n, char *s) {
   *v = xrealloc(*v, (*n + 2) * sizeof(char *));
   (*v)[(*n)++] = s;
   (*v)[*n] = NULL;
@@ -119,9 +127,8 @@ static void strv_push(char ***v, size_t *n, char *s) {
 char **recovery_cgroup_roots(void) {
   char **roots = xcalloc(1, sizeof(char *));
   size_t n = 0;
-  cleanup_free char *text = NULL;
-  cleanup_error crio_error_t read_err = NULL;
-  if (crio_read_file("/proc/self/mountinfo", &text, NULL, &read_err) < 0)
+  cleanup_free char *text = recovery_read_text("/proc/self/mountinfo");
+  if (text == NULL)
     return roots;
   cleanup_strv char **devs = xcalloc(1, sizeof(char *));
   size_t n_devs = 0;
@@ -149,8 +156,8 @@ char **recovery_cgroup_roots(void) {
       seen = strcmp(devs[i], f[2]) == 0;
     if (seen || strchr(f[4], '\\'))
       continue; /* an escaped mount point is not one of the usual ones */
-    strv_push(&devs, &n_devs, xstrdup(f[2]));
-    strv_push(&roots, &n, xstrdup(f[4]));
+    recovery_strv_push(&devs, &n_devs, xstrdup(f[2]));
+    recovery_strv_push(&roots, &n, xstrdup(f[4]));
   }
   return roots;
 }
@@ -165,7 +172,7 @@ char **recovery_cgroup_dirs(const char *path) {
     cleanup_free char *dir = xasprintf("%s%s", roots[i], path);
     struct stat st;
     if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-      strv_push(&dirs, &n, steal_pointer(&dir));
+      recovery_strv_push(&dirs, &n, steal_pointer(&dir));
   }
   return dirs;
 }
@@ -218,4 +225,17 @@ void recovery_release_pin_dirs(const char *runroot) {
     if (oci_ns_pin_dir_release(dir, &dir_err) < 0)
       crio_error_warn(&dir_err, "release pin directory");
   }
+}
+
+char *recovery_mountinfo_mount_point(char *line) {
+  char *field = line;
+  for (int i = 0; i < 4 && field; i++) {
+    field = strchr(field, ' ');
+    if (field)
+      field++;
+  }
+  if (field == NULL)
+    return NULL;
+  field[strcspn(field, " ")] = '\0';
+  return field;
 }

@@ -18,8 +18,17 @@ int recovery_remove_tree(const char *path, crio_error_t *err);
 /* The hierarchy roots under /sys/fs/cgroup (or /sys/fs/cgroup itself on a
  * unified host), NULL-terminated. */
 char **recovery_cgroup_roots(void);
+/* A file's text, NULL if it cannot be read (what is best effort reads
+ * so: an absent file is nothing to do). */
+char *recovery_read_text(const char *path);
+/* Appends s (owned from now on) to the NULL-terminated *v of *n strings. */
+void recovery_strv_push(char ***v, size_t *n, char *s);
 /* "pid:start_time" -> 0, or -1 if malformed. */
 int recovery_parse_process_id(const char *id, int *pid, uint64_t *start_time);
+/* The mount point field of a /proc/self/mountinfo line ("id parent
+ * major:minor root mountpoint ..."), cut off in place and still escaped
+ * (octal \040 ...); NULL if the line has none. */
+char *recovery_mountinfo_mount_point(char *line);
 
 /* Releases the self bind mount of each <runroot>/<type>ns pin directory
  * that holds no pin any more (warnings only). */

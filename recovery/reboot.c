@@ -62,12 +62,6 @@ struct recovery_reboot {
   struct recovery_reboot_report report;
 };
 
-static void strv_append(char ***v, size_t *n, const char *s) {
-  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
-  (*v)[(*n)++] = xstrdup(s);
-  (*v)[*n] = NULL;
-}
-
 static void strv_free_n(char **v, size_t n) {
   for (size_t i = 0; i < n; i++)
     free(v[i]);
@@ -99,10 +93,10 @@ const struct recovery_reboot_report *recovery_reboot_report_of(const struct reco
 static int collect_container(const store_record *rec, void *data) {
   struct recovery_reboot *rb = data;
   if (rec->state == SM_CONTAINER_CREATED || rec->state == SM_CONTAINER_RUNNING)
-    strv_append(&rb->exited, &rb->n_exited, rec->id);
+    recovery_strv_push(&rb->exited, &rb->n_exited, xstrdup(rec->id));
   else if ((rec->state == SM_CONTAINER_PENDING || rec->state == SM_CONTAINER_ROOTFS_MOUNTED) &&
            rec->goal != SM_CONTAINER_REMOVED)
-    strv_append(&rb->unborn, &rb->n_unborn, rec->id);
+    recovery_strv_push(&rb->unborn, &rb->n_unborn, xstrdup(rec->id));
   return 0;
 }
 
@@ -110,7 +104,7 @@ static int collect_container(const store_record *rec, void *data) {
 static int collect_pod(const store_record *rec, void *data) {
   struct recovery_reboot *rb = data;
   if (rec->goal == SM_POD_READY)
-    strv_append(&rb->pods, &rb->n_pods, rec->id);
+    recovery_strv_push(&rb->pods, &rb->n_pods, xstrdup(rec->id));
   return 0;
 }
 

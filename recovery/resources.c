@@ -23,28 +23,37 @@
 #include "oci/runtime.h"
 #include "recovery/internal.h"
 
+/* The detail a resource was logged with, parsed; NULL if it has none or it
+ * is not JSON. */
+static cJSON *detail_json(const store_resource *res) {
+  if (res->detail.len == 0)
+    return NULL;
+  cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
+  return cJSON_Parse(text);
+}
+
 /* ---- pinned namespaces: netns, ipcns, utsns, pidns ------------------------------- */
 
-static bool ns_type_of(const char *type, enum oci_ns_type *out) {
+static int ns_type_of(const store_resource *res, enum oci_ns_type *out, crio_error_t *err) {
   static const struct {
     const char *type;
     enum oci_ns_type ns;
   } map[] = {
       {"netns", OCI_NS_NET}, {"ipcns", OCI_NS_IPC}, {"utsns", OCI_NS_UTS}, {"pidns", OCI_NS_PID}};
   for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-    if (strcmp(map[i].type, type) == 0) {
+    if (strcmp(map[i].type, res->type) == 0) {
       *out = map[i].ns;
-      return true;
+      return 0;
     }
   }
-  return false;
+  return crio_error(err, EINVAL, "%s is not a namespace type", res->type);
 }
 
 static int ns_exists(const struct recovery_env *env, const char *owner, const store_resource *res,
                      crio_error_t *err) {
   enum oci_ns_type ns;
-  if (!ns_type_of(res->type, &ns))
-    return crio_error(err, EINVAL, "%s is not a namespace type", res->type);
+  if (ns_type_of(res, &ns, err) < 0)
+    return -1;
   return oci_ns_is_pinned(ns, res->id, err);
 }
 
@@ -53,8 +62,8 @@ static int ns_exists(const struct recovery_env *env, const char *owner, const st
 static int ns_release(const struct recovery_env *env, const char *owner, const store_resource *res,
                       crio_error_t *err) {
   enum oci_ns_type ns;
-  if (!ns_type_of(res->type, &ns))
-    return crio_error(err, EINVAL, "%s is not a namespace type", res->type);
+  if (ns_type_of(res, &ns, err) < 0)
+    return -1;
   int pinned = oci_ns_is_pinned(ns, res->id, err);
   if (pinned < 0)
     return -1;
@@ -70,15 +79,22 @@ static int ns_release(const struct recovery_env *env, const char *owner, const s
 
 /* ---- cgroups ------------------------------------------------------------------------ */
 
-static bool cgroup_path_sane(const char *path) {
-  return path && path[0] == '/' && strcmp(path, "/") != 0 && strstr(path, "/..") == NULL;
+/* The cgroup's directories in every hierarchy that has it; NULL if its
+ * path is not one a cgroup of ours could have. */
+static char **cgroup_dirs_of(const store_resource *res, crio_error_t *err) {
+  const char *path = res->id;
+  if (!(path && path[0] == '/' && strcmp(path, "/") != 0 && strstr(path, "/..") == NULL)) {
+    crio_error(err, EINVAL, "malformed cgroup path \"%s\"", res->id);
+    return NULL;
+  }
+  return recovery_cgroup_dirs(path);
 }
 
 static int cgroup_exists(const struct recovery_env *env, const char *owner,
                          const store_resource *res, crio_error_t *err) {
-  if (!cgroup_path_sane(res->id))
-    return crio_error(err, EINVAL, "malformed cgroup path \"%s\"", res->id);
-  cleanup_strv char **dirs = recovery_cgroup_dirs(res->id);
+  cleanup_strv char **dirs = cgroup_dirs_of(res, err);
+  if (dirs == NULL)
+    return -1;
   return dirs[0] != NULL;
 }
 
@@ -87,8 +103,7 @@ static int cgroup_exists(const struct recovery_env *env, const char *owner,
 static const struct oci_cgroup_manager *cgroup_manager_for(const store_resource *res,
                                                            crio_error_t *err) {
   if (res->detail.len > 0) {
-    cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
-    cJSON *doc = cJSON_Parse(text);
+    cJSON *doc = detail_json(res);
     const cJSON *driver = doc ? cJSON_GetObjectItemCaseSensitive(doc, "driver") : NULL;
     const struct oci_cgroup_manager *m =
         cJSON_IsString(driver) ? oci_cgroup_manager_get(driver->valuestring, err) : NULL;
@@ -105,9 +120,9 @@ static const struct oci_cgroup_manager *cgroup_manager_for(const store_resource 
 
 static int cgroup_release(const struct recovery_env *env, const char *owner,
                           const store_resource *res, crio_error_t *err) {
-  if (!cgroup_path_sane(res->id))
-    return crio_error(err, EINVAL, "malformed cgroup path \"%s\"", res->id);
-  cleanup_strv char **dirs = recovery_cgroup_dirs(res->id);
+  cleanup_strv char **dirs = cgroup_dirs_of(res, err);
+  if (dirs == NULL)
+    return -1;
   if (dirs[0] == NULL)
     return 0; /* gone in every hierarchy; systemd need not even run */
   const struct oci_cgroup_manager *m = cgroup_manager_for(res, err);
@@ -146,8 +161,7 @@ static int cni_detail_parse(const store_resource *res, struct cni_detail *d, cri
   memset(d, 0, sizeof(*d));
   if (res->detail.len == 0)
     return crio_error(err, EINVAL, "CNI attachment %s: no detail logged to DEL from", res->id);
-  cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
-  cJSON *doc = cJSON_Parse(text);
+  cJSON *doc = detail_json(res);
   if (doc == NULL)
     return crio_error(err, EINVAL, "CNI attachment %s: detail is not JSON", res->id);
   d->conflist = json_text(cJSON_GetObjectItemCaseSensitive(doc, "conflist"));
@@ -204,23 +218,45 @@ static int cni_release(const struct recovery_env *env, const char *owner, const 
 
 /* ---- processes: "pid:start_time" ------------------------------------------------------- */
 
-static int process_exists(const struct recovery_env *env, const char *owner,
-                          const store_resource *res, crio_error_t *err) {
+typedef int (*process_fn)(pid_t pid, uint64_t start_time, crio_error_t *err);
+
+/* fn on the process a resource's id names (`what`: "process", "conmon"). */
+static int on_process(const store_resource *res, const char *what, process_fn fn,
+                      crio_error_t *err) {
   int pid;
   uint64_t start_time;
   if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
-    return crio_error(err, EINVAL, "malformed process id \"%s\" (want pid:start_time)", res->id);
-  return oci_infra_is_running(pid, start_time, err);
+    return crio_error(err, EINVAL, "malformed %s id \"%s\" (want pid:start_time)", what, res->id);
+  return fn(pid, start_time, err);
+}
+
+static int process_exists(const struct recovery_env *env, const char *owner,
+                          const store_resource *res, crio_error_t *err) {
+  return on_process(res, "process", oci_infra_is_running, err);
+}
+
+static int infra_stop(pid_t pid, uint64_t start_time, crio_error_t *err) {
+  return oci_infra_stop(pid, start_time, 10000, err);
 }
 
 /* A pid whose start time differs is someone else's now: never signalled. */
 static int process_release(const struct recovery_env *env, const char *owner,
                            const store_resource *res, crio_error_t *err) {
-  int pid;
-  uint64_t start_time;
-  if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
-    return crio_error(err, EINVAL, "malformed process id \"%s\" (want pid:start_time)", res->id);
-  return oci_infra_stop(pid, start_time, 10000, err);
+  return on_process(res, "process", infra_stop, err);
+}
+
+/* What is below neither the run dir nor the state dir is not ours: EPERM,
+ * "leaving `it` alone". */
+static bool below_run_or_state_dir(const struct recovery_env *env, const char *path) {
+  return (env->runroot && recovery_path_below(path, env->runroot)) ||
+         (env->root && recovery_path_below(path, env->root));
+}
+
+static int outside_error(const struct recovery_env *env, const char *path, const char *it,
+                         crio_error_t *err) {
+  return crio_error(err, EPERM, "%s is outside %s and %s: leaving %s alone", path,
+                    env->runroot ? env->runroot : "(no run dir)",
+                    env->root ? env->root : "(no state dir)", it);
 }
 
 /* ---- directories ------------------------------------------------------------------------- */
@@ -239,17 +275,13 @@ static int dir_exists(const struct recovery_env *env, const char *owner, const s
  * never the database. */
 static int dir_release(const struct recovery_env *env, const char *owner, const store_resource *res,
                        crio_error_t *err) {
-  bool in_run = env->runroot && recovery_path_below(res->id, env->runroot);
-  bool in_state = env->root && recovery_path_below(res->id, env->root);
-  if (!in_run && !in_state) {
+  if (!below_run_or_state_dir(env, res->id)) {
     struct stat st;
     if (lstat(res->id, &st) < 0 && errno == ENOENT)
       return 0;
-    return crio_error(err, EPERM, "%s is outside %s and %s: leaving it alone", res->id,
-                      env->runroot ? env->runroot : "(no run dir)",
-                      env->root ? env->root : "(no state dir)");
+    return outside_error(env, res->id, "it", err);
   }
-  if (in_state) {
+  if (env->root && recovery_path_below(res->id, env->root)) {
     /* The database and the layer store are never one object's dir. */
     cleanup_free char *db = xasprintf("%s/db", env->root);
     cleanup_free char *layers = xasprintf("%s/layers", env->root);
@@ -292,16 +324,9 @@ static int is_mount_point(const char *path, crio_error_t *err) {
     return -1;
   char *save = NULL;
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    /* id parent major:minor root mountpoint ... */
-    char *field = line;
-    for (int i = 0; i < 4 && field; i++) {
-      field = strchr(field, ' ');
-      if (field)
-        field++;
-    }
+    char *field = recovery_mountinfo_mount_point(line);
     if (field == NULL)
       continue;
-    field[strcspn(field, " ")] = '\0';
     unescape_octal(field);
     if (strcmp(field, resolved) == 0)
       return 1;
@@ -322,11 +347,8 @@ static int mount_release(const struct recovery_env *env, const char *owner,
   int mounted = is_mount_point(res->id, err);
   if (mounted <= 0)
     return mounted;
-  if (!(env->runroot && recovery_path_below(res->id, env->runroot)) &&
-      !(env->root && recovery_path_below(res->id, env->root)))
-    return crio_error(err, EPERM, "%s is outside %s and %s: leaving the mount alone", res->id,
-                      env->runroot ? env->runroot : "(no run dir)",
-                      env->root ? env->root : "(no state dir)");
+  if (!below_run_or_state_dir(env, res->id))
+    return outside_error(env, res->id, "the mount", err);
   for (int i = 0; i < 16; i++) {
     if (umount2(res->id, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
       continue;
@@ -397,8 +419,7 @@ static void runtime_detail_clear(struct runtime_detail *d) {
 static int runtime_detail_parse(const store_resource *res, struct runtime_detail *d,
                                 crio_error_t *err) {
   memset(d, 0, sizeof(*d));
-  cleanup_free char *text = xstrndup((const char *)res->detail.data, res->detail.len);
-  cJSON *doc = cJSON_Parse(text);
+  cJSON *doc = detail_json(res);
   if (doc == NULL)
     return crio_error(err, EINVAL, "runtime %s: the logged detail is not JSON", res->id);
   d->type = json_text(cJSON_GetObjectItemCaseSensitive(doc, "runtime_type"));
@@ -457,22 +478,14 @@ static int runtime_release(const struct recovery_env *env, const char *owner,
 
 static int conmon_exists(const struct recovery_env *env, const char *owner,
                          const store_resource *res, crio_error_t *err) {
-  int pid;
-  uint64_t start_time;
-  if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
-    return crio_error(err, EINVAL, "malformed conmon id \"%s\" (want pid:start_time)", res->id);
-  return oci_conmon_is_running(pid, start_time, err);
+  return on_process(res, "conmon", oci_conmon_is_running, err);
 }
 
 /* Only if (pid, start time) still names that conmon: a reused pid is never
  * signalled. */
 static int conmon_release(const struct recovery_env *env, const char *owner,
                           const store_resource *res, crio_error_t *err) {
-  int pid;
-  uint64_t start_time;
-  if (recovery_parse_process_id(res->id, &pid, &start_time) < 0)
-    return crio_error(err, EINVAL, "malformed conmon id \"%s\" (want pid:start_time)", res->id);
-  return oci_conmon_kill(pid, start_time, err);
+  return on_process(res, "conmon", oci_conmon_kill, err);
 }
 
 /* ---- the table ----------------------------------------------------------------------------- */

@@ -33,9 +33,7 @@ static void host_ids_add(struct host_ids *set, const char *id) {
   for (size_t i = 0; i < set->n; i++)
     if (strcmp(set->ids[i], id) == 0)
       return;
-  set->ids = xrealloc(set->ids, (set->n + 2) * sizeof(char *));
-  set->ids[set->n++] = xstrdup(id);
-  set->ids[set->n] = NULL;
+  recovery_strv_push(&set->ids, &set->n, xstrdup(id));
 }
 
 static bool host_ids_has(const struct host_ids *set, const char *id, size_t len) {
@@ -183,14 +181,6 @@ static void host_step(const struct recovery_wipe_options *options, const char *p
   recovery_wipe_say(options, "released pod/%s %s %s", pod_id, type, id);
 }
 
-static char *read_text(const char *path) {
-  char *text = NULL;
-  cleanup_error crio_error_t read_err = NULL;
-  if (crio_read_file(path, &text, NULL, &read_err) < 0)
-    return NULL;
-  return text;
-}
-
 static int longer_first(const void *a, const void *b) {
   size_t x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
   return x < y ? 1 : x > y ? -1 : 0;
@@ -200,22 +190,15 @@ static int longer_first(const void *a, const void *b) {
 static char **mounts_below(const char *dir) {
   char **found = xcalloc(1, sizeof(char *));
   size_t n = 0;
-  cleanup_free char *text = NULL;
-  cleanup_error crio_error_t read_err = NULL;
-  if (crio_read_file("/proc/self/mountinfo", &text, NULL, &read_err) < 0)
+  cleanup_free char *text = recovery_read_text("/proc/self/mountinfo");
+  if (text == NULL)
     return found;
   size_t len = strlen(dir);
   char *save = NULL;
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    char *field = line;
-    for (int i = 0; i < 4 && field; i++) {
-      field = strchr(field, ' ');
-      if (field)
-        field++;
-    }
+    char *field = recovery_mountinfo_mount_point(line);
     if (field == NULL)
       continue;
-    field[strcspn(field, " ")] = '\0';
     /* An escaped path (a space in it) is not one the daemon makes. */
     if (strchr(field, '\\') || strncmp(field, dir, len) != 0 || field[len] != '/')
       continue;
@@ -224,9 +207,7 @@ static char **mounts_below(const char *dir) {
       dup = strcmp(found[i], field) == 0;
     if (dup)
       continue;
-    found = xrealloc(found, (n + 2) * sizeof(char *));
-    found[n++] = xstrdup(field);
-    found[n] = NULL;
+    recovery_strv_push(&found, &n, xstrdup(field));
   }
   qsort(found, n, sizeof(char *), longer_first);
   return found;
@@ -240,7 +221,7 @@ static void wipe_pod(const struct recovery_wipe_options *options, const char *id
 
   /* The pause process of a shared PID namespace, by pid and start time. */
   cleanup_free char *pid_file = xasprintf("%s/infra.pid", pod_dir);
-  cleanup_free char *pid_text = read_text(pid_file);
+  cleanup_free char *pid_text = recovery_read_text(pid_file);
   int pid = 0;
   unsigned long long start_time = 0;
   if (pid_text && sscanf(pid_text, "%d %llu", &pid, &start_time) == 2 && pid > 0) {
@@ -251,7 +232,7 @@ static void wipe_pod(const struct recovery_wipe_options *options, const char *id
   /* CNI ADD stashed its config here before it ran; DEL with it gives the
    * IPAM reservation back even without the stored result. */
   cleanup_free char *stash = xasprintf("%s/cni-config.json", pod_dir);
-  cleanup_free char *conflist = read_text(stash);
+  cleanup_free char *conflist = recovery_read_text(stash);
   cJSON *parsed = conflist ? cJSON_Parse(conflist) : NULL;
   if (parsed) {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(parsed, "name");
