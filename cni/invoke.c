@@ -234,14 +234,49 @@ static int parse_capability_args(const struct cni_runtime_conf *rt, cJSON **out,
   return 0;
 }
 
+/* What ADD, DEL and CHECK check and parse first: the runtime conf, the
+ * list and the capability arguments; errors say "CNI <command>". */
+static int prepare(const char *command, const char *conflist_json,
+                   const struct cni_runtime_conf *rt, bool need_netns, struct parsed_list *list,
+                   cJSON **caps, crio_error_t *err) {
+  if (check_runtime_conf(rt, need_netns, err) < 0 || parse_list(conflist_json, list, err) < 0 ||
+      parse_capability_args(rt, caps, err) < 0)
+    return crio_error_prefix(err, "CNI %s", command);
+  return 0;
+}
+
+/* Runs one plugin of the list with its request configuration; *out is
+ * its stdout. */
+static int run_list_plugin(const struct cni_invocation *inv, const struct parsed_list *list,
+                           const cJSON *plugin, const cJSON *caps, const cJSON *prev, char **out,
+                           crio_error_t *err) {
+  cleanup_cjson cJSON *req = build_request(list, plugin, caps, prev);
+  return run_plugin(inv, cni_json_string(plugin, "type"), req, out, err);
+}
+
+/* Runs every plugin of the list in order (in reverse for DEL) with the
+ * same prevResult, their output unused; the first failure ends the chain,
+ * its error prefixed with "<what> <network name>". */
+static int run_chain(const struct cni_invocation *inv, const struct parsed_list *list,
+                     const cJSON *caps, const cJSON *prev, bool reverse, const char *what,
+                     crio_error_t *err) {
+  int n = cJSON_GetArraySize(list->plugins);
+  for (int k = 0; k < n; k++) {
+    const cJSON *plugin = cJSON_GetArrayItem(list->plugins, reverse ? n - 1 - k : k);
+    cleanup_free char *out = NULL;
+    if (run_list_plugin(inv, list, plugin, caps, prev, &out, err) < 0)
+      return crio_error_prefix(err, "%s %s", what, list->name);
+  }
+  return 0;
+}
+
 int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
             const struct cni_runtime_conf *rt, char **result_json, crio_error_t *err) {
   *result_json = NULL;
   cleanup_parsed_list struct parsed_list list = {0};
   cleanup_cjson cJSON *caps = NULL;
-  if (check_runtime_conf(rt, true, err) < 0 || parse_list(net->conflist, &list, err) < 0 ||
-      parse_capability_args(rt, &caps, err) < 0)
-    return crio_error_prefix(err, "CNI ADD");
+  if (prepare("ADD", net->conflist, rt, true, &list, &caps, err) < 0)
+    return -1;
   if (cni_version_compare(list.version, "0.3.0") < 0)
     return crio_error(err, EINVAL,
                       "CNI ADD: network %s has cniVersion %s; "
@@ -254,9 +289,8 @@ int cni_add(const struct cni_network *net, const char *const *plugin_dirs,
   const cJSON *plugin;
   cJSON_ArrayForEach(plugin, list.plugins) {
     const char *type = cni_json_string(plugin, "type");
-    cleanup_cjson cJSON *req = build_request(&list, plugin, caps, prev);
     cleanup_free char *out = NULL;
-    if (run_plugin(&inv, type, req, &out, err) < 0)
+    if (run_list_plugin(&inv, &list, plugin, caps, prev, &out, err) < 0)
       return crio_error_prefix(err, "CNI ADD to network %s", list.name);
     cJSON *result = cJSON_Parse(out);
     if (!cJSON_IsObject(result)) {
@@ -288,9 +322,8 @@ int cni_del(const char *conflist_json, const char *const *plugin_dirs,
   cleanup_parsed_list struct parsed_list list = {0};
   cleanup_cjson cJSON *caps = NULL;
   cleanup_cjson cJSON *prev = NULL;
-  if (check_runtime_conf(rt, false, err) < 0 || parse_list(conflist_json, &list, err) < 0 ||
-      parse_capability_args(rt, &caps, err) < 0)
-    return crio_error_prefix(err, "CNI DEL");
+  if (prepare("DEL", conflist_json, rt, false, &list, &caps, err) < 0)
+    return -1;
   /* prevResult on DEL arrived with spec 0.4.0; older plugins would not
    * expect it. */
   if (prev_result_json && *prev_result_json && cni_version_compare(list.version, "0.4.0") >= 0) {
@@ -303,27 +336,17 @@ int cni_del(const char *conflist_json, const char *const *plugin_dirs,
   }
   const char *netns = is_netns(rt->netns_path) ? rt->netns_path : "";
   struct cni_invocation inv = {"DEL", rt, plugin_dirs, netns};
-  int n = cJSON_GetArraySize(list.plugins);
-  for (int i = n - 1; i >= 0; i--) {
-    const cJSON *plugin = cJSON_GetArrayItem(list.plugins, i);
-    const char *type = cni_json_string(plugin, "type");
-    cleanup_cjson cJSON *req = build_request(&list, plugin, caps, prev);
-    cleanup_free char *out = NULL;
-    /* The spec halts the chain at the first failure; the caller retries
-     * the whole DEL, which every plugin must accept. */
-    if (run_plugin(&inv, type, req, &out, err) < 0)
-      return crio_error_prefix(err, "CNI DEL from network %s", list.name);
-  }
-  return 0;
+  /* The spec halts the chain at the first failure; the caller retries the
+   * whole DEL, which every plugin must accept. */
+  return run_chain(&inv, &list, caps, prev, true, "CNI DEL from network", err);
 }
 
 int cni_check(const char *conflist_json, const char *const *plugin_dirs,
               const struct cni_runtime_conf *rt, const char *prev_result_json, crio_error_t *err) {
   cleanup_parsed_list struct parsed_list list = {0};
   cleanup_cjson cJSON *caps = NULL;
-  if (check_runtime_conf(rt, true, err) < 0 || parse_list(conflist_json, &list, err) < 0 ||
-      parse_capability_args(rt, &caps, err) < 0)
-    return crio_error_prefix(err, "CNI CHECK");
+  if (prepare("CHECK", conflist_json, rt, true, &list, &caps, err) < 0)
+    return -1;
   if (cni_version_compare(list.version, "0.4.0") < 0)
     return crio_error(err, EINVAL,
                       "CNI CHECK: network %s has cniVersion %s; "
@@ -337,15 +360,7 @@ int cni_check(const char *conflist_json, const char *const *plugin_dirs,
   if (find_all_plugins(&list, plugin_dirs, err) < 0)
     return crio_error_prefix(err, "CNI CHECK in network %s", list.name);
   struct cni_invocation inv = {"CHECK", rt, plugin_dirs, rt->netns_path};
-  const cJSON *plugin;
-  cJSON_ArrayForEach(plugin, list.plugins) {
-    const char *type = cni_json_string(plugin, "type");
-    cleanup_cjson cJSON *req = build_request(&list, plugin, caps, prev);
-    cleanup_free char *out = NULL;
-    if (run_plugin(&inv, type, req, &out, err) < 0)
-      return crio_error_prefix(err, "CNI CHECK in network %s", list.name);
-  }
-  return 0;
+  return run_chain(&inv, &list, caps, prev, false, "CNI CHECK in network", err);
 }
 
 static int plugin_versions(const char *type, const char *const *plugin_dirs, const char *version,
@@ -417,12 +432,5 @@ int cni_status(const char *conflist_json, const char *const *plugin_dirs, crio_e
     }
   }
   struct cni_invocation inv = {"STATUS", NULL, plugin_dirs, NULL};
-  cJSON_ArrayForEach(plugin, list.plugins) {
-    const char *type = cni_json_string(plugin, "type");
-    cleanup_cjson cJSON *req = build_request(&list, plugin, NULL, NULL);
-    cleanup_free char *out = NULL;
-    if (run_plugin(&inv, type, req, &out, err) < 0)
-      return crio_error_prefix(err, "CNI STATUS of network %s", list.name);
-  }
-  return 0;
+  return run_chain(&inv, &list, NULL, NULL, false, "CNI STATUS of network", err);
 }
