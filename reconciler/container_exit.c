@@ -274,18 +274,15 @@ static int collect_live(const store_record *rec, void *data) {
   return 0;
 }
 
-/* 1 if the container ended (so an exit must be recorded), 0 if it lives. */
-static int container_ended(const struct reconciler_container_env *env, const store_record *rec,
-                           crio_error_t *err) {
+int container_conmon_alive(const store_record *rec, crio_error_t *err) {
   const Crio__Store__ContainerBody *c = rec->container;
-  if (c->conmon_pid > 0) {
-    int alive = oci_conmon_is_running(c->conmon_pid, c->conmon_start_time, err);
-    if (alive != 0)
-      return alive < 0 ? -1 : 0;
-  }
-  const struct oci_runtime *rt = container_runtime(env, rec, err);
-  if (rt == NULL)
-    return -1;
+  if (c->conmon_pid <= 0)
+    return 0;
+  return oci_conmon_is_running(c->conmon_pid, c->conmon_start_time, err);
+}
+
+int container_runtime_ended(const struct oci_runtime *rt, const store_record *rec,
+                            crio_error_t *err) {
   struct oci_runtime_state st;
   cleanup_error crio_error_t e = NULL;
   if (oci_runtime_state(rt, rec->id, &st, &e) < 0) {
@@ -294,8 +291,21 @@ static int container_ended(const struct reconciler_container_env *env, const sto
     *err = steal_pointer(&e);
     return -1;
   }
-  if (st.status == OCI_STATUS_STOPPED || st.status == OCI_STATUS_UNKNOWN)
-    return 1;
+  return st.status == OCI_STATUS_STOPPED || st.status == OCI_STATUS_UNKNOWN;
+}
+
+/* 1 if the container ended (so an exit must be recorded), 0 if it lives. */
+static int container_ended(const struct reconciler_container_env *env, const store_record *rec,
+                           crio_error_t *err) {
+  int alive = container_conmon_alive(rec, err);
+  if (alive != 0)
+    return alive < 0 ? -1 : 0;
+  const struct oci_runtime *rt = container_runtime(env, rec, err);
+  if (rt == NULL)
+    return -1;
+  int ended = container_runtime_ended(rt, rec, err);
+  if (ended != 0)
+    return ended;
   log_warning("container %s: its conmon is gone but the container still runs; its exit will not "
               "be observed until it is stopped",
               rec->id);

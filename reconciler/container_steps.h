@@ -107,6 +107,13 @@ void container_record_exit(store_record *rec, const struct oci_exit_status *st);
  * event that records the exit releases it in the log (if the record still
  * holds it), so the log and orphans agree with the host. */
 void container_release_conmon(struct reconcile_step *step);
+/* Whether the conmon the record knows still runs: 1, 0 (none, or gone),
+ * -1 on error. */
+int container_conmon_alive(const store_record *rec, crio_error_t *err);
+/* 1 if the runtime says the container ended (or does not know it), 0 if
+ * it still runs, -1 on error. */
+int container_runtime_ended(const struct oci_runtime *rt, const store_record *rec,
+                            crio_error_t *err);
 /* Posts container.exit and container.exit_before_start for an observed
  * exit (the status is copied); lost: no status survived (start-up). */
 void container_post_exit(struct reconciler *r, struct reconciler_container_env *env,

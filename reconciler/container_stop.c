@@ -136,21 +136,10 @@ static int kill_tolerant(const struct oci_runtime *rt, const char *id, int sig, 
  * says the container ended (or does not know it). */
 static int ended_without_monitor(const struct oci_runtime *rt, const store_record *rec,
                                  crio_error_t *err) {
-  const Crio__Store__ContainerBody *c = rec->container;
-  if (c->conmon_pid > 0) {
-    int alive = oci_conmon_is_running(c->conmon_pid, c->conmon_start_time, err);
-    if (alive != 0)
-      return alive < 0 ? -1 : 0;
-  }
-  struct oci_runtime_state st;
-  cleanup_error crio_error_t e = NULL;
-  if (oci_runtime_state(rt, rec->id, &st, &e) < 0) {
-    if (crio_error_status(&e) == ENOENT)
-      return 1;
-    *err = steal_pointer(&e);
-    return -1;
-  }
-  return st.status == OCI_STATUS_STOPPED || st.status == OCI_STATUS_UNKNOWN;
+  int alive = container_conmon_alive(rec, err);
+  if (alive != 0)
+    return alive < 0 ? -1 : 0;
+  return container_runtime_ended(rt, rec, err);
 }
 
 static int stop(struct reconcile_step *step, bool created, crio_error_t *err) {
