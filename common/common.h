@@ -78,17 +78,17 @@ void cleanup_strvp(char ***v);
 #define cleanup_strv __attribute__((cleanup(cleanup_strvp)))
 
 /* Hand ownership on: returns the value and resets the variable. */
-#define steal_pointer(pp)                                                      \
-  ({                                                                           \
-    __typeof__(*(pp)) steal_tmp__ = *(pp);                                     \
-    *(pp) = NULL;                                                              \
-    steal_tmp__;                                                               \
+#define steal_pointer(pp)                                                                          \
+  ({                                                                                               \
+    __typeof__(*(pp)) steal_tmp__ = *(pp);                                                         \
+    *(pp) = NULL;                                                                                  \
+    steal_tmp__;                                                                                   \
   })
-#define steal_fd(fdp)                                                          \
-  ({                                                                           \
-    int steal_fd_tmp__ = *(fdp);                                               \
-    *(fdp) = -1;                                                               \
-    steal_fd_tmp__;                                                            \
+#define steal_fd(fdp)                                                                              \
+  ({                                                                                               \
+    int steal_fd_tmp__ = *(fdp);                                                                   \
+    *(fdp) = -1;                                                                                   \
+    steal_fd_tmp__;                                                                                \
   })
 
 /* ---- logging --------------------------------------------------------------
@@ -114,20 +114,20 @@ void crio_log(enum crio_log_level level, const char *fmt, ...)
 #define log_debug(...) crio_log(CRIO_LOG_DEBUG, __VA_ARGS__)
 
 /* ---- time ---------------------------------------------------------------- */
-int64_t crio_now_ns(void);      /* CLOCK_REALTIME, nanoseconds */
+int64_t crio_now_ns(void);       /* CLOCK_REALTIME, nanoseconds */
 int64_t crio_monotonic_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
 
 /* ---- files ---------------------------------------------------------------- */
 /* mkdir -p with mode for each created component. */
 int crio_mkdir_p(const char *path, mode_t mode, crio_error_t *err);
 /* Write a file that must survive a crash: temp name, fsync, rename, fsync dir. */
-int crio_write_file_atomic(const char *path, const void *data, size_t len,
-                           mode_t mode, crio_error_t *err);
+int crio_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           crio_error_t *err);
 /* The same without syncing: for files under the run dir, which a reboot
  * empties anyway and a daemon crash cannot lose (the page cache outlives
  * the process), so an fsync would buy nothing but latency. */
-int crio_write_file_replace(const char *path, const void *data, size_t len,
-                            mode_t mode, crio_error_t *err);
+int crio_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                            crio_error_t *err);
 /* Read a whole (small) file; *out is NUL-terminated. */
 int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err);
 

@@ -16,8 +16,7 @@ static struct {
   bool journal;
 } log_sink = {CRIO_LOG_INFO, false};
 
-static const char *const level_names[] = {"error", "warning", "info", "debug",
-                                          "trace"};
+static const char *const level_names[] = {"error", "warning", "info", "debug", "trace"};
 
 int crio_log_level_parse(const char *name, enum crio_log_level *out) {
   for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
@@ -85,6 +84,5 @@ void crio_log(enum crio_log_level level, const char *fmt, ...) {
   char stamp[32];
   strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
   /* One fprintf per record so lines from threads do not interleave. */
-  fprintf(stderr, "%s.%06ldZ %-7s %s\n", stamp, ts.tv_nsec / 1000,
-          level_names[level], msg);
+  fprintf(stderr, "%s.%06ldZ %-7s %s\n", stamp, ts.tv_nsec / 1000, level_names[level], msg);
 }

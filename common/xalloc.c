@@ -16,7 +16,9 @@ void *xmalloc(size_t size) {
   return p ? p : oom(size);
 }
 
-void *xzalloc(size_t size) { return xcalloc(1, size); }
+void *xzalloc(size_t size) {
+  return xcalloc(1, size);
+}
 
 void *xcalloc(size_t nmemb, size_t size) {
   void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);

@@ -54,8 +54,8 @@ struct cri_call {
 
   pthread_mutex_t lock;
   pthread_cond_t changed;
-  int refs;                  /* outstanding batches + a running handler */
-  bool closed;               /* CLOSE completed */
+  int refs;    /* outstanding batches + a running handler */
+  bool closed; /* CLOSE completed */
   bool initial_metadata_sent;
   bool write_pending, write_ok;
 };
@@ -86,7 +86,6 @@ struct cri_dispatch {
 };
 void cri_dispatch_init(struct cri_dispatch *dispatch);
 void cri_dispatch_release(struct cri_dispatch *dispatch);
-const struct cri_method *cri_dispatch_find(const struct cri_dispatch *dispatch,
-                                           const char *path);
+const struct cri_method *cri_dispatch_find(const struct cri_dispatch *dispatch, const char *path);
 
 #endif

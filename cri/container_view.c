@@ -54,9 +54,10 @@ Runtime__V1__Container *cri_container_view(struct cri_request *req, const store_
   c->state = (Runtime__V1__ContainerState)sm_container_cri_state(rec->state);
   c->created_at = rec->created_at;
   CRI_COPY_MAP(req, c->n_labels, c->labels, Runtime__V1__Container__LabelsEntry,
-           runtime__v1__container__labels_entry__init, rec->n_labels, rec->labels);
+               runtime__v1__container__labels_entry__init, rec->n_labels, rec->labels);
   CRI_COPY_MAP(req, c->n_annotations, c->annotations, Runtime__V1__Container__AnnotationsEntry,
-           runtime__v1__container__annotations_entry__init, rec->n_annotations, rec->annotations);
+               runtime__v1__container__annotations_entry__init, rec->n_annotations,
+               rec->annotations);
   return c;
 }
 
@@ -117,10 +118,10 @@ cri_container_status_view(struct cri_request *req, const store_record *rec, cons
   s->image_ref = cri_strdup(req, image_ref && *image_ref ? image_ref : b->image_id);
   s->image_id = cri_strdup(req, b->image_id);
   CRI_COPY_MAP(req, s->n_labels, s->labels, Runtime__V1__ContainerStatus__LabelsEntry,
-           runtime__v1__container_status__labels_entry__init, rec->n_labels, rec->labels);
-  CRI_COPY_MAP(req, s->n_annotations, s->annotations, Runtime__V1__ContainerStatus__AnnotationsEntry,
-           runtime__v1__container_status__annotations_entry__init, rec->n_annotations,
-           rec->annotations);
+               runtime__v1__container_status__labels_entry__init, rec->n_labels, rec->labels);
+  CRI_COPY_MAP(
+      req, s->n_annotations, s->annotations, Runtime__V1__ContainerStatus__AnnotationsEntry,
+      runtime__v1__container_status__annotations_entry__init, rec->n_annotations, rec->annotations);
   if (config) {
     s->n_mounts = config->n_mounts;
     s->mounts = config->mounts;

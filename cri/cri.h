@@ -63,15 +63,13 @@ struct cri_server;
  * another daemon holds it — then binds the socket (mode 0660) and starts
  * serving.  Call with every signal the daemon handles blocked, before any
  * other thread exists that could take them. */
-int cri_server_start(const struct cri_server_options *options,
-                     const struct cri_context *context,
+int cri_server_start(const struct cri_server_options *options, const struct cri_context *context,
                      struct cri_server **out, crio_error_t *err);
 /* Stops accepting calls; in-flight calls get the grace period, then are
  * cancelled; `before_cancel` (may be NULL) runs when the grace period ends
  * so the daemon can release handlers blocked on the reconciler.  Removes
  * the socket and releases the lock. */
-void cri_server_shutdown(struct cri_server *server,
-                         void (*before_cancel)(void *data), void *data);
+void cri_server_shutdown(struct cri_server *server, void (*before_cancel)(void *data), void *data);
 void cri_server_free(struct cri_server *server);
 
 /* Calls served since start (for logs and tests). */

@@ -73,11 +73,12 @@ static Runtime__V1__ContainerAttributes *attributes_view(struct cri_request *req
     a->metadata->attempt = config->metadata->attempt;
   }
   CRI_COPY_MAP(req, a->n_labels, a->labels, Runtime__V1__ContainerAttributes__LabelsEntry,
-           runtime__v1__container_attributes__labels_entry__init, config->n_labels, config->labels);
+               runtime__v1__container_attributes__labels_entry__init, config->n_labels,
+               config->labels);
   CRI_COPY_MAP(req, a->n_annotations, a->annotations,
-           Runtime__V1__ContainerAttributes__AnnotationsEntry,
-           runtime__v1__container_attributes__annotations_entry__init, config->n_annotations,
-           config->annotations);
+               Runtime__V1__ContainerAttributes__AnnotationsEntry,
+               runtime__v1__container_attributes__annotations_entry__init, config->n_annotations,
+               config->annotations);
   return a;
 }
 

@@ -17,8 +17,7 @@ static int compare_methods(const void *a, const void *b) {
   return strcmp(ma->path, mb->path);
 }
 
-static const struct cri_handler *find_handler(const char *service,
-                                              const char *method) {
+static const struct cri_handler *find_handler(const char *service, const char *method) {
   for (size_t i = 0; i < cri_n_handlers; i++) {
     if (strcmp(cri_handlers[i].service, service) == 0 &&
         strcmp(cri_handlers[i].method, method) == 0)
@@ -43,8 +42,7 @@ void cri_dispatch_init(struct cri_dispatch *dispatch) {
       entry->handler = find_handler(svc->short_name, svc->methods[m].name);
     }
   }
-  qsort(dispatch->methods, dispatch->n_methods, sizeof(*dispatch->methods),
-        compare_methods);
+  qsort(dispatch->methods, dispatch->n_methods, sizeof(*dispatch->methods), compare_methods);
 }
 
 void cri_dispatch_release(struct cri_dispatch *dispatch) {
@@ -55,9 +53,8 @@ void cri_dispatch_release(struct cri_dispatch *dispatch) {
   dispatch->n_methods = 0;
 }
 
-const struct cri_method *cri_dispatch_find(const struct cri_dispatch *dispatch,
-                                           const char *path) {
+const struct cri_method *cri_dispatch_find(const struct cri_dispatch *dispatch, const char *path) {
   struct cri_method key = {.path = (char *)path};
-  return bsearch(&key, dispatch->methods, dispatch->n_methods,
-                 sizeof(*dispatch->methods), compare_methods);
+  return bsearch(&key, dispatch->methods, dispatch->n_methods, sizeof(*dispatch->methods),
+                 compare_methods);
 }

@@ -18,14 +18,14 @@ struct cri_call;
  * response is sent, so handlers never free what they return. */
 struct cri_request {
   const struct cri_context *ctx;
-  const char *method;             /* "/runtime.v1.RuntimeService/Version" */
+  const char *method;              /* "/runtime.v1.RuntimeService/Version" */
   const ProtobufCMessage *message; /* the decoded request */
   int64_t deadline_mono_ns;        /* CLOCK_MONOTONIC; 0 = none */
   struct cri_call *call;
 };
 
-typedef int (*cri_unary_fn)(struct cri_request *req,
-                            ProtobufCMessage **response, crio_error_t *err);
+typedef int (*cri_unary_fn)(struct cri_request *req, ProtobufCMessage **response,
+                            crio_error_t *err);
 typedef int (*cri_stream_fn)(struct cri_request *req, crio_error_t *err);
 
 struct cri_handler {
@@ -47,8 +47,7 @@ char *cri_printf(struct cri_request *req, const char *fmt, ...)
 
 /* Server streaming: sends one message, waiting until gRPC took it (one
  * write in flight per call).  ECANCELED once the client has gone. */
-int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg,
-                    crio_error_t *err);
+int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg, crio_error_t *err);
 bool cri_request_cancelled(const struct cri_request *req);
 
 /* errno-like status -> grpc_status_code. */
@@ -136,14 +135,11 @@ int cri_records_walk(struct cri_request *req, enum store_kind kind, store_record
                      void *data, crio_error_t *err);
 
 /* ---- handlers --------------------------------------------------------------- */
-int cri_handle_version(struct cri_request *req, ProtobufCMessage **response,
-                       crio_error_t *err);
-int cri_handle_status(struct cri_request *req, ProtobufCMessage **response,
-                      crio_error_t *err);
-int cri_handle_runtime_config(struct cri_request *req,
-                              ProtobufCMessage **response, crio_error_t *err);
-int cri_handle_update_runtime_config(struct cri_request *req,
-                                     ProtobufCMessage **response,
+int cri_handle_version(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
+int cri_handle_status(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
+int cri_handle_runtime_config(struct cri_request *req, ProtobufCMessage **response,
+                              crio_error_t *err);
+int cri_handle_update_runtime_config(struct cri_request *req, ProtobufCMessage **response,
                                      crio_error_t *err);
 
 int cri_handle_run_pod_sandbox(struct cri_request *req, ProtobufCMessage **response,
@@ -180,10 +176,8 @@ int cri_handle_list_container_stats(struct cri_request *req, ProtobufCMessage **
                                     crio_error_t *err);
 int cri_handle_get_container_events(struct cri_request *req, crio_error_t *err);
 
-int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response,
-                          crio_error_t *err);
-int cri_handle_list_images(struct cri_request *req, ProtobufCMessage **response,
-                           crio_error_t *err);
+int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
+int cri_handle_list_images(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
 int cri_handle_image_status(struct cri_request *req, ProtobufCMessage **response,
                             crio_error_t *err);
 int cri_handle_remove_image(struct cri_request *req, ProtobufCMessage **response,
@@ -213,9 +207,8 @@ int cri_pod_stats_prepare(struct cri_request *req, const struct Crio__Store__Obj
 struct cri_pod_stats_host;
 struct cri_pod_stats_host *cri_pod_stats_host_new(struct cri_request *req);
 int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *host,
-                         const struct cri_pod_stats_source *src,
-                         Runtime__V1__PodSandboxStats **out, crio_error_t *err);
-
+                         const struct cri_pod_stats_source *src, Runtime__V1__PodSandboxStats **out,
+                         crio_error_t *err);
 
 /* ---- lists and their streams -------------------------------------------------
  * What a List handler reads, shared with its Stream form: the matching
@@ -240,10 +233,9 @@ int cri_ctr_stats_list_prepare(struct cri_request *req,
  * in a scratch arena that lives until its batch is sent (NULL: nothing for
  * i); batches fill the one repeated field of `response`.  0 also when the
  * client went away (the stream just ends). */
-typedef ProtobufCMessage *(*cri_stream_item_fn)(struct cri_request *scratch, size_t i,
-                                                void *data);
-int cri_stream_items(struct cri_request *req, const ProtobufCMessageDescriptor *response,
-                     size_t n, cri_stream_item_fn item, void *data, crio_error_t *err);
+typedef ProtobufCMessage *(*cri_stream_item_fn)(struct cri_request *scratch, size_t i, void *data);
+int cri_stream_items(struct cri_request *req, const ProtobufCMessageDescriptor *response, size_t n,
+                     cri_stream_item_fn item, void *data, crio_error_t *err);
 /* item for an array of ready messages: data is the array. */
 ProtobufCMessage *cri_stream_item_of_array(struct cri_request *scratch, size_t i, void *data);
 

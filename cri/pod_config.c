@@ -70,8 +70,8 @@ static int check_ports(const Runtime__V1__PodSandboxConfig *c, crio_error_t *err
       return crio_error(err, EINVAL, "config.port_mappings[%zu].protocol: unknown protocol %d", i,
                         (int)pm->protocol);
     if (pm->host_ip && *pm->host_ip && !valid_ip(pm->host_ip))
-      return crio_error(err, EINVAL, "config.port_mappings[%zu].host_ip: \"%s\" is not an IP",
-                        i, pm->host_ip);
+      return crio_error(err, EINVAL, "config.port_mappings[%zu].host_ip: \"%s\" is not an IP", i,
+                        pm->host_ip);
   }
   return 0;
 }

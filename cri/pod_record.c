@@ -73,7 +73,7 @@ Runtime__V1__PodSandboxConfig *cri_pod_record_config(const store_record *rec) {
   if (rec->pod == NULL || rec->pod->cri_config.len == 0)
     return NULL;
   return runtime__v1__pod_sandbox_config__unpack(NULL, rec->pod->cri_config.len,
-                                                  rec->pod->cri_config.data);
+                                                 rec->pod->cri_config.data);
 }
 
 void cri_pod_config_freep(Runtime__V1__PodSandboxConfig **config) {

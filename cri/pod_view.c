@@ -27,10 +27,10 @@ Runtime__V1__PodSandbox *cri_pod_view(struct cri_request *req, const store_recor
   p->state = (Runtime__V1__PodSandboxState)sm_pod_cri_state(rec->state);
   p->created_at = rec->created_at;
   CRI_COPY_MAP(req, p->n_labels, p->labels, Runtime__V1__PodSandbox__LabelsEntry,
-           runtime__v1__pod_sandbox__labels_entry__init, rec->n_labels, rec->labels);
+               runtime__v1__pod_sandbox__labels_entry__init, rec->n_labels, rec->labels);
   CRI_COPY_MAP(req, p->n_annotations, p->annotations, Runtime__V1__PodSandbox__AnnotationsEntry,
-           runtime__v1__pod_sandbox__annotations_entry__init, rec->n_annotations,
-           rec->annotations);
+               runtime__v1__pod_sandbox__annotations_entry__init, rec->n_annotations,
+               rec->annotations);
   p->runtime_handler = cri_strdup(req, rec->pod ? rec->pod->runtime_handler : "");
   return p;
 }
@@ -81,10 +81,11 @@ Runtime__V1__PodSandboxStatus *cri_pod_status_view(struct cri_request *req,
   s->linux->namespaces->options = namespace_view(req, rec);
 
   CRI_COPY_MAP(req, s->n_labels, s->labels, Runtime__V1__PodSandboxStatus__LabelsEntry,
-           runtime__v1__pod_sandbox_status__labels_entry__init, rec->n_labels, rec->labels);
-  CRI_COPY_MAP(req, s->n_annotations, s->annotations, Runtime__V1__PodSandboxStatus__AnnotationsEntry,
-           runtime__v1__pod_sandbox_status__annotations_entry__init, rec->n_annotations,
-           rec->annotations);
+               runtime__v1__pod_sandbox_status__labels_entry__init, rec->n_labels, rec->labels);
+  CRI_COPY_MAP(req, s->n_annotations, s->annotations,
+               Runtime__V1__PodSandboxStatus__AnnotationsEntry,
+               runtime__v1__pod_sandbox_status__annotations_entry__init, rec->n_annotations,
+               rec->annotations);
   s->runtime_handler = cri_strdup(req, rec->pod ? rec->pod->runtime_handler : "");
   return s;
 }

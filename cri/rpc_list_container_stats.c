@@ -21,8 +21,7 @@ static int visit(const store_record *rec, void *data) {
   if (!cri_container_visible(rec))
     return 0;
   if (f) {
-    if (!cri_id_has_prefix(rec->id, f->id) ||
-        !cri_id_has_prefix(rec->parent_id, f->pod_sandbox_id))
+    if (!cri_id_has_prefix(rec->id, f->id) || !cri_id_has_prefix(rec->parent_id, f->pod_sandbox_id))
       return 0;
     for (size_t i = 0; i < f->n_label_selector; i++)
       if (!cri_record_has_label(rec, f->label_selector[i]->key, f->label_selector[i]->value))

@@ -14,8 +14,7 @@ static int visit(const store_record *rec, void *data) {
   if (!cri_container_visible(rec))
     return 0;
   if (f) {
-    if (!cri_id_has_prefix(rec->id, f->id) ||
-        !cri_id_has_prefix(rec->parent_id, f->pod_sandbox_id))
+    if (!cri_id_has_prefix(rec->id, f->id) || !cri_id_has_prefix(rec->parent_id, f->pod_sandbox_id))
       return 0;
     if (f->state && (int)f->state->state != sm_container_cri_state(rec->state))
       return 0;

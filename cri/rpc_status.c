@@ -8,10 +8,8 @@
 #include "cni/cni.h"
 #include "cri/internal.h"
 
-static Runtime__V1__RuntimeCondition *condition(struct cri_request *req,
-                                                const char *type, bool ok,
-                                                const char *reason,
-                                                const char *message) {
+static Runtime__V1__RuntimeCondition *condition(struct cri_request *req, const char *type, bool ok,
+                                                const char *reason, const char *message) {
   Runtime__V1__RuntimeCondition *c = cri_alloc(req, sizeof(*c));
   runtime__v1__runtime_condition__init(c);
   c->type = (char *)type;
@@ -21,8 +19,7 @@ static Runtime__V1__RuntimeCondition *condition(struct cri_request *req,
   return c;
 }
 
-static const struct cri_runtime_handler *
-default_handler(const struct cri_config *cfg) {
+static const struct cri_runtime_handler *default_handler(const struct cri_config *cfg) {
   for (size_t i = 0; i < cfg->n_runtimes; i++)
     if (strcmp(cfg->runtimes[i].name, cfg->default_runtime) == 0)
       return &cfg->runtimes[i];
@@ -35,17 +32,15 @@ static Runtime__V1__RuntimeCondition *runtime_ready(struct cri_request *req) {
   const struct cri_config *cfg = req->ctx->config;
   const struct cri_runtime_handler *h = default_handler(cfg);
   if (h == NULL)
-    return condition(req, "RuntimeReady", false, "NoDefaultRuntime",
-                     cri_printf(req, "default runtime \"%s\" is not configured",
-                                cfg->default_runtime));
+    return condition(
+        req, "RuntimeReady", false, "NoDefaultRuntime",
+        cri_printf(req, "default runtime \"%s\" is not configured", cfg->default_runtime));
   if (access(h->runtime_path, X_OK) < 0)
     return condition(req, "RuntimeReady", false, "RuntimeNotExecutable",
-                     cri_printf(req, "OCI runtime %s: %s", h->runtime_path,
-                                strerror(errno)));
+                     cri_printf(req, "OCI runtime %s: %s", h->runtime_path, strerror(errno)));
   if (access(cfg->conmon_path, X_OK) < 0)
     return condition(req, "RuntimeReady", false, "ConmonNotExecutable",
-                     cri_printf(req, "conmon %s: %s", cfg->conmon_path,
-                                strerror(errno)));
+                     cri_printf(req, "conmon %s: %s", cfg->conmon_path, strerror(errno)));
   return condition(req, "RuntimeReady", true, NULL, NULL);
 }
 
@@ -55,8 +50,7 @@ static Runtime__V1__RuntimeCondition *network_ready(struct cri_request *req) {
   cleanup_error crio_error_t err = NULL;
   if (cni_network_load(cfg->cni_config_dir, cfg->cni_plugin_dirs, &net, &err) < 0)
     return condition(req, "NetworkReady", false, "NetworkPluginNotReady",
-                     cri_printf(req, "Network plugin returns error: %s",
-                                crio_error_message(&err)));
+                     cri_printf(req, "Network plugin returns error: %s", crio_error_message(&err)));
   cni_network_release(&net);
   return condition(req, "NetworkReady", true, NULL, NULL);
 }
@@ -69,8 +63,7 @@ static char *config_json(struct cri_request *req) {
   cJSON_AddStringToObject(root, "defaultRuntime", cfg->default_runtime);
   cJSON_AddStringToObject(root, "conmon", cfg->conmon_path);
   cJSON_AddStringToObject(root, "cgroupDriver",
-                          cfg->cgroup_driver == CRI_CGROUP_DRIVER_SYSTEMD
-                              ? "systemd" : "cgroupfs");
+                          cfg->cgroup_driver == CRI_CGROUP_DRIVER_SYSTEMD ? "systemd" : "cgroupfs");
   cJSON_AddStringToObject(root, "cniConfigDir", cfg->cni_config_dir);
   cJSON *dirs = cJSON_AddArrayToObject(root, "cniPluginDirs");
   for (const char *const *d = cfg->cni_plugin_dirs; d && *d; d++)
@@ -84,8 +77,7 @@ static char *config_json(struct cri_request *req) {
   return cri_json_print(req, root);
 }
 
-int cri_handle_status(struct cri_request *req, ProtobufCMessage **response,
-                      crio_error_t *err) {
+int cri_handle_status(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err) {
   const Runtime__V1__StatusRequest *in = (const void *)req->message;
   const struct cri_config *cfg = req->ctx->config;
   Runtime__V1__StatusResponse *resp = cri_alloc(req, sizeof(*resp));

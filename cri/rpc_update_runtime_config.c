@@ -31,8 +31,7 @@ static bool valid_cidr(const char *cidr) {
 /* The kubelet sends the node's pod CIDR once it knows it.  We persist it
  * (it survives restarts) and log the change; CNI plugins that want it read
  * it from the runtime config. */
-int cri_handle_update_runtime_config(struct cri_request *req,
-                                     ProtobufCMessage **response,
+int cri_handle_update_runtime_config(struct cri_request *req, ProtobufCMessage **response,
                                      crio_error_t *err) {
   const Runtime__V1__UpdateRuntimeConfigRequest *in = (const void *)req->message;
   const char *cidr = NULL;
@@ -42,14 +41,14 @@ int cri_handle_update_runtime_config(struct cri_request *req,
     if (!valid_cidr(cidr))
       return crio_error(err, EINVAL,
                         "runtime_config.network_config.pod_cidr: \"%s\" is not "
-                        "a CIDR", cidr);
+                        "a CIDR",
+                        cidr);
     cleanup_store_txn struct store_txn *txn = NULL;
     if (store_txn_begin(req->ctx->store, STORE_TXN_WRITE, &txn, err) < 0)
       return -1;
     cleanup_free char *old = NULL;
     cleanup_error crio_error_t lookup_err = NULL;
-    bool changed = store_meta_get(txn, "pod_cidr", &old, &lookup_err) < 0 ||
-                   strcmp(old, cidr) != 0;
+    bool changed = store_meta_get(txn, "pod_cidr", &old, &lookup_err) < 0 || strcmp(old, cidr) != 0;
     if (changed) {
       store_meta_put(txn, "pod_cidr", cidr);
       cleanup_free char *note = xasprintf("pod CIDR set to %s", cidr);

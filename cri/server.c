@@ -122,9 +122,8 @@ static void arm_request(struct cri_server *s) {
   if (stop)
     return;
   struct cri_call *c = call_new(s);
-  grpc_call_error rc =
-      grpc_server_request_call(s->server, &c->call, &c->details,
-                               &c->request_metadata, s->cq, s->cq, &c->new_tag);
+  grpc_call_error rc = grpc_server_request_call(s->server, &c->call, &c->details,
+                                                &c->request_metadata, s->cq, s->cq, &c->new_tag);
   if (rc != GRPC_CALL_OK) {
     log_error("grpc_server_request_call: %s", grpc_call_error_to_string(rc));
     call_destroy(c);
@@ -144,8 +143,8 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg) {
 }
 
 /* Ends the call: optional response message, then the status.  One batch. */
-static void send_final(struct cri_call *c, const ProtobufCMessage *response,
-                       grpc_status_code code, const char *message) {
+static void send_final(struct cri_call *c, const ProtobufCMessage *response, grpc_status_code code,
+                       const char *message) {
   grpc_op ops[3];
   size_t n = 0;
   memset(ops, 0, sizeof(ops));
@@ -178,8 +177,7 @@ static void send_final(struct cri_call *c, const ProtobufCMessage *response,
   }
 }
 
-int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg,
-                    crio_error_t *err) {
+int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg, crio_error_t *err) {
   struct cri_call *c = req->call;
   pthread_mutex_lock(&c->lock);
   bool closed = c->closed;
@@ -207,8 +205,7 @@ int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg,
   if (rc != GRPC_CALL_OK) {
     grpc_byte_buffer_destroy(bb);
     call_unref(c);
-    return crio_error(err, EIO, "%s: start write: %s", c->method,
-                      grpc_call_error_to_string(rc));
+    return crio_error(err, EIO, "%s: start write: %s", c->method, grpc_call_error_to_string(rc));
   }
   pthread_mutex_lock(&c->lock);
   while (c->write_pending)
@@ -257,10 +254,8 @@ static ProtobufCMessage *decode_request(struct cri_call *c) {
     return NULL;
   grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *msg =
-      protobuf_c_message_unpack(c->dispatch->input, NULL,
-                                GRPC_SLICE_LENGTH(slice),
-                                GRPC_SLICE_START_PTR(slice));
+  ProtobufCMessage *msg = protobuf_c_message_unpack(
+      c->dispatch->input, NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
   grpc_slice_unref(slice);
   return msg;
 }
@@ -271,8 +266,7 @@ static void handle_call(void *arg) {
   ProtobufCMessage *request = decode_request(c);
   if (request == NULL) {
     cleanup_free char *msg =
-        xasprintf("%s: request does not decode as %s", c->method,
-                  c->dispatch->input->name);
+        xasprintf("%s: request does not decode as %s", c->method, c->dispatch->input->name);
     send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, msg);
     call_unref(c);
     return;
@@ -321,16 +315,14 @@ static void on_new_call(struct cri_call *c, bool ok) {
   grpc_op close_op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
   close_op.data.recv_close_on_server.cancelled = &c->close_cancelled;
   c->refs = 1;
-  if (grpc_call_start_batch(c->call, &close_op, 1, &c->close_tag, NULL) !=
-      GRPC_CALL_OK) {
+  if (grpc_call_start_batch(c->call, &close_op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
     call_destroy(c);
     return;
   }
   grpc_op recv_op = {.op = GRPC_OP_RECV_MESSAGE};
   recv_op.data.recv_message.recv_message = &c->request_payload;
   call_ref(c);
-  if (grpc_call_start_batch(c->call, &recv_op, 1, &c->recv_tag, NULL) !=
-      GRPC_CALL_OK) {
+  if (grpc_call_start_batch(c->call, &recv_op, 1, &c->recv_tag, NULL) != GRPC_CALL_OK) {
     call_unref(c);
     grpc_call_cancel(c->call, NULL);
   }
@@ -340,8 +332,7 @@ static void on_recv(struct cri_call *c, bool ok) {
   if (!ok || c->request_payload == NULL) {
     /* No message: the client half-closed early or the call broke. */
     if (ok)
-      send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT,
-                 "request message missing");
+      send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
     call_unref(c);
     return;
   }
@@ -352,8 +343,7 @@ static void on_recv(struct cri_call *c, bool ok) {
     return;
   }
   if (c->dispatch->handler == NULL) {
-    cleanup_free char *msg =
-        xasprintf("%s is not implemented yet by this runtime", c->method);
+    cleanup_free char *msg = xasprintf("%s is not implemented yet by this runtime", c->method);
     send_final(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg);
     atomic_fetch_add(&c->server->calls_served, 1);
     call_unref(c);
@@ -383,8 +373,7 @@ static void on_write(struct cri_call *c, bool ok) {
 static void *cq_thread_main(void *arg) {
   struct cri_server *s = arg;
   for (;;) {
-    grpc_event ev = grpc_completion_queue_next(
-        s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
     if (ev.type != GRPC_OP_COMPLETE)
@@ -422,23 +411,20 @@ static void *cq_thread_main(void *arg) {
 
 static int take_lock(const char *socket_path, int *fd_out, crio_error_t *err) {
   cleanup_free char *lock_path = xasprintf("%s.lock", socket_path);
-  cleanup_close int fd =
-      open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  cleanup_close int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return crio_error_errno(err, errno, "open lock file %s", lock_path);
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
     if (errno == EWOULDBLOCK)
-      return crio_error(err, EBUSY,
-                        "another crio is serving %s (lock %s is held)",
-                        socket_path, lock_path);
+      return crio_error(err, EBUSY, "another crio is serving %s (lock %s is held)", socket_path,
+                        lock_path);
     return crio_error_errno(err, errno, "lock %s", lock_path);
   }
   *fd_out = steal_fd(&fd);
   return 0;
 }
 
-int cri_server_start(const struct cri_server_options *options,
-                     const struct cri_context *context,
+int cri_server_start(const struct cri_server_options *options, const struct cri_context *context,
                      struct cri_server **out, crio_error_t *err) {
   cleanup_free char *dir_copy = xstrdup(options->socket_path);
   if (crio_mkdir_p(dirname(dir_copy), 0755, err) < 0)
@@ -500,8 +486,7 @@ int cri_server_start(const struct cri_server_options *options,
   return 0;
 }
 
-void cri_server_shutdown(struct cri_server *s, void (*before_cancel)(void *),
-                         void *data) {
+void cri_server_shutdown(struct cri_server *s, void (*before_cancel)(void *), void *data) {
   if (s == NULL || s->server == NULL)
     return;
   pthread_mutex_lock(&s->lock);
@@ -527,7 +512,8 @@ void cri_server_shutdown(struct cri_server *s, void (*before_cancel)(void *),
   pthread_mutex_unlock(&s->lock);
   if (left > 0)
     log_info("shutdown: %u call(s) still running after the grace period; "
-             "cancelling", left);
+             "cancelling",
+             left);
   if (before_cancel)
     before_cancel(data);
   grpc_server_cancel_all_calls(s->server);
@@ -559,8 +545,8 @@ void cri_server_free(struct cri_server *s) {
   if (s->cq) {
     if (!s->cq_thread_started) {
       grpc_completion_queue_shutdown(s->cq);
-      while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                        NULL).type != GRPC_QUEUE_SHUTDOWN)
+      while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+             GRPC_QUEUE_SHUTDOWN)
         ;
     }
     grpc_completion_queue_destroy(s->cq);

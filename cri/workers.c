@@ -8,8 +8,8 @@
 #include "cri/workers.h"
 
 enum {
-  CORE_THREADS = 2,        /* kept even when idle */
-  IDLE_EXIT_SECONDS = 30,  /* extra threads idle this long exit */
+  CORE_THREADS = 2,       /* kept even when idle */
+  IDLE_EXIT_SECONDS = 30, /* extra threads idle this long exit */
   THREAD_STACK = 512 * 1024,
 };
 

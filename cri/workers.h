@@ -12,8 +12,7 @@ struct cri_workers;
 
 struct cri_workers *cri_workers_new(unsigned max_threads);
 /* Never fails: past the cap, jobs queue. */
-void cri_workers_submit(struct cri_workers *workers, void (*fn)(void *arg),
-                        void *arg);
+void cri_workers_submit(struct cri_workers *workers, void (*fn)(void *arg), void *arg);
 /* Runs every queued job, waits for all threads to exit, frees. */
 void cri_workers_free(struct cri_workers *workers);
 

@@ -29,15 +29,14 @@ char *daemon_find_in_path(const char *name) {
       continue;
     cleanup_free char *candidate = xasprintf("%s/%s", dir, name);
     struct stat st;
-    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) &&
-        access(candidate, X_OK) == 0)
+    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0)
       return steal_pointer(&candidate);
   }
   return NULL;
 }
 
-void daemon_config_add_runtime(struct daemon_config *cfg, const char *name,
-                               const char *path, const char *root) {
+void daemon_config_add_runtime(struct daemon_config *cfg, const char *name, const char *path,
+                               const char *root) {
   for (size_t i = 0; i < cfg->n_runtimes; i++) {
     if (strcmp(cfg->runtimes[i].name, name) == 0) {
       if (path)
@@ -178,10 +177,8 @@ static int finish(struct daemon_config *cfg, crio_error_t *err) {
   if (cfg->default_cgroup_parent == NULL)
     cfg->default_cgroup_parent =
         xstrdup(strcmp(cfg->cgroup_manager, "systemd") == 0 ? "system.slice" : "/crio");
-  if (strcmp(cfg->cgroup_manager, "cgroupfs") != 0 &&
-      strcmp(cfg->cgroup_manager, "systemd") != 0)
-    return crio_error(err, EINVAL,
-                      "cgroup_manager: \"%s\" is neither \"cgroupfs\" nor \"systemd\"",
+  if (strcmp(cfg->cgroup_manager, "cgroupfs") != 0 && strcmp(cfg->cgroup_manager, "systemd") != 0)
+    return crio_error(err, EINVAL, "cgroup_manager: \"%s\" is neither \"cgroupfs\" nor \"systemd\"",
                       cfg->cgroup_manager);
   if (cfg->listen[0] != '/' || cfg->root[0] != '/' || cfg->runroot[0] != '/')
     return crio_error(err, EINVAL, "--listen, --root and --runroot must be absolute paths");
@@ -284,8 +281,7 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
     } else if ((opt == 'D' || opt == 'H') && !wipe) {
       return crio_error(err, EINVAL, "%s is an option of crio wipe", argv[optind - 1]);
     } else if (opt == '?') {
-      return crio_error(err, EINVAL, "unknown or incomplete option \"%s\"",
-                        argv[optind - 1]);
+      return crio_error(err, EINVAL, "unknown or incomplete option \"%s\"", argv[optind - 1]);
     }
   }
   if (optind < argc)
@@ -409,8 +405,7 @@ void daemon_config_release(struct daemon_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
 }
 
-void daemon_config_cri_view(const struct daemon_config *cfg,
-                            struct cri_config *view,
+void daemon_config_cri_view(const struct daemon_config *cfg, struct cri_config *view,
                             struct cri_runtime_handler *handlers) {
   for (size_t i = 0; i < cfg->n_runtimes; i++) {
     handlers[i].name = cfg->runtimes[i].name;
@@ -424,9 +419,8 @@ void daemon_config_cri_view(const struct daemon_config *cfg,
       .conmon_path = cfg->conmon_path,
       .cni_config_dir = cfg->cni_config_dir,
       .cni_plugin_dirs = (const char *const *)cfg->cni_plugin_dirs,
-      .cgroup_driver = strcmp(cfg->cgroup_manager, "systemd") == 0
-                           ? CRI_CGROUP_DRIVER_SYSTEMD
-                           : CRI_CGROUP_DRIVER_CGROUPFS,
+      .cgroup_driver = strcmp(cfg->cgroup_manager, "systemd") == 0 ? CRI_CGROUP_DRIVER_SYSTEMD
+                                                                   : CRI_CGROUP_DRIVER_CGROUPFS,
       .root = cfg->root,
       .runroot = cfg->runroot,
   };

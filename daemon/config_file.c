@@ -9,8 +9,8 @@
 #include "toml/toml.h"
 
 /* Sets *field from table.key when present. */
-static int read_string(const struct toml_value *table, const char *key,
-                       char **field, crio_error_t *err) {
+static int read_string(const struct toml_value *table, const char *key, char **field,
+                       crio_error_t *err) {
   const char *value = NULL;
   int rc = toml_get_string(table, key, &value, err);
   if (rc < 0)
@@ -95,24 +95,22 @@ static int read_image(struct daemon_config *cfg, const struct toml_value *image,
   return 0;
 }
 
-int daemon_config_read_file(struct daemon_config *cfg, const char *path,
-                            crio_error_t *err) {
+int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_error_t *err) {
   cleanup_toml struct toml_value *root = NULL;
   if (toml_parse_file(path, &root, err) < 0)
     return -1;
 
   static const char *const known_top[] = {"crio", NULL};
-  static const char *const known_crio[] = {"root", "runroot", "api", "runtime",
-                                           "network", "image", NULL};
+  static const char *const known_crio[] = {"root",    "runroot", "api", "runtime",
+                                           "network", "image",   NULL};
   static const char *const known_api[] = {"listen", NULL};
-  static const char *const known_runtime[] = {"default_runtime", "conmon",
-                                              "cgroup_manager", "log_level",
-                                              "runtimes", NULL};
+  static const char *const known_runtime[] = {"default_runtime", "conmon",   "cgroup_manager",
+                                              "log_level",       "runtimes", NULL};
   static const char *const known_network[] = {"network_dir", "plugin_dirs", NULL};
   warn_unknown(root, known_top);
 
-  const struct toml_value *crio = NULL, *api = NULL, *runtime = NULL,
-                          *network = NULL, *runtimes = NULL;
+  const struct toml_value *crio = NULL, *api = NULL, *runtime = NULL, *network = NULL,
+                          *runtimes = NULL;
   if (toml_get_table(root, "crio", &crio, err) < 0)
     return -1;
   if (crio == NULL)

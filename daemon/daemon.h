@@ -30,12 +30,12 @@ struct daemon_config {
   char **cni_plugin_dirs; /* NULL-terminated */
   char *registries_conf;
   /* [crio.image] (CRI-O's keys, plus certs_dir) */
-  char *pause_image;            /* pinned like pinned_images */
-  char **pinned_images;         /* patterns, NULL-terminated */
-  long pull_progress_timeout;   /* seconds; 0: no limit */
-  char *image_certs_dir;        /* per-registry certs; NULL: /etc/containers/certs.d */
-  char *boot_id_path;     /* /proc/sys/kernel/random/boot_id */
-  char *pause_path;       /* crio-pause, the infra process of shared-PID pods */
+  char *pause_image;           /* pinned like pinned_images */
+  char **pinned_images;        /* patterns, NULL-terminated */
+  long pull_progress_timeout;  /* seconds; 0: no limit */
+  char *image_certs_dir;       /* per-registry certs; NULL: /etc/containers/certs.d */
+  char *boot_id_path;          /* /proc/sys/kernel/random/boot_id */
+  char *pause_path;            /* crio-pause, the infra process of shared-PID pods */
   char *default_cgroup_parent; /* for pods that name none */
   unsigned reconciler_workers;
   int64_t shutdown_grace_ms;
@@ -58,8 +58,7 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
 void daemon_config_release(struct daemon_config *cfg);
 void daemon_usage(FILE *out);
 /* The view of the config that cri/ needs; points into cfg. */
-void daemon_config_cri_view(const struct daemon_config *cfg,
-                            struct cri_config *view,
+void daemon_config_cri_view(const struct daemon_config *cfg, struct cri_config *view,
                             struct cri_runtime_handler *handlers);
 
 int daemon_run(const struct daemon_config *cfg, crio_error_t *err);

@@ -9,7 +9,9 @@
 
 /* Under systemd, stderr is a journal stream and JOURNAL_STREAM names it;
  * logging through sd-journal then keeps priorities. */
-static bool stderr_is_journal(void) { return getenv("JOURNAL_STREAM") != NULL; }
+static bool stderr_is_journal(void) {
+  return getenv("JOURNAL_STREAM") != NULL;
+}
 
 int main(int argc, char **argv) {
   /* Block before any thread exists (gRPC's included) so only the main

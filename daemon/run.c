@@ -38,15 +38,17 @@ static int lock_state_dir(const char *root, int *fd_out, crio_error_t *err) {
     return crio_error_errno(err, errno, "open %s", path);
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
     if (errno == EWOULDBLOCK)
-      return crio_error(err, EBUSY, "another crio is using state dir %s (%s is locked)",
-                        root, path);
+      return crio_error(err, EBUSY, "another crio is using state dir %s (%s is locked)", root,
+                        path);
     return crio_error_errno(err, errno, "lock %s", path);
   }
   *fd_out = steal_fd(&fd);
   return 0;
 }
 
-static void stop_reconciler(void *data) { reconciler_stop(data); }
+static void stop_reconciler(void *data) {
+  reconciler_stop(data);
+}
 
 /* The runtime handlers as oci/ runs them.  A handler's runtime type is
  * told by its binary's name (runc or crun), else by the handler's. */
@@ -83,8 +85,8 @@ static int runtime_table_build(const struct daemon_config *cfg, struct runtime_t
         .root = d->runtime_root,
         .systemd_cgroup = strcmp(cfg->cgroup_manager, "systemd") == 0,
     };
-    t->handlers[i] = (struct reconciler_runtime_handler){.name = d->name,
-                                                         .runtime = &t->runtimes[i]};
+    t->handlers[i] =
+        (struct reconciler_runtime_handler){.name = d->name, .runtime = &t->runtimes[i]};
   }
   return 0;
 }
@@ -176,8 +178,8 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   /* Before the reconciler, which uses them: freed after it. */
   struct oci_spec_host spec_host;
   __attribute__((cleanup(runtime_table_release))) struct runtime_table runtimes = {0};
-  __attribute__((cleanup(reconciler_container_env_release))) struct reconciler_container_env
-      container_env = {0};
+  __attribute__((cleanup(
+      reconciler_container_env_release))) struct reconciler_container_env container_env = {0};
   struct reconciler_options rec_options = {
       .workers = cfg->reconciler_workers,
       .crash_at = getenv("CRIO_CRASH_AT"),
@@ -247,7 +249,9 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   log_info("recovery: %llu pod(s), %llu container(s), %llu image(s) in %.3f ms%s",
            (unsigned long long)report.pods, (unsigned long long)report.containers,
            (unsigned long long)report.images, (double)report.elapsed_ns / 1e6,
-           report.first_start ? " (new database)" : report.rebooted ? " (after a reboot)" : "");
+           report.first_start ? " (new database)"
+           : report.rebooted  ? " (after a reboot)"
+                              : "");
 
   /* Exits that happened while the daemon was down are in the exit dir
    * (the watch's first scan reports them); containers whose conmon died
@@ -280,8 +284,8 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
     free(handlers);
     return -1;
   }
-  log_info("crio %s serving CRI v1 on %s (runtime %s, cgroup manager %s)",
-           CRIO_VERSION, cfg->listen, cfg->default_runtime, cfg->cgroup_manager);
+  log_info("crio %s serving CRI v1 on %s (runtime %s, cgroup manager %s)", CRIO_VERSION,
+           cfg->listen, cfg->default_runtime, cfg->cgroup_manager);
   sd_notify(0, "READY=1");
 
   int sig = wait_for_stop_signal();

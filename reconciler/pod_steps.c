@@ -185,7 +185,9 @@ static int apply_sysctls(const store_record *rec, const Runtime__V1__PodSandboxC
  * per-pod shm mount.  A host-IPC pod's containers use the host's. */
 #define POD_SHM_OPTIONS "mode=1777,size=65536k"
 
-static char *shm_path(const store_record *rec) { return xasprintf("%s/shm", rec->pod->run_dir); }
+static char *shm_path(const store_record *rec) {
+  return xasprintf("%s/shm", rec->pod->run_dir);
+}
 
 static int shm_mount(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;

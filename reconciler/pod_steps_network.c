@@ -16,7 +16,9 @@ static const struct reconciler_pod_env *env_of(const struct reconcile_step *step
   return step->data;
 }
 
-static bool host_network(const store_record *rec) { return *rec->pod->netns_path == '\0'; }
+static bool host_network(const store_record *rec) {
+  return *rec->pod->netns_path == '\0';
+}
 
 /* Where ADD leaves the config it is about to use, before it runs: if ADD
  * fails or the daemon dies during it, the rollback's DEL finds it here. */
@@ -43,9 +45,9 @@ static uint64_t parse_quantity(const char *s) {
   static const struct {
     const char *suffix;
     double factor;
-  } units[] = {{"Ki", 1024.0},   {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
-               {"k", 1e3},       {"K", 1e3},        {"M", 1e6},           {"G", 1e9},
-               {"T", 1e12},      {"", 1.0}};
+  } units[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+               {"k", 1e3},     {"K", 1e3},        {"M", 1e6},           {"G", 1e9},
+               {"T", 1e12},    {"", 1.0}};
   for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
     if (strcmp(end, units[i].suffix) == 0)
       return (uint64_t)(v * units[i].factor);

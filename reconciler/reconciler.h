@@ -206,12 +206,12 @@ struct oci_cgroup_manager;
 /* What the pod steps need of the daemon's configuration; must outlive the
  * reconciler. */
 struct reconciler_pod_env {
-  const char *runroot;                /* pins under <runroot>/<type>ns/, pod dirs */
+  const char *runroot; /* pins under <runroot>/<type>ns/, pod dirs */
   const char *cni_config_dir;
   const char *const *cni_plugin_dirs; /* NULL-terminated */
   const struct oci_cgroup_manager *cgroups;
-  const char *default_cgroup_parent;  /* when the pod names none */
-  const char *pause_path;             /* crio-pause, for shared PID namespaces */
+  const char *default_cgroup_parent; /* when the pod names none */
+  const char *pause_path;            /* crio-pause, for shared PID namespaces */
 };
 
 /* Registers a step for every transition of the pod machine. */

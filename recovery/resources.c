@@ -433,8 +433,8 @@ static int runtime_detail_parse(const store_resource *res, struct runtime_detail
   return 0;
 }
 
-static int runtime_open(const store_resource *res, struct runtime_detail *d,
-                        struct oci_runtime *rt, crio_error_t *err) {
+static int runtime_open(const store_resource *res, struct runtime_detail *d, struct oci_runtime *rt,
+                        crio_error_t *err) {
   if (runtime_detail_parse(res, d, err) < 0)
     return -1;
   const struct oci_runtime_ops *ops = oci_runtime_ops_get(d->type, err);
@@ -471,7 +471,7 @@ static int runtime_release(const struct recovery_env *env, const char *owner,
   struct oci_runtime rt;
   if (runtime_open(res, &d, &rt, err) < 0)
     return -1;
-  int rc = rt.ops->delete(&rt, res->id, err);
+  int rc = rt.ops->delete (&rt, res->id, err);
   runtime_detail_clear(&d);
   return rc;
 }
@@ -491,12 +491,18 @@ static int conmon_release(const struct recovery_env *env, const char *owner,
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static const struct recovery_resource_type types[] = {
-    {"dir", dir_exists, dir_release},       {"netns", ns_exists, ns_release},
-    {"ipcns", ns_exists, ns_release},       {"utsns", ns_exists, ns_release},
-    {"pidns", ns_exists, ns_release},       {"cgroup", cgroup_exists, cgroup_release},
-    {"cni", cni_exists, cni_release},       {"process", process_exists, process_release},
-    {"mount", mount_exists, mount_release}, {"layer", layer_exists, layer_release},
-    {"runtime", runtime_exists, runtime_release}, {"conmon", conmon_exists, conmon_release},
+    {"dir", dir_exists, dir_release},
+    {"netns", ns_exists, ns_release},
+    {"ipcns", ns_exists, ns_release},
+    {"utsns", ns_exists, ns_release},
+    {"pidns", ns_exists, ns_release},
+    {"cgroup", cgroup_exists, cgroup_release},
+    {"cni", cni_exists, cni_release},
+    {"process", process_exists, process_release},
+    {"mount", mount_exists, mount_release},
+    {"layer", layer_exists, layer_release},
+    {"runtime", runtime_exists, runtime_release},
+    {"conmon", conmon_exists, conmon_release},
 };
 
 const struct recovery_resource_type *recovery_resource_types(size_t *n) {

@@ -18,21 +18,18 @@ static const char *const container_state_names[] = {
     [SM_CONTAINER_REMOVED] = "REMOVED",
 };
 
-#define CONTAINER_TRANSITION(f, t, n, trig, rb, effect)                        \
-  {                                                                            \
-    .kind = SM_KIND_CONTAINER, .from = SM_CONTAINER_##f,                       \
-    .to = SM_CONTAINER_##t, .name = n, .trigger = SM_TRIGGER_##trig,           \
-    .rollback = rb, .side_effect = effect                                      \
+#define CONTAINER_TRANSITION(f, t, n, trig, rb, effect)                                            \
+  {                                                                                                \
+    .kind = SM_KIND_CONTAINER, .from = SM_CONTAINER_##f, .to = SM_CONTAINER_##t, .name = n,        \
+    .trigger = SM_TRIGGER_##trig, .rollback = rb, .side_effect = effect                            \
   }
 
 static const struct sm_transition container_transitions[] = {
     /* create and start */
-    CONTAINER_TRANSITION(PENDING, ROOTFS_MOUNTED, "container.mount_rootfs",
-                         STEP, false,
+    CONTAINER_TRANSITION(PENDING, ROOTFS_MOUNTED, "container.mount_rootfs", STEP, false,
                          "mount the overlay root filesystem over the image's "
                          "layers"),
-    CONTAINER_TRANSITION(ROOTFS_MOUNTED, CREATED, "container.runtime_create",
-                         STEP, false,
+    CONTAINER_TRANSITION(ROOTFS_MOUNTED, CREATED, "container.runtime_create", STEP, false,
                          "write the OCI bundle, start conmon and runtime "
                          "create the container"),
     CONTAINER_TRANSITION(CREATED, RUNNING, "container.start", STEP, false,
@@ -47,32 +44,27 @@ static const struct sm_transition container_transitions[] = {
     CONTAINER_TRANSITION(CREATED, EXITED, "container.stop_created", STEP, false,
                          "kill the created, never started, container and "
                          "wait for conmon's exit file"),
-    CONTAINER_TRANSITION(CREATED, EXITED, "container.exit_before_start", EVENT,
-                         false,
+    CONTAINER_TRANSITION(CREATED, EXITED, "container.exit_before_start", EVENT, false,
                          "the process died before or during start (exit "
                          "file or failed start): store the status"),
     /* remove */
-    CONTAINER_TRANSITION(EXITED, RUNTIME_DELETED, "container.runtime_delete",
-                         STEP, false,
+    CONTAINER_TRANSITION(EXITED, RUNTIME_DELETED, "container.runtime_delete", STEP, false,
                          "runtime delete the container and make sure its "
                          "conmon is gone"),
-    CONTAINER_TRANSITION(RUNTIME_DELETED, ROOTFS_UNMOUNTED,
-                         "container.unmount_rootfs", STEP, false,
+    CONTAINER_TRANSITION(RUNTIME_DELETED, ROOTFS_UNMOUNTED, "container.unmount_rootfs", STEP, false,
                          "unmount the overlay root filesystem"),
-    CONTAINER_TRANSITION(ROOTFS_UNMOUNTED, REMOVED, "container.delete_record",
-                         STEP, false,
+    CONTAINER_TRANSITION(ROOTFS_UNMOUNTED, REMOVED, "container.delete_record", STEP, false,
                          "delete the record, the container's directories and "
                          "its name"),
     /* rollback of a failed or interrupted creation */
-    CONTAINER_TRANSITION(PENDING, ROOTFS_UNMOUNTED,
-                         "container.rollback_partial_mount", STEP, true,
+    CONTAINER_TRANSITION(PENDING, ROOTFS_UNMOUNTED, "container.rollback_partial_mount", STEP, true,
                          "unmount whatever a failed or interrupted mount "
                          "left"),
     /* A runtime create that failed or was interrupted may have left conmon
      * and a runtime container behind; delete those first (one release per
      * step), then the normal unmount step follows. */
-    CONTAINER_TRANSITION(ROOTFS_MOUNTED, RUNTIME_DELETED,
-                         "container.rollback_runtime_delete", STEP, true,
+    CONTAINER_TRANSITION(ROOTFS_MOUNTED, RUNTIME_DELETED, "container.rollback_runtime_delete", STEP,
+                         true,
                          "runtime delete whatever a failed or interrupted "
                          "create left, and stop its conmon"),
 };
@@ -86,6 +78,5 @@ const struct sm_machine sm_container_machine = {
     .terminal = SM_CONTAINER_REMOVED,
     .rollback_goal = SM_CONTAINER_REMOVED,
     .transitions = container_transitions,
-    .n_transitions =
-        sizeof container_transitions / sizeof container_transitions[0],
+    .n_transitions = sizeof container_transitions / sizeof container_transitions[0],
 };

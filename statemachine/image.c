@@ -6,18 +6,15 @@
 #include "statemachine/statemachine.h"
 
 static const char *const image_state_names[] = {
-    [SM_IMAGE_PENDING] = "PENDING",
-    [SM_IMAGE_LAYERS_FETCHED] = "LAYERS_FETCHED",
-    [SM_IMAGE_READY] = "READY",
-    [SM_IMAGE_LAYERS_RELEASED] = "LAYERS_RELEASED",
+    [SM_IMAGE_PENDING] = "PENDING", [SM_IMAGE_LAYERS_FETCHED] = "LAYERS_FETCHED",
+    [SM_IMAGE_READY] = "READY",     [SM_IMAGE_LAYERS_RELEASED] = "LAYERS_RELEASED",
     [SM_IMAGE_REMOVED] = "REMOVED",
 };
 
-#define IMAGE_STEP(f, t, n, rb, effect)                                        \
-  {                                                                            \
-    .kind = SM_KIND_IMAGE, .from = SM_IMAGE_##f, .to = SM_IMAGE_##t,           \
-    .name = n, .trigger = SM_TRIGGER_STEP, .rollback = rb,                     \
-    .side_effect = effect                                                      \
+#define IMAGE_STEP(f, t, n, rb, effect)                                                            \
+  {                                                                                                \
+    .kind = SM_KIND_IMAGE, .from = SM_IMAGE_##f, .to = SM_IMAGE_##t, .name = n,                    \
+    .trigger = SM_TRIGGER_STEP, .rollback = rb, .side_effect = effect                              \
   }
 
 static const struct sm_transition image_transitions[] = {
@@ -35,8 +32,8 @@ static const struct sm_transition image_transitions[] = {
     IMAGE_STEP(PENDING, LAYERS_RELEASED, "image.rollback_partial_fetch", true,
                "drop whatever layer references a failed or interrupted fetch "
                "took"),
-    IMAGE_STEP(LAYERS_FETCHED, LAYERS_RELEASED, "image.rollback_release_layers",
-               true, "drop the layer references the fetch took"),
+    IMAGE_STEP(LAYERS_FETCHED, LAYERS_RELEASED, "image.rollback_release_layers", true,
+               "drop the layer references the fetch took"),
 };
 
 const struct sm_machine sm_image_machine = {

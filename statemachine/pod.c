@@ -23,10 +23,10 @@ static const char *const pod_state_names[] = {
     [SM_POD_REMOVED] = "REMOVED",
 };
 
-#define POD_STEP(f, t, n, rb, effect)                                          \
-  {                                                                            \
-    .kind = SM_KIND_POD, .from = SM_POD_##f, .to = SM_POD_##t, .name = n,      \
-    .trigger = SM_TRIGGER_STEP, .rollback = rb, .side_effect = effect          \
+#define POD_STEP(f, t, n, rb, effect)                                                              \
+  {                                                                                                \
+    .kind = SM_KIND_POD, .from = SM_POD_##f, .to = SM_POD_##t, .name = n,                          \
+    .trigger = SM_TRIGGER_STEP, .rollback = rb, .side_effect = effect                              \
   }
 
 static const struct sm_transition pod_transitions[] = {
@@ -41,7 +41,8 @@ static const struct sm_transition pod_transitions[] = {
              "run CNI ADD on the pinned netns and store the result (IPs, "
              "interfaces)"),
     POD_STEP(NETWORK_ATTACHED, READY, "pod.mark_ready", false,
-             "start the pause process when the pod shares a PID namespace (pinning that namespace); otherwise only record the sandbox as ready"),
+             "start the pause process when the pod shares a PID namespace (pinning that "
+             "namespace); otherwise only record the sandbox as ready"),
     /* stop */
     POD_STEP(READY, CONTAINERS_STOPPED, "pod.stop_containers", false,
              "drive every container of the pod to EXITED, each through its "
@@ -63,8 +64,7 @@ static const struct sm_transition pod_transitions[] = {
     POD_STEP(PENDING, STOPPED, "pod.rollback_partial_namespaces", true,
              "unmount and remove whatever namespace files a failed or "
              "interrupted pin left"),
-    POD_STEP(NAMESPACES_PINNED, STOPPED, "pod.rollback_release_namespaces",
-             true,
+    POD_STEP(NAMESPACES_PINNED, STOPPED, "pod.rollback_release_namespaces", true,
              "unmount and remove the pinned namespaces (a half-made cgroup is "
              "left to pod.remove_cgroup)"),
     POD_STEP(CGROUP_CREATED, NETWORK_DETACHED, "pod.rollback_cni_del", true,
@@ -72,8 +72,8 @@ static const struct sm_transition pod_transitions[] = {
              "attached"),
     /* A pod that never became ready has no containers (the kubelet only
      * creates them in a ready sandbox), so there is nothing to stop. */
-    POD_STEP(NETWORK_ATTACHED, NETWORK_DETACHED, "pod.rollback_detach_network",
-             true, "run CNI DEL for a pod that never became ready"),
+    POD_STEP(NETWORK_ATTACHED, NETWORK_DETACHED, "pod.rollback_detach_network", true,
+             "run CNI DEL for a pod that never became ready"),
 };
 
 const struct sm_machine sm_pod_machine = {

@@ -16,8 +16,8 @@ struct render_buf {
   size_t len;
 };
 
-__attribute__((format(printf, 2, 3))) static void
-render_append(struct render_buf *b, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void render_append(struct render_buf *b,
+                                                                const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   size_t room = b->len < b->cap ? b->cap - b->len : 0;
@@ -40,8 +40,8 @@ static void render_machine(const struct sm_machine *m, struct render_buf *b) {
     const char *tag = t->trigger == SM_TRIGGER_EVENT ? " (event)"
                       : t->rollback                  ? " (rollback)"
                                                      : "";
-    render_append(b, "    %s --> %s: %s%s\n", m->state_names[t->from],
-                  m->state_names[t->to], t->name, tag);
+    render_append(b, "    %s --> %s: %s%s\n", m->state_names[t->from], m->state_names[t->to],
+                  t->name, tag);
   }
   render_append(b, "    %s --> [*]\n", m->state_names[m->terminal]);
 }

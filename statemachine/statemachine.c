@@ -50,8 +50,7 @@ bool sm_kind_from_name(const char *name, enum sm_kind *out) {
 
 bool sm_state_valid(enum sm_kind kind, sm_state_t state) {
   const struct sm_machine *m = sm_machine(kind);
-  return m != NULL && state != 0 && state < m->n_states &&
-         m->state_names[state] != NULL;
+  return m != NULL && state != 0 && state < m->n_states && m->state_names[state] != NULL;
 }
 
 const char *sm_state_name(enum sm_kind kind, sm_state_t state) {
@@ -78,8 +77,7 @@ bool sm_is_terminal(enum sm_kind kind, sm_state_t state) {
   return sm_state_valid(kind, state) && sm_machine(kind)->terminal == state;
 }
 
-const struct sm_transition *sm_find(enum sm_kind kind, sm_state_t from,
-                                    sm_state_t to) {
+const struct sm_transition *sm_find(enum sm_kind kind, sm_state_t from, sm_state_t to) {
   const struct sm_machine *m = sm_machine(kind);
   if (m == NULL)
     return NULL;
@@ -91,8 +89,7 @@ const struct sm_transition *sm_find(enum sm_kind kind, sm_state_t from,
   return NULL;
 }
 
-const struct sm_transition *sm_find_trigger(enum sm_kind kind, sm_state_t from,
-                                            sm_state_t to,
+const struct sm_transition *sm_find_trigger(enum sm_kind kind, sm_state_t from, sm_state_t to,
                                             enum sm_trigger trigger) {
   const struct sm_machine *m = sm_machine(kind);
   if (m == NULL)
@@ -112,12 +109,10 @@ const struct sm_transition *sm_find_trigger(enum sm_kind kind, sm_state_t from,
  * paths the one whose first hop comes first in the table wins.  EVENT
  * transitions are never followed: the reconciler cannot make a container
  * exit by itself, it can only stop it. */
-const struct sm_transition *sm_next_step(enum sm_kind kind, sm_state_t current,
-                                         sm_state_t goal) {
+const struct sm_transition *sm_next_step(enum sm_kind kind, sm_state_t current, sm_state_t goal) {
   const struct sm_machine *m = sm_machine(kind);
-  if (m == NULL || m->n_states > SM_MAX_STATES ||
-      !sm_state_valid(kind, current) || !sm_state_valid(kind, goal) ||
-      current == goal)
+  if (m == NULL || m->n_states > SM_MAX_STATES || !sm_state_valid(kind, current) ||
+      !sm_state_valid(kind, goal) || current == goal)
     return NULL;
 
   const struct sm_transition *first_hop[SM_MAX_STATES] = {NULL};
@@ -131,8 +126,8 @@ const struct sm_transition *sm_next_step(enum sm_kind kind, sm_state_t current,
     sm_state_t s = queue[head++];
     for (size_t i = 0; i < m->n_transitions; i++) {
       const struct sm_transition *t = &m->transitions[i];
-      if (t->from != s || t->trigger != SM_TRIGGER_STEP ||
-          !sm_state_valid(kind, t->to) || seen[t->to])
+      if (t->from != s || t->trigger != SM_TRIGGER_STEP || !sm_state_valid(kind, t->to) ||
+          seen[t->to])
         continue;
       seen[t->to] = true;
       first_hop[t->to] = s == current ? t : first_hop[s];

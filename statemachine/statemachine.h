@@ -75,13 +75,13 @@ struct sm_transition {
    * crash hook (CRIO_CRASH_AT=<name>:before|after) and the log use it. */
   const char *name;
   enum sm_trigger trigger;
-  bool rollback; /* undoes a partial creation rather than a requested stop */
+  bool rollback;           /* undoes a partial creation rather than a requested stop */
   const char *side_effect; /* one line for docs and inspect */
 };
 
 struct sm_machine {
   enum sm_kind kind;
-  const char *name; /* "pod", "container", "image" */
+  const char *name;               /* "pod", "container", "image" */
   const char *const *state_names; /* indexed by state; [0] unused (NULL) */
   size_t n_states;                /* highest state + 1 */
   sm_state_t initial;
@@ -95,7 +95,7 @@ struct sm_machine {
 };
 
 const struct sm_machine *sm_machine(enum sm_kind kind); /* NULL if unknown */
-const char *sm_kind_name(enum sm_kind kind); /* NULL if unknown */
+const char *sm_kind_name(enum sm_kind kind);            /* NULL if unknown */
 bool sm_kind_from_name(const char *name, enum sm_kind *out);
 /* "READY"-style upper-case name, or NULL if state is not a state of kind. */
 const char *sm_state_name(enum sm_kind kind, sm_state_t state);
@@ -106,15 +106,12 @@ bool sm_is_terminal(enum sm_kind kind, sm_state_t state);
 /* The transition from -> to (any trigger), or NULL if forbidden.  A pair
  * may have both a STEP and an EVENT (a container is stopped, or exits on
  * its own); sm_find returns the first in table order, which is the STEP. */
-const struct sm_transition *sm_find(enum sm_kind kind, sm_state_t from,
-                                    sm_state_t to);
+const struct sm_transition *sm_find(enum sm_kind kind, sm_state_t from, sm_state_t to);
 /* The transition from -> to with that trigger, or NULL: what the reconciler
  * logs when it records an observed exit (an EVENT). */
-const struct sm_transition *sm_find_trigger(enum sm_kind kind, sm_state_t from,
-                                            sm_state_t to,
+const struct sm_transition *sm_find_trigger(enum sm_kind kind, sm_state_t from, sm_state_t to,
                                             enum sm_trigger trigger);
-static inline bool sm_allowed(enum sm_kind kind, sm_state_t from,
-                              sm_state_t to) {
+static inline bool sm_allowed(enum sm_kind kind, sm_state_t from, sm_state_t to) {
   return sm_find(kind, from, to) != NULL;
 }
 
@@ -122,8 +119,7 @@ static inline bool sm_allowed(enum sm_kind kind, sm_state_t from,
  * `current` to `goal` (ties broken by table order).  NULL when current ==
  * goal or when goal cannot be reached (e.g. a stopped pod asked to be
  * ready again). */
-const struct sm_transition *sm_next_step(enum sm_kind kind, sm_state_t current,
-                                         sm_state_t goal);
+const struct sm_transition *sm_next_step(enum sm_kind kind, sm_state_t current, sm_state_t goal);
 bool sm_reachable(enum sm_kind kind, sm_state_t current, sm_state_t goal);
 
 /* Every transition of every machine, in a stable order. */

@@ -75,37 +75,34 @@ struct kind_doc {
 static struct kind_doc kind_doc(enum sm_kind kind) {
   switch (kind) {
   case SM_KIND_POD:
-    return (struct kind_doc){
-        "Pod sandbox",
-        "Stopping a sandbox releases its network and namespaces but keeps "
-        "its cgroup,\n"
-        "its container records and its own record, so a stopped sandbox can "
-        "still be\n"
-        "listed and inspected; removing it drops those. The kubelet only "
-        "creates\n"
-        "containers in a ready sandbox, so a creation rolled back before "
-        "`READY` has no\n"
-        "containers to stop.\n"};
+    return (struct kind_doc){"Pod sandbox",
+                             "Stopping a sandbox releases its network and namespaces but keeps "
+                             "its cgroup,\n"
+                             "its container records and its own record, so a stopped sandbox can "
+                             "still be\n"
+                             "listed and inspected; removing it drops those. The kubelet only "
+                             "creates\n"
+                             "containers in a ready sandbox, so a creation rolled back before "
+                             "`READY` has no\n"
+                             "containers to stop.\n"};
   case SM_KIND_CONTAINER:
-    return (struct kind_doc){
-        "Container",
-        "A container process can end on its own at any time, so "
-        "`CREATED -> EXITED` and\n"
-        "`RUNNING -> EXITED` each exist twice: as the step the reconciler "
-        "runs to stop the\n"
-        "container and as the event recorded when conmon's exit file "
-        "appears. Once\n"
-        "exited, a container reports `CONTAINER_EXITED` to the kubelet until "
-        "its record is\n"
-        "gone.\n"};
+    return (struct kind_doc){"Container",
+                             "A container process can end on its own at any time, so "
+                             "`CREATED -> EXITED` and\n"
+                             "`RUNNING -> EXITED` each exist twice: as the step the reconciler "
+                             "runs to stop the\n"
+                             "container and as the event recorded when conmon's exit file "
+                             "appears. Once\n"
+                             "exited, a container reports `CONTAINER_EXITED` to the kubelet until "
+                             "its record is\n"
+                             "gone.\n"};
   case SM_KIND_IMAGE:
-    return (struct kind_doc){
-        "Image",
-        "An image holds references on layers in the shared layer store; the "
-        "layers are\n"
-        "collected by the layer store's gc once nothing references them, so "
-        "they have no\n"
-        "states of their own.\n"};
+    return (struct kind_doc){"Image",
+                             "An image holds references on layers in the shared layer store; the "
+                             "layers are\n"
+                             "collected by the layer store's gc once nothing references them, so "
+                             "they have no\n"
+                             "states of their own.\n"};
   }
   return (struct kind_doc){"?", ""};
 }
@@ -115,8 +112,8 @@ static const char *pod_cri_name(sm_state_t state) {
 }
 
 static const char *container_cri_name(sm_state_t state) {
-  static const char *const names[] = {"CONTAINER_CREATED", "CONTAINER_RUNNING",
-                                      "CONTAINER_EXITED", "CONTAINER_UNKNOWN"};
+  static const char *const names[] = {"CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED",
+                                      "CONTAINER_UNKNOWN"};
   int n = sm_container_cri_state(state);
   return n >= 0 && n <= 3 ? names[n] : "?";
 }
@@ -133,8 +130,8 @@ static void put_cell(FILE *out, const char *text) {
 
 static void put_states(FILE *out, const struct sm_machine *m) {
   bool has_cri = m->kind == SM_KIND_POD || m->kind == SM_KIND_CONTAINER;
-  fprintf(out, "| state | value |%s\n| --- | --- |%s\n",
-          has_cri ? " CRI state |" : "", has_cri ? " --- |" : "");
+  fprintf(out, "| state | value |%s\n| --- | --- |%s\n", has_cri ? " CRI state |" : "",
+          has_cri ? " --- |" : "");
   for (sm_state_t s = 1; s < m->n_states; s++) {
     fprintf(out, "| `%s` | %u |", m->state_names[s], s);
     if (m->kind == SM_KIND_POD)
@@ -150,9 +147,8 @@ static void put_transitions(FILE *out, const struct sm_machine *m) {
                "|\n| --- | --- | --- | --- | --- | --- |\n");
   for (size_t i = 0; i < m->n_transitions; i++) {
     const struct sm_transition *t = &m->transitions[i];
-    fprintf(out, "| `%s` | `%s` | `%s` | %s | %s | ", t->name,
-            m->state_names[t->from], m->state_names[t->to],
-            t->trigger == SM_TRIGGER_EVENT ? "event" : "step",
+    fprintf(out, "| `%s` | `%s` | `%s` | %s | %s | ", t->name, m->state_names[t->from],
+            m->state_names[t->to], t->trigger == SM_TRIGGER_EVENT ? "event" : "step",
             t->rollback ? "yes" : "no");
     put_cell(out, t->side_effect);
     fprintf(out, " |\n");
@@ -171,9 +167,8 @@ static void put_machine(FILE *out, const struct sm_machine *m) {
           "Created in `%s`, deleted from `%s`; a failed creation rolls back "
           "to `%s`.\n%zu states, %zu transitions "
           "(`statemachine/%s.c`).\n\n",
-          m->state_names[m->initial], m->state_names[m->terminal],
-          m->state_names[m->rollback_goal], m->n_states - 1, m->n_transitions,
-          m->name);
+          m->state_names[m->initial], m->state_names[m->terminal], m->state_names[m->rollback_goal],
+          m->n_states - 1, m->n_transitions, m->name);
   fputs(d.about, out);
   fputc('\n', out);
   put_states(out, m);

@@ -44,15 +44,13 @@ static void say_how_to_regenerate(void) {
   fprintf(stderr,
           "%s/%s is out of date with the statemachine tables; regenerate "
           "it:\n  %s/tests/statemachine-diagrams > %s/%s\n",
-          source_dir, STATE_DIAGRAMS_DOC_PATH,
-          binary_dir ? binary_dir : "build", source_dir,
+          source_dir, STATE_DIAGRAMS_DOC_PATH, binary_dir ? binary_dir : "build", source_dir,
           STATE_DIAGRAMS_DOC_PATH);
 }
 
 /* Prints the first line where `seen` and `expected` differ, numbered from
  * 1 within the compared text; returns whether they are equal. */
-static bool same_text(const char *what, const char *seen, size_t seen_len,
-                      const char *expected) {
+static bool same_text(const char *what, const char *seen, size_t seen_len, const char *expected) {
   size_t expected_len = strlen(expected);
   if (seen_len == expected_len && memcmp(seen, expected, seen_len) == 0)
     return true;
@@ -64,15 +62,14 @@ static bool same_text(const char *what, const char *seen, size_t seen_len,
     size_t sl = sn ? (size_t)(sn - s) : (size_t)(s_end - s);
     size_t el = en ? (size_t)(en - e) : (size_t)(e_end - e);
     if (sl != el || memcmp(s, e, sl) != 0) {
-      fprintf(stderr,
-              "%s differs at its line %d:\n  doc:    %.*s\n  tables: %.*s\n",
-              what, line, (int)sl, s, (int)el, e);
+      fprintf(stderr, "%s differs at its line %d:\n  doc:    %.*s\n  tables: %.*s\n", what, line,
+              (int)sl, s, (int)el, e);
       return false;
     }
     if (!sn || !en) {
       /* Equal up to here, so one of them has more after this line. */
-      fprintf(stderr, "%s differs after its line %d: the %s goes on\n", what,
-              line, sn ? "doc" : "generated text");
+      fprintf(stderr, "%s differs after its line %d: the %s goes on\n", what, line,
+              sn ? "doc" : "generated text");
       return false;
     }
     s = sn + 1;
@@ -115,8 +112,8 @@ static void test_mermaid_blocks_match_tables(void) {
     p = end;
   }
   if (kind != SM_KIND_LAST + 1) {
-    fprintf(stderr, "expected %d ```mermaid blocks, found %d\n",
-            SM_KIND_LAST - SM_KIND_FIRST + 1, kind - SM_KIND_FIRST);
+    fprintf(stderr, "expected %d ```mermaid blocks, found %d\n", SM_KIND_LAST - SM_KIND_FIRST + 1,
+            kind - SM_KIND_FIRST);
     ok = false;
   }
   if (!ok) {

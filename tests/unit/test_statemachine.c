@@ -76,17 +76,15 @@ struct expected_machine {
 };
 
 static const struct expected_machine expected_machines[] = {
-    {SM_KIND_POD, "pod", SM_POD_REMOVED + 1, SM_POD_PENDING, SM_POD_REMOVED,
-     SM_POD_REMOVED, expected_pod, N_OF(expected_pod)},
-    {SM_KIND_CONTAINER, "container", SM_CONTAINER_REMOVED + 1,
-     SM_CONTAINER_PENDING, SM_CONTAINER_REMOVED, SM_CONTAINER_REMOVED,
-     expected_container, N_OF(expected_container)},
-    {SM_KIND_IMAGE, "image", SM_IMAGE_REMOVED + 1, SM_IMAGE_PENDING,
-     SM_IMAGE_REMOVED, SM_IMAGE_REMOVED, expected_image, N_OF(expected_image)},
+    {SM_KIND_POD, "pod", SM_POD_REMOVED + 1, SM_POD_PENDING, SM_POD_REMOVED, SM_POD_REMOVED,
+     expected_pod, N_OF(expected_pod)},
+    {SM_KIND_CONTAINER, "container", SM_CONTAINER_REMOVED + 1, SM_CONTAINER_PENDING,
+     SM_CONTAINER_REMOVED, SM_CONTAINER_REMOVED, expected_container, N_OF(expected_container)},
+    {SM_KIND_IMAGE, "image", SM_IMAGE_REMOVED + 1, SM_IMAGE_PENDING, SM_IMAGE_REMOVED,
+     SM_IMAGE_REMOVED, expected_image, N_OF(expected_image)},
 };
 
-static bool expected_pair(const struct expected_machine *e, sm_state_t from,
-                          sm_state_t to) {
+static bool expected_pair(const struct expected_machine *e, sm_state_t from, sm_state_t to) {
   for (size_t i = 0; i < e->n_transitions; i++)
     if (e->transitions[i].from == from && e->transitions[i].to == to)
       return true;
@@ -143,9 +141,8 @@ static void test_allowed_exactly_for_listed_pairs(void) {
       for (sm_state_t to = 0; to <= e->n_states; to++) {
         bool want = expected_pair(e, from, to);
         if (sm_allowed(e->kind, from, to) != want) {
-          fprintf(stderr, "%s %u -> %u: expected %s, saw %s\n", e->name, from,
-                  to, want ? "allowed" : "forbidden",
-                  want ? "forbidden" : "allowed");
+          fprintf(stderr, "%s %u -> %u: expected %s, saw %s\n", e->name, from, to,
+                  want ? "allowed" : "forbidden", want ? "forbidden" : "allowed");
           exit(1);
         }
         const struct sm_transition *t = sm_find(e->kind, from, to);
@@ -176,8 +173,7 @@ static void test_table_entries_are_well_formed(void) {
       CHECK(t->side_effect != NULL && t->side_effect[0] != '\0');
       /* "<kind>.<verb>" */
       size_t kl = strlen(m->name);
-      CHECK(strncmp(t->name, m->name, kl) == 0 && t->name[kl] == '.' &&
-            t->name[kl + 1] != '\0');
+      CHECK(strncmp(t->name, m->name, kl) == 0 && t->name[kl] == '.' && t->name[kl + 1] != '\0');
       /* Only the reconciler rolls back; an exit is never a rollback. */
       if (t->rollback)
         CHECK_INT_EQ(t->trigger, SM_TRIGGER_STEP);
@@ -185,8 +181,7 @@ static void test_table_entries_are_well_formed(void) {
        * sm_find_trigger is unambiguous. */
       for (size_t j = 0; j < i; j++) {
         const struct sm_transition *u = &m->transitions[j];
-        CHECK(!(u->from == t->from && u->to == t->to &&
-                u->trigger == t->trigger));
+        CHECK(!(u->from == t->from && u->to == t->to && u->trigger == t->trigger));
       }
     }
   }
@@ -214,8 +209,7 @@ static void walk_steps(enum sm_kind kind, sm_state_t from, sm_state_t goal) {
     const struct sm_transition *t = sm_next_step(kind, s, goal);
     if (t == NULL || hops >= m->n_states) {
       fprintf(stderr, "%s: no way from %s to %s (stuck at %s)\n", m->name,
-              sm_state_name(kind, from), sm_state_name(kind, goal),
-              sm_state_name(kind, s));
+              sm_state_name(kind, from), sm_state_name(kind, goal), sm_state_name(kind, s));
       exit(1);
     }
     CHECK_INT_EQ(t->trigger, SM_TRIGGER_STEP);
@@ -264,42 +258,34 @@ static void test_next_step_never_proposes_an_event(void) {
   }
 }
 
-static void check_next(enum sm_kind kind, sm_state_t cur, sm_state_t goal,
-                       const char *want) {
+static void check_next(enum sm_kind kind, sm_state_t cur, sm_state_t goal, const char *want) {
   const struct sm_transition *t = sm_next_step(kind, cur, goal);
   if (want == NULL) {
     if (t != NULL) {
-      fprintf(stderr, "%s %s -> %s: expected no step, saw %s\n",
-              sm_kind_name(kind), sm_state_name(kind, cur),
-              sm_state_name(kind, goal), t->name);
+      fprintf(stderr, "%s %s -> %s: expected no step, saw %s\n", sm_kind_name(kind),
+              sm_state_name(kind, cur), sm_state_name(kind, goal), t->name);
       exit(1);
     }
     return;
   }
   if (t == NULL || strcmp(t->name, want) != 0) {
     fprintf(stderr, "%s %s -> %s: expected %s, saw %s\n", sm_kind_name(kind),
-            sm_state_name(kind, cur), sm_state_name(kind, goal), want,
-            t ? t->name : "(none)");
+            sm_state_name(kind, cur), sm_state_name(kind, goal), want, t ? t->name : "(none)");
     exit(1);
   }
 }
 
 static void test_next_step_first_hops(void) {
   check_next(SM_KIND_POD, SM_POD_PENDING, SM_POD_READY, "pod.pin_namespaces");
-  check_next(SM_KIND_POD, SM_POD_NETWORK_ATTACHED, SM_POD_READY,
-             "pod.mark_ready");
+  check_next(SM_KIND_POD, SM_POD_NETWORK_ATTACHED, SM_POD_READY, "pod.mark_ready");
   check_next(SM_KIND_POD, SM_POD_READY, SM_POD_STOPPED, "pod.stop_containers");
   check_next(SM_KIND_POD, SM_POD_READY, SM_POD_REMOVED, "pod.stop_containers");
-  check_next(SM_KIND_POD, SM_POD_CGROUP_CREATED, SM_POD_STOPPED,
-             "pod.rollback_cni_del");
-  check_next(SM_KIND_POD, SM_POD_NETWORK_ATTACHED, SM_POD_REMOVED,
-             "pod.rollback_detach_network");
-  check_next(SM_KIND_POD, SM_POD_PENDING, SM_POD_REMOVED,
-             "pod.rollback_partial_namespaces");
+  check_next(SM_KIND_POD, SM_POD_CGROUP_CREATED, SM_POD_STOPPED, "pod.rollback_cni_del");
+  check_next(SM_KIND_POD, SM_POD_NETWORK_ATTACHED, SM_POD_REMOVED, "pod.rollback_detach_network");
+  check_next(SM_KIND_POD, SM_POD_PENDING, SM_POD_REMOVED, "pod.rollback_partial_namespaces");
   check_next(SM_KIND_POD, SM_POD_NAMESPACES_PINNED, SM_POD_STOPPED,
              "pod.rollback_release_namespaces");
-  check_next(SM_KIND_POD, SM_POD_STOPPED, SM_POD_REMOVED,
-             "pod.remove_containers");
+  check_next(SM_KIND_POD, SM_POD_STOPPED, SM_POD_REMOVED, "pod.remove_containers");
   check_next(SM_KIND_POD, SM_POD_STOPPED, SM_POD_READY, NULL);
   CHECK(!sm_reachable(SM_KIND_POD, SM_POD_STOPPED, SM_POD_READY));
   check_next(SM_KIND_POD, SM_POD_READY, SM_POD_READY, NULL);
@@ -307,27 +293,20 @@ static void test_next_step_first_hops(void) {
 
   check_next(SM_KIND_CONTAINER, SM_CONTAINER_PENDING, SM_CONTAINER_RUNNING,
              "container.mount_rootfs");
-  check_next(SM_KIND_CONTAINER, SM_CONTAINER_CREATED, SM_CONTAINER_RUNNING,
-             "container.start");
-  check_next(SM_KIND_CONTAINER, SM_CONTAINER_RUNNING, SM_CONTAINER_EXITED,
-             "container.stop");
+  check_next(SM_KIND_CONTAINER, SM_CONTAINER_CREATED, SM_CONTAINER_RUNNING, "container.start");
+  check_next(SM_KIND_CONTAINER, SM_CONTAINER_RUNNING, SM_CONTAINER_EXITED, "container.stop");
   check_next(SM_KIND_CONTAINER, SM_CONTAINER_CREATED, SM_CONTAINER_EXITED,
              "container.stop_created");
-  check_next(SM_KIND_CONTAINER, SM_CONTAINER_RUNNING, SM_CONTAINER_REMOVED,
-             "container.stop");
+  check_next(SM_KIND_CONTAINER, SM_CONTAINER_RUNNING, SM_CONTAINER_REMOVED, "container.stop");
   check_next(SM_KIND_CONTAINER, SM_CONTAINER_PENDING, SM_CONTAINER_REMOVED,
              "container.rollback_partial_mount");
-  check_next(SM_KIND_CONTAINER, SM_CONTAINER_ROOTFS_MOUNTED,
-             SM_CONTAINER_REMOVED, "container.rollback_runtime_delete");
-  check_next(SM_KIND_CONTAINER, SM_CONTAINER_EXITED, SM_CONTAINER_RUNNING,
-             NULL);
+  check_next(SM_KIND_CONTAINER, SM_CONTAINER_ROOTFS_MOUNTED, SM_CONTAINER_REMOVED,
+             "container.rollback_runtime_delete");
+  check_next(SM_KIND_CONTAINER, SM_CONTAINER_EXITED, SM_CONTAINER_RUNNING, NULL);
 
-  check_next(SM_KIND_IMAGE, SM_IMAGE_PENDING, SM_IMAGE_READY,
-             "image.fetch_layers");
-  check_next(SM_KIND_IMAGE, SM_IMAGE_READY, SM_IMAGE_REMOVED,
-             "image.release_layers");
-  check_next(SM_KIND_IMAGE, SM_IMAGE_PENDING, SM_IMAGE_REMOVED,
-             "image.rollback_partial_fetch");
+  check_next(SM_KIND_IMAGE, SM_IMAGE_PENDING, SM_IMAGE_READY, "image.fetch_layers");
+  check_next(SM_KIND_IMAGE, SM_IMAGE_READY, SM_IMAGE_REMOVED, "image.release_layers");
+  check_next(SM_KIND_IMAGE, SM_IMAGE_PENDING, SM_IMAGE_REMOVED, "image.rollback_partial_fetch");
   check_next(SM_KIND_IMAGE, SM_IMAGE_LAYERS_FETCHED, SM_IMAGE_REMOVED,
              "image.rollback_release_layers");
   check_next(SM_KIND_IMAGE, SM_IMAGE_LAYERS_RELEASED, SM_IMAGE_READY, NULL);
@@ -336,22 +315,21 @@ static void test_next_step_first_hops(void) {
   CHECK(sm_next_step(SM_KIND_POD, 0, SM_POD_READY) == NULL);
   CHECK(sm_next_step(SM_KIND_POD, SM_POD_PENDING, SM_POD_REMOVED + 1) == NULL);
   CHECK(sm_next_step((enum sm_kind)0, 1, 2) == NULL);
-  CHECK(
-      !sm_reachable(SM_KIND_IMAGE, SM_IMAGE_REMOVED + 1, SM_IMAGE_REMOVED + 1));
+  CHECK(!sm_reachable(SM_KIND_IMAGE, SM_IMAGE_REMOVED + 1, SM_IMAGE_REMOVED + 1));
 }
 
 static void test_event_and_step_share_a_pair(void) {
   const struct sm_transition *t;
-  t = sm_find_trigger(SM_KIND_CONTAINER, SM_CONTAINER_RUNNING,
-                      SM_CONTAINER_EXITED, SM_TRIGGER_EVENT);
+  t = sm_find_trigger(SM_KIND_CONTAINER, SM_CONTAINER_RUNNING, SM_CONTAINER_EXITED,
+                      SM_TRIGGER_EVENT);
   CHECK_STR_EQ(t ? t->name : NULL, "container.exit");
-  t = sm_find_trigger(SM_KIND_CONTAINER, SM_CONTAINER_CREATED,
-                      SM_CONTAINER_EXITED, SM_TRIGGER_EVENT);
+  t = sm_find_trigger(SM_KIND_CONTAINER, SM_CONTAINER_CREATED, SM_CONTAINER_EXITED,
+                      SM_TRIGGER_EVENT);
   CHECK_STR_EQ(t ? t->name : NULL, "container.exit_before_start");
   t = sm_find(SM_KIND_CONTAINER, SM_CONTAINER_CREATED, SM_CONTAINER_EXITED);
   CHECK_STR_EQ(t ? t->name : NULL, "container.stop_created");
-  CHECK(sm_find_trigger(SM_KIND_POD, SM_POD_READY, SM_POD_CONTAINERS_STOPPED,
-                        SM_TRIGGER_EVENT) == NULL);
+  CHECK(sm_find_trigger(SM_KIND_POD, SM_POD_READY, SM_POD_CONTAINERS_STOPPED, SM_TRIGGER_EVENT) ==
+        NULL);
 }
 
 static void test_transition_names_unique_and_round_trip(void) {
@@ -359,8 +337,7 @@ static void test_transition_names_unique_and_round_trip(void) {
   for (int k = SM_KIND_FIRST; k <= SM_KIND_LAST; k++)
     total += sm_machine((enum sm_kind)k)->n_transitions;
   CHECK_INT_EQ(sm_transition_count(), total);
-  CHECK_INT_EQ(total, N_OF(expected_pod) + N_OF(expected_container) +
-                          N_OF(expected_image));
+  CHECK_INT_EQ(total, N_OF(expected_pod) + N_OF(expected_container) + N_OF(expected_image));
   CHECK(sm_transition_at(total) == NULL);
 
   for (size_t i = 0; i < total; i++) {
@@ -376,8 +353,7 @@ static void test_transition_names_unique_and_round_trip(void) {
   }
   /* The order is stable: machines by kind, each in table order. */
   CHECK_STR_EQ(sm_transition_at(0)->name, "pod.pin_namespaces");
-  CHECK_STR_EQ(sm_transition_at(N_OF(expected_pod))->name,
-               "container.mount_rootfs");
+  CHECK_STR_EQ(sm_transition_at(N_OF(expected_pod))->name, "container.mount_rootfs");
   CHECK(sm_transition_by_name("pod.no_such_step") == NULL);
   CHECK(sm_transition_by_name("") == NULL);
   CHECK(sm_transition_by_name(NULL) == NULL);
@@ -403,8 +379,7 @@ static void test_state_and_kind_names(void) {
     CHECK(!sm_state_from_name(m->kind, "ready", NULL));
     CHECK(!sm_state_from_name(m->kind, NULL, NULL));
   }
-  CHECK_STR_EQ(sm_state_name(SM_KIND_POD, SM_POD_NAMESPACES_PINNED),
-               "NAMESPACES_PINNED");
+  CHECK_STR_EQ(sm_state_name(SM_KIND_POD, SM_POD_NAMESPACES_PINNED), "NAMESPACES_PINNED");
   CHECK(sm_kind_name((enum sm_kind)0) == NULL);
   CHECK(sm_machine((enum sm_kind)(SM_KIND_LAST + 1)) == NULL);
   CHECK(!sm_kind_from_name("sandbox", NULL));

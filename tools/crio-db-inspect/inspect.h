@@ -86,8 +86,7 @@ int inspect_common_option(struct inspect_ctx *ctx, int opt, char **argv, crio_er
 int inspect_no_arguments(int argc, char **argv, crio_error_t *err);
 /* The options of a command that has none of its own: only the common
  * ones.  0 or INSPECT_USAGE. */
-int inspect_common_options_only(struct inspect_ctx *ctx, int argc, char **argv,
-                                crio_error_t *err);
+int inspect_common_options_only(struct inspect_ctx *ctx, int argc, char **argv, crio_error_t *err);
 /* Once a command without arguments parsed its options: INSPECT_USAGE if
  * arguments are left, else the store opened (INSPECT_FAILED if it cannot
  * be), 0. */

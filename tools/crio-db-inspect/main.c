@@ -93,8 +93,7 @@ int inspect_no_arguments(int argc, char **argv, crio_error_t *err) {
   return 0;
 }
 
-int inspect_common_options_only(struct inspect_ctx *ctx, int argc, char **argv,
-                                crio_error_t *err) {
+int inspect_common_options_only(struct inspect_ctx *ctx, int argc, char **argv, crio_error_t *err) {
   static const struct option options[] = {
       INSPECT_COMMON_OPTIONS,
       {NULL, 0, NULL, 0},
