@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 # Debian packages: to build, to run containers, to test.
-DEPS_BUILD = cmake make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev \
+DEPS_BUILD = cmake make gcc pkg-config clang-format protobuf-c-compiler libprotobuf-c-dev \
              libgrpc-dev liblmdb-dev libcjson-dev libsystemd-dev libseccomp-dev \
              libselinux1-dev libcurl4-openssl-dev libssl-dev libarchive-dev
 DEPS_RUN   = runc crun conmon containernetworking-plugins iproute2
