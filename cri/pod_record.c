@@ -45,6 +45,7 @@ store_record *cri_pod_record_new(const Runtime__V1__RunPodSandboxRequest *req,
   body->attempt = c->metadata->attempt;
   store_string_set(&body->namespace_, c->metadata->namespace_);
   store_string_set(&body->uid, c->metadata->uid);
+  store_string_set(&body->metadata_name, c->metadata->name);
   store_string_set(&body->hostname, c->hostname);
   if (c->linux)
     store_string_set(&body->cgroup_parent, c->linux->cgroup_parent);

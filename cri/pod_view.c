@@ -9,6 +9,17 @@ Runtime__V1__PodSandboxMetadata *cri_pod_metadata_view(struct cri_request *req,
                                                        const store_record *rec) {
   Runtime__V1__PodSandboxMetadata *md = cri_alloc(req, sizeof(*md));
   runtime__v1__pod_sandbox_metadata__init(md);
+  /* Lists show every pod: read the metadata from the body's own fields
+   * rather than decoding each stored config (records written before
+   * metadata_name existed fall back to the config). */
+  const Crio__Store__PodSandboxBody *b = rec->pod;
+  if (b && b->metadata_name && *b->metadata_name) {
+    md->name = cri_strdup(req, b->metadata_name);
+    md->namespace_ = cri_strdup(req, b->namespace_);
+    md->uid = cri_strdup(req, b->uid);
+    md->attempt = b->attempt;
+    return md;
+  }
   cleanup_pod_config Runtime__V1__PodSandboxConfig *config = cri_pod_record_config(rec);
   if (config && config->metadata) {
     md->name = cri_strdup(req, config->metadata->name);
