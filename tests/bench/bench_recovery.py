@@ -221,4 +221,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with h.HostSysctlsRestored():
+        main()

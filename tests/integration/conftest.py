@@ -25,9 +25,30 @@ import crio_harness as h  # noqa: E402
 LOG_TAIL_LINES = 300
 
 
+# Host sysctls the CNI plugins change as a side effect (the bridge plugin
+# with isGateway turns on IPv4 forwarding): put back as they were found,
+# so the suite leaves the host as it found it.
+HOST_SYSCTLS = ["/proc/sys/net/ipv4/ip_forward"]
+_host_sysctls_before = {}
+
+
 def pytest_sessionstart(session):
     # Generated once per session into a temp dir (removed at exit).
     h.api()
+    for path in HOST_SYSCTLS:
+        try:
+            _host_sysctls_before[path] = Path(path).read_text()
+        except OSError:
+            pass
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for path, value in _host_sysctls_before.items():
+        try:
+            if Path(path).read_text() != value:
+                Path(path).write_text(value)
+        except OSError:
+            pass
 
 
 def _require_binaries():

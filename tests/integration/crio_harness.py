@@ -441,3 +441,31 @@ def new_workdir():
     # Short, under /tmp: a unix socket path must fit in 108 bytes.
     return Path(tempfile.mkdtemp(prefix="crio-it-", dir="/tmp"))
 
+
+
+# ---- host sysctls ------------------------------------------------------------
+
+class HostSysctlsRestored:
+    """Puts back host sysctls that CNI plugins change as a side effect (the
+    bridge plugin with isGateway turns on IPv4 forwarding), for scripts
+    outside pytest (benchmarks)."""
+
+    PATHS = ["/proc/sys/net/ipv4/ip_forward"]
+
+    def __enter__(self):
+        self.before = {}
+        for path in self.PATHS:
+            try:
+                self.before[path] = Path(path).read_text()
+            except OSError:
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for path, value in self.before.items():
+            try:
+                if Path(path).read_text() != value:
+                    Path(path).write_text(value)
+            except OSError:
+                pass
+        return False
