@@ -326,4 +326,11 @@ int oci_infra_is_running(pid_t pid, uint64_t start_time, crio_error_t *err);
 
 /* ==== end of sandbox ======================================================= */
 
+/* ---- the rest of the folder's interface --------------------------------
+ * Four parts were built side by side, each with its own header; oci.h is
+ * still the one to include: it brings them all. */
+#include "oci/rootfs.h"  /* the container's overlay root filesystem */
+#include "oci/runtime.h" /* runtime handlers (runc, crun), conmon, exits, exec */
+#include "oci/spec.h"    /* the OCI runtime spec of a container */
+
 #endif
