@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -294,7 +295,25 @@ int pod_step_rollback_cni_del(struct reconcile_step *step, crio_error_t *err) {
   if (crio_read_file(stash, &conflist, NULL, &read_err) < 0) {
     if (crio_error_status(&read_err) != ENOENT)
       return crio_error(err, crio_error_status(&read_err), "%s", crio_error_message(&read_err));
-    return 0;
+    /* The stash is written before ADD runs: with the pod's run dir there
+     * and no stash, ADD never started.  With the run dir gone (a node
+     * reboot emptied it) the ADD may have finished on plugins whose state
+     * outlives a reboot (host-local's reservations under /var/lib/cni), so
+     * DEL with the config on disk now: the best knowledge left, and a DEL
+     * of what was never added is success for every plugin. */
+    struct stat st;
+    if (stat(rec->pod->run_dir, &st) == 0 || errno != ENOENT)
+      return 0;
+    const struct reconciler_pod_env *env = env_of(step);
+    struct cni_network net;
+    cleanup_error crio_error_t load_err = NULL;
+    if (cni_network_load(env->cni_config_dir, env->cni_plugin_dirs, &net, &load_err) < 0) {
+      log_warning("pod %s: rollback DEL after a reboot skipped, no CNI config: %s", rec->id,
+                  crio_error_message(&load_err));
+      return 0;
+    }
+    conflist = xstrdup(net.conflist);
+    cni_network_release(&net);
   }
   cJSON *parsed = cJSON_Parse(conflist);
   const cJSON *name = parsed ? cJSON_GetObjectItemCaseSensitive(parsed, "name") : NULL;

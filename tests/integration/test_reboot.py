@@ -300,3 +300,45 @@ def test_after_a_reboot_500_running_container_records_are_exited_before_serving(
     pods = p.list_pods(d.client)
     assert len(pods) == 100 and {x.state for x in pods} == {API.SANDBOX_NOTREADY}
     assert h.inspect(d.root, "check").json["ok"] is True
+
+
+def bare_cni_add(net, container_id, netns):
+    """The first plugin of the test's conflist run by hand, as an ADD the
+    daemon started but never recorded would have left things."""
+    import json
+    conf = dict(net.conflist["plugins"][0])
+    conf["cniVersion"] = net.conflist["cniVersion"]
+    conf["name"] = net.conflist["name"]
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": container_id, "CNI_NETNS": netns,
+           "CNI_IFNAME": "eth0", "CNI_PATH": h.CNI_PLUGIN_DIR, "PATH": os.environ["PATH"]}
+    res = subprocess.run([f"{h.CNI_PLUGIN_DIR}/{conf['type']}"], input=json.dumps(conf),
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, f"expected the bare CNI ADD to succeed: {res.stdout} {res.stderr}"
+
+
+def test_an_add_cut_off_by_a_reboot_is_deleted_with_the_config_on_disk(reboot_env):
+    """The daemon died inside pod.cni_add (the ADD done, its commit never
+    made) and then the node rebooted, taking the run dir and its stash of
+    the config with it: host-local's reservation, which lives on disk, is
+    released by a DEL with the config found on disk at the next start."""
+    env = reboot_env
+    env.daemon.stop()
+    env.start({"CRIO_CRASH_AT": "pod.cni_add:before"})
+    cfg = env.pod_config("cut")
+    with pytest.raises(Exception):
+        p.run_pod(env.client, cfg, timeout=30)
+    env.daemon.wait_exit(20)
+    assert env.daemon.returncode == 137, f"expected the crash hook's 137, saw {env.daemon.returncode}"
+    pods, _ = records(env)
+    assert len(pods) == 1, f"expected one pod record, saw {len(pods)}"
+    pod_id = pods[0]["id"]
+    bare_cni_add(env.net, pod_id, pods[0]["pod"]["netns_path"])
+    assert env.net.reserved_ips(), "expected the bare ADD to reserve an address"
+
+    power_off(env)
+    env.set_boot_id("boot-2")
+    env.start()
+    assert env.net.reserved_ips() == [], \
+        f"expected the reservation released before serving, saw {env.net.reserved_ips()}"
+    p.remove_pod(env.client, pod_id)
+    assert p.list_pods(env.client) == [], "expected no pods after the removal"
