@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "test_cni_fixture.h"
+#include "test_host_cleanup.h"
 #include "testing.h"
 
 char *tfx_mkdtemp(const char *prefix) {
@@ -28,19 +29,9 @@ char *tfx_mkdtemp(const char *prefix) {
   return path;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  if (flag == FTW_DP)
-    rmdir(path);
-  else
-    unlink(path);
-  return 0;
-}
-
 void tfx_rm_rf(const char *path) {
   if (path)
-    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    test_rm_tree(path, FTW_MOUNT);
 }
 
 void tfx_write(const char *path, const char *text, mode_t mode) {

@@ -12,29 +12,10 @@
 #include "images/service_internal.h"
 #include "statemachine/statemachine.h"
 #include "store/store.h"
+#include "tests/unit/test_err_checks.h"
 #include "tests/unit/testing.h"
 
 static crio_error_t err;
-
-#define OK(expr)                                                                                   \
-  do {                                                                                             \
-    if ((expr) < 0) {                                                                              \
-      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,                         \
-              crio_error_message(&err));                                                           \
-      exit(1);                                                                                     \
-    }                                                                                              \
-    crio_error_release(&err);                                                                      \
-  } while (0)
-
-#define FAILS_WITH(expr, status)                                                                   \
-  do {                                                                                             \
-    if ((expr) >= 0) {                                                                             \
-      fprintf(stderr, "%s:%d: %s succeeded, expected %s\n", __FILE__, __LINE__, #expr, #status);   \
-      exit(1);                                                                                     \
-    }                                                                                              \
-    CHECK_INT_EQ(crio_error_status(&err), status);                                                 \
-    crio_error_release(&err);                                                                      \
-  } while (0)
 
 /* Ids and chain ids: 64 hex characters made from a letter. */
 static const char *hex64(char c) {

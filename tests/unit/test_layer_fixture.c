@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "tests/unit/test_layer_fixture.h"
+#include "tests/unit/test_host_cleanup.h"
 #include "tests/unit/testing.h"
 
 struct fx_tar {
@@ -161,21 +162,11 @@ static char *tmpdirs[64];
 static size_t n_tmpdirs;
 static pid_t tmpdir_owner;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  if (flag == FTW_DP)
-    rmdir(path);
-  else
-    unlink(path);
-  return 0;
-}
-
 static void remove_tmpdirs(void) {
   if (getpid() != tmpdir_owner)
     return;
   for (size_t i = 0; i < n_tmpdirs; i++) {
-    nftw(tmpdirs[i], rm_entry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    test_rm_tree(tmpdirs[i], FTW_MOUNT);
     free(tmpdirs[i]);
   }
   n_tmpdirs = 0;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "oci/oci.h"
+#include "tests/unit/test_host_cleanup.h"
 #include "tests/unit/testing.h"
 
 #define MAX_ITEMS 64
@@ -35,33 +36,6 @@ static struct {
   uint64_t start_time;
 } procs[MAX_ITEMS];
 static size_t n_procs;
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  remove(path);
-  return 0;
-}
-
-/* rmdir of a cgroup in every hierarchy under /sys/fs/cgroup (v1 dirs and
- * unified), retried briefly while a killed process is still leaving. */
-static void cgroup_rmdir_everywhere(const char *path) {
-  DIR *d = opendir("/sys/fs/cgroup");
-  if (d == NULL)
-    return;
-  struct dirent *de;
-  char dir[4096];
-  while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.')
-      continue;
-    snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s%s", de->d_name, path);
-    for (int i = 0; i < 100 && rmdir(dir) < 0 && errno == EBUSY; i++)
-      nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
-  }
-  closedir(d);
-  /* A unified-only host has the cgroup directly under /sys/fs/cgroup. */
-  snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", path);
-  rmdir(dir);
-}
 
 static void cleanup_all(void) {
   if (getpid() != owner)
@@ -89,9 +63,9 @@ static void cleanup_all(void) {
   for (size_t i = n_pin_dirs; i-- > 0;)
     umount2(pin_dirs[i], MNT_DETACH);
   for (size_t i = n_cgroups; i-- > 0;)
-    cgroup_rmdir_everywhere(cgroups[i]);
+    test_cgroup_rmdir_everywhere(cgroups[i]);
   if (tmp_dir)
-    nftw(tmp_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    test_rm_tree(tmp_dir, FTW_MOUNT);
 }
 
 static void fixture_init(void) {

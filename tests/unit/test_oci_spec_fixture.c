@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/unit/test_host_cleanup.h"
 #include "tests/unit/test_oci_spec_fixture.h"
 
 #define MAX_TRACKED 64
@@ -27,12 +28,6 @@ static size_t n_runcs;
 static char *cgroups[MAX_TRACKED];
 static size_t n_cgroups;
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  remove(path);
-  return 0;
-}
-
 static void run_quiet(char *const argv[]) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -46,24 +41,6 @@ static void run_quiet(char *const argv[]) {
     waitpid(pid, NULL, 0);
 }
 
-static void cgroup_rmdir_everywhere(const char *path) {
-  DIR *d = opendir("/sys/fs/cgroup");
-  if (d == NULL)
-    return;
-  struct dirent *de;
-  char dir[4096];
-  while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.')
-      continue;
-    snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s%s", de->d_name, path);
-    for (int i = 0; i < 100 && rmdir(dir) < 0 && errno == EBUSY; i++)
-      nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
-  }
-  closedir(d);
-  snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", path);
-  rmdir(dir);
-}
-
 static void cleanup_all(void) {
   if (getpid() != owner)
     return;
@@ -74,11 +51,11 @@ static void cleanup_all(void) {
     free(runcs[i].id);
   }
   for (size_t i = n_cgroups; i-- > 0;) {
-    cgroup_rmdir_everywhere(cgroups[i]);
+    test_cgroup_rmdir_everywhere(cgroups[i]);
     free(cgroups[i]);
   }
   if (tmp_dir) {
-    nftw(tmp_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    test_rm_tree(tmp_dir, FTW_MOUNT);
     free(tmp_dir);
   }
   for (size_t i = 0; i < n_specs; i++)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/unit/test_err_checks.h"
 #include "tests/unit/testing.h"
 
 /* test_store_fixture.c */
@@ -21,28 +22,6 @@ char *fixture_db_dir(void);
 struct store *fixture_open(const char *dir, bool read_only);
 
 static crio_error_t err;
-
-/* expr takes &err; it must succeed. */
-#define OK(expr)                                                                                   \
-  do {                                                                                             \
-    if ((expr) < 0) {                                                                              \
-      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,                         \
-              crio_error_message(&err));                                                           \
-      exit(1);                                                                                     \
-    }                                                                                              \
-    crio_error_release(&err);                                                                      \
-  } while (0)
-
-/* expr takes &err; it must fail with status. */
-#define FAILS_WITH(expr, status)                                                                   \
-  do {                                                                                             \
-    if ((expr) >= 0) {                                                                             \
-      fprintf(stderr, "%s:%d: %s succeeded, expected %s\n", __FILE__, __LINE__, #expr, #status);   \
-      exit(1);                                                                                     \
-    }                                                                                              \
-    CHECK_INT_EQ(crio_error_status(&err), status);                                                 \
-    crio_error_release(&err);                                                                      \
-  } while (0)
 
 static struct store_txn *begin(struct store *store, enum store_txn_mode mode) {
   struct store_txn *txn = NULL;

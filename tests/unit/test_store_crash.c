@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/unit/test_err_checks.h"
 #include "tests/unit/testing.h"
 
 /* test_store_fixture.c */
@@ -19,16 +20,6 @@ struct store *fixture_open(const char *dir, bool read_only);
 #define CHILD_RECORDS 2000
 
 static crio_error_t err;
-
-#define OK(expr)                                                                                   \
-  do {                                                                                             \
-    if ((expr) < 0) {                                                                              \
-      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,                         \
-              crio_error_message(&err));                                                           \
-      exit(1);                                                                                     \
-    }                                                                                              \
-    crio_error_release(&err);                                                                      \
-  } while (0)
 
 static struct store_txn *begin(struct store *store, enum store_txn_mode mode) {
   struct store_txn *txn = NULL;

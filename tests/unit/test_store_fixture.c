@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/unit/test_host_cleanup.h"
 #include "tests/unit/testing.h"
 
 #define MAX_DIRS 64
@@ -17,14 +18,8 @@ static char *dirs[MAX_DIRS];
 static size_t n_dirs;
 static pid_t owner;
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  remove(path);
-  return 0;
-}
-
 void fixture_rm_rf(const char *path) {
-  nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  test_rm_tree(path, 0);
 }
 
 static void remove_all(void) {
