@@ -387,14 +387,3 @@ def info(client, cid):
 def db_containers(root):
     return h.inspect(root, "containers").json
 
-
-def container_transition_rows(doc=None):
-    """The container rows of docs/state-diagrams.md's transition table."""
-    doc = Path(doc or h.REPO / "docs" / "state-diagrams.md")
-    rows = []
-    for line in doc.read_text().splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 5 and cells[0].startswith("container."):
-            rows.append({"name": cells[0], "from": cells[1], "to": cells[2],
-                         "trigger": cells[3], "rollback": cells[4] == "yes"})
-    return rows

@@ -252,19 +252,6 @@ def pod_transitions(root, pod_id):
     return out
 
 
-def pod_transition_rows(doc=None):
-    """The pod rows of the transition table of docs/state-diagrams.md:
-    [{name, from, to, trigger, rollback}], in table order."""
-    doc = Path(doc or h.REPO / "docs" / "state-diagrams.md")
-    rows = []
-    for line in doc.read_text().splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 5 and cells[0].startswith("pod."):
-            rows.append({"name": cells[0], "from": cells[1], "to": cells[2],
-                         "trigger": cells[3], "rollback": cells[4] == "yes"})
-    return rows
-
-
 def pause_processes(cgroups):
     """pids of crio-pause processes in the test's cgroup parent."""
     found = []

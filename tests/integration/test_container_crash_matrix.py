@@ -14,7 +14,6 @@ does).  A rollback transition is reached by making the forward step from
 its state fail (CRIO_FAIL_AT)."""
 
 import os
-import shutil
 import signal
 
 import grpc
@@ -22,12 +21,13 @@ import pytest
 
 import containers_harness as ch
 import crio_harness as h
+import matrix_harness as m
 import pods_harness as p
 from containers_harness import image_source  # noqa: F401 (fixtures)
 from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
 
 API = h.api()
-ROWS = ch.container_transition_rows()
+ROWS = m.transition_rows(("container",))
 TRAPPING = "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"
 
 # Which CRI call (or host event) drives a container through each transition.
@@ -57,7 +57,7 @@ def failing_step(row):
     return found[0]
 
 
-CELLS = [(r["name"], when) for r in ROWS for when in ("before", "after")]
+CELLS = m.cells_of(ROWS)
 RESULTS = {}
 
 
@@ -80,57 +80,17 @@ def matrix_table(request):
     yield
     if not RESULTS:
         return
-    width = max(len(n) for n, _w in CELLS)
-    lines = ["", "container crash matrix (daemon _exit(137) at the transition, restart, retry):",
-             f"  {'transition':<{width}}  {'before':<8}  {'after':<8}"]
-    for name in dict.fromkeys(n for n, _w in CELLS):
-        cells = [RESULTS.get((name, w), "-") for w in ("before", "after")]
-        lines.append(f"  {name:<{width}}  {cells[0]:<8}  {cells[1]:<8}")
-    passed = sum(1 for v in RESULTS.values() if v == "pass")
-    lines.append(f"  {passed}/{len(RESULTS)} cells passed ({len(CELLS)} in the matrix)")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            if tr is not None:
-                tr.write_line(line)
-            else:
-                print(line)
+    lines = m.table_lines("container crash matrix (daemon _exit(137) at the transition, restart, retry):",
+                          CELLS, RESULTS)
+    lines.append(f"  {m.passed_count(RESULTS)}/{len(RESULTS)} cells passed ({len(CELLS)} in the matrix)")
+    m.write_past_capture(request, lines)
 
 
 @pytest.fixture
 def cell_env(pod_net, pod_cgroups, image_source):
-    workdir = h.new_workdir()
-    env = ch.ContainerEnv(workdir, pod_net, pod_cgroups, image_source, name="crash")
-    env.daemon.expect_clean_exit = False
-    try:
+    with m.crash_env(lambda workdir: ch.ContainerEnv(workdir, pod_net, pod_cgroups, image_source,
+                                                     name="crash")) as env:
         yield env
-    finally:
-        try:
-            env.cleanup()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-def held_resources(root, object_id):
-    held = {}
-    for e in p.db_log(root, "--object", object_id):
-        for r in e["acquired"]:
-            held[(r["type"], r["id"])] = e["transition"]
-        for r in e["released"]:
-            held.pop((r["type"], r["id"]), None)
-    return held
-
-
-def wait_for_crash(env, what):
-    try:
-        rc = env.daemon.wait_exit(timeout=30)
-    except Exception:
-        rc = None
-    assert rc == 137, f"expected the daemon to die with 137 at {what}, " \
-                      f"saw {'still running' if rc is None else rc}"
-    assert f"crash point {what} fired" in env.daemon.log(), \
-        f"expected 'crash point {what} fired' in the daemon's stderr"
 
 
 def run_cell(env, transition, when):
@@ -165,7 +125,7 @@ def run_cell(env, transition, when):
             elif scenario == "remove":
                 ch.stop_container(c, cid, 10)
                 p.rpc_code(ch.remove_container, c, cid)
-    wait_for_crash(env, f"{transition}:{when}")
+    m.wait_for_crash(env, f"{transition}:{when}")
     ids_at_crash = [r["id"] for r in ch.db_containers(env.root)]
 
     env.start(None)  # the same root and runroot, no hooks
@@ -211,7 +171,7 @@ def run_cell(env, transition, when):
         f"expected no container records, saw {ch.db_containers(env.root)}"
     assert env.leaks() == [], f"expected nothing left on the host, saw {env.leaks()}"
     for i in ids | {pod_id}:
-        held = held_resources(env.root, i)
+        held = m.held_resources(env.root, i)
         assert held == {}, f"expected the log to release everything {i[:12]} acquired: {held}"
 
 

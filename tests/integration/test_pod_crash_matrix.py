@@ -13,33 +13,21 @@ step from the same state fail (CRIO_FAIL_AT), which is what rolls a
 creation back.  The pods share their PID namespace, so pod.mark_ready also
 starts (and every teardown must stop) a pause process."""
 
-import shutil
-
 import grpc
 import pytest
 
-import crio_harness as h
+import matrix_harness as m
 import pods_harness as p
 from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
 
-ROWS = [r for r in p.pod_transition_rows() if r["trigger"] == "step"]
+ROWS = [r for r in m.transition_rows(("pod",)) if r["trigger"] == "step"]
 
 # The states the CRI calls drive a pod to (RunPodSandbox, StopPodSandbox,
 # RemovePodSandbox), which split the forward chain into three scenarios.
 CRI_GOALS = {"run": "READY", "stop": "STOPPED", "remove": "REMOVED"}
 
 
-def forward_chain(rows):
-    """States along the non-rollback transitions from PENDING."""
-    step = {r["from"]: r for r in rows if not r["rollback"]}
-    chain, state = ["PENDING"], "PENDING"
-    while state in step:
-        state = step[state]["to"]
-        chain.append(state)
-    return chain
-
-
-CHAIN = forward_chain(ROWS)
+CHAIN = m.forward_chain(ROWS)
 
 
 def plan(row):
@@ -55,7 +43,7 @@ def plan(row):
     raise AssertionError(f"{row['name']} is on no CRI path")
 
 
-CELLS = [(r["name"], when) for r in ROWS for when in ("before", "after")]
+CELLS = m.cells_of(ROWS)
 RESULTS = {}
 
 
@@ -77,37 +65,16 @@ def matrix_table(request):
     yield
     if not RESULTS:
         return
-    width = max(len(n) for n, _w in CELLS)
-    lines = ["", "pod crash matrix (daemon _exit(137) at the transition, restart, retry):",
-             f"  {'transition':<{width}}  {'before':<8}  {'after':<8}"]
-    for name in dict.fromkeys(n for n, _w in CELLS):
-        cells = [RESULTS.get((name, w), "-") for w in ("before", "after")]
-        lines.append(f"  {name:<{width}}  {cells[0]:<8}  {cells[1]:<8}")
-    passed = sum(1 for v in RESULTS.values() if v == "pass")
-    lines.append(f"  {passed}/{len(RESULTS)} cells passed ({len(CELLS)} in the matrix)")
-    # Shown even without -s: written past pytest's output capture.
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            if tr is not None:
-                tr.write_line(line)
-            else:
-                print(line)
+    lines = m.table_lines("pod crash matrix (daemon _exit(137) at the transition, restart, retry):",
+                          CELLS, RESULTS)
+    lines.append(f"  {m.passed_count(RESULTS)}/{len(RESULTS)} cells passed ({len(CELLS)} in the matrix)")
+    m.write_past_capture(request, lines)
 
 
 @pytest.fixture
 def cell_env(pod_net, pod_cgroups):
-    workdir = h.new_workdir()
-    env = p.PodEnv(workdir, pod_net, pod_cgroups, name="crash")
-    env.daemon.expect_clean_exit = False
-    try:
+    with m.crash_env(lambda workdir: p.PodEnv(workdir, pod_net, pod_cgroups, name="crash")) as env:
         yield env
-    finally:
-        try:
-            env.cleanup()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def call_until_crash(env, fn, *args):
@@ -122,16 +89,6 @@ def retry_run(env, cfg):
     A name still held by a rolled-back attempt whose cleanup the restart
     resumed must not fail it: the daemon waits for that cleanup."""
     return p.run_pod(env.client, cfg)
-
-
-def held_resources(root, pod_id):
-    held = {}
-    for e in p.db_log(root, "--object", pod_id):
-        for r in e["acquired"]:
-            held[(r["type"], r["id"])] = e["transition"]
-        for r in e["released"]:
-            held.pop((r["type"], r["id"]), None)
-    return held
 
 
 def run_cell(env, transition, when):
@@ -154,15 +111,8 @@ def run_cell(env, transition, when):
         else:
             p.stop_pod(env.client, pod_id)
             call_until_crash(env, p.remove_pod, pod_id)
-    try:
-        rc = env.daemon.wait_exit(timeout=30)
-    except Exception:
-        rc = None
-    assert rc == 137, (f"expected the daemon to die with 137 at {transition}:{when} "
-                       f"({scenario}{', failing ' + fail_at if fail_at else ''}), "
-                       f"saw {'still running' if rc is None else rc}")
-    fired = f"crash point {transition}:{when} fired"
-    assert fired in env.daemon.log(), f"expected '{fired}' in the daemon's stderr"
+    m.wait_for_crash(env, f"{transition}:{when}",
+                     detail=f" ({scenario}{', failing ' + fail_at if fail_at else ''})")
     ids_at_crash = [r["id"] for r in p.db_pods(env.root)]
 
     env.start(None)  # the same root and runroot, no hooks
@@ -203,7 +153,7 @@ def run_cell(env, transition, when):
     assert p.db_pods(env.root) == [], f"expected no records after removing every pod, saw {p.db_pods(env.root)}"
     assert env.leaks() == [], f"expected nothing left on the host, saw {env.leaks()}"
     for i in ids:
-        held = held_resources(env.root, i)
+        held = m.held_resources(env.root, i)
         assert held == {}, f"expected the log to release everything pod {i[:12]} acquired, still held: {held}"
 
 

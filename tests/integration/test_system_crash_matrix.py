@@ -32,7 +32,6 @@ transition is reached by making the forward step from its state fail
 the total is printed at the end."""
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ import pytest
 import containers_harness as ch
 import crio_harness as h
 import images_harness as ih
+import matrix_harness as m
 import pods_harness as p
 import test_container_crash_matrix as ccm
 import test_pod_crash_matrix as pcm
@@ -50,28 +50,13 @@ from containers_harness import image_source  # noqa: F401 (fixtures)
 from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
 
 API = h.api()
-KINDS = ("pod", "container", "image")
+KINDS = m.KINDS
 TRAPPING = "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"
 
 
-def transition_rows(doc=None):
-    """Every row of the transition tables of docs/state-diagrams.md:
-    [{kind, name, from, to, trigger, rollback}], in table order."""
-    doc = Path(doc or h.REPO / "docs" / "state-diagrams.md")
-    rows = []
-    for line in doc.read_text().splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        kind = cells[0].split(".", 1)[0] if cells else ""
-        if len(cells) >= 5 and kind in KINDS and "." in cells[0] and \
-                cells[3] in ("step", "event"):
-            rows.append({"kind": kind, "name": cells[0], "from": cells[1], "to": cells[2],
-                         "trigger": cells[3], "rollback": cells[4] == "yes"})
-    return rows
-
-
-ROWS = transition_rows()
+ROWS = m.transition_rows()
 BY_NAME = {r["name"]: r for r in ROWS}
-CELLS = [(r["name"], when) for r in ROWS for when in ("before", "after")]
+CELLS = m.cells_of(ROWS)
 RESULTS = {}
 
 
@@ -86,11 +71,7 @@ def image_plan(row):
         failing = [r["name"] for r in rows if r["from"] == row["from"] and not r["rollback"]]
         assert len(failing) == 1, f"expected one forward step from {row['from']}, saw {failing}"
         return "pull", failing[0]
-    step = {r["from"]: r for r in rows if not r["rollback"]}
-    chain, state = ["PENDING"], "PENDING"
-    while state in step:
-        state = step[state]["to"]
-        chain.append(state)
+    chain = m.forward_chain(rows)
     return ("pull" if chain.index(row["to"]) <= chain.index("READY") else "remove"), None
 
 
@@ -123,39 +104,20 @@ def matrix_table(request):
     yield
     if not RESULTS:
         return
-    width = max(len(n) for n, _w in CELLS)
-    lines = ["", "system crash matrix (kill at the transition, restart, client retry, invariants):",
-             f"  {'transition':<{width}}  {'trigger':<8}  {'before':<8}  {'after':<8}"]
-    for name in dict.fromkeys(n for n, _w in CELLS):
-        row = BY_NAME[name]
-        trigger = row["trigger"] + ("/rb" if row["rollback"] else "")
-        cells = [RESULTS.get((name, w), "-") for w in ("before", "after")]
-        lines.append(f"  {name:<{width}}  {trigger:<8}  {cells[0]:<8}  {cells[1]:<8}")
-    passed = sum(1 for v in RESULTS.values() if v == "pass")
-    lines.append(f"  {passed}/{len(RESULTS)} cells passed ({len(CELLS)} in the matrix: "
+    def trigger_of(name):
+        return BY_NAME[name]["trigger"] + ("/rb" if BY_NAME[name]["rollback"] else "")
+    lines = m.table_lines("system crash matrix (kill at the transition, restart, client retry, invariants):",
+                          CELLS, RESULTS, trigger_of)
+    lines.append(f"  {m.passed_count(RESULTS)}/{len(RESULTS)} cells passed ({len(CELLS)} in the matrix: "
                  f"{len(ROWS)} transitions x before/after)")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            if tr is not None:
-                tr.write_line(line)
-            else:
-                print(line)
+    m.write_past_capture(request, lines)
 
 
 @pytest.fixture
 def cell_env(pod_net, pod_cgroups, image_source):
-    workdir = h.new_workdir()
-    env = ch.ContainerEnv(workdir, pod_net, pod_cgroups, image_source, name="system")
-    env.daemon.expect_clean_exit = False
-    try:
+    with m.crash_env(lambda workdir: ch.ContainerEnv(workdir, pod_net, pod_cgroups, image_source,
+                                                     name="system")) as env:
         yield env
-    finally:
-        try:
-            env.cleanup()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---- invariants ------------------------------------------------------------------------------
@@ -266,16 +228,6 @@ def invariants(env):
     no_orphan_process(env)
 
 
-def held_resources(root, object_id):
-    held = {}
-    for e in p.db_log(root, "--object", object_id):
-        for r in e["acquired"]:
-            held[(r["type"], r["id"])] = e["transition"]
-        for r in e["released"]:
-            held.pop((r["type"], r["id"]), None)
-    return held
-
-
 def remove_everything(env, object_ids):
     """The client's cleanup, then the node must be empty."""
     c = env.client
@@ -296,22 +248,11 @@ def remove_everything(env, object_ids):
     assert ih.layer_dirs(env.daemon) == (set(), set()), \
         f"expected no layer dir left, saw {ih.layer_dirs(env.daemon)}"
     for i in object_ids:
-        held = held_resources(env.root, i)
+        held = m.held_resources(env.root, i)
         assert held == {}, f"expected the log to release everything {i[:12]} acquired: {held}"
 
 
 # ---- crashing -------------------------------------------------------------------------------------
-
-def wait_for_crash(env, point):
-    try:
-        rc = env.daemon.wait_exit(timeout=60)
-    except Exception:
-        rc = None
-    assert rc == 137, f"expected the daemon to die with 137 at {point}, " \
-                      f"saw {'still running' if rc is None else rc}"
-    assert f"crash point {point} fired" in env.daemon.log(), \
-        f"expected 'crash point {point} fired' in the daemon's stderr"
-
 
 def restart(env):
     """The same root and run dir, no hooks; this daemon must exit 0 on
@@ -340,7 +281,7 @@ def pod_cell(env, row, when, fail_at, scenario):
         else:
             p.stop_pod(env.client, pod_id)
             p.rpc_code(p.remove_pod, env.client, pod_id)
-    wait_for_crash(env, point)
+    m.wait_for_crash(env, point, timeout=60)
     seen = ids_of(env)
 
     c = restart(env)
@@ -386,7 +327,7 @@ def container_cell(env, row, when, fail_at, scenario):
             elif scenario == "remove":
                 ch.stop_container(c, cid, 10)
                 p.rpc_code(ch.remove_container, c, cid)
-    wait_for_crash(env, point)
+    m.wait_for_crash(env, point, timeout=60)
     seen = ids_of(env)
 
     c = restart(env)
@@ -425,7 +366,7 @@ def image_cell(env, row, when, fail_at, scenario):
     else:
         env.pull()
         p.rpc_code(ih.remove, c, env.image)
-    wait_for_crash(env, point)
+    m.wait_for_crash(env, point, timeout=60)
     seen = ids_of(env)
 
     c = restart(env)
