@@ -244,26 +244,11 @@ def ctr_env(pod_net, pod_cgroups, image_source):
 @pytest.fixture
 def ctr_env_factory(pod_net, pod_cgroups, image_source):
     """ContainerEnvs made (not started) by the test."""
-    made, workdirs = [], []
+    def build(workdir, name="ctr", crio_conf_extra=""):
+        return ContainerEnv(workdir, pod_net, pod_cgroups, image_source, name=name,
+                            crio_conf_extra=crio_conf_extra)
 
-    def make(name="ctr", crio_conf_extra=""):
-        workdir = h.new_workdir()
-        workdirs.append(workdir)
-        env = ContainerEnv(workdir, pod_net, pod_cgroups, image_source, name=name,
-                           crio_conf_extra=crio_conf_extra)
-        made.append(env)
-        return env
-
-    try:
-        yield make
-    finally:
-        for env in made:
-            try:
-                env.cleanup()
-            except Exception:
-                pass
-        for w in workdirs:
-            shutil.rmtree(w, ignore_errors=True)
+    yield from h.env_factory(build)
 
 
 # ---- configs and calls ------------------------------------------------------------------

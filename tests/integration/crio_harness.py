@@ -442,6 +442,31 @@ def new_workdir():
     return Path(tempfile.mkdtemp(prefix="crio-it-", dir="/tmp"))
 
 
+def env_factory(build):
+    """A generator for a fixture: yields make(*args, **kw), which makes a
+    workdir and build(workdir, *args, **kw); every env made is cleaned up
+    (errors ignored) and every workdir removed when the generator closes."""
+    made, workdirs = [], []
+
+    def make(*args, **kw):
+        workdir = new_workdir()
+        workdirs.append(workdir)
+        env = build(workdir, *args, **kw)
+        made.append(env)
+        return env
+
+    try:
+        yield make
+    finally:
+        for env in made:
+            try:
+                env.cleanup()
+            except Exception:
+                pass
+        for w in workdirs:
+            shutil.rmtree(w, ignore_errors=True)
+
+
 
 # ---- host sysctls ------------------------------------------------------------
 

@@ -463,23 +463,7 @@ def pod_env(pod_net, pod_cgroups):
 @pytest.fixture
 def pod_env_factory(pod_net, pod_cgroups):
     """PodEnvs made by the test (conflist of its choice, not started)."""
-    made = []
-    workdirs = []
+    def build(workdir, conflist=None, net=None, name="pods"):
+        return PodEnv(workdir, net or pod_net, pod_cgroups, conflist=conflist, name=name)
 
-    def make(conflist=None, net=None, name="pods"):
-        workdir = h.new_workdir()
-        workdirs.append(workdir)
-        env = PodEnv(workdir, net or pod_net, pod_cgroups, conflist=conflist, name=name)
-        made.append(env)
-        return env
-
-    try:
-        yield make
-    finally:
-        for env in made:
-            try:
-                env.cleanup()
-            except Exception:
-                pass
-        for w in workdirs:
-            shutil.rmtree(w, ignore_errors=True)
+    yield from h.env_factory(build)
