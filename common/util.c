@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,4 +176,31 @@ bool crio_is_hex_id(const char *s, size_t len) {
       return false;
   }
   return len > 0;
+}
+
+int crio_lock_file_try(const char *path, int *fd_out, crio_error_t *err) {
+  cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "open %s", path);
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK)
+      return crio_error(err, EBUSY, "%s is locked", path);
+    return crio_error_errno(err, errno, "lock %s", path);
+  }
+  *fd_out = steal_fd(&fd);
+  return 0;
+}
+
+int crio_lock_dir_wait(const char *dir, int *fd_out, crio_error_t *err) {
+  cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "open %s", dir);
+  int rc;
+  do
+    rc = flock(fd, LOCK_EX);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0)
+    return crio_error_errno(err, errno, "lock %s", dir);
+  *fd_out = steal_fd(&fd);
+  return 0;
 }

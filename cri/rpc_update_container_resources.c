@@ -28,9 +28,7 @@
  * resources (the last update, else the creation config's) with every
  * field the request set replaced. */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -136,21 +134,6 @@ static char *describe(const Runtime__V1__LinuxContainerResources *in) {
 
 /* ---- serialisation of updates of one container -------------------------------- */
 
-static int lock_bundle(const char *bundle, int *fd_out, crio_error_t *err) {
-  int fd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return crio_error_errno(err, errno, "open %s", bundle);
-  while (flock(fd, LOCK_EX) < 0) {
-    if (errno != EINTR) {
-      int saved = errno;
-      close(fd);
-      return crio_error_errno(err, saved, "lock %s", bundle);
-    }
-  }
-  *fd_out = fd;
-  return 0;
-}
-
 /* In one write txn: the record, if it still is this container, gets the
  * effective resources and the log says so. */
 static int persist(struct cri_request *req, const char *id,
@@ -199,7 +182,7 @@ int cri_handle_update_container_resources(struct cri_request *req, ProtobufCMess
     log_warning("UpdateContainerResources %s: %s", rec->id, warnings.items[i]);
 
   cleanup_close int lock_fd = -1;
-  if (lock_bundle(rec->container->bundle_dir, &lock_fd, err) < 0)
+  if (crio_lock_dir_wait(rec->container->bundle_dir, &lock_fd, err) < 0)
     return crio_error_prefix(err, "container %s", rec->id);
   if (oci_runtime_update(rt, rec->id, resources_json, err) < 0)
     return crio_error_prefix(err, "update resources of container %s", rec->id);

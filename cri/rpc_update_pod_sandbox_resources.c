@@ -29,9 +29,7 @@
  * its run dir, held across both, so the record ends with what the cgroup
  * got last. */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -127,15 +125,8 @@ static int pod_cgroup_resources(const Runtime__V1__UpdatePodSandboxResourcesRequ
 /* ---- serialisation of updates of one pod ------------------------------------------ */
 
 static int lock_run_dir(const store_record *rec, int *fd_out, crio_error_t *err) {
-  *fd_out = open(rec->pod->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (*fd_out < 0)
-    return crio_error_errno(err, errno, "pod sandbox %s: open %s", rec->id, rec->pod->run_dir);
-  int rc;
-  do
-    rc = flock(*fd_out, LOCK_EX);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0)
-    return crio_error_errno(err, errno, "pod sandbox %s: lock %s", rec->id, rec->pod->run_dir);
+  if (crio_lock_dir_wait(rec->pod->run_dir, fd_out, err) < 0)
+    return crio_error_prefix(err, "pod sandbox %s", rec->id);
   return 0;
 }
 

@@ -13,13 +13,11 @@
  * - gRPC unlinks whatever exists at the socket path when it binds, so the
  *   lock file is taken before binding and a second daemon refuses. */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -411,17 +409,13 @@ static void *cq_thread_main(void *arg) {
 
 static int take_lock(const char *socket_path, int *fd_out, crio_error_t *err) {
   cleanup_free char *lock_path = xasprintf("%s.lock", socket_path);
-  cleanup_close int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return crio_error_errno(err, errno, "open lock file %s", lock_path);
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno == EWOULDBLOCK)
-      return crio_error(err, EBUSY, "another crio is serving %s (lock %s is held)", socket_path,
-                        lock_path);
-    return crio_error_errno(err, errno, "lock %s", lock_path);
-  }
-  *fd_out = steal_fd(&fd);
-  return 0;
+  cleanup_error crio_error_t lock_err = NULL;
+  if (crio_lock_file_try(lock_path, fd_out, &lock_err) == 0)
+    return 0;
+  if (crio_error_status(&lock_err) == EBUSY)
+    return crio_error(err, EBUSY, "another crio is serving %s (lock %s is held)", socket_path,
+                      lock_path);
+  return crio_error(err, crio_error_status(&lock_err), "%s", crio_error_message(&lock_err));
 }
 
 int cri_server_start(const struct cri_server_options *options, const struct cri_context *context,

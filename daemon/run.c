@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <grpc/grpc.h>
@@ -33,17 +32,12 @@
  * steps twice.  The lock lives beside the database; wipe takes it too. */
 static int lock_state_dir(const char *root, int *fd_out, crio_error_t *err) {
   cleanup_free char *path = xasprintf("%s/crio.lock", root);
-  cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return crio_error_errno(err, errno, "open %s", path);
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno == EWOULDBLOCK)
-      return crio_error(err, EBUSY, "another crio is using state dir %s (%s is locked)", root,
-                        path);
-    return crio_error_errno(err, errno, "lock %s", path);
-  }
-  *fd_out = steal_fd(&fd);
-  return 0;
+  cleanup_error crio_error_t lock_err = NULL;
+  if (crio_lock_file_try(path, fd_out, &lock_err) == 0)
+    return 0;
+  if (crio_error_status(&lock_err) == EBUSY)
+    return crio_error(err, EBUSY, "another crio is using state dir %s (%s is locked)", root, path);
+  return crio_error(err, crio_error_status(&lock_err), "%s", crio_error_message(&lock_err));
 }
 
 static void stop_reconciler(void *data) {

@@ -11,10 +11,8 @@
  * are deleted (their names freed), as after a node reboot nothing they
  * describe exists any more. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -375,16 +373,12 @@ static int execute(struct store *store, const struct plan *plan,
 
 int recovery_lock_state_dir(const char *root, int *fd_out, crio_error_t *err) {
   cleanup_free char *path = xasprintf("%s/crio.lock", root);
-  cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return crio_error_errno(err, errno, "open %s", path);
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno == EWOULDBLOCK)
-      return crio_error(err, EBUSY, "crio is running; stop it first (%s is locked)", path);
-    return crio_error_errno(err, errno, "lock %s", path);
-  }
-  *fd_out = steal_fd(&fd);
-  return 0;
+  cleanup_error crio_error_t lock_err = NULL;
+  if (crio_lock_file_try(path, fd_out, &lock_err) == 0)
+    return 0;
+  if (crio_error_status(&lock_err) == EBUSY)
+    return crio_error(err, EBUSY, "crio is running; stop it first (%s is locked)", path);
+  return crio_error(err, crio_error_status(&lock_err), "%s", crio_error_message(&lock_err));
 }
 
 int recovery_wipe(const struct recovery_wipe_options *options, struct recovery_wipe_report *report,
