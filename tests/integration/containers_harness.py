@@ -372,3 +372,42 @@ def info(client, cid):
 def db_containers(root):
     return h.inspect(root, "containers").json
 
+
+
+# ---- crash-matrix scenarios -------------------------------------------------------
+
+# A container that stops at SIGTERM: stops take the signal path, not the kill.
+TRAPPING = "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"
+
+
+def scenario_config(image, scenario):
+    """The container config of a crash-matrix scenario: one that exits 3 on
+    its own for "exit", one that stops at SIGTERM otherwise."""
+    script = {"exit": "echo up; sleep 0.3; exit 3"}.get(scenario, TRAPPING)
+    return shell("c", image, script)
+
+
+def drive_scenario(env, pod_id, pod_cfg, cfg, scenario):
+    """Drives one container through the CRI calls that reach the crash
+    matrices' `scenario` (create, stop_created, exit_before_start, start,
+    exit, stop, remove); calls that the crash cuts off are expected to
+    fail.  Returns the container id once one was created, else None."""
+    c = env.client
+    if scenario == "create":
+        p.rpc_code(create_container, c, pod_id, cfg, pod_cfg)
+        return None
+    cid = create_container(c, pod_id, cfg, pod_cfg)
+    if scenario == "stop_created":
+        p.rpc_code(stop_container, c, cid, 10)
+    elif scenario == "exit_before_start":
+        os.kill(info(c, cid)["pid"], signal.SIGKILL)
+    elif scenario == "start":
+        p.rpc_code(start_container, c, cid)
+    else:
+        start_container(c, cid)
+        if scenario == "stop":
+            p.rpc_code(stop_container, c, cid, 10)
+        elif scenario == "remove":
+            stop_container(c, cid, 10)
+            p.rpc_code(remove_container, c, cid)
+    return cid

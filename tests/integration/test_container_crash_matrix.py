@@ -13,8 +13,6 @@ transition must get a scenario here (the coverage test fails until it
 does).  A rollback transition is reached by making the forward step from
 its state fail (CRIO_FAIL_AT)."""
 
-import os
-import signal
 
 import grpc
 import pytest
@@ -28,7 +26,6 @@ from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
 
 API = h.api()
 ROWS = m.transition_rows(("container",))
-TRAPPING = "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"
 
 # Which CRI call (or host event) drives a container through each transition.
 SCENARIO = {
@@ -103,28 +100,9 @@ def run_cell(env, transition, when):
     env.start(hooks)
     env.pull()
     pod_id, pod_cfg = env.run_pod("crash", shared_pid=False)
-    script = {"exit": "echo up; sleep 0.3; exit 3"}.get(scenario, TRAPPING)
-    cfg = ch.shell("c", env.image, script)
+    cfg = ch.scenario_config(env.image, scenario)
     c = env.client
-
-    cid = None
-    if scenario == "create":
-        p.rpc_code(ch.create_container, c, pod_id, cfg, pod_cfg)
-    else:
-        cid = ch.create_container(c, pod_id, cfg, pod_cfg)
-        if scenario == "stop_created":
-            p.rpc_code(ch.stop_container, c, cid, 10)
-        elif scenario == "exit_before_start":
-            os.kill(ch.info(c, cid)["pid"], signal.SIGKILL)
-        elif scenario == "start":
-            p.rpc_code(ch.start_container, c, cid)
-        else:
-            ch.start_container(c, cid)
-            if scenario == "stop":
-                p.rpc_code(ch.stop_container, c, cid, 10)
-            elif scenario == "remove":
-                ch.stop_container(c, cid, 10)
-                p.rpc_code(ch.remove_container, c, cid)
+    cid = ch.drive_scenario(env, pod_id, pod_cfg, cfg, scenario)
     m.wait_for_crash(env, f"{transition}:{when}")
     ids_at_crash = [r["id"] for r in ch.db_containers(env.root)]
 

@@ -31,8 +31,6 @@ transition is reached by making the forward step from its state fail
 (CRIO_FAIL_AT).  A table of transitions x before/after with pass/FAIL and
 the total is printed at the end."""
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -51,7 +49,6 @@ from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
 
 API = h.api()
 KINDS = m.KINDS
-TRAPPING = "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"
 
 
 ROWS = m.transition_rows()
@@ -306,27 +303,9 @@ def container_cell(env, row, when, fail_at, scenario):
     point = f"{row['name']}:{when}"
     env.pull()
     pod_id, pod_cfg = env.run_pod("crash")
-    script = {"exit": "echo up; sleep 0.3; exit 3"}.get(scenario, TRAPPING)
-    cfg = ch.shell("c", env.image, script)
+    cfg = ch.scenario_config(env.image, scenario)
     c = env.client
-    cid = None
-    if scenario == "create":
-        p.rpc_code(ch.create_container, c, pod_id, cfg, pod_cfg)
-    else:
-        cid = ch.create_container(c, pod_id, cfg, pod_cfg)
-        if scenario == "stop_created":
-            p.rpc_code(ch.stop_container, c, cid, 10)
-        elif scenario == "exit_before_start":
-            os.kill(ch.info(c, cid)["pid"], signal.SIGKILL)
-        elif scenario == "start":
-            p.rpc_code(ch.start_container, c, cid)
-        else:
-            ch.start_container(c, cid)
-            if scenario == "stop":
-                p.rpc_code(ch.stop_container, c, cid, 10)
-            elif scenario == "remove":
-                ch.stop_container(c, cid, 10)
-                p.rpc_code(ch.remove_container, c, cid)
+    cid = ch.drive_scenario(env, pod_id, pod_cfg, cfg, scenario)
     m.wait_for_crash(env, point, timeout=60)
     seen = ids_of(env)
 
