@@ -6,7 +6,7 @@
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "cri/api.pb-c.h"
+#include "api/api.pb-c.h"
 #include "cri/cri.h"
 #include "statemachine/statemachine.h"
 #include "store/store.h"

@@ -13,4 +13,4 @@ list(APPEND CRIO_OCI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/spec_util.c
   ${CMAKE_CURRENT_LIST_DIR}/seccomp_default.c
   ${CMAKE_CURRENT_LIST_DIR}/user.c)
-list(APPEND CRIO_OCI_LIBS crio_cri_proto PkgConfig::CJSON)
+list(APPEND CRIO_OCI_LIBS crio_api PkgConfig::CJSON)

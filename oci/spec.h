@@ -23,7 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/common.h"
-#include "cri/api.pb-c.h"
+#include "api/api.pb-c.h"
 
 #define OCI_SPEC_VERSION "1.0.2"
 

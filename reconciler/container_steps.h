@@ -4,7 +4,7 @@
 
 #include <pthread.h>
 
-#include "cri/api.pb-c.h"
+#include "api/api.pb-c.h"
 #include "oci/oci.h"
 #include "oci/runtime.h"
 #include "reconciler/reconciler.h"

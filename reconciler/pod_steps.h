@@ -2,7 +2,7 @@
 #ifndef CRIO_RECONCILER_POD_STEPS_H
 #define CRIO_RECONCILER_POD_STEPS_H
 
-#include "cri/api.pb-c.h"
+#include "api/api.pb-c.h"
 #include "oci/oci.h"
 #include "reconciler/reconciler.h"
 

@@ -2,7 +2,7 @@
 a real daemon started on temporary directories.
 
 Run under Debian's /usr/bin/python3 (python3-grpcio, python3-protobuf).
-The CRI message classes are generated from cri/api.proto by protoc into a
+The CRI message classes are generated from api/api.proto by protoc into a
 temporary directory on first use; nothing generated is committed.  There is
 no grpc python plugin here, so calls go through the channel's generic
 unary_unary/unary_stream with the message classes as (de)serializers.
@@ -27,7 +27,7 @@ REPO = Path(os.environ.get("CRIO_TEST_SOURCE_DIR")
 BUILD = Path(os.environ.get("CRIO_TEST_BINARY_DIR") or REPO / "build")
 CRIO_BIN = BUILD / "daemon" / "crio"
 INSPECT_BIN = BUILD / "tools" / "crio-db-inspect" / "crio-db-inspect"
-PROTO = REPO / "cri" / "api.proto"
+PROTO = REPO / "api" / "api.proto"
 CNI_PLUGIN_DIR = "/usr/lib/cni"
 
 # The daemon's default shutdown grace period (daemon/config.c).
@@ -58,7 +58,7 @@ _api = None
 
 
 def api():
-    """The module protoc generates from cri/api.proto (api_pb2)."""
+    """The module protoc generates from api/api.proto (api_pb2)."""
     global _api
     if _api is not None:
         return _api

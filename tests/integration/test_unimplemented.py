@@ -2,7 +2,7 @@
 UNIMPLEMENTED with its name; unknown methods answer UNIMPLEMENTED too.
 
 The RPCs are enumerated from the descriptor protoc generates from
-cri/api.proto, so this test follows the proto as it grows."""
+api/api.proto, so this test follows the proto as it grows."""
 
 import grpc
 import pytest
@@ -15,7 +15,7 @@ UNIMPLEMENTED = [m for m in METHODS if m[0] not in h.IMPLEMENTED]
 
 def test_proto_declares_43_rpcs_with_the_4_implemented_ones():
     names = [m[0] for m in METHODS]
-    assert len(names) == 43, f"expected 43 RPCs in cri/api.proto, saw {len(names)}: {names}"
+    assert len(names) == 43, f"expected 43 RPCs in api/api.proto, saw {len(names)}: {names}"
     missing = h.IMPLEMENTED - set(names)
     assert not missing, f"expected the implemented RPCs in the proto, missing {missing}"
     streaming = sorted(m[0] for m in METHODS if m[2])
