@@ -4,6 +4,7 @@
  * reaches the kubelet as INVALID_ARGUMENT too); what can be told from the
  * request alone is told here, before a record exists. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cri/container.h"
@@ -21,11 +22,11 @@ static bool has_dotdot(const char *path) {
   return false;
 }
 
-static bool printable_name(const char *s) {
-  for (; *s; s++)
-    if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '/')
-      return false;
-  return true;
+static int check_indexed_path(const char *list, size_t i, const char *member, const char *path,
+                              crio_error_t *err) {
+  char field[64];
+  snprintf(field, sizeof(field), "%s[%zu].%s", list, i, member);
+  return cri_check_path_field(field, path, err);
 }
 
 static int check_mounts(const Runtime__V1__ContainerConfig *c, crio_error_t *err) {
@@ -41,6 +42,9 @@ static int check_mounts(const Runtime__V1__ContainerConfig *c, crio_error_t *err
     if (m->host_path == NULL || m->host_path[0] != '/')
       return crio_error(err, EINVAL, "config.mounts[%zu].host_path: \"%s\" must be absolute", i,
                         m->host_path ? m->host_path : "");
+    if (check_indexed_path("config.mounts", i, "container_path", m->container_path, err) < 0 ||
+        check_indexed_path("config.mounts", i, "host_path", m->host_path, err) < 0)
+      return -1;
     if ((int)m->propagation < RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE ||
         (int)m->propagation > RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL)
       return crio_error(err, EINVAL, "config.mounts[%zu].propagation: unknown mode %d", i,
@@ -54,6 +58,9 @@ static int check_mounts(const Runtime__V1__ContainerConfig *c, crio_error_t *err
     if (d->host_path == NULL || d->host_path[0] != '/')
       return crio_error(err, EINVAL, "config.devices[%zu].host_path: \"%s\" must be absolute", i,
                         d->host_path ? d->host_path : "");
+    if (check_indexed_path("config.devices", i, "container_path", d->container_path, err) < 0 ||
+        check_indexed_path("config.devices", i, "host_path", d->host_path, err) < 0)
+      return -1;
   }
   return 0;
 }
@@ -67,11 +74,8 @@ int cri_container_request_validate(const Runtime__V1__CreateContainerRequest *re
     return crio_error(err, EINVAL, "config is required");
   if (c->metadata == NULL || c->metadata->name == NULL || c->metadata->name[0] == '\0')
     return crio_error(err, EINVAL, "config.metadata.name is required");
-  if (strlen(c->metadata->name) > 253 || !printable_name(c->metadata->name))
-    return crio_error(err, EINVAL,
-                      "config.metadata.name: \"%s\" is not a valid name (at most 253 printable "
-                      "characters, no spaces or '/')",
-                      c->metadata->name);
+  if (cri_check_name_field("config.metadata.name", c->metadata->name, err) < 0)
+    return -1;
   if (c->image == NULL || c->image->image == NULL || c->image->image[0] == '\0')
     return crio_error(err, EINVAL, "config.image.image is required");
   if (c->log_path && c->log_path[0] == '/')
@@ -81,6 +85,8 @@ int cri_container_request_validate(const Runtime__V1__CreateContainerRequest *re
   if (c->log_path && has_dotdot(c->log_path))
     return crio_error(err, EINVAL, "config.log_path: \"%s\" must not climb out with \"..\"",
                       c->log_path);
+  if (c->log_path && cri_check_path_field("config.log_path", c->log_path, err) < 0)
+    return -1;
   if (c->n_cdi_devices > 0)
     return crio_error(err, ENOSYS, "config.CDI_devices: CDI devices are not supported");
   return check_mounts(c, err);

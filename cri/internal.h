@@ -134,6 +134,14 @@ void *cri_array_reserve(struct cri_request *req, void *items, size_t n, size_t *
 int cri_records_walk(struct cri_request *req, enum store_kind kind, store_record_visit_fn visit,
                      void *data, crio_error_t *err);
 
+/* ---- field limits (field_limits.c) ---------------------------------------------
+ * Checks of values bound for the kernel or the file system; EINVAL naming
+ * the field.  CRI_NAME_MAX: what Kubernetes allows a DNS subdomain name. */
+#define CRI_NAME_MAX 253
+int cri_check_name_field(const char *field, const char *value, crio_error_t *err);
+/* At most PATH_MAX - 1 bytes, every component at most NAME_MAX. */
+int cri_check_path_field(const char *field, const char *path, crio_error_t *err);
+
 /* ---- handlers --------------------------------------------------------------- */
 int cri_handle_version(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
 int cri_handle_status(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);

@@ -2,18 +2,13 @@
  * failure is INVALID_ARGUMENT naming the field, as the kubelet logs it. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cri/internal.h"
 #include "cri/pod.h"
 #include "oci/oci.h"
-
-static bool printable_token(const char *s) {
-  for (; *s; s++)
-    if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '/')
-      return false;
-  return true;
-}
 
 static bool valid_ip(const char *s) {
   unsigned char buf[16];
@@ -31,11 +26,10 @@ static int check_metadata(const Runtime__V1__PodSandboxMetadata *md, crio_error_
     const char *v = fields[i].value;
     if (v == NULL || *v == '\0')
       return crio_error(err, EINVAL, "config.metadata.%s is required", fields[i].field);
-    if (strlen(v) > 253 || !printable_token(v))
-      return crio_error(err, EINVAL,
-                        "config.metadata.%s: \"%s\" is not a valid name "
-                        "(at most 253 printable characters, no spaces or '/')",
-                        fields[i].field, v);
+    char field[32];
+    snprintf(field, sizeof(field), "config.metadata.%s", fields[i].field);
+    if (cri_check_name_field(field, v, err) < 0)
+      return -1;
   }
   return 0;
 }
@@ -105,6 +99,8 @@ static int check_cgroup_parent(const char *parent, enum cri_cgroup_driver driver
                                crio_error_t *err) {
   if (parent == NULL || *parent == '\0')
     return 0;
+  if (cri_check_path_field("config.linux.cgroup_parent", parent, err) < 0)
+    return -1;
   if (strstr(parent, "..") != NULL)
     return crio_error(err, EINVAL, "config.linux.cgroup_parent: \"%s\" must not contain \"..\"",
                       parent);
@@ -145,6 +141,13 @@ int cri_pod_config_validate(const Runtime__V1__RunPodSandboxRequest *req,
   if (c->log_directory && *c->log_directory && c->log_directory[0] != '/')
     return crio_error(err, EINVAL, "config.log_directory: \"%s\" is not an absolute path",
                       c->log_directory);
+  /* Room is left for the container's log file under it (a component of
+   * its own, checked by CreateContainer). */
+  if (c->log_directory && strlen(c->log_directory) >= PATH_MAX - NAME_MAX - 1)
+    return crio_error(err, EINVAL, "config.log_directory: a path of %zu bytes, at most %d allowed",
+                      strlen(c->log_directory), PATH_MAX - NAME_MAX - 2);
+  if (c->log_directory && cri_check_path_field("config.log_directory", c->log_directory, err) < 0)
+    return -1;
   if (check_dns(c->dns_config, err) < 0 || check_ports(c, err) < 0)
     return -1;
   if (c->linux) {

@@ -96,6 +96,8 @@ static int create_or_attach(struct cri_request *req, const Runtime__V1__CreateCo
   char id[65];
   crio_random_id(id);
   cleanup_free char *log_path = log_path_of(req, pod_config, in->config, id);
+  if (cri_check_path_field("config.log_path (under the pod's log_directory)", log_path, err) < 0)
+    return -1;
   struct cri_container_origin origin = {
       .pod = pod, .pod_config = pod_config, .image = image, .id = id, .log_path = log_path};
   cleanup_store_record store_record *rec = cri_container_record_new(in, &origin);

@@ -107,6 +107,10 @@ struct oci_spec_input {
   const char *hosts_path;
   const char *hostname_path;
   const char *resolv_conf_path;
+  /* The name of the pod's UTS namespace (the spec's hostname and the
+   * HOSTNAME variable); NULL for a host-UTS pod, whose containers get the
+   * host's name. */
+  const char *pod_hostname;
   /* The pod's /dev/shm on the host; NULL: a private tmpfs. */
   const char *shm_path;
   /* The host file that becomes the termination-message file; NULL: none.

@@ -104,7 +104,7 @@ static int build(struct spec_ctx *c, cJSON *spec, crio_error_t *err) {
   cJSON *root = cJSON_AddObjectToObject(spec, "root");
   cJSON_AddStringToObject(root, "path", in->rootfs);
   cJSON_AddBoolToObject(root, "readonly", c->sc && c->sc->readonly_rootfs);
-  const char *hostname = in->sandbox_config->hostname;
+  const char *hostname = in->pod_hostname;
   if (!c->host_uts && hostname && hostname[0])
     cJSON_AddStringToObject(spec, "hostname", hostname);
   if (spec_mounts(c, spec, err) < 0 || spec_linux(c, spec, err) < 0)

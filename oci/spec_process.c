@@ -104,7 +104,7 @@ static void env_release(struct env_list *e) {
 static const char *pod_hostname(const struct spec_ctx *c) {
   if (c->host_uts)
     return c->in->host->hostname;
-  const char *h = c->in->sandbox_config->hostname;
+  const char *h = c->in->pod_hostname;
   return h ? h : "";
 }
 

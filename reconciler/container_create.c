@@ -184,6 +184,7 @@ static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerC
     termination = p->termination_log;
   }
   const char *parent = *pod->cgroup_parent ? pod->cgroup_parent : env->default_cgroup_parent;
+  char hostname_from_id[POD_HOSTNAME_FROM_ID_LEN + 1];
   struct oci_spec_input input = {
       .container_id = rec->id,
       .sandbox_id = in->pod->id,
@@ -200,6 +201,7 @@ static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerC
       .hosts_path = hosts,
       .hostname_path = hostname,
       .resolv_conf_path = resolv,
+      .pod_hostname = pod_step_hostname(in->pod, in->pod_config, hostname_from_id),
       .shm_path = shm_path,
       .termination_message_path = termination,
       .cgroup_parent = parent,

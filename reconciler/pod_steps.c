@@ -132,16 +132,25 @@ static int infra_file_remove(const store_record *rec, crio_error_t *err) {
 
 /* ---- namespaces and pod files -------------------------------------------------- */
 
+const char *pod_step_hostname(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
+                              char buf[POD_HOSTNAME_FROM_ID_LEN + 1]) {
+  if ((pod_step_owned_namespaces(config) & OCI_NS_BIT(OCI_NS_UTS)) == 0)
+    return NULL;
+  if (config->hostname && *config->hostname)
+    return config->hostname;
+  snprintf(buf, POD_HOSTNAME_FROM_ID_LEN + 1, "%s", rec->id);
+  return buf;
+}
+
 int pod_step_write_files(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
                          const char *pod_ip, crio_error_t *err) {
   char host_name[256] = "";
-  const char *hostname = config->hostname;
-  if ((pod_step_owned_namespaces(config) & OCI_NS_BIT(OCI_NS_UTS)) == 0) {
+  char from_id[POD_HOSTNAME_FROM_ID_LEN + 1];
+  const char *hostname = pod_step_hostname(rec, config, from_id);
+  if (hostname == NULL) {
     /* Host network: the host's name, as the containers will see it. */
     gethostname(host_name, sizeof(host_name) - 1);
     hostname = host_name;
-  } else if (hostname == NULL || *hostname == '\0') {
-    hostname = config->metadata->name;
   }
   struct oci_dns_config dns = {0};
   const struct oci_dns_config *dns_ptr = NULL;
@@ -232,8 +241,8 @@ static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
     if ((owned & OCI_NS_BIT(type)) == 0 || type == OCI_NS_PID)
       continue;
     cleanup_free char *path = oci_ns_pin_path(env->runroot, (enum oci_ns_type)type, rec->id);
-    const char *hostname =
-        config->hostname && *config->hostname ? config->hostname : config->metadata->name;
+    char from_id[POD_HOSTNAME_FROM_ID_LEN + 1];
+    const char *hostname = pod_step_hostname(rec, config, from_id);
     if (oci_ns_pin((enum oci_ns_type)type, path, type == OCI_NS_UTS ? hostname : NULL, err) < 0)
       return crio_error_prefix(err, "pod %s: pin %s namespace", rec->id,
                                oci_ns_type_name((enum oci_ns_type)type));

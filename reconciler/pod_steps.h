@@ -14,6 +14,16 @@ void pod_step_config_freep(Runtime__V1__PodSandboxConfig **config);
 /* Which namespaces the pod owns (OCI_NS_BIT mask) per its namespace options. */
 unsigned pod_step_owned_namespaces(const Runtime__V1__PodSandboxConfig *config);
 
+/* The name of the pod's own UTS namespace: the requested hostname, else the
+ * first 12 characters of the pod id, as CRI-O does (the kubelet leaves the
+ * hostname empty for some pods, and a metadata name may be up to 253
+ * characters while sethostname takes at most 64).  NULL for a pod in the
+ * host's UTS namespace: its containers see the host's name.  The result
+ * points into config or buf. */
+#define POD_HOSTNAME_FROM_ID_LEN 12
+const char *pod_step_hostname(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
+                              char buf[POD_HOSTNAME_FROM_ID_LEN + 1]);
+
 /* resolv.conf, hostname and hosts in the pod's run dir; pod_ip may be NULL. */
 int pod_step_write_files(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
                          const char *pod_ip, crio_error_t *err);

@@ -257,6 +257,7 @@ void fx_case_init(struct fx_case *k) {
   k->in.sandbox_id = "p1";
   k->in.config = k->cfg;
   k->in.sandbox_config = k->pod;
+  k->in.pod_hostname = "podhost";
   k->in.rootfs = fx_rootfs();
   k->in.host = &k->host;
   fx_case_set_image(k, "{\"Entrypoint\": [\"/bin/ep\"], \"Cmd\": [\"arg\"]}");

@@ -326,13 +326,49 @@ static void test_names_are_per_namespace_and_reserving_is_sticky(void) {
   CHECK_STR_EQ(still, "id-2");
   commit(txn);
 
-  /* A name too long for an LMDB key is a clear EINVAL, not MDB_BAD_VALSIZE. */
-  char long_name[600];
-  memset(long_name, 'n', sizeof(long_name) - 1);
-  long_name[sizeof(long_name) - 1] = '\0';
+  /* CRI names longer than an LMDB key (a pod's k8s_<name>_<ns>_<uid>_<n>
+   * with 253-character fields) are stored under a hashed key: two names
+   * that differ only past the key's prefix stay two names, each found,
+   * listed whole and released exactly. */
+  char long_a[800], long_b[800];
+  memset(long_a, 'n', sizeof(long_a) - 1);
+  long_a[sizeof(long_a) - 1] = '\0';
+  memcpy(long_b, long_a, sizeof(long_b));
+  long_b[sizeof(long_b) - 2] = 'm';
   txn = begin(store, STORE_TXN_WRITE);
-  store_name_reserve(txn, STORE_NAMES_POD, long_name, "id-4");
-  FAILS_WITH(store_txn_commit(txn, &err), EINVAL);
+  store_name_reserve(txn, STORE_NAMES_POD, long_a, "id-4");
+  store_name_reserve(txn, STORE_NAMES_POD, long_b, "id-5");
+  store_name_reserve(txn, STORE_NAMES_POD, long_a, "id-4"); /* idempotent */
+  commit(txn);
+  txn = begin(store, STORE_TXN_WRITE);
+  cleanup_free char *id_a = NULL, *id_b = NULL, *gone = NULL;
+  OK(store_name_lookup(txn, STORE_NAMES_POD, long_a, &id_a, &err));
+  OK(store_name_lookup(txn, STORE_NAMES_POD, long_b, &id_b, &err));
+  CHECK_STR_EQ(id_a, "id-4");
+  CHECK_STR_EQ(id_b, "id-5");
+  store_name_release(txn, STORE_NAMES_POD, long_b);
+  FAILS_WITH(store_name_lookup(txn, STORE_NAMES_POD, long_b, &gone, &err), ENOENT);
+  store_name_reserve(txn, STORE_NAMES_POD, long_a, "id-6");
+  FAILS_WITH(store_txn_commit(txn, &err), EEXIST);
+}
+
+static int find_long_name(const char *name, const char *id, void *data) {
+  const char *want = data;
+  return strcmp(name, want) == 0 && strcmp(id, "id-9") == 0 ? 1 : 0;
+}
+
+static void test_long_names_are_listed_whole(void) {
+  cleanup_free char *dir = fixture_db_dir();
+  cleanup_store struct store *store = fixture_open(dir, false);
+  char name[700];
+  memset(name, 'x', sizeof(name) - 1);
+  name[sizeof(name) - 1] = '\0';
+  struct store_txn *txn = begin(store, STORE_TXN_WRITE);
+  store_name_reserve(txn, STORE_NAMES_IMAGE, name, "id-9");
+  commit(txn);
+  txn = begin(store, STORE_TXN_READ);
+  CHECK_INT_EQ(store_name_foreach(txn, STORE_NAMES_IMAGE, find_long_name, name, &err), 1);
+  commit(txn);
 }
 
 struct name_walk {
@@ -859,6 +895,7 @@ int main(void) {
   RUN_TEST(test_sticky_failure_commits_nothing);
   RUN_TEST(test_names_are_per_namespace_and_reserving_is_sticky);
   RUN_TEST(test_name_foreach_walks_one_namespace_in_order);
+  RUN_TEST(test_long_names_are_listed_whole);
   RUN_TEST(test_prefix_resolution);
   RUN_TEST(test_pod_containers_index_follows_create_and_delete);
   RUN_TEST(test_record_put_bumps_generation_and_meta_round_trips);
