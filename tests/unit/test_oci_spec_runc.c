@@ -187,6 +187,7 @@ static struct run run_spec(const char *name, void (*adjust)(struct fx_case *), s
   k->in.shm_path = fx_path("pod/shm");
   k->in.pids_limit = 100;
   k->pod->hostname = fx_str("spec-e2e");
+  k->in.pod_hostname = "spec-e2e";
   /* args replace the image's CMD and keep its ENTRYPOINT. */
   fx_case_set_image(k, "{\"Entrypoint\": [\"/bin/sh\"], \"Cmd\": [\"-c\", \"exit 99\"], "
                        "\"WorkingDir\": \"/work\", "
