@@ -7,6 +7,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+# Developer and CI builds stop on any warning; a plain cmake build (a
+# packager's) does not.
+WERROR     ?= ON
 
 # Debian packages: to build, to run containers, to test.
 DEPS_BUILD = cmake make gcc pkg-config clang-format protobuf-c-compiler libprotobuf-c-dev \
@@ -34,10 +37,10 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
-
-build: deps $(BUILD)/CMakeCache.txt
+# Configured on every build (a second or two) so that WERROR and CMAKE_ARGS
+# always reach an existing build dir too.
+build: deps
+	cmake -S . -B $(BUILD) -DCRIO_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The default CNI network, written only when the config dir has none.
@@ -59,7 +62,7 @@ test: build
 
 # AddressSanitizer + UBSan build of everything, and the whole suite on it.
 asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCRIO_ASAN=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
+	cmake -S . -B $(ASAN_BUILD) -DCRIO_WERROR=$(WERROR) -DCRIO_ASAN=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2 --timeout 900
 

@@ -100,8 +100,8 @@ static int apply_xattrs(struct archive_entry *e, int fd, bool opath, const char 
 /* Owner, then mode (chown clears setuid/setgid), then xattrs (chown
  * clears security.capability), on an fd open for the entry. */
 static int apply_fd_metadata(struct archive_entry *e, int fd, const char *rel, crio_error_t *err) {
-  uid_t uid;
-  gid_t gid;
+  uid_t uid = 0; /* entry_owner sets both or fails; -O3 cannot tell */
+  gid_t gid = 0;
   if (entry_owner(e, &uid, &gid, err) < 0)
     return -1;
   if (fchown(fd, uid, gid) < 0)
@@ -115,8 +115,8 @@ static int apply_fd_metadata(struct archive_entry *e, int fd, const char *rel, c
  * devices, fifos): by name in parentfd, never following. */
 static int apply_name_metadata(struct archive_entry *e, int parentfd, const char *base,
                                const char *rel, bool chmod, crio_error_t *err) {
-  uid_t uid;
-  gid_t gid;
+  uid_t uid = 0;
+  gid_t gid = 0;
   struct timespec times[2];
   if (entry_owner(e, &uid, &gid, err) < 0)
     return -1;

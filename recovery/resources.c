@@ -51,7 +51,7 @@ static int ns_type_of(const store_resource *res, enum oci_ns_type *out, crio_err
 
 static int ns_exists(const struct recovery_env *env, const char *owner, const store_resource *res,
                      crio_error_t *err) {
-  enum oci_ns_type ns;
+  enum oci_ns_type ns = OCI_NS_NET; /* ns_type_of sets it or fails */
   if (ns_type_of(res, &ns, err) < 0)
     return -1;
   return oci_ns_is_pinned(ns, res->id, err);
@@ -61,7 +61,7 @@ static int ns_exists(const struct recovery_env *env, const char *owner, const st
  * under the run dir, is ours to unmount and unlink. */
 static int ns_release(const struct recovery_env *env, const char *owner, const store_resource *res,
                       crio_error_t *err) {
-  enum oci_ns_type ns;
+  enum oci_ns_type ns = OCI_NS_NET;
   if (ns_type_of(res, &ns, err) < 0)
     return -1;
   int pinned = oci_ns_is_pinned(ns, res->id, err);

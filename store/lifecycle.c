@@ -66,7 +66,7 @@ static bool append(struct store_txn *txn, store_record *rec, store_log_entry *en
 }
 
 void store_create(struct store_txn *txn, store_record *rec) {
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   enum store_name_space ns;
   MDB_val val;
   if (store_record_check(txn, rec, "create") < 0 || store_kind_db(txn, rec->kind, &db) < 0)

@@ -90,7 +90,7 @@ static void held_release(struct held *h, const store_resource *res) {
 static int object_history(struct compaction *c, const struct candidate *cand, uint64_t **seqs,
                           size_t *n_seqs) {
   *n_seqs = 0;
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   MDB_val val;
   if (store_kind_db(c->txn, cand->kind, &db) < 0)
     return -1;

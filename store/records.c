@@ -116,7 +116,7 @@ bool store_resource_same(const store_resource *a, const store_resource *b) {
 
 /* ---- reading and writing --------------------------------------------------- */
 int store_record_check(struct store_txn *txn, const store_record *rec, const char *what) {
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   if (store_txn_failed(txn))
     return -1;
   if (rec == NULL)
@@ -139,7 +139,7 @@ static bool indexed_under_pod(const store_record *rec) {
 }
 
 int store_record_write(struct store_txn *txn, store_record *rec, unsigned flags) {
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   if (store_record_check(txn, rec, "write record") < 0 || store_kind_db(txn, rec->kind, &db) < 0)
     return -1;
   rec->schema_version = STORE_SCHEMA_VERSION;
@@ -170,7 +170,7 @@ void store_record_put(struct store_txn *txn, store_record *rec) {
 /* Deletes the record and its pod_containers entry (lifecycle.c's
  * store_delete does the name and the log). */
 int store_record_erase(struct store_txn *txn, const store_record *rec) {
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   if (store_kind_db(txn, rec->kind, &db) < 0)
     return -1;
   int found = store_db_del(txn, db, rec->id, strlen(rec->id));
@@ -201,7 +201,7 @@ static store_record *decode(struct store_txn *txn, enum store_kind kind, const M
 
 int store_record_get(struct store_txn *txn, enum store_kind kind, const char *id,
                      store_record **out, crio_error_t *err) {
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   if (store_txn_check(txn, err) < 0)
     return -1;
   if (!kind_db(kind, &db))
@@ -225,7 +225,7 @@ int store_record_get(struct store_txn *txn, enum store_kind kind, const char *id
 
 int store_record_foreach(struct store_txn *txn, enum store_kind kind, store_record_visit_fn visit,
                          void *data, crio_error_t *err) {
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   if (store_txn_check(txn, err) < 0)
     return -1;
   if (!kind_db(kind, &db))
@@ -278,7 +278,7 @@ int store_pod_container_ids(struct store_txn *txn, const char *pod_id, char ***i
 
 int store_record_resolve_prefix(struct store_txn *txn, enum store_kind kind, const char *prefix,
                                 char **id_out, crio_error_t *err) {
-  enum store_db db;
+  enum store_db db = STORE_DB_PODS; /* set by store_kind_db; -O3 cannot tell */
   if (store_txn_check(txn, err) < 0)
     return -1;
   if (!kind_db(kind, &db))

@@ -618,6 +618,7 @@ static void test_read_only_open_beside_a_writer(void) {
     struct store *ro = fixture_open(dir, true);
     struct store_txn *txn = begin(ro, STORE_TXN_READ);
     cleanup_store_record store_record *seen = get(txn, STORE_KIND_POD, "committed");
+    CHECK(seen != NULL);
     cleanup_store_record store_record *unseen = NULL;
     FAILS_WITH(store_record_get(txn, STORE_KIND_POD, "uncommitted", &unseen, &err), ENOENT);
     CHECK_INT_EQ(store_log_count(txn), 1);
@@ -720,10 +721,10 @@ static void test_database_fds_are_close_on_exec(void) {
   cleanup_free char *dir = fixture_db_dir();
   {
     cleanup_store struct store *store = fixture_open(dir, false);
-    CHECK(check_cloexec(dir) >= 1);
+    CHECK(store != NULL && check_cloexec(dir) >= 1);
   }
   cleanup_store struct store *ro = fixture_open(dir, true);
-  CHECK(check_cloexec(dir) >= 1);
+  CHECK(ro != NULL && check_cloexec(dir) >= 1);
 }
 
 /* ---- compaction ------------------------------------------------------------------ */
