@@ -132,9 +132,6 @@ int crio_write_file_replace(const char *path, const void *data, size_t len, mode
  * *fd_out holds it (close to release).  EBUSY at once when another
  * process holds it; callers say who that is. */
 int crio_lock_file_try(const char *path, int *fd_out, crio_error_t *err);
-/* An exclusive flock(2) on the directory `dir`, waiting for it: serialises
- * work of several threads or processes on what the directory holds. */
-int crio_lock_dir_wait(const char *dir, int *fd_out, crio_error_t *err);
 /* Read a whole (small) file; *out is NUL-terminated. */
 int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err);
 

@@ -190,17 +190,3 @@ int crio_lock_file_try(const char *path, int *fd_out, crio_error_t *err) {
   *fd_out = steal_fd(&fd);
   return 0;
 }
-
-int crio_lock_dir_wait(const char *dir, int *fd_out, crio_error_t *err) {
-  cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return crio_error_errno(err, errno, "open %s", dir);
-  int rc;
-  do
-    rc = flock(fd, LOCK_EX);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0)
-    return crio_error_errno(err, errno, "lock %s", dir);
-  *fd_out = steal_fd(&fd);
-  return 0;
-}

@@ -1,7 +1,6 @@
 /* The lookups of the container handlers that act on a live container
  * (cri/ctr_ops.h). */
 #include <errno.h>
-#include <string.h>
 
 #include "cri/container.h"
 #include "cri/ctr_ops.h"
@@ -23,17 +22,6 @@ int cri_ctr_check_running(const store_record *rec, crio_error_t *err) {
                     sm_state_name(SM_KIND_CONTAINER, rec->state));
 }
 
-const struct oci_runtime *cri_ctr_runtime(struct cri_request *req, const store_record *rec,
-                                          crio_error_t *err) {
-  const struct reconciler_container_env *env = req->ctx->containers;
-  const char *name = rec->container->runtime_handler;
-  for (size_t i = 0; env && i < env->n_runtimes; i++)
-    if (strcmp(env->runtimes[i].name, name) == 0)
-      return env->runtimes[i].runtime;
-  crio_error(err, EINVAL, "container %s: runtime handler \"%s\" is not configured", rec->id, name);
-  return NULL;
-}
-
 static void *arena_alloc(void *data, size_t size) {
   return cri_alloc(data, size);
 }
@@ -44,12 +32,5 @@ static void arena_free(void *data, void *ptr) {
 const Runtime__V1__LinuxContainerResources *cri_ctr_resources(struct cri_request *req,
                                                               const store_record *rec) {
   ProtobufCAllocator arena = {.alloc = arena_alloc, .free = arena_free, .allocator_data = req};
-  if (rec->resources_update.len)
-    return runtime__v1__linux_container_resources__unpack(&arena, rec->resources_update.len,
-                                                          rec->resources_update.data);
-  if (rec->container == NULL || rec->container->cri_config.len == 0)
-    return NULL;
-  Runtime__V1__ContainerConfig *config = runtime__v1__container_config__unpack(
-      &arena, rec->container->cri_config.len, rec->container->cri_config.data);
-  return config && config->linux ? config->linux->resources : NULL;
+  return reconciler_container_resources(rec, &arena);
 }

@@ -1,12 +1,11 @@
 /* Internal to cri/: what the container handlers that act on a live
  * container share (ExecSync, ReopenContainerLog, UpdateContainerResources,
  * the stats and the event stream): the record read in a short read txn,
- * the runtime that runs it, and the stats sampling. */
+ * and the stats sampling. */
 #ifndef CRIO_CRI_CTR_OPS_H
 #define CRIO_CRI_CTR_OPS_H
 
 #include "cri/internal.h"
-#include "oci/runtime.h"
 #include "store/store.h"
 
 /* The record of a visible container (cri_container_resolve) by full id or
@@ -18,11 +17,6 @@ int cri_ctr_record_get(struct cri_request *req, const char *id_or_prefix, store_
 /* EBUSY (FAILED_PRECONDITION) unless the record is RUNNING: "container X
  * is not running (EXITED)". */
 int cri_ctr_check_running(const store_record *rec, crio_error_t *err);
-
-/* The runtime of the handler the record names, as the daemon configured
- * it.  EINVAL if that handler is no longer configured. */
-const struct oci_runtime *cri_ctr_runtime(struct cri_request *req, const store_record *rec,
-                                          crio_error_t *err);
 
 /* The container's resources as they are now: the last
  * UpdateContainerResources (ObjectRecord.resources_update), else its

@@ -1,9 +1,9 @@
 /* ExecSync: a command in a running container, its output and exit code.
- * Not a state transition: the record is only read.  The process template is
- * the container's own "process" from its bundle's config.json (user, env,
- * cwd, capabilities, rlimits, LSM labels), with the request's argv; the
- * runtime runs it through oci_exec_sync (a subreaper helper, see
- * oci/exec_sync.c).
+ * Not a state transition: the reconciler runs it as a shared operation
+ * (reconciler_container_exec_sync), serialised with the container's steps
+ * for its lookup but not with other execs.  The process template is the
+ * container's own "process" from its bundle's config.json (user, env,
+ * cwd, capabilities, rlimits, LSM labels), with the request's argv.
  *
  * Timeout: the request's `timeout` seconds (0: none), further bounded by
  * the call's own deadline.  When it passes the command's process group is
@@ -12,7 +12,7 @@
  * code, to a timeout); the output collected so far is dropped, as a failed
  * call carries no response.
  *
- * Output: each stream is capped by oci_exec_sync at 16 MiB (CVE-2022-1708),
+ * Output: each stream is capped by the runtime at 16 MiB (CVE-2022-1708),
  * and together they must also fit one gRPC message (16 MiB, the kubelet's
  * receive limit too), so the pair is trimmed to EXEC_RESPONSE_MAX, stdout
  * first. */
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cri/ctr_ops.h"
+#include "reconciler/reconciler.h"
 
 /* Room for the message's own framing (three tags, two lengths, a varint). */
 #define EXEC_RESPONSE_MAX ((size_t)16 * 1024 * 1024 - 4096)
@@ -33,21 +34,6 @@ static int validate(const Runtime__V1__ExecSyncRequest *in, crio_error_t *err) {
     return crio_error(err, EINVAL, "timeout must not be negative (saw %lld)",
                       (long long)in->timeout);
   return 0;
-}
-
-/* The tighter of the request's timeout and the call's deadline; 0: none.
- * A deadline already passed leaves 1 ms, so the command is killed at once
- * rather than run unbounded. */
-static int64_t exec_timeout_ms(const struct cri_request *req, int64_t timeout_s) {
-  int64_t ms = timeout_s > 0 ? timeout_s * 1000 : 0;
-  if (req->deadline_mono_ns > 0) {
-    int64_t left = (req->deadline_mono_ns - crio_monotonic_ns()) / 1000000;
-    if (left < 1)
-      left = 1;
-    if (ms == 0 || left < ms)
-      ms = left;
-  }
-  return ms;
 }
 
 static void trim_to_message(size_t *out_len, size_t *err_len) {
@@ -79,32 +65,15 @@ int cri_handle_exec_sync(struct cri_request *req, ProtobufCMessage **response, c
   if (cri_ctr_record_get(req, in->container_id, &rec, err) < 0 ||
       cri_ctr_check_running(rec, err) < 0)
     return -1;
-  const char *bundle = rec->container->bundle_dir;
-  if (bundle == NULL || *bundle == '\0')
-    return crio_error(err, EUCLEAN, "container %s: record names no bundle", rec->id);
-  const struct oci_runtime *rt = cri_ctr_runtime(req, rec, err);
-  if (rt == NULL)
-    return -1;
 
-  cleanup_free char *config_path = xasprintf("%s/config.json", bundle);
-  cleanup_free char *process = NULL;
   /* protobuf-c's repeated strings are counted, not NULL-terminated. */
   const char **argv = cri_alloc(req, (in->n_cmd + 1) * sizeof(*argv));
   for (size_t i = 0; i < in->n_cmd; i++)
     argv[i] = in->cmd[i];
-  if (oci_exec_process_json(config_path, argv, &process, err) < 0)
-    return crio_error_prefix(err, "container %s", rec->id);
-  int64_t timeout_ms = exec_timeout_ms(req, in->timeout);
-  struct oci_exec_result result;
-  int rc =
-      oci_exec_sync(rt, rec->id, process, bundle, timeout_ms, OCI_EXEC_OUTPUT_CAP, &result, err);
-  if (rc < 0) {
-    oci_exec_result_release(&result);
-    if (crio_error_status(err) == ETIMEDOUT) {
-      crio_error_release(err);
-      return crio_error(err, ETIMEDOUT, "command %s in container %s timed out after %lld ms",
-                        in->cmd[0], rec->id, (long long)timeout_ms);
-    }
+  struct reconciler_exec_result result;
+  if (reconciler_container_exec_sync(req->ctx->reconciler, rec->id, argv, in->timeout,
+                                     req->deadline_mono_ns, &result, err) < 0) {
+    reconciler_exec_result_release(&result);
     return -1;
   }
 
@@ -113,13 +82,13 @@ int cri_handle_exec_sync(struct cri_request *req, ProtobufCMessage **response, c
   size_t out_len = result.out_len, err_len = result.err_len;
   trim_to_message(&out_len, &err_len);
   resp->stdout = bytes_copy(req, result.out, out_len);
-  resp->stderr = bytes_copy(req, result.errout, err_len);
+  resp->stderr = bytes_copy(req, result.err_out, err_len);
   resp->exit_code = result.exit_code;
   if (result.out_truncated || result.err_truncated || out_len < result.out_len ||
       err_len < result.err_len)
     log_info("ExecSync %s in %s: output over %zu bytes was dropped", in->cmd[0], rec->id,
              (size_t)EXEC_RESPONSE_MAX);
-  oci_exec_result_release(&result);
+  reconciler_exec_result_release(&result);
   *response = &resp->base;
   return 0;
 }

@@ -5,8 +5,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "cni/cni.h"
 #include "cri/internal.h"
+#include "reconciler/reconciler.h"
 
 static Runtime__V1__RuntimeCondition *condition(struct cri_request *req, const char *type, bool ok,
                                                 const char *reason, const char *message) {
@@ -45,13 +45,10 @@ static Runtime__V1__RuntimeCondition *runtime_ready(struct cri_request *req) {
 }
 
 static Runtime__V1__RuntimeCondition *network_ready(struct cri_request *req) {
-  const struct cri_config *cfg = req->ctx->config;
-  struct cni_network net;
   cleanup_error crio_error_t err = NULL;
-  if (cni_network_load(cfg->cni_config_dir, cfg->cni_plugin_dirs, &net, &err) < 0)
+  if (reconciler_network_ready(req->ctx->reconciler, &err) < 0)
     return condition(req, "NetworkReady", false, "NetworkPluginNotReady",
                      cri_printf(req, "Network plugin returns error: %s", crio_error_message(&err)));
-  cni_network_release(&net);
   return condition(req, "NetworkReady", true, NULL, NULL);
 }
 

@@ -16,6 +16,7 @@
 #include "oci/rootfs.h"
 #include "images/images.h"
 #include "reconciler/container_steps.h"
+#include "reconciler/internal.h"
 #include "statemachine/statemachine.h"
 
 /* ---- shared helpers ----------------------------------------------------------------- */
@@ -289,6 +290,7 @@ int reconciler_register_container_steps(struct reconciler *r, struct reconciler_
   if (n_steps != n)
     return crio_error(err, EINVAL, "container steps: %zu registered for %zu step transitions", n,
                       n_steps);
+  r->container_env = env;
   return 0;
 }
 

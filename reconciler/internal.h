@@ -9,8 +9,15 @@
 #define CRIO_RECONCILER_INTERNAL_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "reconciler/reconciler.h"
+
+/* The logged operations the reconciler implements (container_ops.c,
+ * pod_ops.c): names the crash hook accepts besides transitions. */
+#define RECONCILER_OP_CONTAINER_UPDATE_RESOURCES "container.update_resources"
+#define RECONCILER_OP_POD_UPDATE_RESOURCES "pod.update_resources"
+#define RECONCILER_OP_CONTAINER_REOPEN_LOG "container.reopen_log"
 
 /* States are small integers; per-object bookkeeping is indexed by them.
  * reconciler_new() checks every machine fits. */
@@ -23,7 +30,11 @@
 
 struct reconcile_event {
   struct reconcile_event *next;
+  /* The transition, or NULL for an observation (reconciler_post_observed):
+   * the EVENT transition from the state at the time it is applied to
+   * `observed`. */
   const struct sm_transition *transition;
+  sm_state_t observed;
   reconcile_step_fn apply;
   void *data;
   void (*data_free)(void *data);
@@ -47,6 +58,16 @@ struct reconcile_object {
   int64_t backoff_ns; /* the next retry's delay; 0 after a success */
   struct reconcile_event *events_head, *events_tail;
 
+  /* Operations (op.c).  op_exclusive: an exclusive operation holds the
+   * object, so no worker runs it; a worker that pops it meanwhile sets
+   * after_op and leaves it, and the operation's end queues it again.
+   * shared_ops: the shared operations running, told when the state moves.
+   * op_refs: callers claiming or holding it (keeps the entry alive). */
+  bool op_exclusive;
+  bool after_op;
+  struct op_reader *shared_ops;
+  unsigned op_refs;
+
   /* For waiters.  `changes` moves on anything a waiter must look at again
    * (a commit, a failure, a wake); `commits` counts committed transitions
    * and reached_at[s] is the value of `commits` when state s was last
@@ -60,6 +81,13 @@ struct reconcile_object {
   int failure_status;
   char *failure_message;
   pthread_cond_t changed; /* CLOCK_MONOTONIC; waits on reconciler.lock */
+};
+
+/* A shared operation in progress (op.c). */
+struct op_reader {
+  struct op_reader *next;
+  struct reconcile_op *op;
+  sm_state_t state; /* the state it began in */
 };
 
 struct step_registration {
@@ -76,10 +104,14 @@ struct reconciler {
   int64_t retry_max_ns;
   /* Crash-point hook, parsed from options->crash_at. */
   const struct sm_transition *crash_transition;
+  const char *crash_op; /* or the name of an operation (one of steps.c's) */
   bool crash_after;
   /* Failure-injection hook, parsed from options->fail_at: this step fails
    * with EIO before its side effect, every time. */
   const struct sm_transition *fail_transition;
+  /* What the operations need, set when the steps are registered. */
+  const struct reconciler_pod_env *pod_env;
+  struct reconciler_container_env *container_env;
   /* Indexed like sm_transition_at(); read-only once started. */
   struct step_registration *steps;
   size_t n_steps;
@@ -93,14 +125,33 @@ struct reconciler {
   bool stopping;
 };
 
-/* reconciler.c */
+static inline void reconciler_cond_init_monotonic(pthread_cond_t *cond) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  /* Deadlines are CLOCK_MONOTONIC so a wall-clock jump (NTP, a VM resume)
+   * neither fires nor postpones them. */
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(cond, &attr);
+  pthread_condattr_destroy(&attr);
+}
+
+static inline void reconciler_timespec_from_ns(int64_t ns, struct timespec *ts) {
+  ts->tv_sec = (time_t)(ns / 1000000000LL);
+  ts->tv_nsec = (long)(ns % 1000000000LL);
+}
+
+/* steps.c */
 const struct step_registration *reconciler_step_lookup(const struct reconciler *r,
                                                        const struct sm_transition *t);
-/* _exit(137) if the crash point is this transition at this moment. */
+/* Parses options->crash_at and fail_at (reconciler_new). */
+int reconciler_hooks_parse(struct reconciler *r, const struct reconciler_options *options,
+                           crio_error_t *err);
+/* _exit(137) if the crash point is this transition (operation) at this
+ * moment. */
 void reconciler_crash_point(const struct reconciler *r, const struct sm_transition *t, bool after,
                             const char *object_id);
-void reconciler_cond_init_monotonic(pthread_cond_t *cond);
-void reconciler_timespec_from_ns(int64_t ns, struct timespec *ts);
+void reconciler_crash_point_op(const struct reconciler *r, const struct reconcile_op_type *type,
+                               bool after, const char *object_id);
 
 /* objects.c — all with reconciler.lock held. */
 struct reconcile_object *object_ref_locked(struct reconciler *r, enum sm_kind kind, const char *id);
@@ -117,6 +168,11 @@ int64_t object_retry_promote_locked(struct reconciler *r, int64_t now);
 struct reconcile_object *object_queue_pop_locked(struct reconciler *r);
 void object_event_free(struct reconcile_event *ev);
 void objects_free_all(struct reconciler *r);
+/* After a committed transition to `to`: shared operations that began in
+ * another state are told (op.c's cancel). */
+void object_ops_state_moved_locked(struct reconcile_object *e, sm_state_t to);
+/* Every shared operation is told (reconciler_stop). */
+void objects_cancel_all_ops_locked(struct reconciler *r);
 
 /* worker.c */
 void *reconciler_worker_main(void *arg);

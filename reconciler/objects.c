@@ -54,7 +54,8 @@ static void object_destroy(struct reconcile_object *e) {
 }
 
 void object_release_if_idle_locked(struct reconciler *r, struct reconcile_object *e) {
-  if (e->queued || e->running || e->in_retry || e->waiters > 0 || e->events_head != NULL)
+  if (e->queued || e->running || e->in_retry || e->waiters > 0 || e->events_head != NULL ||
+      e->op_refs > 0)
     return;
   struct reconcile_object **pp = &r->buckets[object_bucket(e->kind, e->id)];
   while (*pp && *pp != e)
@@ -175,6 +176,28 @@ void objects_free_all(struct reconciler *r) {
   r->retry_list = NULL;
 }
 
+/* ---- shared operations ------------------------------------------------------ */
+
+static void op_reader_cancel(struct op_reader *o) {
+  if (__atomic_exchange_n(&o->op->cancelled, true, __ATOMIC_ACQ_REL))
+    return;
+  if (o->op->type->cancel)
+    o->op->type->cancel(o->op->data);
+}
+
+void object_ops_state_moved_locked(struct reconcile_object *e, sm_state_t to) {
+  for (struct op_reader *o = e->shared_ops; o; o = o->next)
+    if (o->state != to)
+      op_reader_cancel(o);
+}
+
+void objects_cancel_all_ops_locked(struct reconciler *r) {
+  for (size_t b = 0; b < RECONCILER_BUCKETS; b++)
+    for (struct reconcile_object *e = r->buckets[b]; e; e = e->next_in_bucket)
+      for (struct op_reader *o = e->shared_ops; o; o = o->next)
+        op_reader_cancel(o);
+}
+
 /* ---- the public scheduling calls ------------------------------------------ */
 
 void reconciler_wake(struct reconciler *r, enum sm_kind kind, const char *id) {
@@ -232,6 +255,32 @@ int reconciler_enqueue_all(struct reconciler *r, crio_error_t *err) {
   return 0;
 }
 
+static int post(struct reconciler *r, enum sm_kind kind, const char *id, struct reconcile_event *ev,
+                const char *what, crio_error_t *err) {
+  pthread_mutex_lock(&r->lock);
+  if (r->stopping) {
+    pthread_mutex_unlock(&r->lock);
+    object_event_free(ev);
+    return crio_error(err, ECANCELED, "post event %s for %s %s: stopping", what, sm_kind_name(kind),
+                      id);
+  }
+  struct reconcile_object *e = object_ref_locked(r, kind, id);
+  if (e->events_tail)
+    e->events_tail->next = ev;
+  else
+    e->events_head = ev;
+  e->events_tail = ev;
+  /* An event does not cancel a step's backoff: the worker applies the
+   * event and skips the step until its retry is due (unless the event
+   * moved the state, which makes a new step).  A running object picks its
+   * events up when it finishes (not through `rerun`, which would cancel
+   * the backoff). */
+  if (!e->running)
+    object_enqueue_locked(r, e);
+  pthread_mutex_unlock(&r->lock);
+  return 0;
+}
+
 int reconciler_post_event(struct reconciler *r, enum sm_kind kind, const char *id,
                           const char *transition, reconcile_step_fn apply, void *data,
                           void (*data_free)(void *data), crio_error_t *err) {
@@ -249,27 +298,26 @@ int reconciler_post_event(struct reconciler *r, enum sm_kind kind, const char *i
   ev->apply = apply;
   ev->data = data;
   ev->data_free = data_free;
+  return post(r, kind, id, ev, transition, err);
+}
 
-  pthread_mutex_lock(&r->lock);
-  if (r->stopping) {
-    pthread_mutex_unlock(&r->lock);
-    object_event_free(ev);
-    return crio_error(err, ECANCELED, "post event %s for %s %s: stopping", transition,
-                      sm_kind_name(kind), id);
+int reconciler_post_observed(struct reconciler *r, enum sm_kind kind, const char *id,
+                             sm_state_t observed, reconcile_step_fn apply, void *data,
+                             void (*data_free)(void *data), crio_error_t *err) {
+  const struct sm_machine *m = sm_machine(kind);
+  bool any = false;
+  for (size_t i = 0; m && i < m->n_transitions; i++)
+    any |= m->transitions[i].trigger == SM_TRIGGER_EVENT && m->transitions[i].to == observed;
+  if (!any) {
+    if (data_free)
+      data_free(data);
+    return crio_error(err, EINVAL, "post observation for %s %s: no event leads to state %u",
+                      m ? m->name : "?", id, observed);
   }
-  struct reconcile_object *e = object_ref_locked(r, kind, id);
-  if (e->events_tail)
-    e->events_tail->next = ev;
-  else
-    e->events_head = ev;
-  e->events_tail = ev;
-  /* An event does not cancel a step's backoff: the worker applies the
-   * event and skips the step until its retry is due (unless the event
-   * moved the state, which makes a new step).  A running object picks its
-   * events up when it finishes (not through `rerun`, which would cancel
-   * the backoff). */
-  if (!e->running)
-    object_enqueue_locked(r, e);
-  pthread_mutex_unlock(&r->lock);
-  return 0;
+  struct reconcile_event *ev = xzalloc(sizeof(*ev));
+  ev->observed = observed;
+  ev->apply = apply;
+  ev->data = data;
+  ev->data_free = data_free;
+  return post(r, kind, id, ev, sm_state_name(kind, observed), err);
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "oci/rootfs.h"
+#include "reconciler/internal.h"
 #include "reconciler/pod_steps.h"
 #include "statemachine/statemachine.h"
 
@@ -488,5 +489,6 @@ int reconciler_register_pod_steps(struct reconciler *r, const struct reconciler_
   if (n_steps != sizeof(steps) / sizeof(steps[0]))
     return crio_error(err, EINVAL, "pod steps: %zu registered for %zu step transitions",
                       sizeof(steps) / sizeof(steps[0]), n_steps);
+  r->pod_env = env;
   return 0;
 }

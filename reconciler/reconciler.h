@@ -17,10 +17,10 @@
  *   - Work on one object is serialised (steps and events alike); different
  *     objects run in parallel on a fixed pool of workers.
  *   - While an object lives, only the reconciler writes its state and body;
- *     other writers (CRI handlers) change only its intent: the goal, and
- *     the resources UpdateContainerResources applied
- *     (store_set_resources_update).  A step's commit keeps both as they
- *     were changed meanwhile.
+ *     CRI handlers change only its goal (a step's commit keeps a goal
+ *     changed meanwhile).  What a handler needs done on the host now (an
+ *     update, a log reopen, an exec) is an operation the reconciler runs,
+ *     serialised with the object's steps (reconciler_run_op below).
  *
  * Failure policy, when a step fails (its error is recorded on the record
  * and in the log as STEP_FAILED, and handed to every waiter of the object):
@@ -198,6 +198,195 @@ int reconciler_request(struct reconciler *r, enum sm_kind kind, const char *id, 
 int reconciler_post_event(struct reconciler *r, enum sm_kind kind, const char *id,
                           const char *transition, reconcile_step_fn apply, void *data,
                           void (*data_free)(void *data), crio_error_t *err);
+
+/* Posts an observation: the object was seen to reach state `observed` on
+ * its own (a container's exit).  One observation is one event: when it is
+ * applied, the EVENT transition from the record's state at that moment to
+ * `observed` (sm_find_trigger) is the one committed, as
+ * reconciler_post_event() commits its transition; with no such transition
+ * (the object is there already, or was never started) it is ignored with a
+ * debug log.  EINVAL (and data freed) when no event of the kind leads to
+ * `observed`. */
+int reconciler_post_observed(struct reconciler *r, enum sm_kind kind, const char *id,
+                             sm_state_t observed, reconcile_step_fn apply, void *data,
+                             void (*data_free)(void *data), crio_error_t *err);
+
+/* ---- operations ------------------------------------------------------------------ */
+
+/* An operation is work on the host for a live object that is not a
+ * transition of its lifecycle: UpdateContainerResources and
+ * UpdatePodSandboxResources (a cgroup, `runtime update`),
+ * ReopenContainerLog (conmon), ExecSync and the streaming server's exec,
+ * attach and port-forward (the runtime, conmon's attach socket, the pod's
+ * netns).  Only the reconciler touches the host on behalf of a record, so
+ * a CRI handler (or the streaming server) validates its request and asks
+ * the reconciler to run the operation with reconciler_run_op(): on the
+ * caller's thread, with the caller's deadline, but serialised with the
+ * object's steps and events by the same per-object ownership the workers
+ * use.  The operations the reconciler implements itself (below, and
+ * reconciler_container_* / reconciler_pod_*) are built on it; a new
+ * folder (streaming/) defines its own reconcile_op_type and calls it.
+ *
+ * The order, for one call:
+ *   1. the object is claimed (waiting, up to the deadline, for a step or
+ *      event of it that is under way, or an exclusive operation);
+ *   2. its record is read (ENOENT if it does not exist) and the type's
+ *      check runs on it (e.g. EBUSY "container X is not running"): no side
+ *      effect has happened, nothing is logged;
+ *   3. fn runs: the side effect, on a private copy of the record (for a
+ *      logged operation the crash hook's "<op>:before" fires right before);
+ *   4. a logged operation that fn did commits its outcome in one write
+ *      txn: the intent fn left on its copy of the record (resources_update,
+ *      see store_set_resources_update: a GOAL entry) or else an OPERATION
+ *      entry, with op->outcome (else `message`) as the entry's message (the
+ *      crash hook's "<op>:after" fires right after).  A failed operation
+ *      writes nothing: it is answered to the caller, and the record keeps
+ *      what was last applied;
+ *   5. the object is released: steps and events that arrived meanwhile
+ *      run now.
+ * The outcome is written after the side effect, never an intent before it:
+ * a record must not claim what the host did not get (a limit the kernel
+ * refused), and nothing an operation does is a resource the log must
+ * track for wipe.  A daemon killed between 3 and 4 leaves the host ahead
+ * of the record until the caller (the kubelet) asks again; every
+ * operation is safe to repeat.
+ *
+ * Modes:
+ *   - RECONCILE_OP_EXCLUSIVE: nothing else of the object runs meanwhile
+ *     (no step, no event, no other exclusive operation); for operations
+ *     that change what the host holds for the object.
+ *   - RECONCILE_OP_SHARED: for lookup and lifetime (ExecSync, a stream).
+ *     The operation starts only between two steps of the object, never
+ *     during one nor during an exclusive operation, so the record it reads
+ *     is the committed truth; then it runs beside other shared operations
+ *     of the object (concurrent execs are not serialised) and beside its
+ *     later steps (a StopContainer is not held up by an exec: it ends the
+ *     exec's processes with the container's).  When a transition moves the
+ *     object out of the state the operation began in, the operation is
+ *     told: reconcile_op_cancelled() turns true and the type's cancel
+ *     function (if any) is called, so a stream into a container being
+ *     stopped or removed ends cleanly.  Shared operations are not logged:
+ *     they change nothing the log tracks. */
+enum reconcile_op_mode {
+  RECONCILE_OP_EXCLUSIVE = 0,
+  RECONCILE_OP_SHARED,
+};
+
+struct reconcile_op;
+typedef int (*reconcile_op_fn)(struct reconcile_op *op, crio_error_t *err);
+
+struct reconcile_op_type {
+  /* "<kind>.<verb>", e.g. "container.update_resources": the log's name of
+   * the operation, and for the reconciler's own logged operations a name
+   * the crash hook (reconciler_options.crash_at) accepts. */
+  const char *name;
+  enum sm_kind kind;
+  enum reconcile_op_mode mode;
+  bool logged; /* exclusive operations only: the outcome in the state log */
+  /* Step 2: may refuse the record as it is, or fill op->data with what fn
+   * needs of it (no side effect); NULL: any record will do. */
+  int (*check)(struct reconcile_op *op, crio_error_t *err);
+  /* Shared operations: called when the object leaves the state the
+   * operation began in (and when the reconciler stops), with the
+   * reconciler's lock held: it must only signal (write an eventfd, kill a
+   * process) and never call the reconciler.  NULL: none. */
+  void (*cancel)(void *data);
+};
+
+/* What fn works on. */
+struct reconcile_op {
+  struct reconciler *reconciler;
+  const struct reconcile_op_type *type;
+  /* A private copy of the record, read once the object was claimed.  An
+   * exclusive logged operation may change its resources_update (intent):
+   * that change is committed as the outcome; nothing else is. */
+  store_record *record;
+  void *data;
+  /* The outcome's message, malloc'd (freed by the reconciler); NULL: the
+   * `message` reconciler_run_op was given. */
+  char *outcome;
+  /* Set by the reconciler (shared operations); see RECONCILE_OP_SHARED. */
+  bool cancelled;
+};
+
+/* Runs fn(op) for object `id` of type->kind as described above; `message`
+ * says what it does, for the log.  Returns fn's result, or -1 with: ENOENT
+ * (no record), the check's error, ETIMEDOUT (the deadline,
+ * CLOCK_MONOTONIC, 0: none, passed while waiting for the object),
+ * ECANCELED (the reconciler stops), or the store's error (the outcome not
+ * recorded).  fn's errors are returned as they are. */
+int reconciler_run_op(struct reconciler *r, const struct reconcile_op_type *type, const char *id,
+                      const char *message, reconcile_op_fn fn, void *data, int64_t deadline_ns,
+                      crio_error_t *err);
+static inline bool reconcile_op_cancelled(const struct reconcile_op *op) {
+  return __atomic_load_n(&op->cancelled, __ATOMIC_ACQUIRE);
+}
+
+/* ---- the operations and readings the reconciler implements -------------------------
+ * (container_ops.c, pod_ops.c).  Each needs the steps of its kind to be
+ * registered (ENOSYS otherwise).  Errors are the operation's own, not
+ * prefixed. */
+
+struct Runtime__V1__LinuxContainerResources;
+
+/* UpdateContainerResources: `resources` checked as a container config's
+ * are (EINVAL naming the field as "config.linux.resources.<field>"), then,
+ * serialised with the container's steps and logged, applied by its
+ * runtime (EBUSY unless it is CREATED or RUNNING), and the effective
+ * resources kept as its resources_update. */
+int reconciler_container_update_resources(
+    struct reconciler *r, const char *id,
+    const struct Runtime__V1__LinuxContainerResources *resources, int64_t deadline_ns,
+    crio_error_t *err);
+
+/* The container's resources as they are now: the last update's
+ * (resources_update), else its creation config's; NULL if it has none.
+ * Unpacked with `allocator` (NULL: malloc; free with
+ * runtime__v1__linux_container_resources__free_unpacked). */
+struct Runtime__V1__LinuxContainerResources *
+reconciler_container_resources(const store_record *rec, ProtobufCAllocator *allocator);
+
+/* ReopenContainerLog: conmon opens a fresh file at the container's log
+ * path.  Serialised and logged; EBUSY unless the container is RUNNING (or
+ * when its monitor has just exited). */
+int reconciler_container_reopen_log(struct reconciler *r, const char *id, int64_t deadline_ns,
+                                    crio_error_t *err);
+
+/* ExecSync: argv (NULL-terminated) in RUNNING container `id` (EBUSY
+ * otherwise), as a shared operation: concurrent execs run side by side.
+ * The command is killed after the tighter of timeout_s (0: none) and the
+ * deadline, and the call fails with ETIMEDOUT (the output dropped). */
+struct reconciler_exec_result {
+  int exit_code; /* the command's, 128+signal if killed */
+  char *out;     /* may hold NULs within out_len */
+  size_t out_len;
+  bool out_truncated; /* over the runtime's cap per stream; the rest discarded */
+  char *err_out;
+  size_t err_len;
+  bool err_truncated;
+};
+int reconciler_container_exec_sync(struct reconciler *r, const char *id, const char *const *argv,
+                                   int64_t timeout_s, int64_t deadline_ns,
+                                   struct reconciler_exec_result *out, crio_error_t *err);
+void reconciler_exec_result_release(struct reconciler_exec_result *res);
+
+/* UpdatePodSandboxResources, in two halves so a bad request is refused
+ * before the pod is looked up: the check (EINVAL naming "resources.<field>"
+ * or "overhead.<field>"), and the update of the pod's cgroup (the one
+ * PodSandboxStats reads), serialised with the pod's steps and logged.
+ * EBUSY unless the pod is READY and meant to stay so, or has no cgroup. */
+int reconciler_pod_resources_check(const struct Runtime__V1__LinuxContainerResources *resources,
+                                   const struct Runtime__V1__LinuxContainerResources *overhead,
+                                   crio_error_t *err);
+int reconciler_pod_update_resources(struct reconciler *r, const char *id,
+                                    const struct Runtime__V1__LinuxContainerResources *resources,
+                                    const struct Runtime__V1__LinuxContainerResources *overhead,
+                                    int64_t deadline_ns, crio_error_t *err);
+
+/* Status' NetworkReady, a reading: 0 when a usable CNI network
+ * configuration is in the configured dir (its plugins present), else -1
+ * with why. */
+int reconciler_network_ready(struct reconciler *r, crio_error_t *err);
 
 /* ---- the pod sandbox steps (pod_steps*.c) ---------------------------------------- */
 

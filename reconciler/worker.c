@@ -78,15 +78,12 @@ static int commit_transition(struct reconciler *r, const char *id, const struct 
   /* The step worked on a copy read before it ran.  What others may have
    * written since is taken from the fresh record: the goal (a CRI handler
    * may have changed it: it must not be clobbered) and the store's own
-   * bookkeeping; everything else is the step's. */
+   * bookkeeping; everything else is the step's.  (The other intent, the
+   * resources an update applied, is written only by an exclusive
+   * operation, which never runs while a step of the object does.) */
   store_record *rec = step->record;
   rec->state = fresh->state;
   rec->goal = fresh->goal;
-  /* Likewise the resources UpdateContainerResources wrote meanwhile
-   * (store_set_resources_update): intent, not the step's to change. */
-  ProtobufCBinaryData resources_update = fresh->resources_update;
-  fresh->resources_update = rec->resources_update;
-  rec->resources_update = resources_update;
   rec->generation = fresh->generation;
   rec->last_seq = fresh->last_seq;
   rec->updated_at = fresh->updated_at;
@@ -112,6 +109,7 @@ static void note_commit(struct reconciler *r, struct reconcile_object *e,
   e->backoff_ns = 0;
   /* A new state means a new step: an old backoff does not apply to it. */
   object_retry_cancel_locked(r, e);
+  object_ops_state_moved_locked(e, t->to);
   object_notify_locked(e);
   pthread_mutex_unlock(&r->lock);
 }
@@ -251,17 +249,22 @@ static void apply_event(struct reconciler *r, struct reconcile_object *e,
                         struct reconcile_event *ev) {
   const struct sm_transition *t = ev->transition;
   const struct sm_machine *m = sm_machine(e->kind);
+  const char *what = t ? t->name : sm_state_name(e->kind, ev->observed);
   cleanup_error crio_error_t err = NULL;
   cleanup_store_record store_record *rec = NULL;
   if (reconciler_read_record(r, e->kind, e->id, &rec, &err) < 0) {
     if (crio_error_status(&err) == ENOENT)
-      log_debug("%s %s: event %s ignored: no record", m->name, e->id, t->name);
+      log_debug("%s %s: event %s ignored: no record", m->name, e->id, what);
     else
       crio_error_warn(&err, "reconciler: event");
     return;
   }
-  if (rec->state != t->from) {
-    log_debug("%s %s: event %s ignored in state %s", m->name, e->id, t->name,
+  /* An observation commits whichever event leads from here to what was
+   * observed. */
+  if (t == NULL)
+    t = sm_find_trigger(e->kind, rec->state, ev->observed, SM_TRIGGER_EVENT);
+  if (t == NULL || rec->state != t->from) {
+    log_debug("%s %s: event %s ignored in state %s", m->name, e->id, what,
               sm_state_name(e->kind, rec->state));
     return;
   }
@@ -319,6 +322,9 @@ static enum run_outcome run_object(struct reconciler *r, struct reconcile_object
 static void finish_object_locked(struct reconciler *r, struct reconcile_object *e,
                                  enum run_outcome outcome) {
   e->running = false;
+  /* An operation may be waiting for the object (op.c). */
+  if (e->op_refs > 0)
+    pthread_cond_broadcast(&e->changed);
   if (!r->stopping) {
     if (e->rerun) {
       /* Woken while it ran (or its retry fell due): the wake may carry a
@@ -347,6 +353,12 @@ static struct reconcile_object *next_object_locked(struct reconciler *r) {
       return NULL;
     int64_t earliest = object_retry_promote_locked(r, crio_monotonic_ns());
     struct reconcile_object *e = object_queue_pop_locked(r);
+    if (e && e->op_exclusive) {
+      /* An exclusive operation holds it: it is queued again when the
+       * operation ends (op.c). */
+      e->after_op = true;
+      continue;
+    }
     if (e)
       return e;
     if (earliest) {

@@ -118,6 +118,17 @@ void store_set_resources_update(struct store_txn *txn, store_record *rec, const 
   store_record_write(txn, rec, 0);
 }
 
+void store_log_operation(struct store_txn *txn, store_record *rec, const char *op,
+                         const char *message) {
+  if (store_record_check(txn, rec, "log operation") < 0)
+    return;
+  store_log_entry entry = entry_for(rec, CRIO__STORE__LOG_ENTRY__TYPE__OPERATION);
+  entry.transition = (char *)op;
+  entry.message = (char *)(message ? message : "");
+  if (append(txn, rec, &entry))
+    store_record_write(txn, rec, 0);
+}
+
 static const store_resource *find(const store_resource *res, store_resource *const *list,
                                   size_t n) {
   for (size_t i = 0; i < n; i++)

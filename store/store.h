@@ -170,6 +170,11 @@ void store_set_goal(struct store_txn *txn, store_record *rec, uint32_t goal, con
  * and no resource did). */
 void store_set_resources_update(struct store_txn *txn, store_record *rec, const void *data,
                                 size_t len, const char *message);
+/* An operation on a live object (reconciler_run_op) was done on the host;
+ * the record keeps its state, goal and body, only its bookkeeping moves.
+ * Log: OPERATION, `op` as its transition. */
+void store_log_operation(struct store_txn *txn, store_record *rec, const char *op,
+                         const char *message);
 /* State change by a step or event; `acquired` resources are added to the
  * record's resource list, `released` ones (matched by type+id) removed.
  * Either list may be rec->resources itself ("release all I hold").

@@ -111,7 +111,7 @@ struct log_lines {
 static int collect_log(const store_log_entry *entry, void *data) {
   struct log_lines *log = data;
   static const char *const types[] = {"UNSPECIFIED", "CREATE", "GOAL", "TRANSITION",
-                                      "STEP_FAILED", "DELETE", "NOTE"};
+                                      "STEP_FAILED", "DELETE", "NOTE", "OPERATION"};
   CHECK(log->n < MAX_RECORDED);
   log->lines[log->n++] = xasprintf("%s:%s", types[entry->type], entry->transition);
   return 0;
@@ -762,9 +762,48 @@ static void test_goal_changed_during_step_is_kept(void) {
   test_dir_remove(&dir);
 }
 
-/* UpdateContainerResources writes the record's resources while a step of
- * the object may be running: the step's commit keeps them, as it keeps a
- * goal, and the log names the change. */
+/* UpdateContainerResources changes the record's resources while a step of
+ * the object may be running: it is an exclusive operation, which waits
+ * for the step's commit and then records its change, so both are kept,
+ * and the log names the change. */
+static int op_set_limits(struct reconcile_op *op, crio_error_t *err) {
+  (void)err;
+  store_record *rec = op->record;
+  free(rec->resources_update.data);
+  rec->resources_update.data = xmemdup("limits", 6);
+  rec->resources_update.len = 6;
+  int *ran = op->data;
+  __atomic_store_n(ran, 1, __ATOMIC_RELEASE);
+  return 0;
+}
+
+static const struct reconcile_op_type test_update_op = {
+    .name = "pod.test_update",
+    .kind = SM_KIND_POD,
+    .mode = RECONCILE_OP_EXCLUSIVE,
+    .logged = true,
+};
+
+struct op_thread {
+  struct reconciler *r;
+  const struct reconcile_op_type *type;
+  reconcile_op_fn fn;
+  void *data;
+  int rc;
+  int status;
+  bool done;
+};
+
+static void *run_op_thread(void *arg) {
+  struct op_thread *t = arg;
+  cleanup_error crio_error_t err = NULL;
+  t->rc = reconciler_run_op(t->r, t->type, "pod1", "test: resources", t->fn, t->data,
+                            deadline_in(5000 * MS), &err);
+  t->status = t->rc < 0 ? crio_error_status(&err) : 0;
+  __atomic_store_n(&t->done, true, __ATOMIC_RELEASE);
+  return NULL;
+}
+
 static void test_resources_update_during_step_is_kept(void) {
   struct test_dir dir;
   test_dir_make(&dir);
@@ -782,19 +821,19 @@ static void test_resources_update_during_step_is_kept(void) {
   while (!ctx.gate_entered)
     pthread_cond_wait(&ctx.cond, &ctx.lock);
   pthread_mutex_unlock(&ctx.lock);
-  {
-    cleanup_error crio_error_t err = NULL;
-    cleanup_store_txn struct store_txn *txn = NULL;
-    cleanup_store_record store_record *rec = NULL;
-    CHECK(store_txn_begin(store, STORE_TXN_WRITE, &txn, &err) == 0);
-    CHECK(store_record_get(txn, STORE_KIND_POD, "pod1", &rec, &err) == 0);
-    store_set_resources_update(txn, rec, "limits", 6, "test: resources");
-    CHECK(store_txn_commit(steal_pointer(&txn), &err) == 0);
-  }
+  int ran = 0;
+  struct op_thread t = {.r = r, .type = &test_update_op, .fn = op_set_limits, .data = &ran};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, run_op_thread, &t) == 0);
+  sleep_ms(50);
+  /* The step holds the object: the operation waits for it. */
+  CHECK_INT_EQ(__atomic_load_n(&ran, __ATOMIC_ACQUIRE), 0);
   pthread_mutex_lock(&ctx.lock);
   ctx.gate_open = true;
   pthread_cond_broadcast(&ctx.cond);
   pthread_mutex_unlock(&ctx.lock);
+  pthread_join(th, NULL);
+  CHECK_INT_EQ(t.rc, 0);
 
   cleanup_error crio_error_t err = NULL;
   CHECK_INT_EQ(reconciler_wait(r, SM_KIND_POD, "pod1", SM_POD_READY, deadline_in(5000 * MS), &err),
@@ -806,6 +845,174 @@ static void test_resources_update_during_step_is_kept(void) {
   struct log_lines log;
   read_log(store, "pod1", &log);
   CHECK(log_has(&log, "GOAL:"));
+  log_lines_free(&log);
+
+  reconciler_free(r);
+  ctx_destroy(&ctx);
+  store_close(store);
+  test_dir_remove(&dir);
+}
+
+/* A failed operation, and one its check refuses, change nothing in the
+ * record nor in the log; one that was done without changing the record
+ * is an OPERATION entry. */
+static int op_fail(struct reconcile_op *op, crio_error_t *err) {
+  (void)op;
+  return crio_error(err, EIO, "the host said no");
+}
+
+static int reconcile_op_done(struct reconcile_op *op, crio_error_t *err) {
+  (void)op, (void)err;
+  return 0;
+}
+
+static int check_refuse(struct reconcile_op *op, crio_error_t *err) {
+  return crio_error(err, EBUSY, "pod %s is not ready", op->record->id);
+}
+
+static void test_operation_outcome_is_logged(void) {
+  struct test_dir dir;
+  test_dir_make(&dir);
+  struct store *store = open_store(dir.path);
+  struct reconciler *r = new_reconciler(store, 2, NULL);
+  start(r);
+  create_record(store, SM_KIND_POD, "pod1", NULL, SM_POD_READY, SM_POD_READY);
+
+  cleanup_error crio_error_t err = NULL;
+  CHECK_INT_EQ(reconciler_run_op(r, &test_update_op, "pod1", "test: fail", op_fail, NULL,
+                                 deadline_in(5000 * MS), &err),
+               -1);
+  CHECK_INT_EQ(crio_error_status(&err), EIO);
+  crio_error_release(&err);
+  static const struct reconcile_op_type refused = {
+      .name = "pod.test_refused",
+      .kind = SM_KIND_POD,
+      .mode = RECONCILE_OP_EXCLUSIVE,
+      .logged = true,
+      .check = check_refuse,
+  };
+  CHECK_INT_EQ(reconciler_run_op(r, &refused, "pod1", "test: refused", op_fail, NULL, 0, &err), -1);
+  CHECK_INT_EQ(crio_error_status(&err), EBUSY);
+  crio_error_release(&err);
+  CHECK_INT_EQ(reconciler_run_op(r, &test_update_op, "nope", "test", op_fail, NULL, 0, &err), -1);
+  CHECK_INT_EQ(crio_error_status(&err), ENOENT);
+  crio_error_release(&err);
+
+  struct log_lines log;
+  read_log(store, "pod1", &log);
+  CHECK_INT_EQ(log.n, 1); /* CREATE */
+  log_lines_free(&log);
+  CHECK_INT_EQ(reconciler_run_op(r, &refused, "pod1", "test", reconcile_op_done, NULL, 0, &err),
+               -1);
+  crio_error_release(&err);
+  static const struct reconcile_op_type done = {
+      .name = "pod.test_done",
+      .kind = SM_KIND_POD,
+      .mode = RECONCILE_OP_EXCLUSIVE,
+      .logged = true,
+  };
+  CHECK_INT_EQ(reconciler_run_op(r, &done, "pod1", "test: done", reconcile_op_done, NULL, 0, &err),
+               0);
+  read_log(store, "pod1", &log);
+  CHECK_INT_EQ(log.n, 2);
+  CHECK(log_has(&log, "OPERATION:pod.test_done"));
+  log_lines_free(&log);
+  cleanup_store_record store_record *rec = NULL;
+  CHECK(read_record(store, SM_KIND_POD, "pod1", &rec) == 0);
+  CHECK_INT_EQ(rec->resources_update.len, 0);
+  CHECK_INT_EQ(rec->error_status, 0);
+
+  reconciler_free(r);
+  store_close(store);
+  test_dir_remove(&dir);
+}
+
+/* Shared operations of one object run side by side (concurrent execs are
+ * not serialised), and one that began in a state is told when a
+ * transition moves the object out of it. */
+struct shared_ctx {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int inside;
+  int max_inside;
+  int cancels;
+};
+
+static int op_shared_wait(struct reconcile_op *op, crio_error_t *err) {
+  (void)err;
+  struct shared_ctx *c = op->data;
+  pthread_mutex_lock(&c->lock);
+  c->inside++;
+  if (c->inside > c->max_inside)
+    c->max_inside = c->inside;
+  pthread_cond_broadcast(&c->cond);
+  int64_t until = deadline_in(5000 * MS);
+  while (!reconcile_op_cancelled(op) && crio_monotonic_ns() < until) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * MS;
+    if (ts.tv_nsec >= 1000 * MS) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000 * MS;
+    }
+    pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+  }
+  c->inside--;
+  pthread_mutex_unlock(&c->lock);
+  return reconcile_op_cancelled(op) ? 0 : -1;
+}
+
+static void shared_cancel(void *data) {
+  struct shared_ctx *c = data;
+  c->cancels++; /* under the reconciler's lock: only count */
+}
+
+static void test_shared_operations_run_together_and_end_with_the_state(void) {
+  struct test_dir dir;
+  test_dir_make(&dir);
+  struct store *store = open_store(dir.path);
+  struct test_ctx ctx;
+  ctx_init(&ctx);
+  struct reconciler *r = new_reconciler(store, 2, NULL);
+  register_recording(r, SM_KIND_POD, &ctx, NULL);
+  start(r);
+  create_record(store, SM_KIND_POD, "pod1", NULL, SM_POD_READY, SM_POD_READY);
+
+  struct shared_ctx c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  static const struct reconcile_op_type shared = {
+      .name = "pod.test_shared",
+      .kind = SM_KIND_POD,
+      .mode = RECONCILE_OP_SHARED,
+      .cancel = shared_cancel,
+  };
+  struct op_thread t[2];
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) {
+    t[i] = (struct op_thread){.r = r, .type = &shared, .fn = op_shared_wait, .data = &c};
+    CHECK(pthread_create(&th[i], NULL, run_op_thread, &t[i]) == 0);
+  }
+  pthread_mutex_lock(&c.lock);
+  int64_t until = deadline_in(5000 * MS);
+  while (c.inside < 2 && crio_monotonic_ns() < until) {
+    pthread_mutex_unlock(&c.lock);
+    sleep_ms(5);
+    pthread_mutex_lock(&c.lock);
+  }
+  CHECK_INT_EQ(c.max_inside, 2);
+  pthread_mutex_unlock(&c.lock);
+
+  /* The pod is stopped: both operations are told, and end. */
+  cleanup_error crio_error_t err = NULL;
+  CHECK_INT_EQ(
+      reconciler_request(r, SM_KIND_POD, "pod1", SM_POD_STOPPED, deadline_in(5000 * MS), &err), 0);
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    CHECK_INT_EQ(t[i].rc, 0);
+  }
+  CHECK_INT_EQ(c.cancels, 2);
+  struct log_lines log;
+  read_log(store, "pod1", &log);
+  CHECK(!log_has(&log, "OPERATION:pod.test_shared"));
   log_lines_free(&log);
 
   reconciler_free(r);
@@ -1095,6 +1302,8 @@ int main(void) {
   RUN_TEST(test_missing_step_is_enosys);
   RUN_TEST(test_goal_changed_during_step_is_kept);
   RUN_TEST(test_resources_update_during_step_is_kept);
+  RUN_TEST(test_operation_outcome_is_logged);
+  RUN_TEST(test_shared_operations_run_together_and_end_with_the_state);
   RUN_TEST(test_stop_cancels_waiters_and_finishes_step);
   RUN_TEST(test_exit_event_is_a_transition);
   RUN_TEST(test_exit_event_during_backoff);
