@@ -362,8 +362,8 @@ static void cache_put(struct img_registry_client *c, const char *key, const char
 
 /* ---- the token server ------------------------------------------------------------ */
 
-static int parse_token_response(const struct http_response *resp, const char *realm, char **token,
-                                int64_t *lifetime_s, crio_error_t *err) {
+int auth_token_response_parse(const struct http_response *resp, const char *realm, char **token,
+                              int64_t *lifetime_s, crio_error_t *err) {
   cJSON *root = cJSON_ParseWithLength(resp->body ? resp->body : "", resp->body_len);
   cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "token");
   cJSON *at = cJSON_GetObjectItemCaseSensitive(root, "access_token");
@@ -379,11 +379,14 @@ static int parse_token_response(const struct http_response *resp, const char *re
                       realm);
   }
   *token = xstrdup(value);
-  *lifetime_s = cJSON_IsNumber(exp) && exp->valuedouble > TOKEN_MIN_LIFETIME_S
-                    ? (int64_t)exp->valuedouble
-                    : TOKEN_MIN_LIFETIME_S;
-  if (*lifetime_s > 24 * 3600)
-    *lifetime_s = 24 * 3600;
+  /* Clamped as a double: converting a huge expires_in (1e300) to an
+   * integer first is undefined behaviour. */
+  double lifetime = cJSON_IsNumber(exp) ? exp->valuedouble : 0;
+  if (!(lifetime > TOKEN_MIN_LIFETIME_S))
+    lifetime = TOKEN_MIN_LIFETIME_S;
+  if (lifetime > 24 * 3600)
+    lifetime = 24 * 3600;
+  *lifetime_s = (int64_t)lifetime;
   cJSON_Delete(root);
   return 0;
 }
@@ -443,7 +446,7 @@ static int fetch_token(struct img_registry_client *c, const char *origin, bool i
     ret = crio_error(err, EPROTO, "token server %s: HTTP %ld%s%s", ch->realm, resp.status,
                      why[0] ? ": " : "", why);
   } else {
-    ret = parse_token_response(&resp, ch->realm, token, lifetime_s, err);
+    ret = auth_token_response_parse(&resp, ch->realm, token, lifetime_s, err);
   }
   if (authorization)
     explicit_bzero(authorization, strlen(authorization));

@@ -97,5 +97,10 @@ int auth_authorization(struct img_registry_client *client, const char *registry_
                        const struct auth_creds *creds, const char *scope, bool fresh, char **out,
                        crio_error_t *err);
 void auth_tokens_free(struct img_registry_client *client);
+/* The token server's answer (docker's token spec): "token" or
+ * "access_token", and "expires_in" clamped to [60 s, 24 h].  EPROTO when
+ * there is no token.  Exposed for the fuzz target. */
+int auth_token_response_parse(const struct http_response *resp, const char *realm, char **token,
+                              int64_t *lifetime_s, crio_error_t *err);
 
 #endif
