@@ -7,8 +7,10 @@
 
 #include "images/registry.h"
 
-/* distribution/reference's NameTotalLengthMax: applies to the name as
- * written, before normalisation adds docker.io/library/. */
+/* distribution/reference's NameTotalLengthMax.  Its ParseNormalizedNamed
+ * checks it on the normalised name (docker.io/library/ added), so a
+ * reference whose normalised form would be longer is refused: that form is
+ * what gets stored and parsed again. */
 #define NAME_MAX_LEN 255
 #define TAG_MAX_LEN 128
 
@@ -230,6 +232,11 @@ int img_reference_parse(const char *text, struct img_reference *out, crio_error_
     ref.implicit_library = true;
   } else
     ref.path = xstrdup(remainder);
+  if (strlen(ref.domain) + 1 + strlen(ref.path) > NAME_MAX_LEN)
+    return crio_error(err, EINVAL,
+                      "invalid reference format: %s: repository name longer "
+                      "than %d characters once normalised to %s/%s",
+                      text, NAME_MAX_LEN, ref.domain, ref.path);
   if (ref.tag == NULL && ref.digest == NULL)
     ref.tag = xstrdup(IMG_DEFAULT_TAG);
 
