@@ -85,6 +85,10 @@ struct cri_dispatch {
   size_t n_methods;
 };
 void cri_dispatch_init(struct cri_dispatch *dispatch);
+/* decode.c: a request as the server decodes it (protobuf-c, refusing what
+ * would not survive being packed again); NULL when it does not decode. */
+ProtobufCMessage *cri_request_decode(const ProtobufCMessageDescriptor *input, const uint8_t *data,
+                                     size_t len);
 void cri_dispatch_release(struct cri_dispatch *dispatch);
 const struct cri_method *cri_dispatch_find(const struct cri_dispatch *dispatch, const char *path);
 

@@ -252,8 +252,8 @@ static ProtobufCMessage *decode_request(struct cri_call *c) {
     return NULL;
   grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *msg = protobuf_c_message_unpack(
-      c->dispatch->input, NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+  ProtobufCMessage *msg =
+      cri_request_decode(c->dispatch->input, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
   grpc_slice_unref(slice);
   return msg;
 }

@@ -19,6 +19,10 @@ void store_log_entry_freep(store_log_entry **entry) {
 
 store_log_entry *store_log_decode(struct store_txn *txn, const MDB_val *val, uint64_t seq) {
   store_log_entry *entry = crio__store__log_entry__unpack(NULL, val->mv_size, val->mv_data);
+  if (entry && !store_protobuf_repackable(&entry->base)) {
+    store_log_entry_free(entry);
+    entry = NULL;
+  }
   if (entry == NULL)
     store_txn_fail(txn, EUCLEAN, "log entry %llu does not decode (the database is damaged)",
                    (unsigned long long)seq);

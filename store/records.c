@@ -191,6 +191,10 @@ int store_record_erase(struct store_txn *txn, const store_record *rec) {
 static store_record *decode(struct store_txn *txn, enum store_kind kind, const MDB_val *key,
                             const MDB_val *val) {
   store_record *rec = crio__store__object_record__unpack(NULL, val->mv_size, val->mv_data);
+  if (rec && !store_protobuf_repackable(&rec->base)) {
+    store_record_free(rec);
+    rec = NULL;
+  }
   if (rec == NULL) {
     cleanup_free char *id = xstrndup(key->mv_data, key->mv_size);
     store_txn_fail(txn, EUCLEAN, "%s %s: record does not decode (the database is damaged)",

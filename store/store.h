@@ -263,4 +263,11 @@ void store_resource_free(store_resource *res);
 
 const char *store_kind_name(enum store_kind kind);
 
+/* Whether a decoded protobuf message (a record, a log entry, or a CRI
+ * message stored in one) packs to bytes that decode again: false when it
+ * carries field number 0, which protobuf-c accepts in a long tag but
+ * cannot write back (pb_check.c).  Decoders treat such a message as one
+ * that does not decode. */
+bool store_protobuf_repackable(const ProtobufCMessage *m);
+
 #endif
