@@ -14,6 +14,10 @@
 int cri_ctr_record_get(struct cri_request *req, const char *id_or_prefix, store_record **out,
                        crio_error_t *err);
 
+/* ExecSync's checks of the request alone (container_id and cmd given, a
+ * timeout that is not negative). */
+int cri_exec_sync_request_validate(const Runtime__V1__ExecSyncRequest *in, crio_error_t *err);
+
 /* EBUSY (FAILED_PRECONDITION) unless the record is RUNNING: "container X
  * is not running (EXITED)". */
 int cri_ctr_check_running(const store_record *rec, crio_error_t *err);

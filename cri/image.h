@@ -18,4 +18,10 @@ char *cri_image_verbose_info(struct cri_request *req, const store_record *rec);
 int cri_image_spec_text(const Runtime__V1__ImageSpec *spec, const char *field, const char **out,
                         crio_error_t *err);
 
+/* PullImage's checks of the request alone (the image reference parses, the
+ * runtime handler is configured); *image: the reference text. */
+int cri_pull_image_request_validate(const Runtime__V1__PullImageRequest *in,
+                                    const struct cri_config *cfg, const char **image,
+                                    crio_error_t *err);
+
 #endif

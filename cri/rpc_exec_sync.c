@@ -25,7 +25,7 @@
 /* Room for the message's own framing (three tags, two lengths, a varint). */
 #define EXEC_RESPONSE_MAX ((size_t)16 * 1024 * 1024 - 4096)
 
-static int validate(const Runtime__V1__ExecSyncRequest *in, crio_error_t *err) {
+int cri_exec_sync_request_validate(const Runtime__V1__ExecSyncRequest *in, crio_error_t *err) {
   if (in->container_id == NULL || *in->container_id == '\0')
     return crio_error(err, EINVAL, "container_id is required");
   if (in->n_cmd == 0 || in->cmd[0] == NULL || *in->cmd[0] == '\0')
@@ -59,7 +59,7 @@ static ProtobufCBinaryData bytes_copy(struct cri_request *req, const char *data,
 
 int cri_handle_exec_sync(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err) {
   const Runtime__V1__ExecSyncRequest *in = (const void *)req->message;
-  if (validate(in, err) < 0)
+  if (cri_exec_sync_request_validate(in, err) < 0)
     return -1;
   cleanup_store_record store_record *rec = NULL;
   if (cri_ctr_record_get(req, in->container_id, &rec, err) < 0 ||

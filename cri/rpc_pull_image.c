@@ -119,19 +119,27 @@ static const char *nonempty(const char *s) {
   return s && *s ? s : NULL;
 }
 
-int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err) {
-  const Runtime__V1__PullImageRequest *in = (const void *)req->message;
-  const char *text = NULL;
-  if (cri_image_spec_text(in->image, "image.image", &text, err) < 0)
+int cri_pull_image_request_validate(const Runtime__V1__PullImageRequest *in,
+                                    const struct cri_config *cfg, const char **image,
+                                    crio_error_t *err) {
+  if (cri_image_spec_text(in->image, "image.image", image, err) < 0)
     return -1;
-  if (img_reference_check(text, err) < 0)
+  if (img_reference_check(*image, err) < 0)
     return crio_error_prefix(err, "image.image");
   /* Images are not kept per runtime handler; a handler that does not exist
    * is still refused, as the API asks. */
   const char *handler = in->image->runtime_handler;
-  if (handler && *handler && cri_runtime_handler_find(req->ctx->config, handler) == NULL)
+  if (handler && *handler && cri_runtime_handler_find(cfg, handler) == NULL)
     return crio_error(err, EINVAL,
                       "image.runtime_handler: \"%s\" is not a configured runtime handler", handler);
+  return 0;
+}
+
+int cri_handle_pull_image(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err) {
+  const Runtime__V1__PullImageRequest *in = (const void *)req->message;
+  const char *text = NULL;
+  if (cri_pull_image_request_validate(in, req->ctx->config, &text, err) < 0)
+    return -1;
   struct img_credentials creds = {0};
   if (in->auth) {
     creds.username = nonempty(in->auth->username);
