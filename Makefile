@@ -5,6 +5,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 # Developer and CI builds stop on any warning; a plain cmake build (a
@@ -20,8 +21,12 @@ DEPS_TEST  = python3-grpcio python3-protobuf python3-pytest protobuf-compiler \
              lmdb-utils docker-registry skopeo busybox-static apache2-utils \
              openssl
 DEPS       = $(DEPS_BUILD) $(DEPS_RUN) $(DEPS_TEST)
+# Only `make fuzz` needs these: `make test` works without clang and runs the
+# fuzz smoke test only when they are present.
+DEPS_FUZZ  = clang libfuzzer-14-dev
 
-.PHONY: all deps build run test asan bench format format-check diagrams clean
+.PHONY: all deps deps-fuzz build run test asan bench format format-check diagrams clean \
+        fuzz fuzz-smoke soak
 
 all: build
 
@@ -57,8 +62,29 @@ cni-default:
 run: build cni-default
 	exec $(BUILD)/daemon/crio $(CRIO_ARGS)
 
+# The fuzz smoke test joins when clang and libFuzzer are installed (make fuzz
+# installs them); without them it is skipped with a line saying so.
+FUZZ_PRESENT = $(shell command -v clang >/dev/null 2>&1 && \
+                 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 && echo yes)
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
+ifeq ($(FUZZ_PRESENT),yes)
+	$(MAKE) --no-print-directory fuzz-smoke
+else
+	@echo "fuzz-smoke: skipped (needs clang and libFuzzer: make fuzz installs them)"
+endif
+
+# libFuzzer targets (fuzz/) in their own build: clang, with ASan and UBSan.
+deps-fuzz:
+	@$(MAKE) --no-print-directory deps DEPS="$(DEPS_FUZZ)"
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCRIO_WERROR=$(WERROR) -DCRIO_FUZZ=ON $(CMAKE_ARGS)
+fuzz: deps deps-fuzz $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) --target fuzz_all -j $(JOBS)
+# Every kept regression input, then each target FUZZ_SECONDS from its seeds.
+FUZZ_SECONDS ?= 5
+fuzz-smoke: fuzz
+	fuzz/run.sh smoke $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # AddressSanitizer + UBSan build of everything, and the whole suite on it.
 asan: deps
@@ -82,4 +108,4 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
