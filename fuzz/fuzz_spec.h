@@ -4,7 +4,7 @@
 #ifndef CRIO_FUZZ_SPEC_H
 #define CRIO_FUZZ_SPEC_H
 
-#include "cri/api.pb-c.h"
+#include "api/api.pb-c.h"
 #include "oci/oci.h"
 
 /* The same facts on every machine, so an input behaves the same here and
