@@ -240,6 +240,10 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       return database_damaged(db_dir, err);
     return crio_error_prefix(err, "recovery");
   }
+  /* The log stays bounded while the daemon runs (recovery.h's retention). */
+  __attribute__((cleanup(recovery_compactor_stopp))) struct recovery_compactor *compactor = NULL;
+  if (recovery_compactor_start(store, NULL, &compactor, err) < 0)
+    return -1;
   log_info("recovery: %llu pod(s), %llu container(s), %llu image(s) in %.3f ms%s",
            (unsigned long long)report.pods, (unsigned long long)report.containers,
            (unsigned long long)report.images, (double)report.elapsed_ns / 1e6,

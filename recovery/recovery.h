@@ -77,6 +77,34 @@ int recovery_run(struct store *store, struct reconciler *reconciler,
 int recovery_compact_log(struct store *store, uint64_t threshold, uint64_t *entries,
                          uint64_t *dropped, crio_error_t *err);
 
+/* ==== the state log while the daemon runs (compactor.c) ========================
+ * Retention: the log keeps every entry of an object that still has a record
+ * or still holds a resource (what recovery and wipe replay), and the newest
+ * `keep` entries whatever they are (what an event stream or an operator's
+ * `crio-db-inspect history` reads of objects that just went).  Older
+ * entries of objects that are deleted and released everything, and older
+ * daemon NOTEs, are dropped: a thread compacts each time `every` entries
+ * were appended since its last pass, so on a node that churns pods the log
+ * stays between about `keep` and `keep + every` entries plus the histories
+ * of live objects. */
+#define RECOVERY_DEFAULT_LOG_KEEP 4096u
+#define RECOVERY_DEFAULT_COMPACT_EVERY 4096u
+struct recovery_compactor_options {
+  uint64_t keep;  /* 0: RECOVERY_DEFAULT_LOG_KEEP */
+  uint64_t every; /* 0: RECOVERY_DEFAULT_COMPACT_EVERY */
+};
+struct recovery_compactor;
+/* Starts the thread (after recovery_run: start-up compaction has run). */
+int recovery_compactor_start(struct store *store, const struct recovery_compactor_options *options,
+                             struct recovery_compactor **out, crio_error_t *err);
+/* Stops and frees it (NULL is fine); at most a pass in progress is waited
+ * for.  Before the store is closed. */
+void recovery_compactor_stop(struct recovery_compactor *compactor);
+void recovery_compactor_stopp(struct recovery_compactor **compactor);
+/* Passes made and entries dropped so far (logs and tests). */
+void recovery_compactor_totals(const struct recovery_compactor *compactor, uint64_t *passes,
+                               uint64_t *dropped);
+
 /* ==== node reboot (reboot.c) ==================================================== */
 
 /* After a reboot (the stored boot id differs from `new_boot_id`), before
