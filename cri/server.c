@@ -33,6 +33,15 @@
 enum {
   ARMED_REQUESTS = 16,
   MAX_MESSAGE_BYTES = 16 * 1024 * 1024,
+  /* A server stream holds a handler thread while it lives (an event
+   * stream, for ever; any stream, while its client does not read).  At
+   * most this many at once, so that streams can never take every handler
+   * thread (256) and leave the kubelet's unary calls queued behind them:
+   * the next one is refused with RESOURCE_EXHAUSTED. */
+  MAX_STREAMS = 64,
+  /* HTTP/2 streams one connection may have open (gRPC's default has no
+   * bound): each open call costs memory before any handler runs. */
+  MAX_CONCURRENT_STREAMS_PER_CONNECTION = 1024,
 };
 
 struct cri_server {
@@ -54,6 +63,7 @@ struct cri_server {
   bool shutdown_notified;
   struct cri_tag shutdown_tag;
   atomic_uint_fast64_t calls_served;
+  atomic_uint streams; /* server streams being handled, <= MAX_STREAMS */
 };
 
 /* ---- call lifetime ------------------------------------------------------- */
@@ -278,7 +288,17 @@ static void handle_call(void *arg) {
   };
   cleanup_error crio_error_t err = NULL;
   ProtobufCMessage *response = NULL;
-  int rc = h->unary ? h->unary(&req, &response, &err) : h->stream(&req, &err);
+  int rc;
+  if (h->unary) {
+    rc = h->unary(&req, &response, &err);
+  } else if (atomic_fetch_add(&c->server->streams, 1) >= MAX_STREAMS) {
+    atomic_fetch_sub(&c->server->streams, 1);
+    rc = crio_error(&err, EAGAIN, "%s: %d streams are open already: try again later", c->method,
+                    MAX_STREAMS);
+  } else {
+    rc = h->stream(&req, &err);
+    atomic_fetch_sub(&c->server->streams, 1);
+  }
   protobuf_c_message_free_unpacked(request, NULL);
   if (rc < 0) {
     grpc_status_code code = cri_status_from_errno(err ? err->status : EIO);
@@ -445,8 +465,11 @@ int cri_server_start(const struct cri_server_options *options, const struct cri_
       {.type = GRPC_ARG_INTEGER,
        .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
        .value.integer = MAX_MESSAGE_BYTES},
+      {.type = GRPC_ARG_INTEGER,
+       .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+       .value.integer = MAX_CONCURRENT_STREAMS_PER_CONNECTION},
   };
-  grpc_channel_args channel_args = {.num_args = 2, .args = args};
+  grpc_channel_args channel_args = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
   s->server = grpc_server_create(&channel_args, NULL);
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
