@@ -97,6 +97,7 @@ bench: build
 	/usr/bin/python3 tests/bench/bench_pods.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_images.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_recovery.py --build $(BUILD)
+	/usr/bin/python3 tests/bench/bench_node.py --build $(BUILD)
 
 diagrams: build
 	$(BUILD)/tests/statemachine-diagrams > docs/state-diagrams.md
