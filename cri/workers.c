@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@ enum {
   CORE_THREADS = 2,       /* kept even when idle */
   IDLE_EXIT_SECONDS = 30, /* extra threads idle this long exit */
   THREAD_STACK = 512 * 1024,
+  TRIM_AFTER_IDLE_MS = 1000, /* quiet this long after a call: heap trimmed */
 };
 
 struct job {
@@ -32,21 +34,45 @@ struct cri_workers {
    * whatever it ran (an event stream: for ever). */
   unsigned n_threads, n_idle, n_queued, max_threads;
   bool stopping;
+  /* A call ran since the last malloc_trim; trim at trim_at_ns if no call
+   * came since.  glibc returns freed memory in the middle of its heaps
+   * (and of every thread's arena) only when asked: without this, the
+   * high-water mark of a burst of calls (fifty pods started, a big
+   * ListContainers) stays resident for the daemon's life. */
+  bool trim_pending;
+  int64_t trim_at_ns;
 };
+
+static struct timespec mono_timespec(int64_t ns) {
+  return (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+}
 
 static void *worker_main(void *arg) {
   struct cri_workers *w = arg;
   pthread_mutex_lock(&w->lock);
   for (;;) {
+    int64_t exit_at = crio_monotonic_ns() + (int64_t)IDLE_EXIT_SECONDS * 1000000000;
     while (w->head == NULL && !w->stopping) {
-      struct timespec until;
-      clock_gettime(CLOCK_MONOTONIC, &until);
-      until.tv_sec += IDLE_EXIT_SECONDS;
+      int64_t wake_at = w->trim_pending && w->trim_at_ns < exit_at ? w->trim_at_ns : exit_at;
+      struct timespec until = mono_timespec(wake_at);
       w->n_idle++;
       int rc = pthread_cond_timedwait(&w->work_ready, &w->lock, &until);
       w->n_idle--;
-      if (rc == ETIMEDOUT && w->head == NULL && w->n_threads > CORE_THREADS)
-        goto out;
+      if (rc != ETIMEDOUT || w->head != NULL)
+        continue;
+      int64_t now = crio_monotonic_ns();
+      if (w->trim_pending && now >= w->trim_at_ns) {
+        w->trim_pending = false;
+        pthread_mutex_unlock(&w->lock);
+        malloc_trim(0);
+        pthread_mutex_lock(&w->lock);
+        continue;
+      }
+      if (now >= exit_at) {
+        if (w->n_threads > CORE_THREADS)
+          goto out;
+        exit_at = now + (int64_t)IDLE_EXIT_SECONDS * 1000000000;
+      }
     }
     if (w->head == NULL) /* stopping and drained */
       break;
@@ -59,6 +85,8 @@ static void *worker_main(void *arg) {
     job->fn(job->arg);
     free(job);
     pthread_mutex_lock(&w->lock);
+    w->trim_pending = true;
+    w->trim_at_ns = crio_monotonic_ns() + (int64_t)TRIM_AFTER_IDLE_MS * 1000000;
   }
 out:
   w->n_threads--;

@@ -30,6 +30,7 @@ end; no host config is read or written.
 """
 
 import argparse
+import datetime
 import os
 import shutil
 import signal
@@ -246,7 +247,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   address = "{socket}.ttrpc"
 
 [debug]
-  level = "warn"
+  level = "{log_level}"
 
 [metrics]
   address = ""
@@ -261,7 +262,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   enable_selinux = false
   sandbox_image = "{pause}"
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  # No CAP_SYS_RESOURCE here: a sandbox's -998 would fail in runc init.
+  restrict_oom_score_adj = true
 
 [plugins."io.containerd.grpc.v1.cri".containerd]
   snapshotter = "overlayfs"
@@ -302,7 +304,8 @@ class Containerd(Runtime):
         self.config.write_text(CONTAINERD_TOML.format(
             root=self.root, state=self.state, socket=self.socket, pause=pause_ref,
             runc_root=self.runc_root, cni_bin=h.CNI_PLUGIN_DIR, cni_conf=cni_conf,
-            registry=source.registry.host))
+            registry=source.registry.host,
+            log_level=os.environ.get("BENCH_CONTAINERD_LOG_LEVEL", "warn")))
         self.log_path = self.workdir / "containerd.log"
         # The shims keep their sockets under /run/containerd/s whatever the
         # config says; removed afterwards if the bench made that dir.
@@ -348,6 +351,8 @@ class Containerd(Runtime):
         return processes_naming(str(self.socket), "containerd-shim-runc-v2")
 
     def close(self):
+        if os.environ.get("BENCH_KEEP_CONTAINERD_LOG"):
+            shutil.copy(self.log_path, os.environ["BENCH_KEEP_CONTAINERD_LOG"])
         try:
             self.remove_all()
         finally:
@@ -413,6 +418,41 @@ def throughput(rt, total):
     if errors:
         raise errors[0]
     return total / took, took
+
+
+def _meta_seq(root):
+    for line in h.inspect(root, "meta", json_output=False).stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "log_seq":
+            return int(value.strip() or 0)
+    return 0
+
+
+def rfc3339_ns(text):
+    """"2026-12-04T17:53:22.952464518Z" -> ns since the epoch."""
+    if not text:
+        return 0
+    whole, _, frac = text.rstrip("Z").partition(".")
+    secs = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    return int(secs) * 1000000000 + int((frac + "000000000")[:9])
+
+
+def step_profile(root, since):
+    """Per transition name, the time each took after the object's previous
+    log entry (the step, plus any wait for a worker or for the writer),
+    over the log entries after seq `since`: {name: [ms]}."""
+    entries = h.inspect(root, "log", "--since", str(since)).json
+    last, out = {}, {}
+    for e in entries:
+        obj, t = e.get("object_id"), rfc3339_ns(e.get("time"))
+        if not obj:
+            continue
+        name = e.get("transition") or e.get("type", "?")
+        if obj in last and e.get("type") in ("TRANSITION", "DELETE"):
+            out.setdefault(name, []).append((t - last[obj]) / 1e6)
+        last[obj] = t
+    return out
 
 
 def exec_figures(targets, calls):
@@ -520,10 +560,19 @@ def main():
         time.sleep(1)
         results["idle"] = {r.name: memory(r.pid) for r in rts}
 
-        # (c) on an empty node, each runtime alone.
+        # (c) on an empty node, each runtime alone; for ours, the steps'
+        # times from the state log, one lifecycle at a time and 8 at once.
         for r in rts:
             r.lifecycle()  # warm-up
+            if r is ours:
+                seq0 = _meta_seq(ours.env.root)
+                for _ in range(4):
+                    ours.lifecycle()
+                seq1 = _meta_seq(ours.env.root)
             results.setdefault("throughput", {})[r.name] = throughput(r, args.lifecycles)
+            if r is ours:
+                results["profile"] = (step_profile(ours.env.root, seq0),
+                                      step_profile(ours.env.root, seq1))
 
         # (d) level 0 before anything runs.
         scale = {}
@@ -606,8 +655,16 @@ def main():
         rate, took = results["throughput"][n]
         print(f"    {n:<12} {rate:6.2f} pods/s  ({took:.1f} s)")
     if "containerd" in names:
-        print(f"    crio / containerd {results['throughput']['crio'][0] / "
-              f"results['throughput']['containerd'][0]:.2f}x")
+        ratio = results["throughput"]["crio"][0] / results["throughput"]["containerd"][0]
+        print(f"    crio / containerd {ratio:.2f}x")
+    one, eight = results["profile"]
+    print("    where crio's time goes: each step from the object's previous log entry, "
+          "median ms")
+    print(f"      {'step':<34} {'1 at once':>9} {'8 at once':>9}")
+    rows = sorted(eight, key=lambda k: -statistics.median(eight[k]))
+    for k in rows[:12]:
+        a = statistics.median(one[k]) if k in one else float("nan")
+        print(f"      {k:<34} {a:9.1f} {statistics.median(eight[k]):9.1f}")
     print()
     levels_done = sorted(results["scale"])
     print("(d) scale, crio, median ms        " +
