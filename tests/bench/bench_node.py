@@ -198,8 +198,12 @@ class Runtime:
                                f"{resp.stderr!r}")
 
     def remove_all(self):
-        for pod_id in list(self.pods):
+        # Containers first, killed at once: busybox sleep as pid 1 ignores
+        # SIGTERM, so a graceful stop would wait out its full timeout.
+        for pod_id, cids in list(self.pods.items()):
             try:
+                for cid in cids:
+                    self.stop_container(cid)
                 self.remove_pod(pod_id)
             except grpc.RpcError as e:
                 print(f"bench: cleanup: {self.name} pod {pod_id}: {e.code()} {e.details()}",
