@@ -39,12 +39,14 @@ def test_socket_is_root_owned_mode_0660(crio):
 def test_only_root_and_the_socket_group_can_connect(crio):
     # The socket's directory must let others reach the socket at all, or
     # the check below would prove nothing (only the test's own dirs change).
+    # A member of group root is checked against a directory's group bits,
+    # the others against its other bits: both must allow search.
     for parent in [crio.socket.parent, *crio.socket.parent.parents]:
         mode = stat.S_IMODE(os.stat(parent).st_mode)
-        if not mode & 0o001:
+        if mode & 0o011 != 0o011:
             assert crio.workdir in [parent, *parent.parents], \
-                f"{parent} is not searchable by others and not the test's own"
-            os.chmod(parent, mode | 0o001)
+                f"{parent} is not searchable by group and others and not the test's own"
+            os.chmod(parent, mode | 0o011)
     assert connect_as(crio.socket, NOBODY, NOBODY) == 13, \
         "expected a user outside the socket's group to get EACCES"
     assert connect_as(crio.socket, NOBODY, 0) == 0, \
