@@ -91,6 +91,19 @@ def send_raw(sock_path, data, read_for=2.0):
         s.close()
 
 
+def goaway_or_closed(got, closed):
+    """The daemon either closed the connection or sent a GOAWAY frame."""
+    if closed:
+        return True
+    i = 0
+    while i + 9 <= len(got):
+        length = int.from_bytes(got[i:i + 3], "big")
+        if got[i + 3] == GOAWAY:
+            return True
+        i += 9 + length
+    return False
+
+
 MALFORMED = {
     "http1-request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
     "bad-preface": b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + b"\0" * 64,
