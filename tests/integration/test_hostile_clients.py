@@ -201,9 +201,12 @@ def test_oversized_request_is_refused_and_memory_stays_bounded(crio_factory):
     assert d.client.version(timeout=5).runtime_name
     after = daemon_stats(d)
     # Five refused 16 MiB requests: gRPC reads each before refusing it, but
-    # keeps none of them.
-    assert after["rss_kib"] - before["rss_kib"] < 64 * 1024, \
-        f"expected RSS to stay within 64 MiB of {before['rss_kib']} KiB, saw {after['rss_kib']}"
+    # keeps none of them.  Under ASan (make asan sets ASAN_OPTIONS) freed
+    # memory waits in its quarantine (256 MiB) before it is reused.
+    limit_kib = 64 * 1024 + (256 * 1024 if "ASAN_OPTIONS" in os.environ else 0)
+    assert after["rss_kib"] - before["rss_kib"] < limit_kib, \
+        f"expected RSS to stay within {limit_kib} KiB of {before['rss_kib']} KiB, " \
+        f"saw {after['rss_kib']}"
 
 
 def test_thousands_of_concurrent_calls_all_answer(crio_factory):
