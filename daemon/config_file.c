@@ -1,96 +1,144 @@
-/* crio.conf: TOML with CRI-O's table and key names.  Unknown keys are
- * warned about and ignored, so a CRI-O config file works as it is; a known
- * key with a wrong type or value is an error naming it. */
+/* crio.conf and its drop-ins: TOML with CRI-O's tables and keys
+ * (daemon/settings_table.c).  A key we do not know is warned about once,
+ * naming file and key, and ignored, so a CRI-O file works as it is; a known
+ * key of the wrong type or value stops start-up naming file, line and key.
+ * A later file overrides only the keys it sets. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon/internal.h"
+#include "daemon/settings.h"
 #include "toml/toml.h"
 
-/* Sets *field from table.key when present. */
-static int read_string(const struct toml_value *table, const char *key, char **field,
-                       crio_error_t *err) {
-  const char *value = NULL;
-  int rc = toml_get_string(table, key, &value, err);
-  if (rc < 0)
-    return -1;
-  if (rc == 0) {
-    free(*field);
-    *field = xstrdup(value);
-  }
-  return 0;
+static void warn_unknown(const char *path, const struct toml_value *value) {
+  cleanup_free char *name = toml_value_path(value);
+  log_warning("config %s:%u: unknown key %s ignored", path, value->line, name);
 }
 
-static bool key_known(const char *key, const char *const *known) {
-  for (; *known; known++)
-    if (strcmp(key, *known) == 0)
+/* [crio.runtime.runtimes.NAME]: the keys CRI-O's handler tables have. */
+static const char *const runtime_keys_accepted[] = {"inherit_default_runtime",
+                                                    "container_min_memory",
+                                                    "monitor_cgroup",
+                                                    "monitor_exec_cgroup",
+                                                    "monitor_env",
+                                                    "allowed_annotations",
+                                                    "platform_runtime_paths",
+                                                    "no_sync_log",
+                                                    "default_annotations",
+                                                    "stream_websockets",
+                                                    "seccomp_profile",
+                                                    "container_create_timeout",
+                                                    "exec_cpu_affinity",
+                                                    NULL};
+
+static bool in_list(const char *key, const char *const *list) {
+  for (; *list; list++)
+    if (strcmp(key, *list) == 0)
       return true;
   return false;
 }
 
-static void warn_unknown(const struct toml_value *table, const char *const *known) {
+static int read_runtime(struct daemon_config *cfg, const char *path, const char *name,
+                        const struct toml_value *table, crio_error_t *err) {
+  if (table->type != TOML_TABLE)
+    return toml_error(err, table, "expected a table of runtime handler settings");
+  struct daemon_runtime *r = daemon_config_runtime(cfg, name);
+  struct {
+    const char *key;
+    char **field;
+  } strings[] = {{"runtime_path", &r->runtime_path},
+                 {"runtime_root", &r->runtime_root},
+                 {"runtime_type", &r->runtime_type},
+                 {"monitor_path", &r->monitor_path},
+                 {"runtime_config_path", &r->runtime_config_path}};
   for (size_t i = 0; i < toml_table_count(table); i++) {
     const char *key = toml_table_key(table, i);
-    if (key_known(key, known))
+    const struct toml_value *v = toml_table_value(table, i);
+    bool done = false;
+    for (size_t k = 0; k < sizeof(strings) / sizeof(strings[0]); k++) {
+      if (strcmp(key, strings[k].key) != 0)
+        continue;
+      const char *text = NULL;
+      if (toml_as_string(v, &text, err) < 0)
+        return -1;
+      if (k == 0 && text[0] != '\0' && text[0] != '/')
+        return toml_error(err, v, "must be an absolute path, or \"\" to find it on PATH");
+      free(*strings[k].field);
+      *strings[k].field = xstrdup(text);
+      done = true;
+    }
+    if (done)
       continue;
-    cleanup_free char *path = toml_value_path(toml_table_value(table, i));
-    log_warning("config: ignoring unknown key %s", path);
-  }
-}
-
-static int read_runtimes(struct daemon_config *cfg, const struct toml_value *runtimes,
-                         crio_error_t *err) {
-  static const char *const known[] = {"runtime_path", "runtime_root", NULL};
-  for (size_t i = 0; i < toml_table_count(runtimes); i++) {
-    const char *name = toml_table_key(runtimes, i);
-    const struct toml_value *table = toml_table_value(runtimes, i);
-    if (table->type != TOML_TABLE)
-      return toml_error(err, table, "expected a table of runtime settings");
-    const char *path = NULL, *root = NULL;
-    if (toml_get_string(table, "runtime_path", &path, err) < 0 ||
-        toml_get_string(table, "runtime_root", &root, err) < 0)
-      return -1;
-    if (path && path[0] != '/')
-      return toml_error(err, toml_get(table, "runtime_path"), "must be an absolute path");
-    daemon_config_add_runtime(cfg, name, path, root);
-    warn_unknown(table, known);
+    if (strcmp(key, "privileged_without_host_devices") == 0) {
+      if (toml_as_bool(v, &r->privileged_without_host_devices, err) < 0)
+        return -1;
+    } else if (in_list(key, runtime_keys_accepted)) {
+      cleanup_free char *where = toml_value_path(v);
+      log_warning("config %s:%u: %s is accepted but has no effect here (see "
+                  "docs/configuration.md)",
+                  path, v->line, where);
+    } else {
+      warn_unknown(path, v);
+    }
   }
   return 0;
 }
 
-/* [crio.image]: CRI-O's keys, and certs_dir (ours: CRI-O takes the
- * containers default, /etc/containers/certs.d, and has no key for it). */
-static int read_image(struct daemon_config *cfg, const struct toml_value *image,
-                      crio_error_t *err) {
-  static const char *const known[] = {"pause_image", "pinned_images", "pull_progress_timeout",
-                                      "certs_dir", NULL};
-  warn_unknown(image, known);
-  if (read_string(image, "pause_image", &cfg->pause_image, err) < 0 ||
-      read_string(image, "certs_dir", &cfg->image_certs_dir, err) < 0)
-    return -1;
-  char **pinned = NULL;
-  int rc = toml_get_string_array(image, "pinned_images", &pinned, err);
-  if (rc < 0)
-    return -1;
-  if (rc == 0) {
-    cleanup_strvp(&cfg->pinned_images);
-    cfg->pinned_images = pinned;
-  }
-  /* A Go duration string, as CRI-O writes it ("0s", "1m"), or seconds. */
-  const struct toml_value *timeout = toml_get(image, "pull_progress_timeout");
-  if (timeout) {
-    const char *text = NULL;
-    int64_t seconds = 0;
-    cleanup_error crio_error_t type_err = NULL;
-    if (toml_as_string(timeout, &text, &type_err) == 0) {
-      if (daemon_parse_duration_s(text, &cfg->pull_progress_timeout) < 0)
-        return toml_error(err, timeout, "\"%s\" is not a duration (\"90s\", \"2m\")", text);
-    } else if (toml_as_int64(timeout, &seconds, &type_err) == 0 && seconds >= 0) {
-      cfg->pull_progress_timeout = (long)seconds;
-    } else {
-      return toml_error(err, timeout, "expected a duration such as \"60s\"");
+/* A table of CRI-O's we walk key by key; tables below it are handled by
+ * the caller. */
+static int read_table(struct daemon_config *cfg, const char *path, const char *name,
+                      const struct toml_value *table, crio_error_t *err) {
+  for (size_t i = 0; i < toml_table_count(table); i++) {
+    const char *key = toml_table_key(table, i);
+    const struct toml_value *v = toml_table_value(table, i);
+    cleanup_free char *sub = xasprintf("%s.%s", name, key);
+    if (strcmp(sub, "crio.runtime.runtimes") == 0) {
+      if (v->type != TOML_TABLE)
+        return toml_error(err, v, "expected a table of runtime handlers");
+      for (size_t k = 0; k < toml_table_count(v); k++)
+        if (read_runtime(cfg, path, toml_table_key(v, k), toml_table_value(v, k), err) < 0)
+          return -1;
+      continue;
     }
+    size_t s = daemon_setting_find(name, key);
+    if (s != SIZE_MAX) {
+      if (daemon_setting_set_toml(cfg, s, v, err) < 0)
+        return -1;
+      free(cfg->origins[s]);
+      cfg->origins[s] = xasprintf("%s:%u", path, v->line);
+      continue;
+    }
+    /* Sub-tables of CRI-O's: ours are read recursively; ones whose
+     * features we lack (workloads, the NRI validator) are accepted. */
+    if (v->type == TOML_TABLE) {
+      static const char *const tables[] = {"crio.api",
+                                           "crio.runtime",
+                                           "crio.image",
+                                           "crio.network",
+                                           "crio.metrics",
+                                           "crio.stats",
+                                           "crio.tracing",
+                                           "crio.nri",
+                                           "crio.checkpoint_restore",
+                                           NULL};
+      static const char *const accepted[] = {"crio.runtime.workloads", "crio.nri.default_validator",
+                                             NULL};
+      if (in_list(sub, tables)) {
+        if (read_table(cfg, path, sub, v, err) < 0)
+          return -1;
+        continue;
+      }
+      if (in_list(sub, accepted)) {
+        log_warning("config %s:%u: [%s] is accepted but has no effect here (see "
+                    "docs/configuration.md)",
+                    path, v->line, sub);
+        continue;
+      }
+    }
+    warn_unknown(path, v);
   }
   return 0;
 }
@@ -99,75 +147,53 @@ int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_er
   cleanup_toml struct toml_value *root = NULL;
   if (toml_parse_file(path, &root, err) < 0)
     return -1;
-
-  static const char *const known_top[] = {"crio", NULL};
-  static const char *const known_crio[] = {"root",    "runroot", "api", "runtime",
-                                           "network", "image",   NULL};
-  static const char *const known_api[] = {"listen", NULL};
-  static const char *const known_runtime[] = {"default_runtime", "conmon",   "cgroup_manager",
-                                              "log_level",       "runtimes", NULL};
-  static const char *const known_network[] = {"network_dir", "plugin_dirs", NULL};
-  warn_unknown(root, known_top);
-
-  const struct toml_value *crio = NULL, *api = NULL, *runtime = NULL, *network = NULL,
-                          *runtimes = NULL;
-  if (toml_get_table(root, "crio", &crio, err) < 0)
-    return -1;
-  if (crio == NULL)
-    return 0;
-  warn_unknown(crio, known_crio);
-  if (read_string(crio, "root", &cfg->root, err) < 0 ||
-      read_string(crio, "runroot", &cfg->runroot, err) < 0)
-    return -1;
-
-  if (toml_get_table(crio, "api", &api, err) < 0)
-    return -1;
-  if (api) {
-    warn_unknown(api, known_api);
-    if (read_string(api, "listen", &cfg->listen, err) < 0)
-      return -1;
-  }
-
-  if (toml_get_table(crio, "runtime", &runtime, err) < 0)
-    return -1;
-  if (runtime) {
-    warn_unknown(runtime, known_runtime);
-    if (read_string(runtime, "default_runtime", &cfg->default_runtime, err) < 0 ||
-        read_string(runtime, "conmon", &cfg->conmon_path, err) < 0 ||
-        read_string(runtime, "cgroup_manager", &cfg->cgroup_manager, err) < 0)
-      return -1;
-    const char *level = NULL;
-    int rc = toml_get_string(runtime, "log_level", &level, err);
-    if (rc < 0)
-      return -1;
-    if (rc == 0 && crio_log_level_parse(level, &cfg->log_level) < 0)
-      return toml_error(err, toml_get(runtime, "log_level"), "unknown level \"%s\"", level);
-    if (toml_get_table(runtime, "runtimes", &runtimes, err) < 0)
-      return -1;
-    if (runtimes && read_runtimes(cfg, runtimes, err) < 0)
-      return -1;
-  }
-
-  const struct toml_value *image = NULL;
-  if (toml_get_table(crio, "image", &image, err) < 0)
-    return -1;
-  if (image && read_image(cfg, image, err) < 0)
-    return -1;
-
-  if (toml_get_table(crio, "network", &network, err) < 0)
-    return -1;
-  if (network) {
-    warn_unknown(network, known_network);
-    if (read_string(network, "network_dir", &cfg->cni_config_dir, err) < 0)
-      return -1;
-    char **dirs = NULL;
-    int rc = toml_get_string_array(network, "plugin_dirs", &dirs, err);
-    if (rc < 0)
-      return -1;
-    if (rc == 0) {
-      cleanup_strvp(&cfg->cni_plugin_dirs);
-      cfg->cni_plugin_dirs = dirs;
+  for (size_t i = 0; i < toml_table_count(root); i++) {
+    const struct toml_value *v = toml_table_value(root, i);
+    if (strcmp(toml_table_key(root, i), "crio") != 0) {
+      warn_unknown(path, v);
+      continue;
     }
+    if (v->type != TOML_TABLE)
+      return toml_error(err, v, "expected a table");
+    if (read_table(cfg, path, "crio", v, err) < 0)
+      return -1;
   }
+  return 0;
+}
+
+static int name_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_conf(const char *name) {
+  size_t len = strlen(name);
+  return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".conf") == 0;
+}
+
+int daemon_config_read_dir(struct daemon_config *cfg, const char *dir, crio_error_t *err) {
+  cleanup_dir DIR *d = opendir(dir);
+  if (d == NULL) {
+    if (errno == ENOENT)
+      return 0;
+    return crio_error_errno(err, errno, "config dir %s", dir);
+  }
+  cleanup_strv char **names = xcalloc(1, sizeof(char *));
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (!is_conf(e->d_name))
+      continue;
+    cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
+    struct stat st;
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+      continue;
+    names = xrealloc(names, (n + 2) * sizeof(char *));
+    names[n++] = steal_pointer(&path);
+    names[n] = NULL;
+  }
+  qsort(names, n, sizeof(char *), name_cmp);
+  for (size_t i = 0; i < n; i++)
+    if (daemon_config_read_file(cfg, names[i], err) < 0)
+      return -1;
   return 0;
 }

@@ -5,13 +5,19 @@
 #include "daemon/daemon.h"
 
 char *daemon_find_in_path(const char *name);
-void daemon_config_add_runtime(struct daemon_config *cfg, const char *name, const char *path,
-                               const char *root);
-/* config_file.c: crio.conf (TOML, CRI-O's table and key names). */
+/* config.c: the configuration as a value. */
+void daemon_config_defaults(struct daemon_config *cfg);
+/* The handler named name, added (all fields unset) when absent. */
+struct daemon_runtime *daemon_config_runtime(struct daemon_config *cfg, const char *name);
+void daemon_config_clear_runtimes(struct daemon_config *cfg);
+/* Fills what the sources left open (paths found on PATH, paths below
+ * root and runroot) and checks the whole; with warn, warns once about
+ * each setting whose feature we lack that is set away from its default. */
+int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err);
+/* config_file.c: crio.conf (TOML, CRI-O's table and key names), and the
+ * *.conf files of a drop-in dir in lexical order (a missing dir is
+ * empty). */
 int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_error_t *err);
-/* config.c: "a,b" appended to a NULL-terminated list (blanks trimmed). */
-void daemon_strv_append_csv(char ***v, const char *csv);
-/* "90s", "1m30s", "500ms" or plain seconds -> whole seconds; -1 if not. */
-int daemon_parse_duration_s(const char *text, long *out);
+int daemon_config_read_dir(struct daemon_config *cfg, const char *dir, crio_error_t *err);
 
 #endif

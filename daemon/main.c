@@ -25,22 +25,38 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   struct daemon_config cfg;
-  enum daemon_command command;
+  struct daemon_invocation inv;
   cleanup_error crio_error_t err = NULL;
-  if (daemon_config_load(argc, argv, &cfg, &command, &err) < 0) {
+  if (daemon_config_load(argc, argv, &cfg, &inv, &err) < 0) {
     fprintf(stderr, "crio: %s\n", crio_error_message(&err));
     if (crio_error_status(&err) == EINVAL)
       fprintf(stderr, "Try 'crio --help'.\n");
     daemon_config_release(&cfg);
+    daemon_invocation_release(&inv);
     return 2;
   }
   int status = 0;
-  switch (command) {
+  switch (inv.command) {
   case DAEMON_VERSION:
-    printf("crio version %s\n", CRIO_VERSION);
+    if (inv.version_short)
+      printf("crio version %s\n", CRIO_VERSION);
+    else
+      daemon_version_print(inv.version_json, stdout);
     break;
   case DAEMON_HELP:
     daemon_usage(stdout);
+    break;
+  case DAEMON_MARKDOWN:
+    daemon_settings_markdown(stdout);
+    break;
+  case DAEMON_CONFIG:
+    daemon_config_print(&cfg, stdout);
+    break;
+  case DAEMON_STATUS:
+    if (daemon_status_client(&cfg, &inv, stdout, &err) < 0) {
+      fprintf(stderr, "crio status: %s\n", crio_error_message(&err));
+      status = 1;
+    }
     break;
   case DAEMON_RUN:
     crio_log_init(cfg.log_level, stderr_is_journal());
@@ -59,6 +75,7 @@ int main(int argc, char **argv) {
     }
     break;
   }
+  daemon_invocation_release(&inv);
   daemon_config_release(&cfg);
   return status;
 }

@@ -132,6 +132,25 @@ static int wait_for_stop_signal(void) {
   }
 }
 
+/* CRI-O's version files: version_file lives in a tmpfs, so its absence
+ * tells a reboot to crio-wipe-style tooling; version_file_persist survives
+ * and tells an upgrade.  Our own reboot detection is the boot id. */
+static void write_version_files(const struct daemon_config *cfg) {
+  const char *const paths[] = {cfg->version_file, cfg->version_file_persist};
+  for (size_t i = 0; i < 2; i++) {
+    if (paths[i] == NULL || paths[i][0] == '\0')
+      continue;
+    cleanup_error crio_error_t err = NULL;
+    cleanup_free char *dir = xstrdup(paths[i]);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+      *slash = '\0';
+    if (crio_mkdir_p(dir, 0755, &err) < 0 ||
+        crio_write_file_atomic(paths[i], CRIO_VERSION, strlen(CRIO_VERSION), 0644, &err) < 0)
+      crio_error_warn(&err, "version file");
+  }
+}
+
 int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   /* Before any thread exists.  glibc gives each thread that allocates an
    * arena of its own, up to eight per CPU; with the reconciler's workers,
@@ -145,6 +164,10 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   cleanup_close int state_lock = -1;
   if (lock_state_dir(cfg->root, &state_lock, err) < 0)
     return -1;
+  /* Present only while no crio runs, after a stop that finished. */
+  if (unlink(cfg->clean_shutdown_file) < 0 && errno != ENOENT)
+    log_warning("remove %s: %s", cfg->clean_shutdown_file, strerror(errno));
+  write_version_files(cfg);
 
   cleanup_free char *db_dir = xasprintf("%s/db", cfg->root);
   struct store_options store_options = {
@@ -304,6 +327,9 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   oci_exit_watch_stop(steal_pointer(&exit_watch));
   reconciler_stop(reconciler);
   free(handlers);
+  cleanup_error crio_error_t clean_err = NULL;
+  if (crio_write_file_atomic(cfg->clean_shutdown_file, "", 0, 0644, &clean_err) < 0)
+    crio_error_warn(&clean_err, "clean shutdown file");
   log_info("stopped after serving %llu call(s)", served);
   return 0;
 }
