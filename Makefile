@@ -26,7 +26,7 @@ DEPS       = $(DEPS_BUILD) $(DEPS_RUN) $(DEPS_TEST)
 DEPS_FUZZ  = clang libfuzzer-14-dev
 
 .PHONY: all deps deps-fuzz build run test asan bench format format-check diagrams clean \
-        fuzz fuzz-smoke soak
+        fuzz fuzz-smoke soak install uninstall deb
 
 all: build
 
@@ -51,7 +51,9 @@ build: deps
 # The default CNI network, written only when the config dir has none.
 CNI_CONFIG_DIR ?= /etc/cni/net.d
 cni-default:
-	@if ls $(CNI_CONFIG_DIR)/*.conflist $(CNI_CONFIG_DIR)/*.conf $(CNI_CONFIG_DIR)/*.json >/dev/null 2>&1; then \
+	@found=; for f in $(CNI_CONFIG_DIR)/*.conflist $(CNI_CONFIG_DIR)/*.conf $(CNI_CONFIG_DIR)/*.json; do \
+	  [ -e "$$f" ] && found=1; done; \
+	if [ -n "$$found" ]; then \
 	  echo "CNI: using the existing config in $(CNI_CONFIG_DIR)"; \
 	else \
 	  mkdir -p $(CNI_CONFIG_DIR) && \
@@ -109,6 +111,66 @@ bench: build
 
 diagrams: build
 	$(BUILD)/tests/statemachine-diagrams > docs/state-diagrams.md
+
+# ---- install, uninstall, package ------------------------------------------
+# CRI-O's file names: /etc/crio/crio.conf, /etc/crio/crio.conf.d/, the
+# units crio.service (alias cri-o.service), crio-wipe.service, crio.socket.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DESTDIR    ?=
+INSTALL_BINS = $(BUILD)/daemon/crio $(BUILD)/daemon/crio-pause \
+               $(BUILD)/tools/crio-db-inspect/crio-db-inspect
+UNITS      = crio.service crio-wipe.service crio.socket
+
+# Config files are the operator's once written: never overwritten; a
+# default crio.conf (every key, commented out) only when there is none, a
+# CNI network only when the host has none.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/crio \
+	  $(DESTDIR)$(DATADIR)/doc/crio $(DESTDIR)$(SYSCONFDIR)/crio/crio.conf.d
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	for u in $(UNITS); do \
+	  sed 's|/usr/bin/crio|$(BINDIR)/crio|g' contrib/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
+	install -m 0644 contrib/cni/10-crio-bridge.conflist $(DESTDIR)$(DATADIR)/crio/
+	install -m 0644 docs/configuration.md docs/operations.md $(DESTDIR)$(DATADIR)/doc/crio/
+	$(BUILD)/daemon/crio --help > $(DESTDIR)$(DATADIR)/doc/crio/crio-help.txt
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/crio/crio.conf ]; then \
+	  $(BUILD)/daemon/crio -c "" -d "" config --default > $(DESTDIR)$(SYSCONFDIR)/crio/crio.conf; \
+	  echo "installed $(SYSCONFDIR)/crio/crio.conf (defaults, commented out)"; \
+	else echo "kept $(SYSCONFDIR)/crio/crio.conf"; fi
+	@$(MAKE) --no-print-directory cni-default CNI_CONFIG_DIR=$(DESTDIR)$(SYSCONFDIR)/cni/net.d
+
+# Removes what install put, except configuration (crio.conf, drop-ins,
+# the CNI network), which may hold the operator's changes.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,crio crio-pause crio-db-inspect)
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -rf $(DESTDIR)$(DATADIR)/crio $(DESTDIR)$(DATADIR)/doc/crio
+	@echo "kept $(SYSCONFDIR)/crio and $(SYSCONFDIR)/cni/net.d (configuration)"
+
+# A Debian package (dpkg-deb, no debian/ source dir): /usr and /etc as a
+# Debian 12 package lays them out, the libraries' packages found from the
+# binaries' NEEDED entries.
+DEB_VERSION ?= $(shell awk '/^project/ {for (i = 1; i < NF; i++) if ($$i == "VERSION") print $$(i+1)}' CMakeLists.txt)
+DEB_ARCH    ?= $(shell dpkg --print-architecture)
+DEB_ROOT     = $(abspath $(BUILD))/deb/root
+DEB_FILE     = $(abspath $(BUILD))/deb/crio-c_$(DEB_VERSION)_$(DEB_ARCH).deb
+deb: build
+	rm -rf $(DEB_ROOT) && mkdir -p $(DEB_ROOT)/DEBIAN
+	$(MAKE) --no-print-directory install DESTDIR=$(DEB_ROOT) PREFIX=/usr \
+	  UNITDIR=/lib/systemd/system CNI_CONFIG_DIR=/nonexistent >/dev/null
+	rm -rf $(DEB_ROOT)/etc/cni
+	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \
+	  -e "s/@LIBS@/$$(contrib/deb/depends.sh $(INSTALL_BINS))/" \
+	  contrib/deb/control.in > $(DEB_ROOT)/DEBIAN/control
+	install -m 0755 contrib/deb/postinst contrib/deb/prerm contrib/deb/postrm $(DEB_ROOT)/DEBIAN/
+	find $(DEB_ROOT)/etc -type f | sed 's|^$(DEB_ROOT)||' > $(DEB_ROOT)/DEBIAN/conffiles
+	dpkg-deb --root-owner-group -Zgzip --build $(DEB_ROOT) $(DEB_FILE)
+	@echo "built $(DEB_FILE)"
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
 format:

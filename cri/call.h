@@ -49,6 +49,7 @@ struct cri_call {
   int close_cancelled; /* filled by RECV_CLOSE_ON_SERVER */
   char *method;        /* NUL-terminated copy of details.method */
   const struct cri_method *dispatch;
+  int64_t started_ns; /* CLOCK_MONOTONIC at arrival, for the operation metrics */
   struct cri_tag new_tag, recv_tag, close_tag, send_tag, write_tag;
   struct cri_arena arena;
 

@@ -55,6 +55,10 @@ struct cri_server_options {
   const char *socket_path;      /* e.g. /run/crio/crio.sock */
   unsigned max_handler_threads; /* 0: default */
   int64_t shutdown_grace_ms;    /* in-flight calls get this long to finish */
+  /* The caller owns the listening socket (httpd/: HTTP/1.1 beside gRPC on
+   * one socket, or systemd's) and hands gRPC's connections on with
+   * cri_server_add_connection; the server takes the lock, binds nothing. */
+  bool external_listener;
 };
 
 struct cri_server;
@@ -71,6 +75,18 @@ int cri_server_start(const struct cri_server_options *options, const struct cri_
  * the socket and releases the lock. */
 void cri_server_shutdown(struct cri_server *server, void (*before_cancel)(void *data), void *data);
 void cri_server_free(struct cri_server *server);
+/* CRI-O's operation metrics: per RPC (operation "Version", as CRI-O
+ * names them), calls ended, those ended with an error, and latency. */
+struct cri_op_stat {
+  const char *operation; /* points into the server; valid while it lives */
+  uint64_t total, errors;
+  uint64_t latency_ns_total, last_latency_ns;
+};
+/* The RPCs served at least once; *out malloc'd. */
+size_t cri_server_op_stats(const struct cri_server *server, struct cri_op_stat **out);
+/* A connected socket whose client speaks HTTP/2 (gRPC); the server owns
+ * it from here. */
+void cri_server_add_connection(struct cri_server *server, int fd);
 
 /* Calls served since start (for logs and tests). */
 uint64_t cri_server_calls_served(const struct cri_server *server);

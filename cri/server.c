@@ -23,6 +23,7 @@
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
@@ -63,7 +64,12 @@ struct cri_server {
   bool shutdown_notified;
   struct cri_tag shutdown_tag;
   atomic_uint_fast64_t calls_served;
-  atomic_uint streams; /* server streams being handled, <= MAX_STREAMS */
+  atomic_uint streams;    /* server streams being handled, <= MAX_STREAMS */
+  struct op_counter *ops; /* indexed like dispatch.methods */
+};
+
+struct op_counter {
+  atomic_uint_fast64_t total, errors, latency_ns, last_ns;
 };
 
 /* ---- call lifetime ------------------------------------------------------- */
@@ -150,6 +156,20 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg) {
   return bb;
 }
 
+/* Relaxed atomics: each counter is read alone by a scrape. */
+static void count_operation(struct cri_call *c, grpc_status_code code) {
+  struct cri_server *s = c->server;
+  if (c->dispatch == NULL || s->ops == NULL)
+    return;
+  struct op_counter *op = &s->ops[c->dispatch - s->dispatch.methods];
+  uint64_t ns = (uint64_t)(crio_monotonic_ns() - c->started_ns);
+  atomic_fetch_add_explicit(&op->total, 1, memory_order_relaxed);
+  if (code != GRPC_STATUS_OK)
+    atomic_fetch_add_explicit(&op->errors, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&op->latency_ns, ns, memory_order_relaxed);
+  atomic_store_explicit(&op->last_ns, ns, memory_order_relaxed);
+}
+
 /* Ends the call: optional response message, then the status.  One batch. */
 static void send_final(struct cri_call *c, const ProtobufCMessage *response, grpc_status_code code,
                        const char *message) {
@@ -172,6 +192,7 @@ static void send_final(struct cri_call *c, const ProtobufCMessage *response, grp
   }
   c->status_details = grpc_slice_from_copied_string(message ? message : "");
   c->status_details_set = true;
+  count_operation(c, code);
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = code;
   ops[n].data.send_status_from_server.status_details =
@@ -328,6 +349,7 @@ static void on_new_call(struct cri_call *c, bool ok) {
   size_t len = GRPC_SLICE_LENGTH(c->details.method);
   c->method = xstrndup((const char *)GRPC_SLICE_START_PTR(c->details.method), len);
   c->dispatch = cri_dispatch_find(&s->dispatch, c->method);
+  c->started_ns = crio_monotonic_ns();
 
   /* Its own batch, first: see the comment at the top. */
   grpc_op close_op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
@@ -456,6 +478,7 @@ int cri_server_start(const struct cri_server_options *options, const struct cri_
   pthread_cond_init(&s->changed, NULL);
   s->shutdown_tag = (struct cri_tag){CRI_TAG_SHUTDOWN, NULL};
   cri_dispatch_init(&s->dispatch);
+  s->ops = xcalloc(s->dispatch.n_methods ? s->dispatch.n_methods : 1, sizeof(*s->ops));
   s->workers = cri_workers_new(options->max_handler_threads);
 
   grpc_arg args[] = {
@@ -474,20 +497,22 @@ int cri_server_start(const struct cri_server_options *options, const struct cri_
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
 
-  cleanup_free char *address = xasprintf("unix:%s", options->socket_path);
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-  int port = grpc_server_add_http2_port(s->server, address, creds);
-  grpc_server_credentials_release(creds);
-  if (port == 0) {
-    crio_error(err, EADDRINUSE, "cannot listen on %s", address);
-    grpc_server_destroy(s->server);
-    s->server = NULL;
-    cri_server_free(s);
-    return -1;
+  if (!options->external_listener) {
+    cleanup_free char *address = xasprintf("unix:%s", options->socket_path);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(s->server, address, creds);
+    grpc_server_credentials_release(creds);
+    if (port == 0) {
+      crio_error(err, EADDRINUSE, "cannot listen on %s", address);
+      grpc_server_destroy(s->server);
+      s->server = NULL;
+      cri_server_free(s);
+      return -1;
+    }
   }
   grpc_server_start(s->server);
   /* The kubelet runs as root; group access is for operators' tools. */
-  if (chmod(options->socket_path, 0660) < 0)
+  if (!options->external_listener && chmod(options->socket_path, 0660) < 0)
     log_warning("chmod 0660 %s: %s", options->socket_path, strerror(errno));
 
   for (int i = 0; i < ARMED_REQUESTS; i++)
@@ -570,12 +595,40 @@ void cri_server_free(struct cri_server *s) {
   }
   cri_workers_free(s->workers);
   cri_dispatch_release(&s->dispatch);
+  free(s->ops);
   if (s->lock_fd >= 0)
     close(s->lock_fd);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->changed);
   free(s->socket_path);
   free(s);
+}
+
+size_t cri_server_op_stats(const struct cri_server *cs, struct cri_op_stat **out) {
+  struct cri_server *s = (struct cri_server *)cs;
+  *out = xcalloc(s->dispatch.n_methods ? s->dispatch.n_methods : 1, sizeof(**out));
+  size_t n = 0;
+  for (size_t i = 0; i < s->dispatch.n_methods; i++) {
+    uint64_t total = atomic_load_explicit(&s->ops[i].total, memory_order_relaxed);
+    if (total == 0)
+      continue;
+    const char *path = s->dispatch.methods[i].path;
+    const char *slash = strrchr(path, '/');
+    (*out)[n++] = (struct cri_op_stat){
+        .operation = slash ? slash + 1 : path,
+        .total = total,
+        .errors = atomic_load_explicit(&s->ops[i].errors, memory_order_relaxed),
+        .latency_ns_total = atomic_load_explicit(&s->ops[i].latency_ns, memory_order_relaxed),
+        .last_latency_ns = atomic_load_explicit(&s->ops[i].last_ns, memory_order_relaxed),
+    };
+  }
+  return n;
+}
+
+void cri_server_add_connection(struct cri_server *s, int fd) {
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  grpc_server_add_channel_from_fd(s->server, fd, creds);
+  grpc_server_credentials_release(creds);
 }
 
 uint64_t cri_server_calls_served(const struct cri_server *s) {

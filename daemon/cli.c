@@ -338,6 +338,8 @@ void daemon_invocation_release(struct daemon_invocation *inv) {
 int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
                        struct daemon_invocation *inv, crio_error_t *err) {
   daemon_config_defaults(cfg);
+  cfg->argc = argc;
+  cfg->argv = argv;
   memset(inv, 0, sizeof(*inv));
   struct parsed p = {0};
   cleanup_free struct flag_use *uses = NULL;

@@ -22,8 +22,29 @@ static const char *const tables[] = {"crio",
                                      "crio.nri",
                                      NULL};
 
-static void print_runtime(const struct daemon_runtime *r, FILE *out) {
-  fprintf(out, "[crio.runtime.runtimes.%s]\n", r->name);
+static bool str_same(const char *a, const char *b) {
+  return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* A handler exactly as the defaults would configure it (found on PATH,
+ * root below runroot) is written commented out, like any default. */
+static bool runtime_is_default(const struct daemon_runtime *r, const struct daemon_config *d) {
+  for (size_t i = 0; i < d->n_runtimes; i++) {
+    const struct daemon_runtime *x = &d->runtimes[i];
+    if (strcmp(x->name, r->name) == 0)
+      return str_same(x->runtime_path, r->runtime_path) &&
+             str_same(x->runtime_root, r->runtime_root) &&
+             str_same(x->runtime_type, r->runtime_type) &&
+             str_same(x->monitor_path, r->monitor_path) &&
+             str_same(x->runtime_config_path, r->runtime_config_path) &&
+             x->privileged_without_host_devices == r->privileged_without_host_devices;
+  }
+  return false;
+}
+
+static void print_runtime(const struct daemon_runtime *r, bool is_default, FILE *out) {
+  const char *c = is_default ? "# " : "";
+  fprintf(out, "%s[crio.runtime.runtimes.%s]\n", c, r->name);
   struct {
     const char *key, *value;
   } strings[] = {{"runtime_path", r->runtime_path},
@@ -35,10 +56,10 @@ static void print_runtime(const struct daemon_runtime *r, FILE *out) {
     if (strings[i].value == NULL)
       continue;
     cleanup_free char *q = daemon_toml_quote(strings[i].value);
-    fprintf(out, "%s = %s\n", strings[i].key, q);
+    fprintf(out, "%s%s = %s\n", c, strings[i].key, q);
   }
   if (r->privileged_without_host_devices)
-    fprintf(out, "privileged_without_host_devices = true\n");
+    fprintf(out, "%sprivileged_without_host_devices = true\n", c);
   fputc('\n', out);
 }
 
@@ -86,7 +107,7 @@ void daemon_config_print(const struct daemon_config *cfg, FILE *out) {
     }
     if (strcmp(tables[t], "crio.runtime") == 0)
       for (size_t r = 0; r < cfg->n_runtimes; r++)
-        print_runtime(&cfg->runtimes[r], out);
+        print_runtime(&cfg->runtimes[r], runtime_is_default(&cfg->runtimes[r], &defaults), out);
   }
   daemon_config_release(&defaults);
 }

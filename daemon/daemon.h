@@ -73,6 +73,9 @@ struct daemon_config {
    * default). */
   union daemon_setting_value *extra;
   char **origins;
+  /* The command line it was read from, to read again on SIGHUP. */
+  int argc;
+  char **argv;
 };
 
 enum daemon_command {

@@ -3,6 +3,7 @@
 #define CRIO_DAEMON_INTERNAL_H
 
 #include "daemon/daemon.h"
+#include "store/store.h"
 
 char *daemon_find_in_path(const char *name);
 /* config.c: the configuration as a value. */
@@ -19,5 +20,19 @@ int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err
  * empty). */
 int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_error_t *err);
 int daemon_config_read_dir(struct daemon_config *cfg, const char *dir, crio_error_t *err);
+
+/* signals.c: the main thread while the daemon serves. */
+struct daemon_live {
+  const struct daemon_config *cfg; /* as started */
+  struct daemon_config current;    /* as last (re)loaded */
+  bool journal;                    /* logging to journald */
+  struct cri_config *cri_config;   /* default_runtime changes on SIGHUP */
+  struct store *store;
+  char **old_names; /* default runtimes handlers may still read */
+  size_t n_old_names;
+};
+/* Returns the signal that asks to stop (SIGTERM, SIGINT). */
+int daemon_serve_signals(struct daemon_live *live);
+void daemon_live_release(struct daemon_live *live);
 
 #endif

@@ -21,6 +21,8 @@
 
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
+#include "daemon/settings.h"
+#include "httpd/httpd.h"
 #include "images/images.h"
 #include "oci/oci.h"
 #include "oci/runtime.h"
@@ -114,22 +116,55 @@ static uint64_t compact_threshold(void) {
   return end && *end == '\0' && n > 0 ? (uint64_t)n : 0;
 }
 
-static int wait_for_stop_signal(void) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0)
-      continue;
-    if (sig == SIGHUP) {
-      log_info("SIGHUP: configuration reload is not supported; restart to apply changes");
-      continue;
-    }
-    return sig;
+/* systemd socket activation (crio.socket): the one listening unix socket
+ * passed in LISTEN_FDS, else -1. */
+static int socket_activation_fd(void) {
+  int n = sd_listen_fds(1);
+  if (n < 1)
+    return -1;
+  if (n > 1)
+    log_warning("socket activation: %d fds passed; using the first", n);
+  if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+    log_warning("socket activation: fd %d is not a listening unix socket; binding instead",
+                SD_LISTEN_FDS_START);
+    return -1;
   }
+  return SD_LISTEN_FDS_START;
+}
+
+static size_t op_stats(void *data, struct httpd_op_stat **out) {
+  struct cri_op_stat *ops = NULL;
+  size_t n = cri_server_op_stats(data, &ops);
+  *out = xcalloc(n ? n : 1, sizeof(**out));
+  for (size_t i = 0; i < n; i++)
+    (*out)[i] = (struct httpd_op_stat){ops[i].operation, ops[i].total, ops[i].errors,
+                                       ops[i].latency_ns_total, ops[i].last_latency_ns};
+  free(ops);
+  return n;
+}
+
+static void grpc_connection(void *data, int fd) {
+  cri_server_add_connection(data, fd);
+}
+
+static char *config_toml(void *data) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (f == NULL)
+    return xstrdup("");
+  daemon_config_print(data, f);
+  fclose(f);
+  return text;
+}
+
+static const char *setting_string(const struct daemon_config *cfg, const char *table,
+                                  const char *key) {
+  size_t i = daemon_setting_find(table, key);
+  if (i == SIZE_MAX)
+    return "";
+  const char *const *slot = daemon_setting_slot_const(cfg, i);
+  return *slot ? *slot : "";
 }
 
 /* CRI-O's version files: version_file lives in a tmpfs, so its absence
@@ -302,9 +337,15 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .images = images,
       .containers = &container_env,
   };
+  /* CRIO_STATUS_ENDPOINT=0 (benchmarks): gRPC binds the socket itself,
+   * with no HTTP/1.1 beside it, to measure what sharing costs. */
+  const char *endpoint_env = getenv("CRIO_STATUS_ENDPOINT");
+  bool shared_endpoint = endpoint_env == NULL || strcmp(endpoint_env, "0") != 0;
+  int activated_fd = socket_activation_fd();
   struct cri_server_options server_options = {
       .socket_path = cfg->listen,
       .shutdown_grace_ms = cfg->shutdown_grace_ms,
+      .external_listener = shared_endpoint || activated_fd >= 0,
   };
   grpc_init();
   struct cri_server *server = NULL;
@@ -313,13 +354,71 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
     free(handlers);
     return -1;
   }
+  struct httpd_status_source status_source = {
+      .store = store,
+      .storage_driver = setting_string(cfg, "crio", "storage_driver"),
+      .storage_root = cfg->root,
+      .storage_image = setting_string(cfg, "crio", "imagestore"),
+      .cgroup_driver = cfg->cgroup_manager,
+      .config_toml = config_toml,
+      .data = (void *)cfg,
+  };
+  struct httpd_listener_options listener_options = {
+      .socket_path = cfg->listen,
+      .inherited_fd = activated_fd,
+      .grpc_connection = grpc_connection,
+      .grpc_data = server,
+      .status = &status_source,
+  };
+  struct httpd_listener *listener = NULL;
+  if (server_options.external_listener &&
+      httpd_listener_start(&listener_options, &listener, err) < 0) {
+    cri_server_shutdown(server, stop_reconciler, reconciler);
+    cri_server_free(server);
+    grpc_shutdown();
+    free(handlers);
+    return crio_error_prefix(err, "listen on %s", cfg->listen);
+  }
   log_info("crio %s serving CRI v1 on %s (runtime %s, cgroup manager %s)", CRIO_VERSION,
            cfg->listen, cfg->default_runtime, cfg->cgroup_manager);
+  struct httpd_metrics *metrics = NULL;
+  if (cfg->enable_metrics) {
+    struct httpd_metrics_options metrics_options = {
+        .store = store,
+        .host = cfg->metrics_host,
+        .port = (int)cfg->metrics_port,
+        .default_runtime = cfg->default_runtime,
+        .recovery_seconds = (double)report.elapsed_ns / 1e9,
+        .op_stats = op_stats,
+        .op_data = server,
+    };
+    if (httpd_metrics_start(&metrics_options, &metrics, err) < 0) {
+      httpd_listener_stop(listener);
+      cri_server_shutdown(server, stop_reconciler, reconciler);
+      cri_server_free(server);
+      grpc_shutdown();
+      free(handlers);
+      return -1;
+    }
+    log_info("metrics on http://%s:%lld/metrics", cfg->metrics_host, (long long)cfg->metrics_port);
+  }
   sd_notify(0, "READY=1");
 
-  int sig = wait_for_stop_signal();
+  __attribute__((cleanup(daemon_live_release))) struct daemon_live live = {
+      .cfg = cfg,
+      .journal = getenv("JOURNAL_STREAM") != NULL,
+      .cri_config = &cri_config,
+      .store = store,
+  };
+  daemon_config_defaults(&live.current);
+  for (size_t i = 0; i < daemon_n_settings; i++)
+    daemon_setting_copy(&live.current, cfg, i);
+  int sig = daemon_serve_signals(&live);
   log_info("received %s: shutting down", strsignal(sig));
   sd_notify(0, "STOPPING=1");
+  httpd_metrics_stop(metrics);
+  /* No new connections, and no HTTP request left reading the store. */
+  httpd_listener_stop(listener);
   cri_server_shutdown(server, stop_reconciler, reconciler);
   unsigned long long served = (unsigned long long)cri_server_calls_served(server);
   cri_server_free(server);

@@ -199,6 +199,7 @@ def main():
         sys.exit(f"bench: {h.CRIO_BIN} not built (make build)")
     tmp = Path(tempfile.mkdtemp(prefix="crio-bench-", dir="/tmp"))
     daemon = None
+    bare = None
     cfloor = None
     pyfloor = None
     try:
@@ -210,6 +211,13 @@ def main():
         daemon.start()
         daemon.client.close()
         daemon.client = None
+        # The same daemon with gRPC binding the socket itself, without the
+        # HTTP/1.1 status endpoint's listener in front (what sharing costs).
+        bare = h.Daemon(tmp, name="crio-grpc-only", log_level="info",
+                        env={"CRIO_STATUS_ENDPOINT": "0"})
+        bare.start()
+        bare.client.close()
+        bare.client = None
         cfloor = CFloor(tmp, tmp / "floor.sock", payload)
         pyfloor = PythonFloor(tmp / "pyfloor.sock", payload)
         settle()
@@ -218,13 +226,25 @@ def main():
 
         probes = [LatencyProbe(daemon.socket, args.warmup),
                   LatencyProbe(tmp / "floor.sock", args.warmup),
-                  LatencyProbe(tmp / "pyfloor.sock", args.warmup)]
+                  LatencyProbe(tmp / "pyfloor.sock", args.warmup),
+                  LatencyProbe(bare.socket, args.warmup)]
         try:
-            crio_lat, floor_lat, py_lat = measure_interleaved(
+            crio_lat, floor_lat, py_lat, bare_lat = measure_interleaved(
                 probes, args.calls, max(1, args.rounds))
         finally:
             for p in probes:
                 p.close()
+        connect_lat = {}
+        for name, sock in (("crio", daemon.socket), ("crio-grpc-only", bare.socket)):
+            samples = []
+            for _ in range(100):
+                t0 = time.perf_counter_ns()
+                probe = LatencyProbe(sock, 1)
+                samples.append((time.perf_counter_ns() - t0) / 1000.0)
+                probe.close()
+            samples.sort()
+            connect_lat[name] = statistics.median(samples)
+        bare.stop()
         crio_rss_after = vm_rss_kib(daemon.pid)
         floor_rss_after = vm_rss_kib(cfloor.pid)
 
@@ -242,6 +262,8 @@ def main():
                     print(f"bench: cleanup: {e}", file=sys.stderr)
         if daemon is not None:
             daemon.kill()
+        if bare is not None:
+            bare.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
     n = args.calls
@@ -251,12 +273,18 @@ def main():
     print()
     print(f"(a) latency per call, µs        {'median':>9} {'p95':>9} {'p99':>9}")
     rows = [("crio", crio_lat),
+            ("crio, no HTTP listener", bare_lat),
             ("floor: C-core canned reply", floor_lat),
             ("floor: Python server in-proc", py_lat)]
     for name, lat in rows:
         print(f"    {name:<28} {lat['median']:9.1f} {lat['p95']:9.1f} {lat['p99']:9.1f}")
     print(f"    crio minus C-core floor      {crio_lat['median'] - floor_lat['median']:9.1f} "
           f"{crio_lat['p95'] - floor_lat['p95']:9.1f} {crio_lat['p99'] - floor_lat['p99']:9.1f}")
+    print(f"    crio minus no-HTTP crio      {crio_lat['median'] - bare_lat['median']:9.1f} "
+          f"{crio_lat['p95'] - bare_lat['p95']:9.1f} {crio_lat['p99'] - bare_lat['p99']:9.1f}"
+          f"   (ratio of medians {crio_lat['median'] / bare_lat['median']:.3f})")
+    print(f"    new channel + first Version, median of 100: crio {connect_lat['crio']:.1f} µs, "
+          f"no-HTTP crio {connect_lat['crio-grpc-only']:.1f} µs (the first-bytes peek)")
     print()
     print(f"(b) memory, VmRSS KiB           {'idle':>9} {'after ' + str(n):>11}"
           f"   (anon/file after)")

@@ -260,7 +260,7 @@ class Daemon:
                 "--listen", str(self.socket),
                 "--root", str(self.root),
                 "--runroot", str(self.runroot),
-                "--log-level", self.log_level,
+                *(["--log-level", self.log_level] if self.log_level else []),
                 "--cni-config-dir", str(self.cni_config_dir),
                 "--cni-plugin-dir", CNI_PLUGIN_DIR,
                 *self.extra_args]

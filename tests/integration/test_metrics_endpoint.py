@@ -1,0 +1,72 @@
+"""The Prometheus endpoint (enable_metrics): off by default, CRI-O's metric
+names on metrics_host:metrics_port, and counters that move with what the
+daemon does: operations per RPC, image pulls, containers created and
+started, step latencies, the database gauges."""
+
+import re
+import urllib.request
+
+import containers_harness as ch
+from containers_harness import ctr_env_factory, image_source  # noqa: F401 (fixtures)
+from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
+from registry_harness import free_port
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        assert r.status == 200
+        return r.read().decode()
+
+
+def value(text, name, **labels):
+    """The sample's value, 0 when absent."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\S+)$"
+    for line in text.splitlines():
+        m = re.match(pattern, line)
+        if m:
+            return float(m.group(1))
+    return 0.0
+
+
+def test_metrics_are_off_by_default(crio):
+    assert "metrics on" not in crio.log(), "expected no metrics endpoint without enable_metrics"
+
+
+def test_metrics_move_with_operations_pulls_and_containers(ctr_env_factory):
+    port = free_port()
+    env = ctr_env_factory("metrics", crio_conf_extra=f"[crio.metrics]\nenable_metrics = true\n"
+                                                     f"metrics_port = {port}\n")
+    env.start()
+    env.pull()
+    first = scrape(port)
+    assert "# TYPE crio_operations_total counter" in first
+    assert value(first, "crio_image_pulls_success_total") >= 1, "the harness pulled one image"
+    assert value(first, "crio_store_database_bytes") > 0
+    assert value(first, "crio_store_log_entries") > 0
+    assert value(first, "crio_default_runtime", runtime="runc") == 1 or \
+        "crio_default_runtime{" in first
+    versions = value(first, "crio_operations_total", operation="Version")
+    for _ in range(3):
+        env.client.version()
+    pod_id, pod_cfg = env.run_pod("m")
+    cid = ch.create_container(env.client, pod_id, ch.shell("app", env.image, "exec sleep 100"),
+                              pod_cfg)
+    ch.start_container(env.client, cid)
+    after = scrape(port)
+    assert value(after, "crio_operations_total", operation="Version") >= versions + 3
+    assert value(after, "crio_operations_total", operation="RunPodSandbox") >= 1
+    assert value(after, "crio_containers_created_total") >= 1
+    assert value(after, "crio_containers_started_total") >= 1
+    assert value(after, "crio_reconciler_step_latency_seconds_count",
+                 transition="container.start") >= 1
+    assert value(after, "crio_store_records", kind="container") >= 1
+    # An error is counted as one.
+    errors = value(after, "crio_operations_errors_total", operation="ContainerStatus")
+    try:
+        ch.container_status(env.client, "0" * 64)
+    except Exception:  # noqa: BLE001 (NOT_FOUND expected)
+        pass
+    assert value(scrape(port), "crio_operations_errors_total",
+                 operation="ContainerStatus") == errors + 1
+    ch.stop_container(env.client, cid, timeout_s=0)

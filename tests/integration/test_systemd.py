@@ -1,0 +1,103 @@
+"""systemd integration without systemd: sd_notify messages captured on a
+NOTIFY_SOCKET the test creates (READY=1 once serving, WATCHDOG=1 when
+WATCHDOG_USEC is set, RELOADING=1 on SIGHUP, STOPPING=1), socket
+activation (LISTEN_FDS), and the units CRI-O ships."""
+
+import os
+import signal
+import socket
+import time
+
+import crio_harness as h
+
+
+class NotifySocket:
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages = []
+
+    def wait(self, text, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in m for m in self.messages):
+                return
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        raise AssertionError(f"expected {text!r} on NOTIFY_SOCKET, saw {self.messages}")
+
+    def close(self):
+        self.sock.close()
+
+
+def test_notify_ready_watchdog_reloading_stopping(crio_factory, tmp_path):
+    notify = NotifySocket(tmp_path / "notify.sock")
+    try:
+        d = crio_factory.daemon(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"})
+        d.start()
+        notify.wait("READY=1")
+        # Pings every half WatchdogSec: several within a second.
+        start = len([m for m in notify.messages if "WATCHDOG=1" in m])
+        notify.wait("WATCHDOG=1")
+        time.sleep(1.0)
+        notify.wait("WATCHDOG=1")
+        while True:
+            try:
+                notify.messages.append(notify.sock.recv(4096).decode())
+            except socket.timeout:
+                break
+        pings = len([m for m in notify.messages if "WATCHDOG=1" in m]) - start
+        assert pings >= 3, f"expected a ping every 200 ms, saw {pings} in over a second"
+        d.send_signal(signal.SIGHUP)
+        notify.wait("RELOADING=1")
+        d.stop()
+        notify.wait("STOPPING=1")
+    finally:
+        notify.close()
+
+
+def test_socket_activation_serves_grpc_and_http_on_the_passed_socket(crio_factory, tmp_path):
+    path = tmp_path / "activated.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(16)
+    fd = listener.fileno()
+
+    def as_systemd():
+        os.dup2(fd, 3)
+        os.environ["LISTEN_FDS"] = "1"
+        os.environ["LISTEN_PID"] = str(os.getpid())
+
+    d = crio_factory.daemon(socket_path=path)
+    import subprocess
+    orig = subprocess.Popen
+
+    def popen(*a, **kw):
+        kw["pass_fds"] = (fd,)
+        kw["preexec_fn"] = as_systemd
+        kw["env"] = None
+        return orig(*a, **kw)
+
+    subprocess.Popen = popen
+    try:
+        d.start()
+    finally:
+        subprocess.Popen = orig
+        listener.close()
+    assert d.client.version().runtime_name == "crio"
+    from test_status_endpoint import http_get
+    code, body = http_get(path, "/info")
+    assert code == 200 and "storage_root" in body
+
+
+def test_units_are_crio_o_s():
+    unit = (h.REPO / "contrib" / "systemd" / "crio.service").read_text()
+    for line in ["Type=notify", "ExecReload=/bin/kill -s HUP $MAINPID", "WatchdogSec=",
+                 "Restart=on-failure", "EnvironmentFile=-/etc/sysconfig/crio"]:
+        assert line in unit, f"expected {line!r} in crio.service"
+    wipe = (h.REPO / "contrib" / "systemd" / "crio-wipe.service").read_text()
+    assert "Type=oneshot" in wipe and "Before=crio.service" in wipe and " wipe" in wipe
