@@ -165,9 +165,12 @@ static int name_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_conf(const char *name) {
+/* Every regular file, as CRI-O reads its drop-in dir (names such as
+ * "00-default" are common in its own tests), except hidden files and an
+ * editor's backups ("x.conf~"). */
+static bool is_drop_in(const char *name) {
   size_t len = strlen(name);
-  return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".conf") == 0;
+  return name[0] != '.' && len > 0 && name[len - 1] != '~';
 }
 
 int daemon_config_read_dir(struct daemon_config *cfg, const char *dir, crio_error_t *err) {
@@ -181,7 +184,7 @@ int daemon_config_read_dir(struct daemon_config *cfg, const char *dir, crio_erro
   size_t n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    if (!is_conf(e->d_name))
+    if (!is_drop_in(e->d_name))
       continue;
     cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
     struct stat st;

@@ -31,7 +31,7 @@ void daemon_usage(FILE *out) {
         "Global flags:\n"
         "  -c, --config FILE        config file (default /etc/crio/crio.conf when it\n"
         "                           exists; \"\" none) [$CONTAINER_CONFIG]\n"
-        "  -d, --config-dir DIR     drop-ins, *.conf in lexical order, later wins\n"
+        "  -d, --config-dir DIR     drop-ins, in lexical order, later wins\n"
         "                           (default /etc/crio/crio.conf.d; \"\" none)\n"
         "                           [$CONTAINER_CONFIG_DIR]\n"
         "      --runtimes LIST      name:path:root:type[:privileged:config] handlers,\n"

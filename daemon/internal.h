@@ -16,8 +16,7 @@ void daemon_config_clear_runtimes(struct daemon_config *cfg);
  * each setting whose feature we lack that is set away from its default. */
 int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err);
 /* config_file.c: crio.conf (TOML, CRI-O's table and key names), and the
- * *.conf files of a drop-in dir in lexical order (a missing dir is
- * empty). */
+ * files of a drop-in dir in lexical order (a missing dir is empty). */
 int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_error_t *err);
 int daemon_config_read_dir(struct daemon_config *cfg, const char *dir, crio_error_t *err);
 

@@ -172,8 +172,8 @@ int daemon_setting_set_text(struct daemon_config *cfg, size_t i, const char *tex
     return 0;
   case DS_LOG_LEVEL:
     if (crio_log_level_parse(text, slot) < 0)
-      return crio_error(err, EINVAL, "\"%s\" is not a log level (error, warn, info, debug, trace)",
-                        text);
+      return crio_error(err, EINVAL,
+                        "not a valid logrus Level: \"%s\" (error, warn, info, debug, trace)", text);
     return 0;
   }
   return crio_error(err, EINVAL, "unknown setting type");
@@ -227,7 +227,8 @@ int daemon_setting_set_toml(struct daemon_config *cfg, size_t i, const struct to
     if (toml_as_string(value, &text, err) < 0)
       return -1;
     if (crio_log_level_parse(text, slot) < 0)
-      return toml_error(err, value, "unknown log level \"%s\"", text);
+      return toml_error(err, value,
+                        "not a valid logrus Level: \"%s\" (error, warn, info, debug, trace)", text);
     return 0;
   }
   return toml_error(err, value, "unknown setting type");

@@ -19,7 +19,8 @@ def test_drop_ins_apply_in_lexical_order_later_wins(tmp_path):
     (d / "20-b.conf").write_text('[crio.runtime]\nlog_level = "trace"\n')
     (d / "10-a.conf").write_text('[crio.runtime]\nlog_level = "debug"\n'
                                  '[crio.image]\npause_image = "example.com/p:1"\n')
-    (d / "30-ignored.txt").write_text('[crio.runtime]\nlog_level = "warn"\n')
+    (d / "30-c.conf~").write_text('[crio.runtime]\nlog_level = "warn"\n')
+    (d / ".40-hidden.conf").write_text('[crio.runtime]\nlog_level = "warn"\n')
     values = effective(crio("-c", str(conf), "-d", str(d), "config").stdout)
     assert values["crio.runtime.log_level"] == '"trace"', values
     # 20-b did not name pause_image, so 10-a's stays.
@@ -43,6 +44,7 @@ def test_wrong_type_fails_naming_file_line_and_key(tmp_path):
     conf.write_text('[crio.runtime]\nlog_level = "loud"\n')
     out = crio("-c", str(conf), "-d", "", "config", check=False)
     assert out.returncode != 0 and f"{conf}:2:1: crio.runtime.log_level" in out.stderr, out.stderr
+    assert "not a valid logrus" in out.stderr, "CRI-O's tests look for its wording"
 
 
 def test_empty_runtime_path_means_found_on_path(tmp_path):
