@@ -297,7 +297,7 @@ static int parse_command(int argc, char **argv, struct daemon_config *cfg,
   }
   if (inv->command == DAEMON_STATUS) {
     if (optind >= argc)
-      return crio_error(err, EINVAL, "crio status: which? info, config or containers");
+      return 0; /* usage, exit 0, as CRI-O */
     const char *what = argv[optind++];
     if (strcmp(what, "i") == 0 || strcmp(what, "info") == 0)
       what = "info";

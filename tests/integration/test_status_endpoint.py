@@ -97,7 +97,9 @@ def test_crio_status_is_the_client(crio):
     out = subprocess.run([str(h.CRIO_BIN), "-c", "", "-d", "", "status", "--socket",
                           str(crio.socket), "info"], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["storage_root"] == str(crio.root)
+    # CRI-O's client prints text, not the JSON.
+    assert f"storage graph root: {crio.root}\n" in out.stdout, out.stdout
+    assert "storage driver: overlay" in out.stdout and "cgroup driver: " in out.stdout
     out = subprocess.run([str(h.CRIO_BIN), "-c", "", "-d", "", "--listen", str(crio.socket),
                           "status", "config"], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0 and "[crio.api]" in out.stdout, out.stderr
@@ -105,6 +107,8 @@ def test_crio_status_is_the_client(crio):
                           str(crio.socket), "containers", "--id", "feedbeef"],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 1 and "404" in out.stderr, out.stderr
+    out = subprocess.run([str(h.CRIO_BIN), "status"], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and "info|config|containers" in out.stdout, out.stderr
 
 
 def test_container_info_as_cadvisor_reads_it(ctr_env):
@@ -130,4 +134,9 @@ def test_container_info_as_cadvisor_reads_it(ctr_env):
     assert code == 200, body
     pod = json.loads(body)
     assert pod["sandbox"] == pod_id and pod["pid"] > 0 and pod["ip_addresses"], pod
+    out = subprocess.run([str(h.CRIO_BIN), "-c", "", "-d", "", "status", "-s",
+                          str(env.daemon.socket), "containers", "-i", cid],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and f"sandbox: {pod_id}\n" in out.stdout, out.stderr
+    assert f"pid: {info['pid']}\n" in out.stdout and "  tier: front\n" in out.stdout
     ch.stop_container(env.client, cid, timeout_s=0)
