@@ -59,6 +59,9 @@ struct cri_server_options {
    * one socket, or systemd's) and hands gRPC's connections on with
    * cri_server_add_connection; the server takes the lock, binds nothing. */
   bool external_listener;
+  /* The socket file is systemd's (socket activation): left in place at
+   * shutdown so the next start is activated through it. */
+  bool keep_socket_file;
 };
 
 struct cri_server;

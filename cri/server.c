@@ -54,6 +54,7 @@ struct cri_server {
   struct cri_workers *workers;
   struct cri_dispatch dispatch;
   char *socket_path;
+  bool keep_socket_file;
   int lock_fd;
   int64_t grace_ms;
 
@@ -473,6 +474,7 @@ int cri_server_start(const struct cri_server_options *options, const struct cri_
   s->context = context;
   s->lock_fd = lock_fd;
   s->socket_path = xstrdup(options->socket_path);
+  s->keep_socket_file = options->keep_socket_file;
   s->grace_ms = options->shutdown_grace_ms > 0 ? options->shutdown_grace_ms : 10000;
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->changed, NULL);
@@ -575,7 +577,7 @@ void cri_server_shutdown(struct cri_server *s, void (*before_cancel)(void *), vo
     pthread_join(s->cq_thread, NULL);
     s->cq_thread_started = false;
   }
-  if (unlink(s->socket_path) < 0 && errno != ENOENT)
+  if (!s->keep_socket_file && unlink(s->socket_path) < 0 && errno != ENOENT)
     log_warning("remove %s: %s", s->socket_path, strerror(errno));
 }
 

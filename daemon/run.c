@@ -346,6 +346,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .socket_path = cfg->listen,
       .shutdown_grace_ms = cfg->shutdown_grace_ms,
       .external_listener = shared_endpoint || activated_fd >= 0,
+      .keep_socket_file = activated_fd >= 0,
   };
   grpc_init();
   struct cri_server *server = NULL;

@@ -92,6 +92,8 @@ def test_socket_activation_serves_grpc_and_http_on_the_passed_socket(crio_factor
     from test_status_endpoint import http_get
     code, body = http_get(path, "/info")
     assert code == 200 and "storage_root" in body
+    d.stop()
+    assert path.exists(), "the socket is systemd's: it must outlive the daemon"
 
 
 def test_units_are_crio_o_s():
