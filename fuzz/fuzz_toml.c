@@ -110,12 +110,14 @@ static void fuzz_registries(const char *text, size_t len) {
 static void fuzz_crio_conf(const uint8_t *data, size_t size) {
   char path[64];
   int fd = fuzz_memfd(data, size, path);
-  char *argv[] = {"crio", "--config", path, NULL};
+  /* -d "": never the host's drop-in dir. */
+  char *argv[] = {"crio", "--config", path, "-d", "", NULL};
   struct daemon_config cfg;
-  enum daemon_command command;
+  struct daemon_invocation inv;
   cleanup_error crio_error_t err = NULL;
-  daemon_config_load(3, argv, &cfg, &command, &err);
+  daemon_config_load(5, argv, &cfg, &inv, &err);
   daemon_config_release(&cfg);
+  daemon_invocation_release(&inv);
   close(fd);
 }
 
