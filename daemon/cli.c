@@ -337,6 +337,11 @@ void daemon_invocation_release(struct daemon_invocation *inv) {
 
 int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
                        struct daemon_invocation *inv, crio_error_t *err) {
+  return daemon_config_load_sources(argc, argv, cfg, inv, true, err);
+}
+
+int daemon_config_load_sources(int argc, char **argv, struct daemon_config *cfg,
+                               struct daemon_invocation *inv, bool warn, crio_error_t *err) {
   daemon_config_defaults(cfg);
   cfg->argc = argc;
   cfg->argv = argv;
@@ -364,5 +369,5 @@ int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
   for (size_t i = 0; i < p.n_uses; i++)
     if (apply_flag(cfg, p.uses[i].opt, p.uses[i].arg, list_from_flags, err) < 0)
       return -1;
-  return daemon_config_finish(cfg, inv->command == DAEMON_RUN, err);
+  return daemon_config_finish(cfg, warn && inv->command == DAEMON_RUN, err);
 }

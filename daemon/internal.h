@@ -15,6 +15,10 @@ void daemon_config_clear_runtimes(struct daemon_config *cfg);
  * root and runroot) and checks the whole; with warn, warns once about
  * each setting whose feature we lack that is set away from its default. */
 int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err);
+/* cli.c: daemon_config_load, with the warnings about settings whose
+ * feature we lack optional (a SIGHUP reload does not repeat them). */
+int daemon_config_load_sources(int argc, char **argv, struct daemon_config *cfg,
+                               struct daemon_invocation *inv, bool warn, crio_error_t *err);
 /* config_file.c: crio.conf (TOML, CRI-O's table and key names), and the
  * files of a drop-in dir in lexical order (a missing dir is empty). */
 int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_error_t *err);

@@ -34,7 +34,7 @@ static void reload(struct daemon_live *live) {
   struct daemon_config next;
   struct daemon_invocation inv;
   cleanup_error crio_error_t err = NULL;
-  int rc = daemon_config_load(live->cfg->argc, live->cfg->argv, &next, &inv, &err);
+  int rc = daemon_config_load_sources(live->cfg->argc, live->cfg->argv, &next, &inv, false, &err);
   daemon_invocation_release(&inv);
   if (rc < 0) {
     log_error("SIGHUP: configuration not reloaded: %s", crio_error_message(&err));
