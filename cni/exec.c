@@ -7,12 +7,12 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/syscalls.h"
 #include "cni/internal.h"
 
 /* A plugin's result is small; anything near these sizes is a runaway. */
@@ -122,7 +122,7 @@ static int spawn_child(const char *path, char *const *envp, int in_fd, int out_f
   if (rc != 0)
     return crio_error_errno(err, rc, "execute CNI plugin %s", path);
   child->pid = pid;
-  child->pidfd = pidfd_open(pid, 0);
+  child->pidfd = crio_pidfd_open(pid, 0);
   if (child->pidfd < 0) {
     int saved = errno;
     kill(-pid, SIGKILL);

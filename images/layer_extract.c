@@ -15,6 +15,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/syscalls.h"
 #include "images/layer_internal.h"
 
 struct dir_times {
@@ -347,7 +348,7 @@ static void fix_dir_times(struct extractor *x) {
 
 int layer_extract(struct layer_tar *t, int rootfd, crio_error_t *err) {
   __attribute__((cleanup(extractor_release))) struct extractor x = {.t = t, .rootfd = rootfd};
-  int probe = layer_openat2(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  int probe = crio_openat2(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   x.allow_openat2 = probe >= 0 || errno != ENOSYS;
   if (probe >= 0)
     close(probe);

@@ -1,29 +1,18 @@
-/* Filesystem primitives of the layer store: the openat2 wrapper, lexical
+/* Filesystem primitives of the layer store: lexical
  * cleaning of tar names, directory resolution confined to a layer root,
  * and tree walks (removal, usage) that never follow symlinks and hold a
  * bounded number of fds however deep a hostile layer nests. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/syscalls.h"
 #include "images/layer_internal.h"
-
-int layer_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
-#ifdef SYS_openat2
-  struct open_how how = {.flags = flags, .resolve = resolve};
-  return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-#else
-  errno = ENOSYS;
-  return -1;
-#endif
-}
 
 int layer_clean_path(const char *name, char **out, crio_error_t *err) {
   size_t n = strlen(name), len = 0;
@@ -93,8 +82,8 @@ static int open_in_root_creating(int rootfd, const char *rel, bool nofollow_last
       end++;
     bool last = end == len;
     prefix[end] = '\0';
-    int fd = layer_openat2(
-        rootfd, prefix, DIR_OPEN_FLAGS | (last && nofollow_last ? O_NOFOLLOW : 0), IN_ROOT_RESOLVE);
+    int fd = crio_openat2(rootfd, prefix, DIR_OPEN_FLAGS | (last && nofollow_last ? O_NOFOLLOW : 0),
+                          IN_ROOT_RESOLVE);
     if (fd < 0 && errno == ENOENT)
       fd = mkdir_open(cur, prefix + start, prefix, err);
     else if (fd < 0)
@@ -145,8 +134,8 @@ int layer_open_dir_in_root(int rootfd, const char *rel, bool create, bool nofoll
     return fd;
   }
   if (allow_openat2) {
-    int fd = layer_openat2(rootfd, rel, DIR_OPEN_FLAGS | (nofollow_last ? O_NOFOLLOW : 0),
-                           IN_ROOT_RESOLVE);
+    int fd = crio_openat2(rootfd, rel, DIR_OPEN_FLAGS | (nofollow_last ? O_NOFOLLOW : 0),
+                          IN_ROOT_RESOLVE);
     if (fd >= 0)
       return fd;
     if (errno == ENOENT && create)

@@ -30,8 +30,7 @@ void img_hash_release(struct img_hash *h);
 const char *img_chain_id_hex(const char *chain_id);
 
 /* ---- filesystem helpers (layer_fs.c) -------------------------------------- */
-/* openat2(2); returns -1 with errno ENOSYS where the kernel lacks it. */
-int layer_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
+/* (openat2 is common/syscalls.h's crio_openat2.) */
 /* Lexically cleans a tar member name into a path relative to the layer
  * root: leading '/' and "." components dropped, "x/.." folded.  "" is the
  * root itself.  EINVAL if ".." would climb above the root. */

@@ -23,13 +23,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "common/syscalls.h"
 #include "oci/runtime_internal.h"
 
 #define CONMON_DEFAULT_PATH "/usr/bin/conmon"
@@ -260,13 +260,13 @@ int oci_conmon_kill(pid_t pid, uint64_t start_time, crio_error_t *err) {
     return crio_error(err, EINVAL, "conmon pid %d", (int)pid);
   /* The pidfd pins the process; checking the start time after opening it
    * proves it is ours, so the signal cannot reach a reused pid. */
-  cleanup_close int pidfd = pidfd_open(pid, 0);
+  cleanup_close int pidfd = crio_pidfd_open(pid, 0);
   if (pidfd < 0)
     return errno == ESRCH ? 0 : crio_error_errno(err, errno, "pidfd_open conmon %d", (int)pid);
   int alive = oci_proc_alive(pid, start_time, err);
   if (alive <= 0)
     return alive;
-  if (pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+  if (crio_pidfd_send_signal(pidfd, SIGKILL, 0) < 0 && errno != ESRCH)
     return crio_error_errno(err, errno, "kill conmon %d", (int)pid);
   struct pollfd pfd = {pidfd, POLLIN, 0};
   while (poll(&pfd, 1, 5000) < 0 && errno == EINTR)

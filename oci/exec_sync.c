@@ -26,7 +26,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,6 +33,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/syscalls.h"
 #include "oci/runtime_internal.h"
 
 int oci_exec_process_json(const char *config_json_path, const char *const *argv, char **json,
@@ -152,7 +152,7 @@ static _Noreturn void helper_main(const struct helper_task *t) {
     dup2(t->fds[i], HELPER_FD_DEVNULL + i);
   /* None of the daemon's descriptors lives on in the helper (a lock file's
    * descriptor held here would outlive a daemon restart). */
-  syscall(SYS_close_range, HELPER_FD_REPORT + 1, ~0U, 0);
+  crio_close_range(HELPER_FD_REPORT + 1, ~0U, 0);
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   pid_t runtime = fork();
   if (runtime < 0) {
@@ -163,7 +163,7 @@ static _Noreturn void helper_main(const struct helper_task *t) {
     dup2(HELPER_FD_DEVNULL, 0);
     dup2(HELPER_FD_OUT, 1);
     dup2(HELPER_FD_ERR, 2);
-    syscall(SYS_close_range, 3U, ~0U, 0);
+    crio_close_range(3U, ~0U, 0);
     execve(t->argv[0], t->argv, t->envp);
     _exit(127);
   }
@@ -211,7 +211,7 @@ static void kill_command(const char *pid_file, uint64_t helper_start) {
   long pid = strtol(text, NULL, 10);
   if (pid <= 1)
     return;
-  cleanup_close int pidfd = pidfd_open((pid_t)pid, 0);
+  cleanup_close int pidfd = crio_pidfd_open((pid_t)pid, 0);
   if (pidfd < 0)
     return;
   uint64_t command_start = 0;
@@ -221,7 +221,7 @@ static void kill_command(const char *pid_file, uint64_t helper_start) {
   }
   if (command_start < helper_start)
     return;
-  pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+  crio_pidfd_send_signal(pidfd, SIGKILL, 0);
   kill(-(pid_t)pid, SIGKILL);
 }
 
@@ -320,7 +320,7 @@ static int start_helper(char *const *argv, const char *pid_file, struct exec_run
   /* Also here, so a timeout at once cannot miss the group. */
   setpgid(pid, pid);
   run->helper = pid;
-  run->helper_pidfd = pidfd_open(pid, 0);
+  run->helper_pidfd = crio_pidfd_open(pid, 0);
   /* Our unreaped child: its pid cannot be reused while we read this. */
   crio_error_t e = NULL;
   if (run->helper_pidfd < 0 || crio_proc_start_time(pid, &run->helper_start, &e) < 0) {

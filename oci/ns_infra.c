@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/syscalls.h"
 #include "oci/oci.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -56,7 +57,7 @@ static _Noreturn void infra_exec_pause(const struct infra_task *t) {
   if (n != 1)
     _exit(1); /* the daemon gave up (cgroup failed): never run */
   /* Every descriptor goes at exec; report_w stays usable until then. */
-  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  crio_close_range(3U, ~0U, CLOSE_RANGE_CLOEXEC);
   char *const envp[] = {NULL};
   execve(t->pause_path, t->argv, envp);
   report_int(t->report_w, errno);
@@ -236,7 +237,7 @@ int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms, crio_err
   /* The pidfd pins the process it names; checking the start time AFTER
    * opening it proves that process is ours, so the signals below cannot
    * reach a process that reused the pid. */
-  cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  cleanup_close int pidfd = crio_pidfd_open(pid, 0);
   if (pidfd < 0) {
     if (errno == ESRCH)
       return 0;
@@ -249,7 +250,7 @@ int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms, crio_err
     log_debug("pause %d: already gone (or the pid was reused)", (int)pid);
     return 0;
   }
-  if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0) < 0) {
+  if (crio_pidfd_send_signal(pidfd, SIGTERM, 0) < 0) {
     if (errno == ESRCH)
       return 0;
     return crio_error_errno(err, errno, "stop pause: SIGTERM %d", pid);
@@ -257,7 +258,7 @@ int oci_infra_stop(pid_t pid, uint64_t start_time, unsigned timeout_ms, crio_err
   if (pidfd_wait(pidfd, timeout_ms))
     return 0;
   log_warning("pause %d did not exit on SIGTERM within %u ms: SIGKILL", (int)pid, timeout_ms);
-  if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+  if (crio_pidfd_send_signal(pidfd, SIGKILL, 0) < 0 && errno != ESRCH)
     return crio_error_errno(err, errno, "stop pause: SIGKILL %d", pid);
   if (!pidfd_wait(pidfd, 5000))
     return crio_error(err, ETIMEDOUT, "stop pause: %d survived SIGKILL", pid);

@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/pidfd.h>
 #include <unistd.h>
 
+#include "common/syscalls.h"
 #include "oci/runtime_internal.h"
 
 /* true once the process behind pidfd has exited (a zombie counts: conmon
@@ -65,7 +65,7 @@ static int open_init_pidfd(const struct oci_runtime *rt, const char *id, bool *g
   }
   if (st.status == OCI_STATUS_PAUSED && rt->ops->resume(rt, id, err) < 0)
     return crio_error_prefix(err, "resume paused container before stopping it");
-  int pidfd = pidfd_open(st.pid, 0);
+  int pidfd = crio_pidfd_open(st.pid, 0);
   if (pidfd < 0) {
     if (errno == ESRCH) {
       *gone = true;

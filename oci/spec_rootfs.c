@@ -8,29 +8,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/syscalls.h"
 #include "oci/spec_internal.h"
-
-#ifndef SYS_openat2
-#define SYS_openat2 437 /* the same number on every architecture */
-#endif
 
 #define WALK_MAX_DEPTH 256
 #define WALK_MAX_LINKS 40 /* the kernel's MAXSYMLINKS */
 
 static int sys_openat2(int dirfd, const char *path, int flags) {
-  struct open_how how = {
-      .flags = (uint64_t)(flags | O_CLOEXEC),
-      .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-  };
-  return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+  return crio_openat2(dirfd, path, (uint64_t)(flags | O_CLOEXEC),
+                      RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 }
 
 int spec_open_in_root(int rootfd, const char *path, int flags) {
