@@ -161,3 +161,12 @@ int img_digest_verify(const char *expected, const void *data, size_t len, crio_e
   img_digester_update(d, data, len);
   return img_digester_finish(d, err);
 }
+
+const char *img_digest_hex(const char *digest) {
+  if (digest == NULL)
+    return NULL;
+  const char *colon = strchr(digest, ':');
+  if (colon == NULL || colon[1] == '\0' || !crio_is_hex_id(colon + 1, strlen(colon + 1)))
+    return NULL;
+  return colon + 1;
+}

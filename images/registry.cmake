@@ -7,6 +7,7 @@ list(APPEND CRIO_IMAGES_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/reference.c
   ${CMAKE_CURRENT_LIST_DIR}/digest.c
   ${CMAKE_CURRENT_LIST_DIR}/registries_conf.c
+  ${CMAKE_CURRENT_LIST_DIR}/client.c
   ${CMAKE_CURRENT_LIST_DIR}/http.c
   ${CMAKE_CURRENT_LIST_DIR}/auth.c
   ${CMAKE_CURRENT_LIST_DIR}/repo.c

@@ -98,6 +98,8 @@ void img_reference_clear(struct img_reference *ref);
 int img_digest_validate(const char *digest, crio_error_t *err);
 /* "sha256:<hex>" of data, malloc'd. */
 char *img_digest_sha256(const void *data, size_t len);
+/* "sha256:<hex>" -> "<hex>" (pointer into digest), NULL if malformed. */
+const char *img_digest_hex(const char *digest);
 /* 0 when data hashes to expected; EBADMSG naming both digests if not. */
 int img_digest_verify(const char *expected, const void *data, size_t len, crio_error_t *err);
 

@@ -11,6 +11,9 @@
 
 struct token_entry;
 
+/* Idle curl handles the client keeps for reuse. */
+#define IMG_REGISTRY_POOL_MAX 8
+
 struct img_registry_client {
   /* DNS and TLS sessions are shared between threads; connections are not
    * (libcurl does not support sharing its connection cache between

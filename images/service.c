@@ -11,15 +11,6 @@
  * default, so "no limit" is a year. */
 #define NO_PROGRESS_LIMIT_S (365L * 24 * 3600)
 
-const char *img_digest_hex(const char *digest) {
-  if (digest == NULL)
-    return NULL;
-  const char *colon = strchr(digest, ':');
-  if (colon == NULL || colon[1] == '\0' || !crio_is_hex_id(colon + 1, strlen(colon + 1)))
-    return NULL;
-  return colon + 1;
-}
-
 /* A plain name is normalised like a reference, so "pause" or
  * "registry.k8s.io/pause" match what a pull stores. */
 static char *normalise_pattern(const char *pattern) {

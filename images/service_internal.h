@@ -74,7 +74,4 @@ struct img_pull_plan *img_service_offered_plan(struct img_service *svc, const ch
 void img_service_hold(struct img_service *svc, char *const *chain_ids, size_t n);
 void img_service_unhold(struct img_service *svc, char *const *chain_ids, size_t n);
 
-/* "sha256:<hex>" -> "<hex>" (pointer into digest), NULL if malformed. */
-const char *img_digest_hex(const char *digest);
-
 #endif

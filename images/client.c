@@ -1,0 +1,95 @@
+/* The registry client's lifecycle: libcurl's global init (once), the share
+ * of DNS and TLS sessions between handles, the pool of handles http.c
+ * reuses, and the token cache auth.c fills.  Apart from http.c and auth.c
+ * so neither needs the other to make or free a client: auth.c asks http.c
+ * for tokens, and http.c knows nothing of auth. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "images/registry_http.h"
+
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr) {
+  struct img_registry_client *c = userptr;
+  (void)handle;
+  (void)access;
+  pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userptr) {
+  struct img_registry_client *c = userptr;
+  (void)handle;
+  pthread_mutex_unlock(&c->share_locks[data]);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+static void curl_init_once(void) {
+  curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int img_registry_client_new(const struct img_registry_options *options,
+                            struct img_registry_client **out, crio_error_t *err) {
+  static const struct img_registry_options defaults = {0};
+  const struct img_registry_options *o = options ? options : &defaults;
+  const curl_version_info_data *info;
+
+  pthread_once(&curl_once, curl_init_once);
+  if (curl_init_result != CURLE_OK)
+    return crio_error(err, EIO, "curl_global_init: %s", curl_easy_strerror(curl_init_result));
+  /* certs.d CAs are added to OpenSSL's store in a CTX callback. */
+  info = curl_version_info(CURLVERSION_NOW);
+  if (!info->ssl_version || strncmp(info->ssl_version, "OpenSSL", 7) != 0)
+    return crio_error(err, ENOTSUP,
+                      "libcurl uses %s; the registry client "
+                      "needs its OpenSSL flavour (libcurl4-openssl-dev)",
+                      info->ssl_version ? info->ssl_version : "no TLS");
+
+  struct img_registry_client *c = xzalloc(sizeof(*c));
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_init(&c->share_locks[i], NULL);
+  pthread_mutex_init(&c->pool_lock, NULL);
+  pthread_mutex_init(&c->tokens_lock, NULL);
+  c->pool = xcalloc(IMG_REGISTRY_POOL_MAX, sizeof(*c->pool));
+  c->certs_dir = xstrdup(o->certs_dir ? o->certs_dir : IMG_CERTS_DIR);
+  c->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 30;
+  c->request_timeout = o->request_timeout > 0 ? o->request_timeout : 120;
+  c->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
+  c->low_speed_limit = o->low_speed_limit > 0 ? o->low_speed_limit : 1;
+  c->user_agent = o->user_agent ? xstrdup(o->user_agent) : xstrdup("crio-c/" CRIO_VERSION);
+  c->share = curl_share_init();
+  if (!c->share) {
+    img_registry_client_free(c);
+    return crio_error(err, ENOMEM, "curl_share_init failed");
+  }
+  curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+  curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  *out = c;
+  return 0;
+}
+
+void img_registry_client_free(struct img_registry_client *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < c->pool_len; i++)
+    curl_easy_cleanup(c->pool[i]);
+  free(c->pool);
+  if (c->share)
+    curl_share_cleanup(c->share);
+  auth_tokens_free(c);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_destroy(&c->share_locks[i]);
+  pthread_mutex_destroy(&c->pool_lock);
+  pthread_mutex_destroy(&c->tokens_lock);
+  free(c->certs_dir);
+  free(c->user_agent);
+  free(c);
+}
+
+void cleanup_img_registry_clientp(struct img_registry_client **c) {
+  img_registry_client_free(*c);
+  *c = NULL;
+}
