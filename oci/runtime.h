@@ -62,6 +62,18 @@ struct oci_runtime;
  *   delete  always --force (kills what still runs); unknown is success
  *   update  resources as OCI LinuxResources JSON, fed on stdin
  *   pause, resume: ENOENT unknown */
+/* What a failed command's stderr means, per runtime. */
+enum oci_cli_failure {
+  OCI_CLI_FAILED = 0,    /* anything else */
+  OCI_CLI_NOT_FOUND,     /* no such container */
+  OCI_CLI_NOT_RUNNING,   /* the container's process is gone */
+  OCI_CLI_NO_SUBCOMMAND, /* the runtime lacks the subcommand */
+};
+
+/* A runtime as data: runc and crun run the same command-line operations
+ * (runtime_cli.c, which every pointer below but check_host and classify
+ * names); they differ in their names and paths, in the hosts they refuse
+ * and in how their error messages read. */
 struct oci_runtime_ops {
   const char *name;         /* "runc", "crun": a handler's runtime_type */
   const char *default_path; /* Debian's binary */
@@ -97,6 +109,9 @@ struct oci_runtime_ops {
   /* The runtime's global options (--root=...) as separate words
    * (malloc'd strv): conmon passes each with --runtime-arg. */
   char **(*global_args)(const struct oci_runtime *rt);
+  /* What a failed command's stderr means (the runtime's wording). */
+  enum oci_cli_failure (*classify)(const struct oci_runtime *rt, const char *id,
+                                   const char *errout);
 };
 
 extern const struct oci_runtime_ops oci_runtime_runc;

@@ -136,11 +136,10 @@ int oci_cli_version(const struct oci_runtime *rt, char **version, crio_error_t *
   return 0;
 }
 
-int oci_cli_features(const struct oci_runtime *rt, oci_cli_classify_fn classify, char **json,
-                     crio_error_t *err) {
+int oci_cli_features(const struct oci_runtime *rt, char **json, crio_error_t *err) {
   const char *args[] = {"features", NULL};
   cleanup_free char *out = NULL;
-  if (oci_cli_run(rt, classify, NULL, args, NULL, &out, NULL, err) < 0)
+  if (oci_cli_run(rt, rt->ops->classify, NULL, args, NULL, &out, NULL, err) < 0)
     return -1;
   cJSON *doc = cJSON_Parse(out);
   bool ok = cJSON_IsObject(doc);
@@ -183,13 +182,13 @@ const char *oci_container_status_name(enum oci_container_status status) {
   }
 }
 
-int oci_cli_state(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                  struct oci_runtime_state *st, crio_error_t *err) {
+int oci_cli_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *st,
+                  crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   const char *args[] = {"state", id, NULL};
   cleanup_free char *out = NULL;
-  if (oci_cli_run(rt, classify, id, args, NULL, &out, NULL, err) < 0)
+  if (oci_cli_run(rt, rt->ops->classify, id, args, NULL, &out, NULL, err) < 0)
     return -1;
   cJSON *doc = cJSON_Parse(out);
   const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
@@ -208,14 +207,13 @@ int oci_cli_state(const struct oci_runtime *rt, oci_cli_classify_fn classify, co
   return 0;
 }
 
-int oci_cli_start(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                  crio_error_t *err) {
+int oci_cli_start(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   const char *args[] = {"start", id, NULL};
   enum oci_cli_failure f;
   crio_error_t e = NULL;
-  if (oci_cli_run(rt, classify, id, args, NULL, NULL, &f, &e) == 0)
+  if (oci_cli_run(rt, rt->ops->classify, id, args, NULL, NULL, &f, &e) == 0)
     return 0;
   if (f == OCI_CLI_NOT_FOUND) {
     *err = steal_pointer(&e);
@@ -224,7 +222,7 @@ int oci_cli_start(const struct oci_runtime *rt, oci_cli_classify_fn classify, co
   /* A step that runs again after a crash finds the container started. */
   struct oci_runtime_state st;
   crio_error_t e2 = NULL;
-  if (oci_cli_state(rt, classify, id, &st, &e2) == 0) {
+  if (oci_cli_state(rt, id, &st, &e2) == 0) {
     if (st.status == OCI_STATUS_RUNNING || st.status == OCI_STATUS_PAUSED) {
       crio_error_release(&e);
       return 0;
@@ -239,8 +237,8 @@ int oci_cli_start(const struct oci_runtime *rt, oci_cli_classify_fn classify, co
   return -1;
 }
 
-int oci_cli_kill(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                 int signal, bool all, crio_error_t *err) {
+int oci_cli_kill(const struct oci_runtime *rt, const char *id, int signal, bool all,
+                 crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   if (signal <= 0 || signal >= 65)
@@ -249,17 +247,16 @@ int oci_cli_kill(const struct oci_runtime *rt, oci_cli_classify_fn classify, con
   snprintf(sig, sizeof(sig), "%d", signal);
   const char *with_all[] = {"kill", "--all", id, sig, NULL};
   const char *plain[] = {"kill", id, sig, NULL};
-  return oci_cli_run(rt, classify, id, all ? with_all : plain, NULL, NULL, NULL, err);
+  return oci_cli_run(rt, rt->ops->classify, id, all ? with_all : plain, NULL, NULL, NULL, err);
 }
 
-int oci_cli_delete(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                   crio_error_t *err) {
+int oci_cli_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   const char *args[] = {"delete", "--force", id, NULL};
   enum oci_cli_failure f;
   crio_error_t e = NULL;
-  if (oci_cli_run(rt, classify, id, args, NULL, NULL, &f, &e) == 0)
+  if (oci_cli_run(rt, rt->ops->classify, id, args, NULL, NULL, &f, &e) == 0)
     return 0;
   if (f == OCI_CLI_NOT_FOUND) {
     crio_error_release(&e);
@@ -269,8 +266,8 @@ int oci_cli_delete(const struct oci_runtime *rt, oci_cli_classify_fn classify, c
   return -1;
 }
 
-int oci_cli_update(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                   const char *resources_json, crio_error_t *err) {
+int oci_cli_update(const struct oci_runtime *rt, const char *id, const char *resources_json,
+                   crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   cJSON *doc = cJSON_Parse(resources_json ? resources_json : "");
@@ -280,15 +277,23 @@ int oci_cli_update(const struct oci_runtime *rt, oci_cli_classify_fn classify, c
     return crio_error(err, EINVAL, "update container %s: resources are not a JSON object", id);
   /* Both runtimes read "-" as stdin. */
   const char *args[] = {"update", "--resources", "-", id, NULL};
-  return oci_cli_run(rt, classify, id, args, resources_json, NULL, NULL, err);
+  return oci_cli_run(rt, rt->ops->classify, id, args, resources_json, NULL, NULL, err);
 }
 
-int oci_cli_simple(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *verb,
-                   const char *id, crio_error_t *err) {
+static int cli_simple(const struct oci_runtime *rt, const char *verb, const char *id,
+                      crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   const char *args[] = {verb, id, NULL};
-  return oci_cli_run(rt, classify, id, args, NULL, NULL, NULL, err);
+  return oci_cli_run(rt, rt->ops->classify, id, args, NULL, NULL, NULL, err);
+}
+
+int oci_cli_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
+  return cli_simple(rt, "pause", id, err);
+}
+
+int oci_cli_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
+  return cli_simple(rt, "resume", id, err);
 }
 
 const struct oci_runtime_ops *oci_runtime_ops_get(const char *name, crio_error_t *err) {

@@ -58,48 +58,21 @@ static int crun_check_host(const struct oci_runtime *rt, crio_error_t *err) {
   return 0;
 }
 
-static int crun_features(const struct oci_runtime *rt, char **json, crio_error_t *err) {
-  return oci_cli_features(rt, crun_classify, json, err);
-}
-static int crun_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *out,
-                      crio_error_t *err) {
-  return oci_cli_state(rt, crun_classify, id, out, err);
-}
-static int crun_start(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_start(rt, crun_classify, id, err);
-}
-static int crun_kill(const struct oci_runtime *rt, const char *id, int signal, bool all,
-                     crio_error_t *err) {
-  return oci_cli_kill(rt, crun_classify, id, signal, all, err);
-}
-static int crun_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_delete(rt, crun_classify, id, err);
-}
-static int crun_update(const struct oci_runtime *rt, const char *id, const char *resources,
-                       crio_error_t *err) {
-  return oci_cli_update(rt, crun_classify, id, resources, err);
-}
-static int crun_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_simple(rt, crun_classify, "pause", id, err);
-}
-static int crun_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_simple(rt, crun_classify, "resume", id, err);
-}
-
 const struct oci_runtime_ops oci_runtime_crun = {
     .name = "crun",
     .default_path = "/usr/bin/crun",
     .default_root = "/run/crun",
     .check_host = crun_check_host,
     .version = oci_cli_version,
-    .features = crun_features,
-    .state = crun_state,
-    .start = crun_start,
-    .kill = crun_kill,
-    .delete = crun_delete,
-    .update = crun_update,
-    .pause = crun_pause,
-    .resume = crun_resume,
+    .features = oci_cli_features,
+    .state = oci_cli_state,
+    .start = oci_cli_start,
+    .kill = oci_cli_kill,
+    .delete = oci_cli_delete,
+    .update = oci_cli_update,
+    .pause = oci_cli_pause,
+    .resume = oci_cli_resume,
     .exec_argv = oci_cli_exec_argv,
     .global_args = oci_cli_global_args,
+    .classify = crun_classify,
 };

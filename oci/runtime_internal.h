@@ -77,13 +77,6 @@ int oci_proc_alive(pid_t pid, uint64_t start_time, crio_error_t *err);
 
 /* ---- the shared runc/crun command line (runtime_cli.c) ---------------------- */
 
-/* What a failed command's stderr means, per runtime. */
-enum oci_cli_failure {
-  OCI_CLI_FAILED = 0,    /* anything else */
-  OCI_CLI_NOT_FOUND,     /* no such container */
-  OCI_CLI_NOT_RUNNING,   /* the container's process is gone */
-  OCI_CLI_NO_SUBCOMMAND, /* the runtime lacks the subcommand */
-};
 typedef enum oci_cli_failure (*oci_cli_classify_fn)(const struct oci_runtime *rt, const char *id,
                                                     const char *errout);
 
@@ -96,22 +89,21 @@ int oci_cli_run(const struct oci_runtime *rt, oci_cli_classify_fn classify, cons
                 const char *const *args, const char *input, char **out,
                 enum oci_cli_failure *failure, crio_error_t *err);
 
-/* The generic operations, runtime-specific only through `classify`. */
+/* The operations, the same code for runc and crun: what differs between
+ * them is data in their ops table (name, paths, and the classifier of
+ * their error messages, rt->ops->classify) and the host check. */
 int oci_cli_version(const struct oci_runtime *rt, char **version, crio_error_t *err);
-int oci_cli_features(const struct oci_runtime *rt, oci_cli_classify_fn classify, char **json,
-                     crio_error_t *err);
-int oci_cli_state(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                  struct oci_runtime_state *out, crio_error_t *err);
-int oci_cli_start(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+int oci_cli_features(const struct oci_runtime *rt, char **json, crio_error_t *err);
+int oci_cli_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *out,
                   crio_error_t *err);
-int oci_cli_kill(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                 int signal, bool all, crio_error_t *err);
-int oci_cli_delete(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
+int oci_cli_start(const struct oci_runtime *rt, const char *id, crio_error_t *err);
+int oci_cli_kill(const struct oci_runtime *rt, const char *id, int signal, bool all,
+                 crio_error_t *err);
+int oci_cli_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err);
+int oci_cli_update(const struct oci_runtime *rt, const char *id, const char *resources_json,
                    crio_error_t *err);
-int oci_cli_update(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *id,
-                   const char *resources_json, crio_error_t *err);
-int oci_cli_simple(const struct oci_runtime *rt, oci_cli_classify_fn classify, const char *verb,
-                   const char *id, crio_error_t *err);
+int oci_cli_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err);
+int oci_cli_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err);
 char **oci_cli_global_args(const struct oci_runtime *rt);
 char **oci_cli_exec_argv(const struct oci_runtime *rt, const char *id, const char *process_file,
                          const char *pid_file);

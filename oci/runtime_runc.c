@@ -24,48 +24,21 @@ static int runc_check_host(const struct oci_runtime *rt, crio_error_t *err) {
   return 0; /* runc runs on every cgroup layout: legacy, hybrid, unified */
 }
 
-static int runc_features(const struct oci_runtime *rt, char **json, crio_error_t *err) {
-  return oci_cli_features(rt, runc_classify, json, err);
-}
-static int runc_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *out,
-                      crio_error_t *err) {
-  return oci_cli_state(rt, runc_classify, id, out, err);
-}
-static int runc_start(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_start(rt, runc_classify, id, err);
-}
-static int runc_kill(const struct oci_runtime *rt, const char *id, int signal, bool all,
-                     crio_error_t *err) {
-  return oci_cli_kill(rt, runc_classify, id, signal, all, err);
-}
-static int runc_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_delete(rt, runc_classify, id, err);
-}
-static int runc_update(const struct oci_runtime *rt, const char *id, const char *resources,
-                       crio_error_t *err) {
-  return oci_cli_update(rt, runc_classify, id, resources, err);
-}
-static int runc_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_simple(rt, runc_classify, "pause", id, err);
-}
-static int runc_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_simple(rt, runc_classify, "resume", id, err);
-}
-
 const struct oci_runtime_ops oci_runtime_runc = {
     .name = "runc",
     .default_path = "/usr/sbin/runc",
     .default_root = "/run/runc",
     .check_host = runc_check_host,
     .version = oci_cli_version,
-    .features = runc_features,
-    .state = runc_state,
-    .start = runc_start,
-    .kill = runc_kill,
-    .delete = runc_delete,
-    .update = runc_update,
-    .pause = runc_pause,
-    .resume = runc_resume,
+    .features = oci_cli_features,
+    .state = oci_cli_state,
+    .start = oci_cli_start,
+    .kill = oci_cli_kill,
+    .delete = oci_cli_delete,
+    .update = oci_cli_update,
+    .pause = oci_cli_pause,
+    .resume = oci_cli_resume,
     .exec_argv = oci_cli_exec_argv,
     .global_args = oci_cli_global_args,
+    .classify = runc_classify,
 };
