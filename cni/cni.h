@@ -157,10 +157,20 @@ struct cni_if_stats {
 };
 
 /* Counters of interface `ifname` inside the network namespace at
- * `netns_path`.  Read from a short-lived thread that setns()es into the
- * namespace, so the calling thread's namespace never changes.  ENOENT when
- * the interface does not exist there. */
+ * `netns_path`, asked over a netlink socket that a short-lived thread made
+ * inside the namespace, so the calling thread's namespace never changes.
+ * ENOENT when the interface does not exist there. */
 int cni_netns_interface_stats(const char *netns_path, const char *ifname, struct cni_if_stats *out,
                               crio_error_t *err);
+
+/* The same, for the stats calls (read-only, thread-safe, one per daemon):
+ * the socket of each namespace is made once and kept while the path pins
+ * the same namespace (closed after a minute unused), so a sample is one
+ * netlink request with no thread and no namespace switch. */
+struct cni_stats_sampler;
+struct cni_stats_sampler *cni_stats_sampler_new(void);
+void cni_stats_sampler_free(struct cni_stats_sampler *s);
+int cni_stats_sample(struct cni_stats_sampler *s, const char *netns_path, const char *ifname,
+                     struct cni_if_stats *out, crio_error_t *err);
 
 #endif

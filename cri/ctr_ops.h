@@ -33,17 +33,13 @@ const Runtime__V1__LinuxContainerResources *cri_ctr_resources(struct cri_request
  * Split like the pod stats: prepare copies what sampling needs out of the
  * record while a read txn is open; sample reads the host after it ended.
  * Both allocate in the request's arena. */
-struct cri_pod_stats_host;
-/* A cgroup's own memory limit, 0 if none (rpc_pod_sandbox_stats.c, which
- * also owns the per-call host facts it reads). */
-uint64_t cri_pod_stats_memory_limit(struct cri_pod_stats_host *host, const char *cgroup);
-/* What pods and containers sample alike (stats_cgroup.c): a UInt64Value,
- * and the CPU and memory usage of a cgroup, with the memory available
- * under its own limit. */
+/* What pods and containers report alike (stats_cgroup.c): a UInt64Value,
+ * and the CPU and memory usage of a cgroup as the reconciler's sampler read
+ * it, with the memory available under the cgroup's own limit. */
+struct reconciler_cgroup_usage;
 Runtime__V1__UInt64Value *cri_u64_value(struct cri_request *req, uint64_t value);
-int cri_stats_cgroup_usage(struct cri_request *req, struct cri_pod_stats_host *host,
-                           const char *cgroup, Runtime__V1__CpuUsage **cpu,
-                           Runtime__V1__MemoryUsage **memory, crio_error_t *err);
+void cri_stats_cgroup_view(struct cri_request *req, const struct reconciler_cgroup_usage *usage,
+                           Runtime__V1__CpuUsage **cpu, Runtime__V1__MemoryUsage **memory);
 struct cri_ctr_stats_source {
   Runtime__V1__ContainerAttributes *attributes;
   const char *cgroup_path; /* the container's cgroup; NULL: none (yet, or any more) */
@@ -57,12 +53,10 @@ int cri_ctr_stats_prepare(struct cri_request *req, const store_record *rec,
  * container) is left unset, not an error: a stats call must not fail
  * because one container went away meanwhile. */
 Runtime__V1__ContainerStats *cri_ctr_stats_sample(struct cri_request *req,
-                                                  struct cri_pod_stats_host *host,
                                                   const struct cri_ctr_stats_source *src);
 /* Every container of the pod, prepared in a short read txn of its own and
  * then sampled (PodSandboxStats' containers). */
-int cri_ctr_stats_of_pod(struct cri_request *req, struct cri_pod_stats_host *host,
-                         const char *pod_id, Runtime__V1__ContainerStats ***out, size_t *n_out,
-                         crio_error_t *err);
+int cri_ctr_stats_of_pod(struct cri_request *req, const char *pod_id,
+                         Runtime__V1__ContainerStats ***out, size_t *n_out, crio_error_t *err);
 
 #endif

@@ -53,11 +53,6 @@ bool cri_request_cancelled(const struct cri_request *req);
 /* errno-like status -> grpc_status_code. */
 grpc_status_code cri_status_from_errno(int status);
 
-/* The cgroup manager of the configured driver (stats_cgroup.c). */
-struct oci_cgroup_manager;
-const struct oci_cgroup_manager *cri_cgroup_manager(const struct cri_context *ctx,
-                                                    crio_error_t *err);
-
 /* Record maps -> CRI maps: both are arrays of {key, value} messages, of a
  * type generated per map field, hence a macro.  Copied into the request's
  * arena; `out` is never NULL, even for an empty map. */
@@ -210,13 +205,8 @@ struct cri_pod_stats_source {
 };
 int cri_pod_stats_prepare(struct cri_request *req, const struct Crio__Store__ObjectRecord *rec,
                           struct cri_pod_stats_source *out, crio_error_t *err);
-/* What sampling reads once per call rather than per pod (where the cgroup
- * controllers are mounted); loaded on first use. */
-struct cri_pod_stats_host;
-struct cri_pod_stats_host *cri_pod_stats_host_new(struct cri_request *req);
-int cri_pod_stats_sample(struct cri_request *req, struct cri_pod_stats_host *host,
-                         const struct cri_pod_stats_source *src, Runtime__V1__PodSandboxStats **out,
-                         crio_error_t *err);
+int cri_pod_stats_sample(struct cri_request *req, const struct cri_pod_stats_source *src,
+                         Runtime__V1__PodSandboxStats **out, crio_error_t *err);
 
 /* ---- lists and their streams -------------------------------------------------
  * What a List handler reads, shared with its Stream form: the matching
@@ -263,9 +253,7 @@ int cri_handle_list_pod_sandbox_metrics(struct cri_request *req, ProtobufCMessag
 int cri_handle_stream_pod_sandbox_metrics(struct cri_request *req, crio_error_t *err);
 /* The metrics of one pod and its containers (rpc_metric_set.c), sampled
  * now from the stats sources; in the request's arena. */
-struct cri_pod_stats_host;
 Runtime__V1__PodSandboxMetrics *cri_pod_metrics_sample(struct cri_request *req,
-                                                       struct cri_pod_stats_host *host,
                                                        const struct cri_pod_stats_source *src);
 
 #endif

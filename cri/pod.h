@@ -7,7 +7,6 @@
 
 int cri_pod_config_validate(const Runtime__V1__RunPodSandboxRequest *req,
                             const struct cri_config *cfg, crio_error_t *err);
-int cri_pod_sysctls_validate(const Runtime__V1__PodSandboxConfig *config, crio_error_t *err);
 const struct cri_runtime_handler *cri_runtime_handler_find(const struct cri_config *cfg,
                                                            const char *name);
 /* The reserved name: k8s_<name>_<namespace>_<uid>_<attempt>.  malloc'd. */

@@ -8,7 +8,7 @@
 
 #include "cri/internal.h"
 #include "cri/pod.h"
-#include "oci/oci.h"
+#include "reconciler/reconciler.h"
 
 static bool valid_ip(const char *s) {
   unsigned char buf[16];
@@ -37,15 +37,7 @@ static int check_metadata(const Runtime__V1__PodSandboxMetadata *md, crio_error_
 static int check_dns(const Runtime__V1__DNSConfig *dns, crio_error_t *err) {
   if (dns == NULL)
     return 0;
-  struct oci_dns_config cfg = {
-      .servers = (const char *const *)dns->servers,
-      .n_servers = dns->n_servers,
-      .searches = (const char *const *)dns->searches,
-      .n_searches = dns->n_searches,
-      .options = (const char *const *)dns->options,
-      .n_options = dns->n_options,
-  };
-  if (oci_dns_config_validate(&cfg, err) < 0)
+  if (reconciler_pod_check_dns(dns, err) < 0)
     return crio_error_prefix(err, "config.dns_config");
   return 0;
 }
@@ -136,7 +128,7 @@ int cri_pod_config_validate(const Runtime__V1__RunPodSandboxRequest *req,
     return crio_error(err, EINVAL, "config is required");
   if (check_metadata(c->metadata, err) < 0)
     return -1;
-  if (c->hostname && *c->hostname && oci_hostname_validate(c->hostname, err) < 0)
+  if (c->hostname && *c->hostname && reconciler_pod_check_hostname(c->hostname, err) < 0)
     return crio_error_prefix(err, "config.hostname");
   if (c->log_directory && *c->log_directory && c->log_directory[0] != '/')
     return crio_error(err, EINVAL, "config.log_directory: \"%s\" is not an absolute path",
@@ -156,8 +148,8 @@ int cri_pod_config_validate(const Runtime__V1__RunPodSandboxRequest *req,
     if (c->linux->security_context &&
         check_namespaces(c->linux->security_context->namespace_options, err) < 0)
       return -1;
-    if (cri_pod_sysctls_validate(c, err) < 0)
-      return -1;
+    if (reconciler_pod_check_sysctls(c, err) < 0)
+      return crio_error_prefix(err, "config.linux.sysctls");
   }
   if (cri_runtime_handler_find(cfg, req->runtime_handler) == NULL)
     return crio_error(err, EINVAL, "runtime_handler: \"%s\" is not a configured runtime handler",

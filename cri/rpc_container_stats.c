@@ -13,7 +13,7 @@ int cri_handle_container_stats(struct cri_request *req, ProtobufCMessage **respo
     return -1;
   Runtime__V1__ContainerStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__container_stats_response__init(resp);
-  resp->stats = cri_ctr_stats_sample(req, cri_pod_stats_host_new(req), &src);
+  resp->stats = cri_ctr_stats_sample(req, &src);
   *response = &resp->base;
   return 0;
 }

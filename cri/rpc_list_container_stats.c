@@ -62,9 +62,8 @@ int cri_handle_list_container_stats(struct cri_request *req, ProtobufCMessage **
   Runtime__V1__ListContainerStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_container_stats_response__init(resp);
   resp->stats = cri_alloc(req, (n + 1) * sizeof(*resp->stats));
-  struct cri_pod_stats_host *host = cri_pod_stats_host_new(req);
   for (size_t i = 0; i < n; i++)
-    resp->stats[i] = cri_ctr_stats_sample(req, host, &items[i]);
+    resp->stats[i] = cri_ctr_stats_sample(req, &items[i]);
   resp->n_stats = n;
   *response = &resp->base;
   return 0;

@@ -12,9 +12,8 @@ int cri_handle_list_pod_sandbox_metrics(struct cri_request *req, ProtobufCMessag
   Runtime__V1__ListPodSandboxMetricsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_pod_sandbox_metrics_response__init(resp);
   resp->pod_metrics = cri_alloc(req, (n + 1) * sizeof(*resp->pod_metrics));
-  struct cri_pod_stats_host *host = cri_pod_stats_host_new(req);
   for (size_t i = 0; i < n; i++)
-    resp->pod_metrics[i] = cri_pod_metrics_sample(req, host, &pods[i]);
+    resp->pod_metrics[i] = cri_pod_metrics_sample(req, &pods[i]);
   resp->n_pod_metrics = n;
   *response = &resp->base;
   return 0;

@@ -58,13 +58,12 @@ int cri_handle_list_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage 
   Runtime__V1__ListPodSandboxStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_pod_sandbox_stats_response__init(resp);
   resp->stats = cri_alloc(req, (n + 1) * sizeof(*resp->stats));
-  struct cri_pod_stats_host *host = cri_pod_stats_host_new(req);
   for (size_t i = 0; i < n; i++) {
     /* A pod stopped or removed since the transaction loses what went with
      * it; the others are still worth answering, so a pod's failure is
      * logged and its entry keeps what could be read. */
     cleanup_error crio_error_t pod_err = NULL;
-    if (cri_pod_stats_sample(req, host, &pods[i], &resp->stats[i], &pod_err) < 0)
+    if (cri_pod_stats_sample(req, &pods[i], &resp->stats[i], &pod_err) < 0)
       log_debug("ListPodSandboxStats: %s", crio_error_message(&pod_err));
   }
   resp->n_stats = n;

@@ -222,13 +222,12 @@ static Runtime__V1__ContainerMetrics *container_metrics(struct cri_request *req,
 }
 
 Runtime__V1__PodSandboxMetrics *cri_pod_metrics_sample(struct cri_request *req,
-                                                       struct cri_pod_stats_host *host,
                                                        const struct cri_pod_stats_source *src) {
   Runtime__V1__PodSandboxStats *stats = NULL;
   /* As the stats lists: a pod stopped or removed meanwhile keeps what
    * could still be read. */
   cleanup_error crio_error_t e = NULL;
-  if (cri_pod_stats_sample(req, host, src, &stats, &e) < 0)
+  if (cri_pod_stats_sample(req, src, &stats, &e) < 0)
     log_debug("pod metrics: %s", crio_error_message(&e));
   const Runtime__V1__PodSandboxMetadata *md = src->attributes->metadata;
   const char *namespace_ = md && md->namespace_ ? md->namespace_ : "";

@@ -4,13 +4,12 @@
 #include "cri/ctr_ops.h"
 
 struct stream_state {
-  struct cri_pod_stats_host *host;
   const struct cri_ctr_stats_source *items;
 };
 
 static ProtobufCMessage *sample(struct cri_request *scratch, size_t i, void *data) {
   struct stream_state *st = data;
-  return &cri_ctr_stats_sample(scratch, st->host, &st->items[i])->base;
+  return &cri_ctr_stats_sample(scratch, &st->items[i])->base;
 }
 
 int cri_handle_stream_container_stats(struct cri_request *req, crio_error_t *err) {
@@ -19,7 +18,7 @@ int cri_handle_stream_container_stats(struct cri_request *req, crio_error_t *err
   size_t n = 0;
   if (cri_ctr_stats_list_prepare(req, in->filter, &items, &n, err) < 0)
     return -1;
-  struct stream_state st = {.host = cri_pod_stats_host_new(req), .items = items};
+  struct stream_state st = {.items = items};
   return cri_stream_items(req, &runtime__v1__stream_container_stats_response__descriptor, n, sample,
                           &st, err);
 }

@@ -3,13 +3,12 @@
 #include "cri/internal.h"
 
 struct stream_state {
-  struct cri_pod_stats_host *host;
   const struct cri_pod_stats_source *pods;
 };
 
 static ProtobufCMessage *sample(struct cri_request *scratch, size_t i, void *data) {
   struct stream_state *st = data;
-  return &cri_pod_metrics_sample(scratch, st->host, &st->pods[i])->base;
+  return &cri_pod_metrics_sample(scratch, &st->pods[i])->base;
 }
 
 int cri_handle_stream_pod_sandbox_metrics(struct cri_request *req, crio_error_t *err) {
@@ -17,7 +16,7 @@ int cri_handle_stream_pod_sandbox_metrics(struct cri_request *req, crio_error_t 
   size_t n = 0;
   if (cri_pod_stats_list_prepare(req, NULL, &pods, &n, err) < 0)
     return -1;
-  struct stream_state st = {.host = cri_pod_stats_host_new(req), .pods = pods};
+  struct stream_state st = {.pods = pods};
   return cri_stream_items(req, &runtime__v1__stream_pod_sandbox_metrics_response__descriptor, n,
                           sample, &st, err);
 }

@@ -5,7 +5,6 @@
 #include "cri/internal.h"
 
 struct stream_state {
-  struct cri_pod_stats_host *host;
   const struct cri_pod_stats_source *pods;
 };
 
@@ -14,7 +13,7 @@ static ProtobufCMessage *sample(struct cri_request *scratch, size_t i, void *dat
   Runtime__V1__PodSandboxStats *stats = NULL;
   /* As in the list: a pod gone meanwhile keeps what could be read. */
   cleanup_error crio_error_t e = NULL;
-  if (cri_pod_stats_sample(scratch, st->host, &st->pods[i], &stats, &e) < 0)
+  if (cri_pod_stats_sample(scratch, &st->pods[i], &stats, &e) < 0)
     log_debug("StreamPodSandboxStats: %s", crio_error_message(&e));
   return &stats->base;
 }
@@ -26,7 +25,7 @@ int cri_handle_stream_pod_sandbox_stats(struct cri_request *req, crio_error_t *e
   if (cri_pod_stats_list_prepare(req, in->filter, &pods, &n, err) < 0)
     return -1;
   /* The host facts are loaded once, into the call's own arena. */
-  struct stream_state st = {.host = cri_pod_stats_host_new(req), .pods = pods};
+  struct stream_state st = {.pods = pods};
   return cri_stream_items(req, &runtime__v1__stream_pod_sandbox_stats_response__descriptor, n,
                           sample, &st, err);
 }

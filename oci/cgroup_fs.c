@@ -11,142 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "oci/cgroup_internal.h"
 #include "oci/oci.h"
 
-/* One mounted cgroup hierarchy. */
-struct cg_hier {
-  char *mountpoint;
-  char *root; /* the cgroup mounted there ("/" unless in a cgroupns) */
-  bool v2;
-  char *controllers; /* v1: super options ("rw,cpu"); v2: cgroup.controllers */
-};
-
-struct cg_hiers {
-  struct cg_hier *h;
-  size_t n;
-};
-
-static void cg_hiers_release(struct cg_hiers *hs) {
-  for (size_t i = 0; i < hs->n; i++) {
-    free(hs->h[i].mountpoint);
-    free(hs->h[i].root);
-    free(hs->h[i].controllers);
-  }
-  free(hs->h);
-  hs->h = NULL;
-  hs->n = 0;
-}
-#define cleanup_cg_hiers __attribute__((cleanup(cg_hiers_release)))
-
-static bool has_token(const char *list, const char *token, const char *seps) {
-  size_t len = strlen(token);
-  for (const char *p = list; p && *p;) {
-    size_t n = strcspn(p, seps);
-    if (n == len && strncmp(p, token, len) == 0)
-      return true;
-    p += n;
-    p += strspn(p, seps);
-  }
-  return false;
-}
-
-static bool hier_has(const struct cg_hier *h, const char *controller) {
-  return has_token(h->controllers, controller, h->v2 ? " \n" : ",");
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static char *mountinfo_unescape(const char *s) {
-  char *out = xstrdup(s), *o = out;
-  for (const char *p = s; *p; p++) {
-    if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
-        p[3] <= '7') {
-      *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-      p += 3;
-    } else {
-      *o++ = *p;
-    }
-  }
-  *o = '\0';
-  return out;
-}
-
-/* Every cgroup hierarchy mounted in our mount namespace, once each (a
- * hierarchy mounted twice has one device number). */
 static int cg_hiers_load(struct cg_hiers *hs, crio_error_t *err) {
-  cleanup_free char *text = NULL;
-  if (crio_read_file("/proc/self/mountinfo", &text, NULL, err) < 0)
-    return -1;
-  char seen_devs[64][32];
-  size_t n_seen = 0;
-  char *save = NULL;
-  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    /* id parent major:minor root mountpoint opts [optional...] - fstype
-     * source superopts */
-    char *f[6] = {0};
-    char *p = line;
-    for (int i = 0; i < 6 && p; i++) {
-      f[i] = p;
-      p = strchr(p, ' ');
-      if (p)
-        *p++ = '\0';
-    }
-    char *dash = p ? strstr(p, "- ") : NULL;
-    if (f[4] == NULL || dash == NULL)
-      continue;
-    char *fstype = dash + 2;
-    char *source = strchr(fstype, ' ');
-    if (source == NULL)
-      continue;
-    *source++ = '\0';
-    char *superopts = strchr(source, ' ');
-    superopts = superopts ? superopts + 1 : (char *)"";
-    bool v2 = strcmp(fstype, "cgroup2") == 0;
-    if (!v2 && strcmp(fstype, "cgroup") != 0)
-      continue;
-    bool dup = false;
-    for (size_t i = 0; i < n_seen; i++)
-      dup = dup || strcmp(seen_devs[i], f[2]) == 0;
-    if (dup)
-      continue;
-    if (n_seen < sizeof(seen_devs) / sizeof(seen_devs[0]))
-      snprintf(seen_devs[n_seen++], sizeof(seen_devs[0]), "%s", f[2]);
-
-    hs->h = xrealloc(hs->h, (hs->n + 1) * sizeof(*hs->h));
-    struct cg_hier *h = &hs->h[hs->n++];
-    h->mountpoint = mountinfo_unescape(f[4]);
-    h->root = mountinfo_unescape(f[3]);
-    h->v2 = v2;
-    h->controllers = NULL;
-    if (v2) {
-      cleanup_free char *path = xasprintf("%s/cgroup.controllers", h->mountpoint);
-      crio_error_t ignored = NULL;
-      if (crio_read_file(path, &h->controllers, NULL, &ignored) < 0) {
-        crio_error_release(&ignored);
-        h->controllers = xstrdup("");
-      }
-    } else {
-      h->controllers = xstrdup(superopts);
-    }
-  }
-  if (hs->n == 0)
-    return crio_error(err, ENOENT, "no cgroup hierarchy is mounted");
-  return 0;
-}
-
-/* The directory of cgroup `path` in hierarchy h. */
-static int hier_dir(const struct cg_hier *h, const char *path, char **dir, crio_error_t *err) {
-  if (strcmp(h->root, "/") == 0) {
-    *dir = xasprintf("%s%s", h->mountpoint, path);
-    return 0;
-  }
-  size_t rlen = strlen(h->root);
-  if (strncmp(path, h->root, rlen) != 0 || (path[rlen] != '/' && path[rlen] != '\0'))
-    return crio_error(err, EXDEV,
-                      "cgroup %s is outside the part of the hierarchy mounted "
-                      "at %s (%s)",
-                      path, h->mountpoint, h->root);
-  *dir = xasprintf("%s%s", h->mountpoint, path + rlen);
-  return 0;
+  return cg_hiers_load_from(NULL, hs, err);
 }
 
 static int write_string(const char *path, const char *value, crio_error_t *err) {
@@ -275,7 +144,7 @@ static void v2_enable_controllers(const char *dir) {
   }
   char *save = NULL;
   for (char *c = strtok_r(offered, " \n", &save); c; c = strtok_r(NULL, " \n", &save)) {
-    if (has_token(enabled, c, " \n"))
+    if (cg_has_token(enabled, c, " \n"))
       continue;
     cleanup_free char *plus = xasprintf("+%s", c);
     if (write_string(enabled_path, plus, &e) < 0)
@@ -467,116 +336,27 @@ static int cgroupfs_remove(const char *path, crio_error_t *err) {
 
 /* ---- stats ------------------------------------------------------------------- */
 
-/* Value of `key` in a "key value\n" file (memory.stat, cpu.stat). */
-static bool flat_keyed(const char *text, const char *key, uint64_t *out) {
-  size_t klen = strlen(key);
-  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-    if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
-      *out = strtoull(p + klen + 1, NULL, 10);
-      return true;
-    }
-  }
-  return false;
-}
-
-static int read_u64(const char *dir, const char *file, uint64_t *out, crio_error_t *err) {
-  cleanup_free char *path = xasprintf("%s/%s", dir, file);
-  cleanup_free char *text = NULL;
-  if (crio_read_file(path, &text, NULL, err) < 0)
-    return -1;
-  char *end = NULL;
-  errno = 0;
-  *out = strtoull(text, &end, 10);
-  if (errno || end == text)
-    return crio_error(err, EINVAL, "parse %s", path);
-  return 0;
-}
-
-static int read_text(const char *dir, const char *file, char **out, crio_error_t *err) {
-  cleanup_free char *path = xasprintf("%s/%s", dir, file);
-  return crio_read_file(path, out, NULL, err);
-}
-
-static int stats_v1(const struct cg_hiers *hs, const char *path, struct oci_cgroup_stats *out,
-                    crio_error_t *err) {
-  bool have_cpu = false, have_memory = false;
-  for (size_t i = 0; i < hs->n; i++) {
-    const struct cg_hier *h = &hs->h[i];
-    if (h->v2)
-      continue;
-    cleanup_free char *dir = NULL;
-    if ((hier_has(h, "cpuacct") || hier_has(h, "memory")) && hier_dir(h, path, &dir, err) < 0)
-      return -1;
-    if (hier_has(h, "cpuacct")) {
-      if (read_u64(dir, "cpuacct.usage", &out->cpu_usage_ns, err) < 0)
-        return -1;
-      have_cpu = true;
-    }
-    if (hier_has(h, "memory")) {
-      cleanup_free char *stat = NULL;
-      if (read_u64(dir, "memory.usage_in_bytes", &out->memory_usage_bytes, err) < 0 ||
-          read_text(dir, "memory.stat", &stat, err) < 0)
-        return -1;
-      uint64_t inactive_file = 0;
-      flat_keyed(stat, "total_inactive_file", &inactive_file);
-      flat_keyed(stat, "total_rss", &out->memory_rss_bytes);
-      flat_keyed(stat, "total_pgfault", &out->memory_page_faults);
-      flat_keyed(stat, "total_pgmajfault", &out->memory_major_page_faults);
-      out->memory_working_set_bytes =
-          out->memory_usage_bytes > inactive_file ? out->memory_usage_bytes - inactive_file : 0;
-      have_memory = true;
-    }
-  }
-  if (!have_cpu || !have_memory)
-    return crio_error(err, ENOTSUP, "cgroup stats: no %s hierarchy is mounted",
-                      have_cpu ? "memory" : "cpuacct");
-  return 0;
-}
-
-static int stats_v2(const struct cg_hier *h, const char *path, struct oci_cgroup_stats *out,
-                    crio_error_t *err) {
-  cleanup_free char *dir = NULL;
-  cleanup_free char *cpu = NULL, *mem = NULL;
-  if (hier_dir(h, path, &dir, err) < 0 || read_text(dir, "cpu.stat", &cpu, err) < 0 ||
-      read_u64(dir, "memory.current", &out->memory_usage_bytes, err) < 0 ||
-      read_text(dir, "memory.stat", &mem, err) < 0)
-    return -1;
-  uint64_t usage_usec = 0, inactive_file = 0;
-  if (!flat_keyed(cpu, "usage_usec", &usage_usec))
-    return crio_error(err, EINVAL, "%s/cpu.stat has no usage_usec", dir);
-  out->cpu_usage_ns = usage_usec * 1000;
-  flat_keyed(mem, "inactive_file", &inactive_file);
-  flat_keyed(mem, "anon", &out->memory_rss_bytes);
-  flat_keyed(mem, "pgfault", &out->memory_page_faults);
-  flat_keyed(mem, "pgmajfault", &out->memory_major_page_faults);
-  out->memory_working_set_bytes =
-      out->memory_usage_bytes > inactive_file ? out->memory_usage_bytes - inactive_file : 0;
-  return 0;
-}
-
+/* The stats sampler's reading, from a sampler of this call's own (the
+ * daemon keeps one for its stats calls; this entry point serves tests and
+ * one-off readings). */
 static int cgroupfs_stats(const char *path, struct oci_cgroup_stats *out, crio_error_t *err) {
   cleanup_free char *clean = NULL;
   if (cg_parent_normalize(path, &clean, err) < 0)
     return -1;
-  const char *p = clean[0] ? clean : "";
-  memset(out, 0, sizeof(*out));
-  out->timestamp_ns = crio_now_ns();
-  enum oci_cgroup_mode mode;
-  cleanup_cg_hiers struct cg_hiers hs = {0};
-  if (oci_cgroup_mode_detect(&mode, err) < 0 || cg_hiers_load(&hs, err) < 0)
+  struct oci_cgroup_sampler *s = oci_cgroup_sampler_new(NULL);
+  struct oci_cgroup_usage u;
+  int rc = oci_cgroup_sample(s, clean[0] ? clean : "/", 0, &u, err);
+  oci_cgroup_sampler_free(s);
+  if (rc < 0)
     return -1;
-  int rc;
-  if (mode == OCI_CGROUP_UNIFIED) {
-    rc = -1;
-    for (size_t i = 0; i < hs.n && rc < 0; i++)
-      if (hs.h[i].v2)
-        rc = stats_v2(&hs.h[i], p, out, err);
-    if (rc < 0 && !(err && *err))
-      crio_error(err, ENOENT, "no cgroup v2 hierarchy is mounted");
-  } else {
-    rc = stats_v1(&hs, p, out, err);
-  }
-  return rc < 0 ? crio_error_prefix(err, "stats of cgroup %s", clean[0] ? clean : "/") : 0;
+  *out = (struct oci_cgroup_stats){.timestamp_ns = u.timestamp_ns,
+                                   .cpu_usage_ns = u.cpu_usage_ns,
+                                   .memory_usage_bytes = u.memory_usage_bytes,
+                                   .memory_working_set_bytes = u.memory_working_set_bytes,
+                                   .memory_rss_bytes = u.memory_rss_bytes,
+                                   .memory_page_faults = u.memory_page_faults,
+                                   .memory_major_page_faults = u.memory_major_page_faults};
+  return 0;
 }
 
 /* ---- update ------------------------------------------------------------------ */

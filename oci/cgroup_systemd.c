@@ -415,3 +415,22 @@ const struct oci_cgroup_manager oci_cgroup_manager_systemd = {
     .stats = systemd_stats,
     .update = systemd_update,
 };
+
+/* The cgroupfs form is the path itself; the systemd form is expanded as
+ * runc expands it (oci.h). */
+char *oci_cgroup_of_spec_path(const char *spec_path) {
+  if (spec_path[0] == '/')
+    return xstrdup(spec_path);
+  const char *c1 = strchr(spec_path, ':');
+  const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+  if (c2 == NULL || strchr(c2 + 1, ':') || strchr(spec_path, '/'))
+    return NULL;
+  cleanup_free char *slice = xstrndup(spec_path, (size_t)(c1 - spec_path));
+  cleanup_free char *prefix = xstrndup(c1 + 1, (size_t)(c2 - c1 - 1));
+  cleanup_free char *slice_path = NULL;
+  cleanup_error crio_error_t e = NULL;
+  if (oci_systemd_slice_path(slice[0] ? slice : "system.slice", &slice_path, &e) < 0)
+    return NULL;
+  return xasprintf("%s/%s%s%s.scope", strcmp(slice_path, "/") == 0 ? "" : slice_path, prefix,
+                   prefix[0] ? "-" : "", c2 + 1);
+}

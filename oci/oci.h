@@ -262,6 +262,41 @@ const struct oci_cgroup_manager *oci_cgroup_manager_get(const char *driver, crio
 extern const struct oci_cgroup_manager oci_cgroup_manager_cgroupfs;
 extern const struct oci_cgroup_manager oci_cgroup_manager_systemd;
 
+/* ---- the stats sampler (cgroup_sampler.c) ------------------------------------
+ * Read-only: what ContainerStats and PodSandboxStats report of a cgroup.
+ * One per daemon; thread-safe.  It reads the mounted hierarchies once, at
+ * the first sample, and keeps each sampled cgroup's files open (closed
+ * after a minute unused), so a sample is a few preads. */
+struct oci_cgroup_usage {
+  int64_t timestamp_ns; /* CLOCK_REALTIME when read */
+  uint64_t cpu_usage_ns;
+  uint64_t memory_usage_bytes;       /* v1 usage_in_bytes; v2 memory.current */
+  uint64_t memory_working_set_bytes; /* usage - inactive_file */
+  uint64_t memory_rss_bytes;         /* v1 total_rss; v2 anon */
+  uint64_t memory_page_faults;
+  uint64_t memory_major_page_faults;
+  uint64_t memory_limit_bytes; /* the cgroup's own limit; 0: none */
+  bool has_process_count;      /* asked for with OCI_CGROUP_SAMPLE_PROCESSES */
+  uint64_t process_count;      /* pids.current, else cgroup.procs of the subtree */
+};
+struct oci_cgroup_sampler;
+/* mountinfo_path: where the hierarchies are listed; NULL for
+ * /proc/self/mountinfo (tests point it at a fake tree). */
+struct oci_cgroup_sampler *oci_cgroup_sampler_new(const char *mountinfo_path);
+void oci_cgroup_sampler_free(struct oci_cgroup_sampler *s);
+#define OCI_CGROUP_SAMPLE_PROCESSES 1u
+/* CPU and memory of cgroup `cgroup` (a path below the hierarchy roots),
+ * with the process count if flags ask.  ENOENT for a cgroup that does not
+ * exist. */
+int oci_cgroup_sample(struct oci_cgroup_sampler *s, const char *cgroup, unsigned flags,
+                      struct oci_cgroup_usage *out, crio_error_t *err);
+
+/* The cgroup a runtime made for a container from the spec's cgroupsPath: a
+ * cgroupfs path is the cgroup itself; the systemd form
+ * "<slice>:<prefix>:<name>" is <slice's path>/<prefix>-<name>.scope, as runc
+ * expands it.  NULL if it is in neither form.  malloc'd. */
+char *oci_cgroup_of_spec_path(const char *spec_cgroups_path);
+
 /* systemd slice names, as runc expands them: "a-b-c.slice" is the cgroup
  * path "/a.slice/a-b.slice/a-b-c.slice"; "-.slice" is "/".  EINVAL for a
  * name that is not a valid slice (no ".slice", '/' in it, empty or "--"

@@ -17,7 +17,9 @@
 #ifndef CRIO_OCI_ROOTFS_H
 #define CRIO_OCI_ROOTFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/common.h"
 
@@ -46,5 +48,34 @@ int oci_rootfs_unmount(const char *path, crio_error_t *err);
  * mount left inside fails the removal instead of emptying the mount).
  * Absent is success. */
 int oci_remove_tree(const char *path, crio_error_t *err);
+
+/* What a container's writable layer holds (rootfs_usage.c, read-only, for
+ * ContainerStats): bytes (allocated blocks) and inodes under the upper dir,
+ * walked with lstat of every entry, never following a link or crossing into
+ * another filesystem, with a budget (200,000 entries, depth 128): a
+ * container that wrote millions of files must not stall a stats call for
+ * seconds.  Past the budget the sum so far is reported, a lower bound, and
+ * `partial` says so.  (Where the upper dir is its own filesystem, a quota'd
+ * volume, statfs would answer at once; here it shares the daemon's root, so
+ * only a walk can tell the container's share.) */
+struct oci_layer_usage {
+  uint64_t bytes, inodes;
+  unsigned entries;
+  bool partial;
+};
+int oci_rootfs_upper_usage(const char *upper_dir, struct oci_layer_usage *out, crio_error_t *err);
+
+/* The same for the stats calls, with each upper dir walked at most every
+ * OCI_LAYER_SAMPLE_MAX_AGE_S seconds: a walk costs a few syscalls per file
+ * the container wrote, against a few preads for its CPU and memory, and
+ * disk usage is a slow-moving figure (cadvisor refreshes it every minute).
+ * `sampled_ns` says when (CLOCK_REALTIME) the reported walk ran.
+ * Thread-safe; one per daemon. */
+#define OCI_LAYER_SAMPLE_MAX_AGE_S 10
+struct oci_layer_sampler;
+struct oci_layer_sampler *oci_layer_sampler_new(void);
+void oci_layer_sampler_free(struct oci_layer_sampler *s);
+int oci_layer_sample(struct oci_layer_sampler *s, const char *upper_dir,
+                     struct oci_layer_usage *out, int64_t *sampled_ns, crio_error_t *err);
 
 #endif

@@ -7,7 +7,9 @@ list(APPEND CRIO_OCI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/sysctl.c
   ${CMAKE_CURRENT_LIST_DIR}/pod_files.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup_manager.c
+  ${CMAKE_CURRENT_LIST_DIR}/cgroup_hiers.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup_fs.c
+  ${CMAKE_CURRENT_LIST_DIR}/cgroup_sampler.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup_systemd.c)
 list(APPEND CRIO_OCI_LIBS PkgConfig::SYSTEMD Threads::Threads)
 

@@ -123,6 +123,11 @@ struct reconciler {
   struct reconcile_object *retry_list;
   bool started;
   bool stopping;
+
+  /* The stats samplers' state (stats.c); thread-safe on their own. */
+  struct oci_cgroup_sampler *cgroup_sampler;
+  struct cni_stats_sampler *netns_sampler;
+  struct oci_layer_sampler *layer_sampler;
 };
 
 static inline void reconciler_cond_init_monotonic(pthread_cond_t *cond) {
@@ -139,6 +144,11 @@ static inline void reconciler_timespec_from_ns(int64_t ns, struct timespec *ts) 
   ts->tv_sec = (time_t)(ns / 1000000000LL);
   ts->tv_nsec = (long)(ns % 1000000000LL);
 }
+
+/* stats.c: the samplers' state, made with the reconciler (cheap: they read
+ * the host at their first sample) and freed with it. */
+void reconciler_samplers_init(struct reconciler *r);
+void reconciler_samplers_release(struct reconciler *r);
 
 /* steps.c */
 const struct step_registration *reconciler_step_lookup(const struct reconciler *r,

@@ -45,6 +45,7 @@ int reconciler_new(struct store *store, const struct reconciler_options *options
   r->steps = xcalloc(r->n_steps, sizeof(*r->steps));
   pthread_mutex_init(&r->lock, NULL);
   reconciler_cond_init_monotonic(&r->work);
+  reconciler_samplers_init(r);
   if (reconciler_hooks_parse(r, options, err) < 0) {
     reconciler_free(r);
     return -1;
@@ -101,6 +102,7 @@ void reconciler_free(struct reconciler *r) {
   objects_free_all(r);
   free(r->threads);
   free(r->steps);
+  reconciler_samplers_release(r);
   pthread_cond_destroy(&r->work);
   pthread_mutex_destroy(&r->lock);
   free(r);

@@ -492,4 +492,72 @@ int reconciler_container_watch_exits(struct reconciler *r, struct reconciler_con
 int reconciler_containers_adopt(struct reconciler *r, struct reconciler_container_env *env,
                                 crio_error_t *err);
 
+/* ---- what the pod steps accept (pod_checks.c) ------------------------------------
+ * Checks RunPodSandbox makes before anything is persisted, by the rules the
+ * pod steps later apply on the host; EINVAL naming what is wrong (the
+ * caller names the field). */
+struct Runtime__V1__DNSConfig;
+struct Runtime__V1__PodSandboxConfig;
+/* An RFC 1123 name of at most 64 characters. */
+int reconciler_pod_check_hostname(const char *hostname, crio_error_t *err);
+/* Servers (IP literals), search domains and options within the limits
+ * glibc and the kubelet set. */
+int reconciler_pod_check_dns(const struct Runtime__V1__DNSConfig *dns, crio_error_t *err);
+/* Every sysctl namespaced, in a namespace the pod does not share with the
+ * node (net unless host network, ipc unless host IPC). */
+int reconciler_pod_check_sysctls(const struct Runtime__V1__PodSandboxConfig *config,
+                                 crio_error_t *err);
+
+/* ---- read-only samplers (stats.c) -----------------------------------------------
+ * What the stats calls read of the host, passed through from the folders that
+ * own each part (oci/: cgroups and the writable layer; cni/: the pod's
+ * interface counters).  They never change the host and never wait for an
+ * object's steps: a reading, not an operation.  The reconciler owns the
+ * samplers' state (hierarchy snapshot, kept cgroup files and netlink
+ * sockets) for the daemon's life. */
+struct reconciler_cgroup_usage {
+  int64_t timestamp_ns; /* CLOCK_REALTIME when read */
+  uint64_t cpu_usage_ns;
+  uint64_t memory_usage_bytes;
+  uint64_t memory_working_set_bytes;
+  uint64_t memory_rss_bytes;
+  uint64_t memory_page_faults;
+  uint64_t memory_major_page_faults;
+  uint64_t memory_limit_bytes; /* the cgroup's own limit; 0: none */
+  bool has_process_count;
+  uint64_t process_count;
+};
+struct reconciler_if_usage {
+  uint64_t rx_bytes, rx_errors, tx_bytes, tx_errors;
+};
+struct reconciler_layer_usage {
+  int64_t timestamp_ns; /* when the walk reported ran (CLOCK_REALTIME) */
+  uint64_t bytes, inodes;
+  unsigned entries;
+  bool partial; /* the walk's budget ran out: a lower bound */
+};
+
+/* The cgroup to read for a container: the one its runtime made from the
+ * cgroupsPath the record keeps (cgroupfs path, or systemd
+ * "<slice>:<prefix>:<name>").  NULL if in neither form.  malloc'd. */
+char *reconciler_container_cgroup(const store_record *rec);
+/* The cgroup holding the whole pod: the kubelet's cgroup_parent (the
+ * pod-level cgroup, in which the containers are siblings of the sandbox's
+ * cgroup) as the configured cgroup manager names it; without a parent, the
+ * sandbox's own cgroup.  *path NULL when the pod has no cgroup (none made
+ * yet, or removed). */
+int reconciler_pod_cgroup(const struct reconciler_container_env *env, const store_record *rec,
+                          char **path, crio_error_t *err);
+/* CPU and memory of a cgroup, and its process count when asked. */
+int reconciler_sample_cgroup(struct reconciler *r, const char *cgroup, bool processes,
+                             struct reconciler_cgroup_usage *out, crio_error_t *err);
+/* Counters of `ifname` in the network namespace pinned at netns_path. */
+int reconciler_sample_interface(struct reconciler *r, const char *netns_path, const char *ifname,
+                                struct reconciler_if_usage *out, crio_error_t *err);
+/* Bytes and inodes of a container's writable layer (its upper dir), from a
+ * walk at most OCI_LAYER_SAMPLE_MAX_AGE_S (10) seconds old: walking costs a
+ * few syscalls per file the container wrote, and disk usage moves slowly. */
+int reconciler_sample_layer(struct reconciler *r, const char *upper_dir,
+                            struct reconciler_layer_usage *out, crio_error_t *err);
+
 #endif

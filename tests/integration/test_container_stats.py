@@ -76,6 +76,53 @@ def test_stats_of_a_busy_container(ctr_env):
     assert layer.fs_id.mountpoint == str(env.root / "containers"), f"saw {layer.fs_id}"
 
 
+GROW = ("echo ready; while [ ! -e /grow ]; do :; done; "
+        "head -c 33554432 /dev/zero > /dev/shm/grown; echo grown; while :; do :; done")
+
+
+def test_cpu_and_memory_move_for_a_busy_container_in_the_lists(ctr_env):
+    """The lists read each cgroup's kept files afresh on every call: CPU time
+    grows while the container spins, and its working set (and its pod's)
+    grows by the 32 MiB it then writes to its /dev/shm, a tmpfs whose pages
+    are charged to the writer's cgroup."""
+    env = ctr_env
+    pod_id, pod_cfg = env.run_pod("mover")
+    cid = start(env, pod_id, pod_cfg, "mover", GROW, memory_limit=256 << 20)
+    log = ch.container_status(env.client, cid).status.log_path
+    said = lambda word: any(msg == word for _s, _t, msg in ch.log_lines(log))  # noqa: E731
+    ch.wait_for(lambda: said("ready"), what="the container to be ready")
+
+    def sample():
+        ctr = {s.attributes.id: s for s in list_stats(env.client)}[cid]
+        pods = env.client.call("ListPodSandboxStats",
+                               env.client.request("ListPodSandboxStats")).stats
+        pod = {s.attributes.id: s for s in pods}[pod_id]
+        in_pod = {c.attributes.id: c for c in pod.linux.containers}[cid]
+        return ctr, pod.linux, in_pod
+
+    c1, pod1, in_pod1 = sample()
+    time.sleep(0.5)
+    c2, pod2, in_pod2 = sample()
+    cpu = [c1.cpu.usage_core_nano_seconds.value, c2.cpu.usage_core_nano_seconds.value]
+    assert cpu[1] - cpu[0] >= 50_000_000, \
+        f"expected the spinning container's CPU time to grow by >= 50 ms in 0.5 s, saw {cpu}"
+    pod_cpu = [pod1.cpu.usage_core_nano_seconds.value, pod2.cpu.usage_core_nano_seconds.value]
+    assert pod_cpu[1] - pod_cpu[0] >= 50_000_000, f"expected the pod's CPU to grow, saw {pod_cpu}"
+    assert in_pod2.cpu.usage_core_nano_seconds.value >= cpu[0]
+
+    req = env.client.request("ExecSync", container_id=cid, cmd=["touch", "/grow"])
+    assert env.client.call("ExecSync", req, timeout=60).exit_code == 0
+    ch.wait_for(lambda: said("grown"), timeout=30, what="the container to write 32 MiB")
+    c3, pod3, in_pod3 = sample()
+    grew = c3.memory.working_set_bytes.value - c2.memory.working_set_bytes.value
+    assert grew >= 30 << 20, \
+        f"expected the working set to grow by ~32 MiB, saw {c2.memory} -> {c3.memory}"
+    pod_grew = pod3.memory.working_set_bytes.value - pod2.memory.working_set_bytes.value
+    assert pod_grew >= 30 << 20, f"expected the pod's working set to grow too, saw +{pod_grew}"
+    assert in_pod3.memory.working_set_bytes.value >= c2.memory.working_set_bytes.value + (30 << 20)
+    assert c3.memory.available_bytes.value == (256 << 20) - c3.memory.working_set_bytes.value
+
+
 def test_list_container_stats_and_its_filters(ctr_env):
     env = ctr_env
     pod_a, cfg_a = env.run_pod("a")
