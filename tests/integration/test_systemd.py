@@ -6,6 +6,7 @@ activation (LISTEN_FDS), and the units CRI-O ships."""
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import crio_harness as h
@@ -60,40 +61,56 @@ def test_notify_ready_watchdog_reloading_stopping(crio_factory, tmp_path):
         notify.close()
 
 
-def test_socket_activation_serves_grpc_and_http_on_the_passed_socket(crio_factory, tmp_path):
+def test_socket_activation_serves_grpc_and_http_on_the_passed_socket(tmp_path):
     path = tmp_path / "activated.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(16)
     fd = listener.fileno()
-
+    # As systemd does: the socket as fd 3 (inheritable: a Python socket is
+    # close-on-exec, and dup2 onto itself would not clear that), LISTEN_PID
+    # the daemon's own pid; close_fds=False, or fd 3 would be closed after
+    # this runs.
     def as_systemd():
-        os.dup2(fd, 3)
+        if fd != 3:
+            os.dup2(fd, 3)
+        os.set_inheritable(3, True)
         os.environ["LISTEN_FDS"] = "1"
         os.environ["LISTEN_PID"] = str(os.getpid())
 
-    d = crio_factory.daemon(socket_path=path)
-    import subprocess
-    orig = subprocess.Popen
-
-    def popen(*a, **kw):
-        kw["pass_fds"] = (fd,)
-        kw["preexec_fn"] = as_systemd
-        kw["env"] = None
-        return orig(*a, **kw)
-
-    subprocess.Popen = popen
+    log = open(tmp_path / "crio.log", "wb")
+    proc = subprocess.Popen([str(h.CRIO_BIN), "-c", "", "-d", "",
+                             "--listen", str(path), "--root", str(tmp_path / "root"),
+                             "--runroot", str(tmp_path / "run"),
+                             "--cni-config-dir", str(tmp_path / "net.d")],
+                            close_fds=False, preexec_fn=as_systemd, stdout=log, stderr=log)
+    listener.close()
     try:
-        d.start()
+        deadline = time.monotonic() + 20
+        version = None
+        while time.monotonic() < deadline and version is None:
+            client = h.CriClient(path)
+            try:
+                version = client.version(timeout=1.0)
+            except Exception:  # noqa: BLE001 (not serving yet)
+                time.sleep(0.05)
+            finally:
+                client.close()
+        assert version is not None and version.runtime_name == "crio", \
+            (tmp_path / "crio.log").read_text()
+        from test_status_endpoint import http_get
+        code, body = http_get(path, "/info")
+        assert code == 200 and "storage_root" in body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        text = (tmp_path / "crio.log").read_text()
+        assert "binding instead" not in text, text
+        assert path.exists(), "the socket is systemd's: it must outlive the daemon"
     finally:
-        subprocess.Popen = orig
-        listener.close()
-    assert d.client.version().runtime_name == "crio"
-    from test_status_endpoint import http_get
-    code, body = http_get(path, "/info")
-    assert code == 200 and "storage_root" in body
-    d.stop()
-    assert path.exists(), "the socket is systemd's: it must outlive the daemon"
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 def test_units_are_crio_o_s():
