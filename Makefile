@@ -17,9 +17,11 @@ DEPS_BUILD = cmake make gcc pkg-config clang-format protobuf-c-compiler libproto
              libgrpc-dev liblmdb-dev libcjson-dev libsystemd-dev libseccomp-dev \
              libselinux1-dev libcurl4-openssl-dev libssl-dev libarchive-dev
 DEPS_RUN   = runc crun conmon containernetworking-plugins iproute2
+# gVisor: the "runsc" runtime handler's binary, for its integration tests
+# and bench (a handler a node may configure, not needed to run crio).
 DEPS_TEST  = python3-grpcio python3-protobuf python3-pytest protobuf-compiler \
              lmdb-utils docker-registry skopeo busybox-static apache2-utils \
-             openssl
+             openssl runsc
 DEPS       = $(DEPS_BUILD) $(DEPS_RUN) $(DEPS_TEST)
 # Only `make fuzz` needs these: `make test` works without clang and runs the
 # fuzz smoke test only when they are present.
@@ -108,6 +110,7 @@ bench: build
 	/usr/bin/python3 tests/bench/bench_images.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_recovery.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_node.py --build $(BUILD)
+	/usr/bin/python3 tests/bench/bench_runtime_handlers.py --build $(BUILD)
 
 diagrams: build
 	$(BUILD)/tests/statemachine-diagrams > docs/state-diagrams.md

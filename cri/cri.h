@@ -24,6 +24,14 @@ struct cri_runtime_handler {
   const char *name;         /* RuntimeClass handler name, e.g. "runc" */
   const char *runtime_path; /* absolute path of the OCI runtime binary */
   const char *runtime_root; /* --root passed to the runtime */
+  /* The rest of [crio.runtime.runtimes.<name>], for Status (verbose). */
+  const char *runtime_type;        /* "oci" */
+  const char *runtime_config_path; /* may be NULL */
+  const char *monitor_path;        /* may be NULL: the daemon's conmon */
+  const char *const *monitor_env;  /* may be NULL */
+  const char *const *allowed_annotations;
+  const char *const *runtime_args;
+  bool privileged_without_host_devices;
 };
 
 /* What the handlers need to know of the daemon's configuration.  Owned by

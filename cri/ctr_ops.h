@@ -45,6 +45,11 @@ struct cri_ctr_stats_source {
   const char *cgroup_path; /* the container's cgroup; NULL: none (yet, or any more) */
   const char *upper_dir;   /* its writable layer; NULL: not mounted */
   const char *layer_fs;    /* the directory named as the writable layer's filesystem */
+  /* A runtime that keeps its own count (gVisor: the host cgroup holds the
+   * sandbox, not the container) is asked first, through the reconciler's
+   * read-only sampler; the cgroup is read when it keeps none. */
+  const char *runtime_handler; /* set while running: its runtime may keep its own count */
+  const char *runtime_id;
 };
 int cri_ctr_stats_prepare(struct cri_request *req, const store_record *rec,
                           struct cri_ctr_stats_source *out, crio_error_t *err);

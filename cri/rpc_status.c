@@ -52,6 +52,12 @@ static Runtime__V1__RuntimeCondition *network_ready(struct cri_request *req) {
   return condition(req, "NetworkReady", true, NULL, NULL);
 }
 
+static void add_strv(cJSON *obj, const char *key, const char *const *v) {
+  cJSON *a = cJSON_AddArrayToObject(obj, key);
+  for (; v && *v; v++)
+    cJSON_AddItemToArray(a, cJSON_CreateString(*v));
+}
+
 static char *config_json(struct cri_request *req) {
   const struct cri_config *cfg = req->ctx->config;
   cJSON *root = cJSON_CreateObject();
@@ -70,6 +76,17 @@ static char *config_json(struct cri_request *req) {
     cJSON *r = cJSON_AddObjectToObject(runtimes, cfg->runtimes[i].name);
     cJSON_AddStringToObject(r, "runtimePath", cfg->runtimes[i].runtime_path);
     cJSON_AddStringToObject(r, "runtimeRoot", cfg->runtimes[i].runtime_root);
+    /* CRI-O's key names, as `crio status config` shows them. */
+    const struct cri_runtime_handler *h = &cfg->runtimes[i];
+    cJSON_AddStringToObject(r, "runtime_type", h->runtime_type ? h->runtime_type : "oci");
+    cJSON_AddStringToObject(r, "runtime_config_path",
+                            h->runtime_config_path ? h->runtime_config_path : "");
+    cJSON_AddStringToObject(r, "monitor_path",
+                            h->monitor_path ? h->monitor_path : cfg->conmon_path);
+    add_strv(r, "monitor_env", h->monitor_env);
+    add_strv(r, "allowed_annotations", h->allowed_annotations);
+    add_strv(r, "runtime_args", h->runtime_args);
+    cJSON_AddBoolToObject(r, "privileged_without_host_devices", h->privileged_without_host_devices);
   }
   return cri_json_print(req, root);
 }

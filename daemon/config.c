@@ -51,6 +51,7 @@ static void runtime_release(struct daemon_runtime *r) {
   free(r->runtime_type);
   free(r->monitor_path);
   free(r->runtime_config_path);
+  daemon_runtime_release_keys(r);
 }
 
 void daemon_config_clear_runtimes(struct daemon_config *cfg) {
@@ -61,8 +62,9 @@ void daemon_config_clear_runtimes(struct daemon_config *cfg) {
   cfg->n_runtimes = 0;
 }
 
-/* crio-pause is installed beside crio (the build puts it there too). */
-static char *default_pause_path(void) {
+/* crio-pause and crio-runsc-shim are installed beside crio (the build puts
+ * them there too). */
+static char *default_helper_path(const char *name) {
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n > 0) {
@@ -70,10 +72,10 @@ static char *default_pause_path(void) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      return xasprintf("%s/crio-pause", exe);
+      return xasprintf("%s/%s", exe, name);
     }
   }
-  return xstrdup("/usr/libexec/crio/crio-pause");
+  return xasprintf("/usr/libexec/crio/%s", name);
 }
 
 /* runc is the default handler where both exist: crun 1.8 refuses hybrid
@@ -102,7 +104,8 @@ void daemon_config_defaults(struct daemon_config *cfg) {
   cfg->cgroup_manager = xstrdup(sd_booted() > 0 ? "systemd" : "cgroupfs");
   cfg->boot_id_path = xstrdup("/proc/sys/kernel/random/boot_id");
   cfg->reconciler_workers = 8;
-  cfg->pause_path = default_pause_path();
+  cfg->pause_path = default_helper_path("crio-pause");
+  cfg->runsc_shim_path = default_helper_path("crio-runsc-shim");
   cfg->shutdown_grace_ms = 10000;
 }
 
@@ -190,6 +193,7 @@ void daemon_config_release(struct daemon_config *cfg) {
   daemon_config_clear_runtimes(cfg);
   free(cfg->boot_id_path);
   free(cfg->pause_path);
+  free(cfg->runsc_shim_path);
   free(cfg->default_cgroup_parent);
   memset(cfg, 0, sizeof(*cfg));
 }
@@ -200,6 +204,14 @@ void daemon_config_cri_view(const struct daemon_config *cfg, struct cri_config *
     handlers[i].name = cfg->runtimes[i].name;
     handlers[i].runtime_path = cfg->runtimes[i].runtime_path;
     handlers[i].runtime_root = cfg->runtimes[i].runtime_root;
+    const struct daemon_runtime *r = &cfg->runtimes[i];
+    handlers[i].runtime_type = r->runtime_type && *r->runtime_type ? r->runtime_type : "oci";
+    handlers[i].runtime_config_path = r->runtime_config_path;
+    handlers[i].monitor_path = r->monitor_path;
+    handlers[i].monitor_env = (const char *const *)r->monitor_env;
+    handlers[i].allowed_annotations = (const char *const *)r->allowed_annotations;
+    handlers[i].runtime_args = (const char *const *)r->runtime_args;
+    handlers[i].privileged_without_host_devices = r->privileged_without_host_devices;
   }
   *view = (struct cri_config){
       .default_runtime = cfg->default_runtime,

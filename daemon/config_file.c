@@ -23,9 +23,6 @@ static const char *const runtime_keys_accepted[] = {"inherit_default_runtime",
                                                     "container_min_memory",
                                                     "monitor_cgroup",
                                                     "monitor_exec_cgroup",
-                                                    "monitor_env",
-                                                    "allowed_annotations",
-                                                    "platform_runtime_paths",
                                                     "no_sync_log",
                                                     "default_annotations",
                                                     "stream_websockets",
@@ -71,6 +68,11 @@ static int read_runtime(struct daemon_config *cfg, const char *path, const char 
       done = true;
     }
     if (done)
+      continue;
+    int mine = daemon_runtime_read_key(r, key, v, err);
+    if (mine < 0)
+      return -1;
+    if (mine)
       continue;
     if (strcmp(key, "privileged_without_host_devices") == 0) {
       if (toml_as_bool(v, &r->privileged_without_host_devices, err) < 0)

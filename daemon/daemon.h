@@ -14,12 +14,14 @@ struct daemon_runtime {
   char *name;
   char *runtime_path; /* "" or absent in a file: found on PATH */
   char *runtime_root;
-  char *runtime_type; /* "oci": the only type we run */
-  /* Accepted and printed back; we run every handler with the global
-   * conmon and no runtime config file. */
-  char *monitor_path;
-  char *runtime_config_path;
+  char *runtime_type;        /* "oci": the only type we run */
+  char *monitor_path;        /* conmon for this handler; NULL: crio.runtime.conmon */
+  char *runtime_config_path; /* CRI-O: VM runtimes only; kept and reported */
   bool privileged_without_host_devices;
+  /* daemon/config_runtimes.c: the handler keys that reach the runtime. */
+  char **monitor_env; /* conmon's environment ("KEY=value") */
+  char **allowed_annotations;
+  char **runtime_args; /* ours: global options after --root (runsc --platform=...) */
 };
 
 /* Storage of a CRI-O setting we accept but do not implement
@@ -62,6 +64,7 @@ struct daemon_config {
   int64_t metrics_port;
   char *boot_id_path;          /* /proc/sys/kernel/random/boot_id */
   char *pause_path;            /* crio-pause, the infra process of shared-PID pods */
+  char *runsc_shim_path;       /* crio-runsc-shim, conmon's runtime for gVisor handlers */
   char *default_cgroup_parent; /* for pods that name none */
   unsigned reconciler_workers;
   int64_t shutdown_grace_ms;

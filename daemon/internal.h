@@ -10,6 +10,13 @@ char *daemon_find_in_path(const char *name);
 void daemon_config_defaults(struct daemon_config *cfg);
 /* The handler named name, added (all fields unset) when absent. */
 struct daemon_runtime *daemon_config_runtime(struct daemon_config *cfg, const char *name);
+/* config_runtimes.c: the handler keys that reach the runtime and conmon
+ * (monitor_env, allowed_annotations, platform_runtime_paths, and our
+ * runtime_args).  1 if `key` is one of them (read into r), 0 if not. */
+struct toml_value;
+int daemon_runtime_read_key(struct daemon_runtime *r, const char *key, const struct toml_value *v,
+                            crio_error_t *err);
+void daemon_runtime_release_keys(struct daemon_runtime *r);
 void daemon_config_clear_runtimes(struct daemon_config *cfg);
 /* Fills what the sources left open (paths found on PATH, paths below
  * root and runroot) and checks the whole; with warn, warns once about

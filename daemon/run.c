@@ -81,6 +81,12 @@ static int runtime_table_build(const struct daemon_config *cfg, struct runtime_t
         .path = d->runtime_path,
         .root = d->runtime_root,
         .systemd_cgroup = strcmp(cfg->cgroup_manager, "systemd") == 0,
+        .runtime_args = (const char *const *)d->runtime_args,
+        .monitor_shim = ops->sandbox_per_pod ? cfg->runsc_shim_path : NULL,
+        .monitor_path = d->monitor_path,
+        .monitor_env = (const char *const *)d->monitor_env,
+        .allowed_annotations = (const char *const *)d->allowed_annotations,
+        .privileged_without_host_devices = d->privileged_without_host_devices,
     };
     t->handlers[i] =
         (struct reconciler_runtime_handler){.name = d->name, .runtime = &t->runtimes[i]};
@@ -251,6 +257,8 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   const struct oci_cgroup_manager *cgroups = oci_cgroup_manager_get(cfg->cgroup_manager, err);
   if (cgroups == NULL)
     return crio_error_prefix(err, "cgroup manager");
+  if (runtime_table_build(cfg, &runtimes, err) < 0)
+    return -1;
   struct reconciler_pod_env pod_env = {
       .runroot = cfg->runroot,
       .cni_config_dir = cfg->cni_config_dir,
@@ -258,13 +266,14 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .cgroups = cgroups,
       .default_cgroup_parent = cfg->default_cgroup_parent,
       .pause_path = cfg->pause_path,
+      .runtimes = runtimes.handlers,
+      .n_runtimes = runtimes.n,
+      .conmon_path = cfg->conmon_path,
   };
   if (reconciler_register_pod_steps(reconciler, &pod_env, err) < 0)
     return crio_error_prefix(err, "pod steps");
   if (reconciler_register_image_steps(reconciler, images, err) < 0)
     return crio_error_prefix(err, "image steps");
-  if (runtime_table_build(cfg, &runtimes, err) < 0)
-    return -1;
   if (oci_spec_host_detect(&spec_host, err) < 0)
     return crio_error_prefix(err, "host facts for OCI specs");
   container_env = (struct reconciler_container_env){

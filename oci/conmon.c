@@ -92,12 +92,18 @@ static int check_config(const struct oci_conmon_config *cfg, crio_error_t *err) 
 static char **conmon_argv(const struct oci_conmon_config *cfg) {
   const struct oci_runtime *rt = cfg->runtime;
   struct strv_builder b = {0};
-  strv_add(&b, cfg->conmon_path ? cfg->conmon_path : CONMON_DEFAULT_PATH);
+  /* The handler's monitor_path wins over the daemon's conmon. */
+  strv_add(&b, rt->monitor_path   ? rt->monitor_path
+               : cfg->conmon_path ? cfg->conmon_path
+                                  : CONMON_DEFAULT_PATH);
   strv_add(&b, "--api-version");
   strv_add2(&b, "-c", cfg->id);
   strv_add2(&b, "-u", cfg->id);
   strv_add2(&b, "-n", cfg->name ? cfg->name : cfg->id);
-  strv_add2(&b, "-r", oci_runtime_path(rt));
+  /* A sandbox-per-pod runtime runs behind its shim, which conmon must see
+   * as the runtime (oci/runsc_shim/runsc_shim.c says why). */
+  bool shim = rt->ops->sandbox_per_pod && rt->monitor_shim;
+  strv_add2(&b, "-r", shim ? rt->monitor_shim : oci_runtime_path(rt));
   strv_add2(&b, "-b", cfg->bundle);
   cleanup_free char *ctr_pidfile = xasprintf("%s/" OCI_CONMON_CTR_PIDFILE, cfg->bundle);
   cleanup_free char *conmon_pidfile = xasprintf("%s/" OCI_CONMON_PIDFILE, cfg->bundle);
@@ -109,6 +115,10 @@ static char **conmon_argv(const struct oci_conmon_config *cfg) {
   strv_add2(&b, "-l", log);
   strv_add2(&b, "--log-level", cfg->log_level ? cfg->log_level : "error");
   strv_add2(&b, "--socket-dir-path", cfg->socket_dir);
+  cleanup_free char *shim_runtime =
+      shim ? xasprintf("--crio-runtime=%s", oci_runtime_path(rt)) : NULL;
+  if (shim)
+    strv_add2(&b, "--runtime-arg", shim_runtime);
   cleanup_strv char **global = rt->ops->global_args(rt);
   for (char **g = global; *g; g++)
     strv_add2(&b, "--runtime-arg", *g);
@@ -343,7 +353,24 @@ int oci_conmon_create(const struct oci_conmon_config *cfg, struct oci_conmon_cre
 
   cleanup_strv char **argv = conmon_argv(cfg);
   /* The pipes become conmon's fds 3 and 4 (oci_spawn's inherit order). */
-  const char *envp[] = {oci_proc_clean_env[0], "_OCI_SYNCPIPE=3", "_OCI_STARTPIPE=4", NULL};
+  /* The handler's monitor_env (CRI-O's key) comes after ours, so it can
+   * set PATH but never the pipes. */
+  const char *const *extra = cfg->runtime->monitor_env;
+  size_t n_extra = 0;
+  while (extra && extra[n_extra])
+    n_extra++;
+  cleanup_free const char **envp = xcalloc(n_extra + 4, sizeof(char *));
+  size_t k = 0;
+  bool path_set = false;
+  for (size_t i = 0; i < n_extra; i++)
+    path_set |= strncmp(extra[i], "PATH=", 5) == 0;
+  if (!path_set)
+    envp[k++] = oci_proc_clean_env[0];
+  envp[k++] = "_OCI_SYNCPIPE=3";
+  envp[k++] = "_OCI_STARTPIPE=4";
+  for (size_t i = 0; i < n_extra; i++)
+    if (strncmp(extra[i], "_OCI_", 5) != 0)
+      envp[k++] = extra[i];
   int inherit[] = {sync_w, start_r};
   struct oci_spawn s = {.argv = (const char *const *)argv,
                         .envp = envp,

@@ -7,6 +7,7 @@ list(APPEND CRIO_OCI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/runtime_cli.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_runc.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_crun.c
+  ${CMAKE_CURRENT_LIST_DIR}/runtime_runsc.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_stop.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_stats.c
   ${CMAKE_CURRENT_LIST_DIR}/conmon.c
@@ -14,3 +15,12 @@ list(APPEND CRIO_OCI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/exit_watch.c
   ${CMAKE_CURRENT_LIST_DIR}/exec_sync.c)
 list(APPEND CRIO_OCI_LIBS PkgConfig::CJSON Threads::Threads)
+
+# crio-runsc-shim: what conmon runs as the runtime of a gVisor handler (it
+# runs `runsc create`, then waits for the container with `runsc wait` so
+# conmon sees its exit).  Static, like crio-pause; daemon/ places it beside
+# crio.
+add_executable(crio-runsc-shim ${CMAKE_CURRENT_LIST_DIR}/runsc_shim/runsc_shim.c)
+if(NOT CRIO_ASAN)
+  target_link_options(crio-runsc-shim PRIVATE -static)
+endif()

@@ -47,6 +47,14 @@ struct oci_runtime_state {
 };
 
 struct oci_runtime;
+struct cJSON;
+
+/* A container's usage as its runtime reports it. */
+struct oci_runtime_stats {
+  uint64_t cpu_usage_ns;       /* cumulative */
+  uint64_t memory_usage_bytes; /* the sandbox's: gVisor counts memory per sandbox */
+  uint64_t pids;
+};
 
 /* One runtime's command line.  runc and crun share most of it (the
  * shared code lives in runtime_cli.c); the table holds what differs: how
@@ -106,18 +114,36 @@ struct oci_runtime_ops {
    * subreaper helper then reaps the command. */
   char **(*exec_argv)(const struct oci_runtime *rt, const char *id, const char *process_file,
                       const char *pid_file);
-  /* The runtime's global options (--root=...) as separate words
-   * (malloc'd strv): conmon passes each with --runtime-arg. */
+  /* The runtime's global options (--root=..., then the handler's
+   * runtime_args) as separate words (malloc'd strv): conmon passes each
+   * with --runtime-arg. */
   char **(*global_args)(const struct oci_runtime *rt);
   /* What a failed command's stderr means (the runtime's wording). */
   enum oci_cli_failure (*classify)(const struct oci_runtime *rt, const char *id,
                                    const char *errout);
+  /* A sandbox per pod (gVisor): the pod's first container, its infra,
+   * starts a sandbox that every other container of the pod joins; no
+   * container process is a host process, so an exit is known from
+   * `<runtime> wait` (conmon runs the runtime through the handler's
+   * monitor shim, crio-runsc-shim) and a stop waits on `state`, not on a
+   * pid.  The pod's infra container is named by the pod id. */
+  bool sandbox_per_pod;
+  /* Usage of a container as the runtime counts it (`runsc events
+   * --stats`): for a sandbox-per-pod runtime the host cgroup holds the
+   * sandbox, not the container.  NULL: the cgroup of the init is the
+   * truth. */
+  int (*stats)(const struct oci_runtime *rt, const char *id, struct oci_runtime_stats *out,
+               crio_error_t *err);
+  /* What a container's spec (cJSON) must lose or gain for this runtime
+   * (runsc: capabilities it does not know).  NULL: nothing. */
+  void (*spec_fixup)(struct cJSON *spec);
 };
 
 extern const struct oci_runtime_ops oci_runtime_runc;
 extern const struct oci_runtime_ops oci_runtime_crun;
+extern const struct oci_runtime_ops oci_runtime_runsc;
 
-/* "runc" or "crun"; EINVAL naming the handler for another. */
+/* "runc", "crun" or "runsc"; EINVAL naming the handler for another. */
 const struct oci_runtime_ops *oci_runtime_ops_get(const char *name, crio_error_t *err);
 
 /* A configured handler (crio.conf's [crio.runtime.runtimes.<name>]).
@@ -128,6 +154,16 @@ struct oci_runtime {
   const char *root;    /* --root, the runtime's state dir; NULL: ops->default_root */
   bool systemd_cgroup; /* --systemd-cgroup (cgroupsPath is "slice:prefix:name") */
   unsigned timeout_ms; /* deadline of each command; 0: OCI_RUNTIME_TIMEOUT_MS */
+  /* The handler's runtime_args (NULL-terminated, may be NULL): global
+   * options after --root, such as runsc's --platform=ptrace. */
+  const char *const *runtime_args;
+  /* sandbox_per_pod runtimes: what conmon runs as the runtime
+   * (crio-runsc-shim, which runs this runtime's create and waits). */
+  const char *monitor_shim;
+  const char *monitor_path;               /* conmon for this handler; NULL: the daemon's */
+  const char *const *monitor_env;         /* conmon's extra environment; may be NULL */
+  const char *const *allowed_annotations; /* reported; none is acted on yet */
+  bool privileged_without_host_devices;
 };
 #define OCI_RUNTIME_TIMEOUT_MS 60000u
 
@@ -150,6 +186,11 @@ static inline int oci_runtime_delete(const struct oci_runtime *rt, const char *i
                                      crio_error_t *err) {
   return rt->ops->delete (rt, id, err);
 }
+/* The runtime's own count of a container's usage; ENOSYS when the runtime
+ * has none (read the cgroup instead). */
+int oci_runtime_stats(const struct oci_runtime *rt, const char *id, struct oci_runtime_stats *out,
+                      crio_error_t *err);
+
 static inline int oci_runtime_update(const struct oci_runtime *rt, const char *id,
                                      const char *resources_json, crio_error_t *err) {
   return rt->ops->update(rt, id, resources_json, err);

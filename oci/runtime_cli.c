@@ -31,8 +31,13 @@ int oci_check_container_id(const char *id, crio_error_t *err) {
 }
 
 char **oci_cli_global_args(const struct oci_runtime *rt) {
-  char **v = xcalloc(2, sizeof(char *));
+  size_t n = 0;
+  while (rt->runtime_args && rt->runtime_args[n])
+    n++;
+  char **v = xcalloc(n + 2, sizeof(char *));
   v[0] = xasprintf("--root=%s", oci_runtime_root(rt));
+  for (size_t i = 0; i < n; i++)
+    v[1 + i] = xstrdup(rt->runtime_args[i]);
   return v;
 }
 
@@ -297,10 +302,12 @@ int oci_cli_resume(const struct oci_runtime *rt, const char *id, crio_error_t *e
 }
 
 const struct oci_runtime_ops *oci_runtime_ops_get(const char *name, crio_error_t *err) {
-  static const struct oci_runtime_ops *const all[] = {&oci_runtime_runc, &oci_runtime_crun};
+  static const struct oci_runtime_ops *const all[] = {&oci_runtime_runc, &oci_runtime_crun,
+                                                      &oci_runtime_runsc};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     if (name && strcmp(name, all[i]->name) == 0)
       return all[i];
-  crio_error(err, EINVAL, "unknown runtime type \"%s\" (known: runc, crun)", name ? name : "");
+  crio_error(err, EINVAL, "unknown runtime type \"%s\" (known: runc, crun, runsc)",
+             name ? name : "");
   return NULL;
 }

@@ -89,10 +89,54 @@ static int open_init_pidfd(const struct oci_runtime *rt, const char *id, bool *g
   return pidfd;
 }
 
+/* A sandbox-per-pod runtime's container has no host process to watch:
+ * true once `state` says stopped (or the container is gone), polled every
+ * 50 ms up to timeout_ms. */
+static bool state_wait_stopped(const struct oci_runtime *rt, const char *id, int64_t timeout_ms) {
+  for (int64_t waited = 0;; waited += 50) {
+    struct oci_runtime_state st;
+    crio_error_t e = NULL;
+    if (oci_runtime_state(rt, id, &st, &e) < 0) {
+      bool gone = crio_error_status(&e) == ENOENT;
+      crio_error_release(&e);
+      if (gone)
+        return true;
+    } else if (st.status == OCI_STATUS_STOPPED) {
+      return true;
+    }
+    if (waited >= timeout_ms)
+      return false;
+    usleep(50 * 1000);
+  }
+}
+
+static int stop_in_sandbox(const struct oci_runtime *rt, const char *id, int stop_signal,
+                           int64_t timeout_ms, crio_error_t *err) {
+  bool gone = false;
+  if (state_wait_stopped(rt, id, 0))
+    return 0;
+  if (timeout_ms > 0) {
+    if (kill_tolerant(rt, id, stop_signal, false, &gone, err) < 0)
+      return crio_error_prefix(err, "stop container %s", id);
+    if (gone || state_wait_stopped(rt, id, timeout_ms))
+      return 0;
+    log_info("container %s: no exit within %lld ms of signal %d: SIGKILL", id,
+             (long long)timeout_ms, stop_signal);
+  }
+  if (kill_tolerant(rt, id, SIGKILL, true, &gone, err) < 0)
+    return crio_error_prefix(err, "stop container %s", id);
+  if (gone || state_wait_stopped(rt, id, OCI_STOP_KILL_WAIT_MS))
+    return 0;
+  return crio_error(err, ETIMEDOUT, "stop container %s: still running %d ms after SIGKILL", id,
+                    OCI_STOP_KILL_WAIT_MS);
+}
+
 int oci_runtime_stop(const struct oci_runtime *rt, const char *id, int stop_signal,
                      int64_t timeout_ms, crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
+  if (rt->ops->sandbox_per_pod)
+    return stop_in_sandbox(rt, id, stop_signal, timeout_ms, err);
   bool gone = false;
   cleanup_close int pidfd = open_init_pidfd(rt, id, &gone, err);
   if (pidfd < 0)

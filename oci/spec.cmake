@@ -10,6 +10,7 @@ list(APPEND CRIO_OCI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/spec_image.c
   ${CMAKE_CURRENT_LIST_DIR}/spec_host.c
   ${CMAKE_CURRENT_LIST_DIR}/spec_rootfs.c
+  ${CMAKE_CURRENT_LIST_DIR}/spec_sandbox.c
   ${CMAKE_CURRENT_LIST_DIR}/spec_util.c
   ${CMAKE_CURRENT_LIST_DIR}/seccomp_default.c
   ${CMAKE_CURRENT_LIST_DIR}/user.c)

@@ -102,6 +102,9 @@ struct oci_spec_input {
   const char *pidns_path;
   /* For pid == TARGET: the target container's /proc/PID/ns/pid. */
   const char *target_pidns_path;
+  /* The runtime runs the pod in a sandbox of its own (gVisor): a
+   * namespace the pod shares is the sandbox's, never named by path. */
+  bool sandboxed;
 
   /* Pod files on the host (oci_pod_files_write); NULL: not mounted. */
   const char *hosts_path;
@@ -150,6 +153,20 @@ int oci_spec_build(const struct oci_spec_input *in, cJSON **out, struct oci_spec
 
 /* Writes <bundle_dir>/config.json atomically (temp file, fsync, rename),
  * mode 0600: the environment may hold secrets. */
+/* The infra container of a sandbox-per-pod runtime (gVisor): crio-pause in
+ * an empty rootfs (<bundle>/rootfs), annotated as the pod's sandbox, in the
+ * pod's network namespace.  Writes <bundle>/config.json. */
+struct oci_sandbox_spec {
+  const char *bundle;
+  const char *pod_id; /* also the infra container's id */
+  const char *pause_path;
+  const char *netns_path; /* NULL: the host's network */
+  const char *hostname;   /* NULL: none */
+  const char *cgroup_parent;
+  enum oci_cgroup_driver cgroup_driver;
+};
+int oci_sandbox_spec_write(const struct oci_sandbox_spec *in, crio_error_t *err);
+
 int oci_spec_write(const char *bundle_dir, const cJSON *spec, crio_error_t *err);
 
 /* Before the runtime runs the spec: creates, inside the rootfs (resolved

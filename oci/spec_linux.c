@@ -38,6 +38,12 @@ static int linux_namespaces(struct spec_ctx *c, cJSON *linux_obj, crio_error_t *
     add_ns(list, "pid", NULL);
     break;
   case RUNTIME__V1__NAMESPACE_MODE__POD:
+    /* A sandbox-per-pod runtime (gVisor) keeps the pod's processes in its
+     * own kernel: there is no host namespace to name. */
+    if (in->sandboxed) {
+      add_ns(list, "pid", NULL);
+      break;
+    }
     if (in->pidns_path == NULL)
       return crio_error(err, EINVAL, NS_FIELD ".pid: POD, but the pod has no shared PID namespace");
     add_ns(list, "pid", in->pidns_path);

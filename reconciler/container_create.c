@@ -158,8 +158,8 @@ static void record_spec_facts(store_record *rec, const cJSON *spec) {
 }
 
 static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerConfig *config,
-                      const struct create_inputs *in, const struct container_paths *p, cJSON **spec,
-                      crio_error_t *err) {
+                      const struct create_inputs *in, const struct container_paths *p,
+                      bool rt_sandboxed, cJSON **spec, crio_error_t *err) {
   store_record *rec = step->record;
   struct reconciler_container_env *env = container_env_of(step);
   const Crio__Store__PodSandboxBody *pod = in->pod->pod;
@@ -198,6 +198,7 @@ static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerC
       .utsns_path = nonempty(pod->uts_ns_path),
       .pidns_path = nonempty(pod->pid_ns_path),
       .target_pidns_path = in->target_pidns,
+      .sandboxed = rt_sandboxed,
       .hosts_path = hosts,
       .hostname_path = hostname,
       .resolv_conf_path = resolv,
@@ -270,8 +271,10 @@ int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err
     return crio_error_prefix(err, "container %s: remove an earlier attempt", rec->id);
 
   cleanup_cjson cJSON *spec = NULL;
-  if (build_spec(step, config, &in, &p, &spec, err) < 0)
+  if (build_spec(step, config, &in, &p, rt->ops->sandbox_per_pod, &spec, err) < 0)
     return -1;
+  if (rt->ops->spec_fixup)
+    rt->ops->spec_fixup(spec);
   if (oci_spec_prepare_rootfs(p.merged, spec, in.image_config, err) < 0)
     return crio_error_prefix(err, "container %s: prepare rootfs", rec->id);
   if (crio_mkdir_p(p.bundle, 0700, err) < 0)
@@ -320,10 +323,17 @@ int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err
    * in the log as the kernel shows it, whichever manager named it. */
   cleanup_free char *cgroup = NULL;
   cleanup_error crio_error_t cg_err = NULL;
-  if (oci_process_cgroup_path(created.container_pid, &cgroup, &cg_err) == 0)
+  if (rt->ops->sandbox_per_pod) {
+    /* The "container pid" is the shim's waiter, in the pod's cgroup with
+     * conmon; runsc makes the container's own cgroup from the spec's
+     * cgroupsPath (a cgroupfs path names it directly). */
+    if (c->cgroup_path[0] == '/')
+      reconcile_step_acquire(step, CTR_RES_CGROUP, c->cgroup_path, NULL, 0);
+  } else if (oci_process_cgroup_path(created.container_pid, &cgroup, &cg_err) == 0) {
     reconcile_step_acquire(step, CTR_RES_CGROUP, cgroup, NULL, 0);
-  else
+  } else {
     crio_error_warn(&cg_err, "container cgroup");
+  }
   cleanup_free char *detail = runtime_detail(c->runtime_handler, rt);
   reconcile_step_acquire(step, CTR_RES_RUNTIME, rec->id, detail, strlen(detail));
   cleanup_free char *conmon =

@@ -60,6 +60,22 @@ const struct oci_runtime *container_runtime(const struct reconciler_container_en
   return NULL;
 }
 
+int reconciler_container_runtime_stats(const struct reconciler_container_env *env,
+                                       const char *handler, const char *id,
+                                       struct reconciler_runtime_usage *out, crio_error_t *err) {
+  for (size_t i = 0; env && i < env->n_runtimes; i++) {
+    if (strcmp(env->runtimes[i].name, handler) != 0)
+      continue;
+    struct oci_runtime_stats st;
+    if (oci_runtime_stats(env->runtimes[i].runtime, id, &st, err) < 0)
+      return -1;
+    out->cpu_usage_ns = st.cpu_usage_ns;
+    out->memory_usage_bytes = st.memory_usage_bytes;
+    return 0;
+  }
+  return crio_error(err, ENOSYS, "runtime handler \"%s\" is not configured", handler);
+}
+
 Runtime__V1__ContainerConfig *container_config(const store_record *rec, crio_error_t *err) {
   Runtime__V1__ContainerConfig *config = NULL;
   if (rec->container && rec->container->cri_config.len)

@@ -79,6 +79,10 @@ static const struct reconciler_pod_env *env_of(const struct reconcile_step *step
   return step->data;
 }
 
+const struct reconciler_pod_env *pod_step_env(const struct reconcile_step *step) {
+  return env_of(step);
+}
+
 /* ---- the infra (pause) process's pid file --------------------------------------- */
 
 /* <run_dir>/infra.pid, "<pid> <start time>", written as soon as pause runs
@@ -264,6 +268,8 @@ static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
 static int step_release_namespaces(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
   const struct reconciler_pod_env *env = env_of(step);
+  if (pod_step_sandbox_release(step, err) < 0)
+    return -1;
   /* The record knows the pause process once pod.mark_ready committed; the
    * pid file also knows one that a failed or interrupted mark_ready
    * started. */
@@ -323,8 +329,20 @@ static int step_remove_cgroup(struct reconcile_step *step, crio_error_t *err) {
     path = xstrdup(rec->pod->cgroup_path);
   else if (env->cgroups->pod_path(cgroup_parent(env, rec), rec->id, &path, err) < 0)
     return crio_error_prefix(err, "pod %s: cgroup path", rec->id);
-  if (env->cgroups->remove(path, err) < 0)
-    return crio_error_prefix(err, "pod %s: remove cgroup", rec->id);
+  /* Monitors that just saw their container or sandbox end (conmon, a
+   * gVisor waiter) may still be leaving the cgroup: look again for up to
+   * 2 s before calling it busy. */
+  for (int tries = 0;; tries++) {
+    crio_error_t e = NULL;
+    if (env->cgroups->remove(path, &e) == 0)
+      break;
+    if (tries >= 40) {
+      *err = e;
+      return crio_error_prefix(err, "pod %s: remove cgroup", rec->id);
+    }
+    crio_error_release(&e);
+    usleep(50 * 1000);
+  }
   reconcile_step_release(step, POD_RES_CGROUP, path);
   store_string_set(&rec->pod->cgroup_path, NULL);
 
@@ -352,6 +370,12 @@ static int step_mark_ready(struct reconcile_step *step, crio_error_t *err) {
   cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, err);
   if (config == NULL)
     return -1;
+  /* A sandboxed pod's containers share the sandbox's own PID namespace:
+   * its infra container is what a host pause would be. */
+  if (pod_step_has_sandbox(env, rec)) {
+    char from_id[POD_HOSTNAME_FROM_ID_LEN + 1];
+    return pod_step_sandbox_start(step, pod_step_hostname(rec, config, from_id), err);
+  }
   if ((pod_step_owned_namespaces(config) & OCI_NS_BIT(OCI_NS_PID)) == 0)
     return 0;
   cleanup_free char *pin = oci_ns_pin_path(env->runroot, OCI_NS_PID, rec->id);

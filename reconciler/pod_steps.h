@@ -37,7 +37,18 @@ int pod_step_write_files(const store_record *rec, const Runtime__V1__PodSandboxC
 #define POD_RES_CGROUP "cgroup"
 #define POD_RES_CNI "cni"
 #define POD_RES_PROCESS "process"
-#define POD_RES_MOUNT "mount" /* the pod's /dev/shm tmpfs */
+#define POD_RES_MOUNT "mount"     /* the pod's /dev/shm tmpfs */
+#define POD_RES_RUNTIME "runtime" /* a sandbox-per-pod runtime's infra container */
+#define POD_RES_CONMON "conmon"   /* its conmon, "pid:start"; detail: the bundle */
+
+const struct reconciler_pod_env *pod_step_env(const struct reconcile_step *step);
+
+/* pod_steps_sandbox.c: the sandbox of a pod whose handler has one
+ * (gVisor).  start: safe to repeat, adopts a running one; release: deletes
+ * it, absent is success. */
+bool pod_step_has_sandbox(const struct reconciler_pod_env *env, const store_record *rec);
+int pod_step_sandbox_start(struct reconcile_step *step, const char *hostname, crio_error_t *err);
+int pod_step_sandbox_release(struct reconcile_step *step, crio_error_t *err);
 
 /* pod_steps_network.c */
 int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err);

@@ -394,6 +394,14 @@ struct oci_cgroup_manager;
 
 /* What the pod steps need of the daemon's configuration; must outlive the
  * reconciler. */
+struct oci_runtime;
+
+/* A configured runtime handler (crio.conf's [crio.runtime.runtimes.<name>]). */
+struct reconciler_runtime_handler {
+  const char *name;
+  const struct oci_runtime *runtime;
+};
+
 struct reconciler_pod_env {
   const char *runroot; /* pins under <runroot>/<type>ns/, pod dirs */
   const char *cni_config_dir;
@@ -401,6 +409,11 @@ struct reconciler_pod_env {
   const struct oci_cgroup_manager *cgroups;
   const char *default_cgroup_parent; /* when the pod names none */
   const char *pause_path;            /* crio-pause, for shared PID namespaces */
+  /* The handlers, for pods whose handler runs a sandbox per pod (gVisor):
+   * pod.mark_ready starts the sandbox through conmon. */
+  const struct reconciler_runtime_handler *runtimes;
+  size_t n_runtimes;
+  const char *conmon_path; /* NULL: /usr/bin/conmon */
 };
 
 /* Registers a step for every transition of the pod machine. */
@@ -422,12 +435,6 @@ struct oci_runtime;
 struct oci_spec_host;
 struct oci_exit_watch;
 struct container_env_state;
-
-/* A configured runtime handler (crio.conf's [crio.runtime.runtimes.<name>]). */
-struct reconciler_runtime_handler {
-  const char *name;
-  const struct oci_runtime *runtime;
-};
 
 /* What the container steps need of the daemon; must outlive the reconciler.
  * Every path of a container derives from its id (docs/containers.md):
@@ -456,6 +463,19 @@ struct reconciler_container_env {
    * reconciler_container_env_release. */
   struct container_env_state *state;
 };
+
+/* A read-only sampler for stats: a running container's usage as its
+ * runtime counts it, for a handler whose runtime keeps its own (gVisor's
+ * `runsc events --stats`: the host cgroup holds the sandbox, not the
+ * container).  ENOSYS when the handler's runtime keeps none: read the
+ * cgroup.  Touches nothing. */
+struct reconciler_runtime_usage {
+  uint64_t cpu_usage_ns;       /* cumulative */
+  uint64_t memory_usage_bytes; /* gVisor: the sandbox's */
+};
+int reconciler_container_runtime_stats(const struct reconciler_container_env *env,
+                                       const char *handler, const char *id,
+                                       struct reconciler_runtime_usage *out, crio_error_t *err);
 
 /* Registers a step for every STEP transition of the container machine. */
 int reconciler_register_container_steps(struct reconciler *r, struct reconciler_container_env *env,

@@ -128,7 +128,20 @@ static int cgroup_release(const struct recovery_env *env, const char *owner,
   const struct oci_cgroup_manager *m = cgroup_manager_for(res, err);
   if (m == NULL)
     return -1;
-  return m->remove(res->id, err);
+  /* Processes an earlier release just killed (a runtime's delete --force
+   * ends a whole gVisor sandbox and its monitors) take a moment to leave
+   * the cgroup: look again for up to 2 s before calling it busy. */
+  for (int tries = 0;; tries++) {
+    crio_error_t e = NULL;
+    if (m->remove(res->id, &e) == 0)
+      return 0;
+    if (tries >= 40) {
+      *err = e;
+      return -1;
+    }
+    crio_error_release(&e);
+    usleep(50 * 1000);
+  }
 }
 
 /* ---- the CNI attachment -------------------------------------------------------------- */
