@@ -128,6 +128,15 @@ void *cri_array_reserve(struct cri_request *req, void *items, size_t n, size_t *
  * this returns. */
 int cri_records_walk(struct cri_request *req, enum store_kind kind, store_record_visit_fn visit,
                      void *data, crio_error_t *err);
+/* The same, narrowed by what a filter names exactly: a full record id
+ * (one lookup) or, for containers, a full pod id (that pod's containers,
+ * through the pod_containers index).  Anything shorter walks every record.
+ * The visitor still applies the whole filter; this only skips records it
+ * would reject, so a filtered List costs the same with 250 pods as with
+ * none. */
+int cri_records_walk_narrowed(struct cri_request *req, enum store_kind kind, const char *id,
+                              const char *pod_id, store_record_visit_fn visit, void *data,
+                              crio_error_t *err);
 
 /* ---- field limits (field_limits.c) ---------------------------------------------
  * Checks of values bound for the kernel or the file system; EINVAL naming

@@ -32,7 +32,8 @@ static int visit(const store_record *rec, void *data) {
 int cri_container_list(struct cri_request *req, const Runtime__V1__ContainerFilter *filter,
                        Runtime__V1__Container ***items, size_t *n, crio_error_t *err) {
   struct list_state st = {.req = req, .filter = filter};
-  if (cri_records_walk(req, STORE_KIND_CONTAINER, visit, &st, err) < 0)
+  if (cri_records_walk_narrowed(req, STORE_KIND_CONTAINER, filter ? filter->id : NULL,
+                                filter ? filter->pod_sandbox_id : NULL, visit, &st, err) < 0)
     return -1;
   *items = st.items;
   *n = st.n;

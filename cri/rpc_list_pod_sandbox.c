@@ -33,7 +33,8 @@ static int visit(const store_record *rec, void *data) {
 int cri_pod_list(struct cri_request *req, const Runtime__V1__PodSandboxFilter *filter,
                  Runtime__V1__PodSandbox ***items, size_t *n, crio_error_t *err) {
   struct list_state st = {.req = req, .filter = filter};
-  if (cri_records_walk(req, STORE_KIND_POD, visit, &st, err) < 0)
+  if (cri_records_walk_narrowed(req, STORE_KIND_POD, filter ? filter->id : NULL, NULL, visit, &st,
+                                err) < 0)
     return -1;
   *items = st.items;
   *n = st.n;

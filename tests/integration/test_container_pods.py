@@ -87,3 +87,29 @@ def test_containers_share_the_pods_namespaces_and_shm(ctr_env):
     assert (shm / "marker").read_text() == "hi\n", "expected /dev/shm to be the pod's tmpfs"
     p.remove_pod(env.client, pod_id)
     assert env.leaks() == [], f"saw {env.leaks()}"
+
+
+def test_full_ids_in_list_filters_find_exactly_their_objects(ctr_env):
+    """A filter naming a whole id is one lookup, not a walk
+    (cri/list_walk.c); it must still answer what the walk answers."""
+    env = ctr_env
+    pods = [env.run_pod(f"pod{i}") for i in range(2)]
+    cids = [[ch.run_container(env, pid, cfg, ch.shell(f"c{j}", env.image, TRAPPING))
+             for j in range(2)] for pid, cfg in pods]
+    (pod_a, _), (pod_b, _) = pods
+    assert [x.id for x in p.list_pods(env.client, id=pod_b)] == [pod_b]
+    assert p.list_pods(env.client, id="f" * 64) == []
+    assert p.list_pods(env.client, id=pod_b, state=API.SANDBOX_NOTREADY) == [], \
+        "expected the state filter applied to the pod found by id"
+    assert sorted(c.id for c in ch.list_containers(env.client, pod_sandbox_id=pod_a)) == \
+        sorted(cids[0])
+    assert [c.id for c in ch.list_containers(env.client, id=cids[1][1])] == [cids[1][1]]
+    assert ch.list_containers(env.client, id=cids[1][1], pod_sandbox_id=pod_a) == [], \
+        "expected a container of another pod not listed under this one"
+    assert ch.list_containers(env.client, pod_sandbox_id="e" * 64) == []
+    ch.stop_container(env.client, cids[0][0], timeout_s=5)
+    assert [c.id for c in ch.list_containers(env.client, pod_sandbox_id=pod_a,
+                                             state=API.CONTAINER_RUNNING)] == [cids[0][1]]
+    ch.remove_container(env.client, cids[0][0])
+    assert [c.id for c in ch.list_containers(env.client, pod_sandbox_id=pod_a)] == [cids[0][1]], \
+        "expected a removed container gone from its pod's list"
