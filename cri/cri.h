@@ -14,6 +14,7 @@ struct store;
 struct reconciler;
 struct img_service;
 struct reconciler_container_env;
+struct stream_server;
 
 enum cri_cgroup_driver {
   CRI_CGROUP_DRIVER_SYSTEMD = 0, /* runtime.v1.CgroupDriver numbers */
@@ -57,6 +58,9 @@ struct cri_context {
   /* The container steps' env (reconciler/reconciler.h): StopContainer's
    * timeouts, default log paths. */
   struct reconciler_container_env *containers;
+  /* Where Exec, Attach and PortForward send their clients
+   * (streaming/streaming.h); NULL: those RPCs fail. */
+  struct stream_server *streaming;
 };
 
 struct cri_server_options {

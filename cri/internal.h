@@ -178,6 +178,11 @@ int cri_handle_container_status(struct cri_request *req, ProtobufCMessage **resp
 int cri_handle_list_containers(struct cri_request *req, ProtobufCMessage **response,
                                crio_error_t *err);
 int cri_handle_exec_sync(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
+/* Exec, Attach, PortForward: validate and mint a streaming URL. */
+int cri_handle_exec(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
+int cri_handle_attach(struct cri_request *req, ProtobufCMessage **response, crio_error_t *err);
+int cri_handle_port_forward(struct cri_request *req, ProtobufCMessage **response,
+                            crio_error_t *err);
 int cri_handle_reopen_container_log(struct cri_request *req, ProtobufCMessage **response,
                                     crio_error_t *err);
 int cri_handle_update_container_resources(struct cri_request *req, ProtobufCMessage **response,

@@ -69,6 +69,12 @@ struct daemon_config {
   unsigned reconciler_workers;
   int64_t shutdown_grace_ms;
   bool sync_every_commit;
+  /* [crio.api] streaming server (CRI-O's keys; docs/streaming.md) */
+  char *stream_address;          /* NULL: 127.0.0.1 */
+  char *stream_port;             /* NULL or "0": the kernel picks */
+  long stream_idle_timeout;      /* seconds; 0: 4 h */
+  bool stream_enable_tls;
+  char *stream_tls_cert, *stream_tls_key;
   bool wipe_dry_run;   /* crio wipe --dry-run */
   bool wipe_from_host; /* crio wipe --from-host */
   /* The settings with no field, indexed like daemon_settings[], and where

@@ -30,6 +30,7 @@
 #include "reconciler/reconciler.h"
 #include "recovery/recovery.h"
 #include "store/store.h"
+#include "streaming/streaming.h"
 
 /* One daemon owns a state dir: a second one would run the same records'
  * steps twice.  The lock lives beside the database; wipe takes it too. */
@@ -192,6 +193,28 @@ static void write_version_files(const struct daemon_config *cfg) {
   }
 }
 
+/* The streaming server of Exec, Attach and PortForward.  CRIO_STREAM_TOKEN_TTL_MS
+ * (tests) shortens the tokens' minute. */
+static int start_streaming(const struct daemon_config *cfg, struct store *store,
+                           const struct reconciler_container_env *containers,
+                           struct stream_server **out, crio_error_t *err) {
+  const char *ttl = getenv("CRIO_STREAM_TOKEN_TTL_MS");
+  struct stream_server_config config = {
+      .address = cfg->stream_address,
+      .port = cfg->stream_port,
+      .idle_timeout_ms = (int64_t)cfg->stream_idle_timeout * 1000,
+      .token_ttl_ms = ttl ? strtoll(ttl, NULL, 10) : 0,
+      .tls = cfg->stream_enable_tls,
+      .tls_cert = cfg->stream_tls_cert,
+      .tls_key = cfg->stream_tls_key,
+  };
+  struct stream_context context = {.store = store, .containers = containers};
+  if (stream_server_start(&config, &context, out, err) < 0)
+    return -1;
+  log_info("streaming server on %s", stream_server_base_url(*out));
+  return 0;
+}
+
 int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   /* Before any thread exists.  glibc gives each thread that allocates an
    * arena of its own, up to eight per CPU; with the reconciler's workers,
@@ -335,6 +358,9 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   if (reconciler_containers_adopt(reconciler, &container_env, err) < 0)
     return crio_error_prefix(err, "adopt containers");
 
+  struct stream_server *streaming = NULL;
+  if (start_streaming(cfg, store, &container_env, &streaming, err) < 0)
+    return -1;
   struct cri_runtime_handler *handlers =
       xcalloc(cfg->n_runtimes ? cfg->n_runtimes : 1, sizeof(*handlers));
   struct cri_config cri_config;
@@ -345,6 +371,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .reconciler = reconciler,
       .images = images,
       .containers = &container_env,
+      .streaming = streaming,
   };
   /* CRIO_STATUS_ENDPOINT=0 (benchmarks): gRPC binds the socket itself,
    * with no HTTP/1.1 beside it, to measure what sharing costs. */
@@ -362,6 +389,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   if (cri_server_start(&server_options, &context, &server, err) < 0) {
     grpc_shutdown();
     free(handlers);
+    stream_server_stop(streaming);
     return -1;
   }
   struct httpd_status_source status_source = {
@@ -433,6 +461,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   unsigned long long served = (unsigned long long)cri_server_calls_served(server);
   cri_server_free(server);
   grpc_shutdown();
+  stream_server_stop(streaming);
   oci_exit_watch_stop(steal_pointer(&exit_watch));
   reconciler_stop(reconciler);
   free(handlers);

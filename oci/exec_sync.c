@@ -38,6 +38,11 @@
 
 int oci_exec_process_json(const char *config_json_path, const char *const *argv, char **json,
                           crio_error_t *err) {
+  return oci_exec_process_json_terminal(config_json_path, argv, false, json, err);
+}
+
+int oci_exec_process_json_terminal(const char *config_json_path, const char *const *argv,
+                                   bool terminal, char **json, crio_error_t *err) {
   if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0')
     return crio_error(err, EINVAL, "exec: empty command");
   cleanup_free char *text = NULL;
@@ -55,10 +60,10 @@ int oci_exec_process_json(const char *config_json_path, const char *const *argv,
     cJSON_AddItemToArray(args, cJSON_CreateString(*a));
   cJSON_DeleteItemFromObjectCaseSensitive(process, "args");
   cJSON_AddItemToObject(process, "args", args);
-  /* ExecSync has no terminal, whatever the container has. */
+  /* The exec's own terminal choice, whatever the container has. */
   cJSON_DeleteItemFromObjectCaseSensitive(process, "terminal");
   cJSON_DeleteItemFromObjectCaseSensitive(process, "consoleSize");
-  cJSON_AddBoolToObject(process, "terminal", false);
+  cJSON_AddBoolToObject(process, "terminal", terminal);
   char *out = cJSON_PrintUnformatted(process);
   cJSON_Delete(process);
   if (out == NULL)
@@ -90,7 +95,7 @@ struct helper_report {
 /* Everything the helper needs, prepared before fork(): in a multithreaded
  * daemon the child may only make async-signal-safe calls (no malloc, no
  * locks).  Its descriptors are moved to fixed numbers first. */
-#define HELPER_FD_DEVNULL 3
+#define HELPER_FD_IN 3
 #define HELPER_FD_OUT 4
 #define HELPER_FD_ERR 5
 #define HELPER_FD_REPORT 6
@@ -98,7 +103,7 @@ struct helper_task {
   char *const *argv;
   char *const *envp;
   const char *pid_file;
-  int fds[4]; /* devnull, out, err, report: all above HELPER_FD_REPORT */
+  int fds[4]; /* in, out, err, report: all above HELPER_FD_REPORT */
 };
 
 static int status_code(int st) {
@@ -149,7 +154,7 @@ static _Noreturn void helper_main(const struct helper_task *t) {
   default_signals();
   setpgid(0, 0); /* a timeout kills the helper's group: it and the runtime */
   for (int i = 0; i < 4; i++)
-    dup2(t->fds[i], HELPER_FD_DEVNULL + i);
+    dup2(t->fds[i], HELPER_FD_IN + i);
   /* None of the daemon's descriptors lives on in the helper (a lock file's
    * descriptor held here would outlive a daemon restart). */
   crio_close_range(HELPER_FD_REPORT + 1, ~0U, 0);
@@ -160,7 +165,7 @@ static _Noreturn void helper_main(const struct helper_task *t) {
     _exit(1);
   }
   if (runtime == 0) {
-    dup2(HELPER_FD_DEVNULL, 0);
+    dup2(HELPER_FD_IN, 0);
     dup2(HELPER_FD_OUT, 1);
     dup2(HELPER_FD_ERR, 2);
     crio_close_range(3U, ~0U, 0);
@@ -201,7 +206,7 @@ static _Noreturn void helper_main(const struct helper_task *t) {
  * reused pid of an older process cannot qualify; the pidfd then pins what
  * was checked).  Without a pid yet, killing the helper's group (helper and
  * runtime) is enough. */
-static void kill_command(const char *pid_file, uint64_t helper_start) {
+void oci_exec_kill_command(const char *pid_file, uint64_t helper_start) {
   cleanup_free char *text = NULL;
   crio_error_t e = NULL;
   if (crio_read_file(pid_file, &text, NULL, &e) < 0) {
@@ -227,7 +232,7 @@ static void kill_command(const char *pid_file, uint64_t helper_start) {
 
 /* A failed exec may be the runtime's failure, not the command's: tell
  * "no such container" and "not running" apart from an exit code. */
-static int check_container_runs(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
+int oci_exec_check_container_runs(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
   struct oci_runtime_state st;
   crio_error_t e = NULL;
   if (oci_runtime_state(rt, id, &st, &e) < 0) {
@@ -254,7 +259,7 @@ static int fd_above_helper(int fd, crio_error_t *err) {
 
 /* Writes the process file in work_dir; its name (minus ".json") also
  * names the pid file. */
-static int write_process_file(const char *work_dir, const char *process_json, char **process_file,
+int oci_exec_write_process_file(const char *work_dir, const char *process_json, char **process_file,
                               char **pid_file, crio_error_t *err) {
   cleanup_free char *path = xasprintf("%s/exec-XXXXXX.json", work_dir);
   cleanup_close int fd = mkostemps(path, 5, O_CLOEXEC);
@@ -272,37 +277,24 @@ static int write_process_file(const char *work_dir, const char *process_json, ch
   return 0;
 }
 
-struct exec_run {
-  pid_t helper;
-  int helper_pidfd;
-  uint64_t helper_start;
-  int out_r, err_r, report_r;
-};
-
-/* Forks the helper with the pipes in place. */
-static int start_helper(char *const *argv, const char *pid_file, struct exec_run *run,
-                        crio_error_t *err) {
-  int out[2], errp[2], report[2];
-  if (pipe2(out, O_CLOEXEC) < 0)
-    return crio_error_errno(err, errno, "pipe");
-  run->out_r = out[0];
-  cleanup_close int out_w = out[1];
-  if (pipe2(errp, O_CLOEXEC) < 0)
-    return crio_error_errno(err, errno, "pipe");
-  run->err_r = errp[0];
-  cleanup_close int err_w = errp[1];
+/* Forks the helper with `in` as the runtime's stdin and out_w/err_w as
+ * its stdout and stderr (the command inherits them); the caller keeps its
+ * own copies.  h->report_r is where the helper's report arrives. */
+int oci_exec_helper_start(char *const *argv, const char *pid_file, int in, int out_w, int err_w,
+                          struct oci_exec_helper *h, crio_error_t *err) {
+  h->pid = -1;
+  h->pidfd = -1;
+  h->report_r = -1;
+  int report[2];
   if (pipe2(report, O_CLOEXEC) < 0)
     return crio_error_errno(err, errno, "pipe");
-  run->report_r = report[0];
+  h->report_r = report[0];
   cleanup_close int report_w = report[1];
-  cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (devnull < 0)
-    return crio_error_errno(err, errno, "open /dev/null");
   struct helper_task t = {.argv = argv,
                           .envp = (char *const *)oci_proc_clean_env,
                           .pid_file = pid_file,
                           .fds = {-1, -1, -1, -1}};
-  int src[4] = {devnull, out_w, err_w, report_w};
+  int src[4] = {in, out_w, err_w, report_w};
   for (int i = 0; i < 4; i++)
     if ((t.fds[i] = fd_above_helper(src[i], err)) < 0) {
       for (int j = 0; j < i; j++)
@@ -319,24 +311,79 @@ static int start_helper(char *const *argv, const char *pid_file, struct exec_run
     return crio_error_errno(err, saved, "fork");
   /* Also here, so a timeout at once cannot miss the group. */
   setpgid(pid, pid);
-  run->helper = pid;
-  run->helper_pidfd = crio_pidfd_open(pid, 0);
+  h->pid = pid;
+  h->pidfd = crio_pidfd_open(pid, 0);
   /* Our unreaped child: its pid cannot be reused while we read this. */
   crio_error_t e = NULL;
-  if (run->helper_pidfd < 0 || crio_proc_start_time(pid, &run->helper_start, &e) < 0) {
+  if (h->pidfd < 0 || crio_proc_start_time(pid, &h->start_time, &e) < 0) {
     crio_error_release(&e);
     kill(-pid, SIGKILL);
     int ignored;
     oci_reap(pid, &ignored, &e);
     crio_error_release(&e);
+    h->pid = -1;
     return crio_error_errno(err, EIO, "watch the exec helper");
   }
+  return 0;
+}
+
+int oci_exec_helper_finish(struct oci_exec_helper *h, const struct oci_runtime *rt, const char *id,
+                           int *exit_code, crio_error_t *err) {
+  int helper_code = 0;
+  crio_error_t reap_err = NULL;
+  if (h->pid > 0 && oci_reap(h->pid, &helper_code, &reap_err) < 0)
+    crio_error_warn(&reap_err, "exec helper");
+  h->pid = -1;
+  struct helper_report report = {0, 0};
+  ssize_t got = read(h->report_r, &report, sizeof(report));
+  if (got != (ssize_t)sizeof(report))
+    return crio_error(err, EIO, "the exec helper died without a report");
+  switch (report.kind) {
+  case REPORT_EXITED:
+    *exit_code = report.code;
+    return 0;
+  case REPORT_RUNTIME_FAILED:
+    /* The runtime's message is on stderr; an unknown or stopped container
+     * is an error, anything else (no such binary) a failed command. */
+    *exit_code = report.code;
+    if (oci_exec_check_container_runs(rt, id, err) < 0)
+      return -1;
+    return 0;
+  case REPORT_LOST:
+  case REPORT_FORK_FAILED:
+    return crio_error_errno(err, report.code, "exec helper");
+  default:
+    return crio_error(err, EIO, "%s gave no pid of the command", rt->ops->name);
+  }
+}
+
+struct exec_run {
+  int out_r, err_r;
+};
+
+/* The pipes of an ExecSync and the helper writing into them. */
+static int start_helper(char *const *argv, const char *pid_file, struct exec_run *run,
+                        struct oci_exec_helper *h, crio_error_t *err) {
+  int out[2], errp[2];
+  if (pipe2(out, O_CLOEXEC) < 0)
+    return crio_error_errno(err, errno, "pipe");
+  run->out_r = out[0];
+  cleanup_close int out_w = out[1];
+  if (pipe2(errp, O_CLOEXEC) < 0)
+    return crio_error_errno(err, errno, "pipe");
+  run->err_r = errp[0];
+  cleanup_close int err_w = errp[1];
+  cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0)
+    return crio_error_errno(err, errno, "open /dev/null");
+  if (oci_exec_helper_start(argv, pid_file, devnull, out_w, err_w, h, err) < 0)
+    return -1;
   fcntl(run->out_r, F_SETFL, O_NONBLOCK);
   fcntl(run->err_r, F_SETFL, O_NONBLOCK);
   return 0;
 }
 
-static bool wait_pidfd(int pidfd, int ms) {
+bool oci_exec_wait_pidfd(int pidfd, int ms) {
   struct pollfd pfd = {pidfd, POLLIN, 0};
   int r;
   while ((r = poll(&pfd, 1, ms)) < 0 && errno == EINTR)
@@ -354,14 +401,14 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
     return crio_error(err, EINVAL, "exec in container %s: no process", id);
   cleanup_free char *process_file = NULL;
   cleanup_free char *pid_file = NULL;
-  if (write_process_file(work_dir, process_json, &process_file, &pid_file, err) < 0)
+  if (oci_exec_write_process_file(work_dir, process_json, &process_file, &pid_file, err) < 0)
     return crio_error_prefix(err, "exec in container %s", id);
-  cleanup_strv char **argv = rt->ops->exec_argv(rt, id, process_file, pid_file);
-  struct exec_run run = {
-      .helper = -1, .helper_pidfd = -1, .out_r = -1, .err_r = -1, .report_r = -1};
-  int rc = start_helper(argv, pid_file, &run, err);
-  cleanup_close int out_r = run.out_r, err_r = run.err_r, report_r = run.report_r;
-  cleanup_close int helper_pidfd = run.helper_pidfd;
+  cleanup_strv char **argv = rt->ops->exec_argv(rt, id, process_file, pid_file, NULL);
+  struct exec_run run = {.out_r = -1, .err_r = -1};
+  struct oci_exec_helper h = {.pid = -1, .pidfd = -1, .report_r = -1};
+  int rc = start_helper(argv, pid_file, &run, &h, err);
+  cleanup_close int out_r = run.out_r, err_r = run.err_r, report_r = h.report_r;
+  cleanup_close int helper_pidfd = h.pidfd;
   if (rc < 0) {
     unlink(process_file);
     return crio_error_prefix(err, "exec in container %s", id);
@@ -379,11 +426,11 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
       int64_t left = (deadline - crio_monotonic_ns()) / 1000000;
       if (left <= 0) {
         timed_out = true;
-        kill_command(pid_file, run.helper_start);
+        oci_exec_kill_command(pid_file, h.start_time);
         /* The helper reaps the killed command and reports; if it does not
          * (no pid yet, a stuck runtime), its group goes too. */
-        if (!wait_pidfd(helper_pidfd, 2000))
-          kill(-run.helper, SIGKILL);
+        if (!oci_exec_wait_pidfd(helper_pidfd, 2000))
+          kill(-h.pid, SIGKILL);
         break;
       }
       wait_ms = left > 1000 ? 1000 : (int)left;
@@ -398,7 +445,7 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
     fds[n++] = (struct pollfd){helper_pidfd, POLLIN, 0};
     int r = poll(fds, (nfds_t)n, wait_ms);
     if (r < 0 && errno != EINTR) {
-      kill(-run.helper, SIGKILL);
+      kill(-h.pid, SIGKILL);
       break;
     }
     if (r <= 0)
@@ -415,44 +462,24 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
     oci_capture_read(&out);
   if (err_open)
     oci_capture_read(&errc);
-  int helper_code = 0;
-  crio_error_t reap_err = NULL;
-  if (oci_reap(run.helper, &helper_code, &reap_err) < 0)
-    crio_error_warn(&reap_err, "exec helper");
-  struct helper_report report = {0, 0};
-  ssize_t got = read(report_r, &report, sizeof(report));
+  int exit_code = 0;
+  crio_error_t finish_err = NULL;
+  rc = oci_exec_helper_finish(&h, rt, id, &exit_code, &finish_err);
   unlink(process_file);
   unlink(pid_file);
   oci_capture_finish(&out, &result->out, &result->out_len, &result->out_truncated);
   oci_capture_finish(&errc, &result->errout, &result->err_len, &result->err_truncated);
 
-  if (timed_out)
+  if (timed_out) {
+    crio_error_release(&finish_err);
     return crio_error(err, ETIMEDOUT, "exec in container %s: timed out after %lld ms; killed", id,
                       (long long)timeout_ms);
-  if (got != (ssize_t)sizeof(report)) {
-    oci_exec_result_release(result);
-    return crio_error(err, EIO, "exec in container %s: the helper died without a report", id);
   }
-  switch (report.kind) {
-  case REPORT_EXITED:
-    result->exit_code = report.code;
-    return 0;
-  case REPORT_RUNTIME_FAILED:
-    /* The runtime's message is on stderr; an unknown or stopped container
-     * is an error, anything else (no such binary) a failed command. */
-    result->exit_code = report.code;
-    if (check_container_runs(rt, id, err) < 0) {
-      oci_exec_result_release(result);
-      return crio_error_prefix(err, "exec in container %s", id);
-    }
-    return 0;
-  case REPORT_LOST:
-  case REPORT_FORK_FAILED:
+  if (rc < 0) {
     oci_exec_result_release(result);
-    return crio_error_errno(err, report.code, "exec in container %s: helper", id);
-  default:
-    oci_exec_result_release(result);
-    return crio_error(err, EIO, "exec in container %s: %s gave no pid of the command", id,
-                      rt->ops->name);
+    *err = steal_pointer(&finish_err);
+    return crio_error_prefix(err, "exec in container %s", id);
   }
+  result->exit_code = exit_code;
+  return 0;
 }

@@ -12,8 +12,10 @@ list(APPEND CRIO_OCI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/runtime_stats.c
   ${CMAKE_CURRENT_LIST_DIR}/conmon.c
   ${CMAKE_CURRENT_LIST_DIR}/conmon_ctl.c
+  ${CMAKE_CURRENT_LIST_DIR}/conmon_attach.c
   ${CMAKE_CURRENT_LIST_DIR}/exit_watch.c
-  ${CMAKE_CURRENT_LIST_DIR}/exec_sync.c)
+  ${CMAKE_CURRENT_LIST_DIR}/exec_sync.c
+  ${CMAKE_CURRENT_LIST_DIR}/exec_session.c)
 list(APPEND CRIO_OCI_LIBS PkgConfig::CJSON Threads::Threads)
 
 # crio-runsc-shim: what conmon runs as the runtime of a gVisor handler (it

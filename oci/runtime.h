@@ -110,10 +110,12 @@ struct oci_runtime_ops {
   /* The argv (malloc'd, NULL-terminated; free with cleanup_strv) that
    * starts `process_file` (an OCI "process" object) in container `id`
    * detached, with the runtime's own stdio, writes its host pid to
-   * pid_file and exits once it runs.  Used by oci_exec_sync, whose
-   * subreaper helper then reaps the command. */
+   * pid_file and exits once it runs.  Used by oci_exec_sync and
+   * oci_exec_session_start, whose subreaper helper then reaps the command.
+   * console_socket (may be NULL): the unix socket the runtime sends the
+   * terminal's master to (a process with "terminal": true). */
   char **(*exec_argv)(const struct oci_runtime *rt, const char *id, const char *process_file,
-                      const char *pid_file);
+                      const char *pid_file, const char *console_socket);
   /* The runtime's global options (--root=..., then the handler's
    * runtime_args) as separate words (malloc'd strv): conmon passes each
    * with --runtime-arg. */
@@ -298,6 +300,17 @@ int oci_conmon_reopen_log(const char *bundle, const char *log_path, unsigned tim
  * container's pty.  EBUSY when no conmon reads the FIFO. */
 int oci_conmon_resize(const char *bundle, unsigned height, unsigned width, crio_error_t *err);
 
+/* Attach (conmon_attach.c): a connection to conmon's attach socket,
+ * <bundle>/attach (SOCK_SEQPACKET).  Packets from conmon start with a
+ * byte naming the pipe; bytes written go to the container's stdin;
+ * shutdown(SHUT_WR) closes it unless conmon leaves stdin open.  EBUSY
+ * when no conmon listens. */
+#define OCI_CONMON_ATTACH "attach"
+#define OCI_CONMON_ATTACH_STDOUT 2
+#define OCI_CONMON_ATTACH_STDERR 3
+#define OCI_CONMON_ATTACH_PACKET 8193 /* conmon's STDIO_BUF_SIZE + the pipe byte */
+int oci_conmon_attach_connect(const char *bundle, int *fd, crio_error_t *err);
+
 /* ==== exits ================================================================ */
 
 /* A container's end as conmon recorded it. */
@@ -387,6 +400,39 @@ void oci_exec_result_release(struct oci_exec_result *r);
 int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *process_json,
                   const char *work_dir, int64_t timeout_ms, size_t output_cap,
                   struct oci_exec_result *result, crio_error_t *err);
+
+/* ---- interactive exec (exec_session.c): the CRI's streaming Exec ---------
+ * `process_json` must carry "terminal": true exactly when options->tty
+ * (oci_exec_process_json_terminal).  The command starts before this
+ * returns; its stdio is the caller's through oci_exec_session_fd (-1 for
+ * what was not asked for): pipes, or with a terminal the pty's master for
+ * both input and output.  All descriptors are nonblocking. */
+int oci_exec_process_json_terminal(const char *config_json_path, const char *const *argv,
+                                   bool terminal, char **json, crio_error_t *err);
+struct oci_exec_session_options {
+  bool tty, stdin, stdout, stderr;
+  unsigned rows, cols; /* initial terminal size; 0: the runtime's */
+};
+struct oci_exec_session;
+int oci_exec_session_start(const struct oci_runtime *rt, const char *id, const char *process_json,
+                           const char *work_dir, const struct oci_exec_session_options *options,
+                           struct oci_exec_session **out, crio_error_t *err);
+enum oci_exec_fd {
+  OCI_EXEC_FD_STDIN,
+  OCI_EXEC_FD_STDOUT,
+  OCI_EXEC_FD_STDERR,
+  OCI_EXEC_FD_EXIT, /* readable once the command has exited and been reaped */
+};
+int oci_exec_session_fd(const struct oci_exec_session *s, enum oci_exec_fd which);
+/* End of input: closes the stdin pipe (a terminal stays open). */
+void oci_exec_session_close_stdin(struct oci_exec_session *s);
+int oci_exec_session_resize(struct oci_exec_session *s, unsigned rows, unsigned cols);
+/* Once OCI_EXEC_FD_EXIT is readable: the command's exit code (128+signal
+ * if killed), or the runtime's when it could not start the command. */
+int oci_exec_session_finish(struct oci_exec_session *s, int *exit_code, crio_error_t *err);
+/* Kills the command (and its process group) if it still runs, reaps, closes
+ * every descriptor and removes the process and pid files.  NULL is fine. */
+void oci_exec_session_free(struct oci_exec_session *s);
 
 /* ==== stats ================================================================ */
 

@@ -106,7 +106,36 @@ int oci_cli_pause(const struct oci_runtime *rt, const char *id, crio_error_t *er
 int oci_cli_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err);
 char **oci_cli_global_args(const struct oci_runtime *rt);
 char **oci_cli_exec_argv(const struct oci_runtime *rt, const char *id, const char *process_file,
-                         const char *pid_file);
+                         const char *pid_file, const char *console_socket);
+
+/* ---- the exec helper (exec_sync.c), shared with exec_session.c --------------
+ * A process forked from the daemon that makes itself a child subreaper and
+ * runs `runtime exec --detach`: the command, orphaned when the runtime
+ * exits, becomes its child; it reaps it and reports the status on
+ * report_r. */
+struct oci_exec_helper {
+  pid_t pid;
+  int pidfd; /* readable once the helper exited */
+  uint64_t start_time;
+  int report_r;
+};
+int oci_exec_helper_start(char *const *argv, const char *pid_file, int in, int out_w, int err_w,
+                          struct oci_exec_helper *h, crio_error_t *err);
+/* After the helper exited (or to wait for it): reaps it and reads its
+ * report.  *exit_code: the command's code, or the runtime's when it could
+ * not start the command (no such binary); errors for a container the
+ * runtime no longer runs and for a lost helper. */
+int oci_exec_helper_finish(struct oci_exec_helper *h, const struct oci_runtime *rt, const char *id,
+                           int *exit_code, crio_error_t *err);
+/* SIGKILL to the command named by pid_file and its process group, if it
+ * started after the helper did. */
+void oci_exec_kill_command(const char *pid_file, uint64_t helper_start);
+int oci_exec_check_container_runs(const struct oci_runtime *rt, const char *id, crio_error_t *err);
+/* <work_dir>/exec-XXXXXX.json holding process_json, and the matching
+ * .pid path. */
+int oci_exec_write_process_file(const char *work_dir, const char *process_json,
+                                char **process_file, char **pid_file, crio_error_t *err);
+bool oci_exec_wait_pidfd(int pidfd, int ms);
 
 /* Container ids reach argv and paths: [A-Za-z0-9][A-Za-z0-9_.-]*, at most
  * 256 characters (a superset of what runc accepts would fail later and

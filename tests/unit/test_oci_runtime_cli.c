@@ -154,7 +154,7 @@ static void check_command_lines(const struct oci_runtime_ops *ops) {
   CHECK_STR_EQ(argv, expect);
   free(argv);
 
-  char **exec = ops->exec_argv(&rt, "c1", "/b/p.json", "/b/p.pid");
+  char **exec = ops->exec_argv(&rt, "c1", "/b/p.json", "/b/p.pid", NULL);
   CHECK_STR_EQ(exec[0], bin);
   snprintf(expect, sizeof(expect), "--root=%s", root);
   CHECK_STR_EQ(exec[1], expect);
