@@ -260,7 +260,7 @@ static int fd_above_helper(int fd, crio_error_t *err) {
 /* Writes the process file in work_dir; its name (minus ".json") also
  * names the pid file. */
 int oci_exec_write_process_file(const char *work_dir, const char *process_json, char **process_file,
-                              char **pid_file, crio_error_t *err) {
+                                char **pid_file, crio_error_t *err) {
   cleanup_free char *path = xasprintf("%s/exec-XXXXXX.json", work_dir);
   cleanup_close int fd = mkostemps(path, 5, O_CLOEXEC);
   if (fd < 0)

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <linux/nsfs.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -170,6 +172,24 @@ struct pin_task {
   const char *hostname;
 };
 
+/* A new network namespace has its loopback down; pods expect it up (the
+ * CNI loopback plugin's job, which CRI-O's ocicni runs for every pod):
+ * without it nothing in the pod reaches localhost, port forwarding
+ * included. */
+static int loopback_up(crio_error_t *err) {
+  cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "socket");
+  struct ifreq ifr = {0};
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+    return crio_error_errno(err, errno, "read the flags of lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+    return crio_error_errno(err, errno, "bring lo up");
+  return 0;
+}
+
 /* On its own thread: the new namespace is this thread's only, and the
  * thread still shares the daemon's mount namespace, so the bind mount is
  * made in the host's.  (/proc/self would name the thread group leader,
@@ -179,6 +199,8 @@ static int pin_task_run(void *arg, crio_error_t *err) {
   const char *name = oci_ns_type_name(task->type);
   if (unshare(oci_ns_clone_flag(task->type)) < 0)
     return crio_error_errno(err, errno, "unshare %s namespace", name);
+  if (task->type == OCI_NS_NET && loopback_up(err) < 0)
+    return crio_error_prefix(err, "network namespace");
   if (task->type == OCI_NS_UTS && task->hostname &&
       sethostname(task->hostname, strlen(task->hostname)) < 0)
     return crio_error_errno(err, errno, "set hostname %s", task->hostname);

@@ -65,9 +65,8 @@ static char **build_argv(const struct oci_runtime *rt, const char *const *args) 
 char **oci_cli_exec_argv(const struct oci_runtime *rt, const char *id, const char *process_file,
                          const char *pid_file, const char *console_socket) {
   if (console_socket) {
-    const char *args[] = {"exec",     "--detach",         "--process",    process_file,
-                          "--pid-file", pid_file, "--console-socket", console_socket,
-                          id,         NULL};
+    const char *args[] = {"exec",   "--detach",         "--process",    process_file, "--pid-file",
+                          pid_file, "--console-socket", console_socket, id,           NULL};
     return build_argv(rt, args);
   }
   const char *args[] = {"exec",       "--detach", "--process", process_file,

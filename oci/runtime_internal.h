@@ -133,8 +133,8 @@ void oci_exec_kill_command(const char *pid_file, uint64_t helper_start);
 int oci_exec_check_container_runs(const struct oci_runtime *rt, const char *id, crio_error_t *err);
 /* <work_dir>/exec-XXXXXX.json holding process_json, and the matching
  * .pid path. */
-int oci_exec_write_process_file(const char *work_dir, const char *process_json,
-                                char **process_file, char **pid_file, crio_error_t *err);
+int oci_exec_write_process_file(const char *work_dir, const char *process_json, char **process_file,
+                                char **pid_file, crio_error_t *err);
 bool oci_exec_wait_pidfd(int pidfd, int ms);
 
 /* Container ids reach argv and paths: [A-Za-z0-9][A-Za-z0-9_.-]*, at most

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -91,8 +92,12 @@ struct dial {
   int fd;
 };
 
+/* A pod that drops packets to its loopback must not hold the connection's
+ * thread for the kernel's two minutes of SYN retries. */
+#define DIAL_TIMEOUT_MS 10000
+
 static int dial_one(int family, uint16_t port, int *fd_out) {
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return -errno;
   struct sockaddr_storage ss = {0};
@@ -110,10 +115,19 @@ static int dial_one(int family, uint16_t port, int *fd_out) {
     a->sin6_addr = in6addr_loopback;
     len = sizeof(*a);
   }
-  int rc;
-  do
-    rc = connect(fd, (struct sockaddr *)&ss, len);
-  while (rc < 0 && errno == EINTR);
+  int rc = connect(fd, (struct sockaddr *)&ss, len);
+  if (rc < 0 && errno == EINPROGRESS) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    int e = 0;
+    socklen_t elen = sizeof(e);
+    rc = poll(&p, 1, DIAL_TIMEOUT_MS);
+    if (rc == 0)
+      errno = ETIMEDOUT, rc = -1;
+    else if (rc > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == 0 && e != 0)
+      errno = e, rc = -1;
+    else if (rc > 0)
+      rc = 0;
+  }
   if (rc < 0) {
     int e = errno;
     close(fd);
@@ -148,7 +162,6 @@ int stream_pod_connect(const char *netns, uint16_t port, int *fd, crio_error_t *
   }
   if (rc < 0)
     return -1;
-  fcntl(d.fd, F_SETFL, fcntl(d.fd, F_GETFL) | O_NONBLOCK);
   *fd = d.fd;
   return 0;
 }

@@ -39,7 +39,8 @@ int http_respond(struct stream_transport *t, int code, const char *extra_headers
                  const char *body) {
   cleanup_free char *text = NULL;
   if (code == 101)
-    text = xasprintf("HTTP/1.1 101 Switching Protocols\r\n%s\r\n", extra_headers ? extra_headers : "");
+    text =
+        xasprintf("HTTP/1.1 101 Switching Protocols\r\n%s\r\n", extra_headers ? extra_headers : "");
   else
     text = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "X-Content-Type-Options: nosniff\r\nContent-Length: %zu\r\n"
@@ -113,8 +114,7 @@ int http_read_request(struct stream_transport *t, struct http_request *req, crio
         return crio_error_errno(err, errno, "read the request");
       int64_t left = (deadline - crio_monotonic_ns()) / 1000000;
       if (left <= 0)
-        return crio_error(err, ETIMEDOUT, "no whole request within %d ms",
-                          STREAM_HTTP_TIMEOUT_MS);
+        return crio_error(err, ETIMEDOUT, "no whole request within %d ms", STREAM_HTTP_TIMEOUT_MS);
       struct pollfd p = {t->fd, POLLIN, 0};
       if (!stream_transport_pending(t))
         poll(&p, 1, left > 1000 ? 1000 : (int)left);

@@ -24,14 +24,14 @@
 #include "streaming/streaming.h"
 
 /* ---- limits ------------------------------------------------------------------ */
-#define STREAM_HTTP_HEAD_MAX (16u << 10)  /* request line and headers */
-#define STREAM_HTTP_TIMEOUT_MS 10000      /* to send them (and the TLS handshake) */
-#define STREAM_CREATION_TIMEOUT_MS 30000  /* the kubelet's stream creation timeout */
-#define STREAM_FRAME_MAX (1u << 20)       /* a SPDY data frame or WebSocket message */
-#define STREAM_CONTROL_MAX (64u << 10)    /* a SPDY control frame, a header block */
-#define STREAM_IO_CHUNK (32u << 10)       /* bytes read from a process or socket at once */
-#define STREAM_PENDING_MAX (1u << 20)     /* bytes waiting for a slow process or socket */
-#define STREAM_PF_PAIRS_MAX 128           /* port-forward connections per client connection */
+#define STREAM_HTTP_HEAD_MAX (16u << 10) /* request line and headers */
+#define STREAM_HTTP_TIMEOUT_MS 10000     /* to send them (and the TLS handshake) */
+#define STREAM_CREATION_TIMEOUT_MS 30000 /* the kubelet's stream creation timeout */
+#define STREAM_FRAME_MAX (1u << 20)      /* a SPDY data frame or WebSocket message */
+#define STREAM_CONTROL_MAX (64u << 10)   /* a SPDY control frame, a header block */
+#define STREAM_IO_CHUNK (32u << 10)      /* bytes read from a process or socket at once */
+#define STREAM_PENDING_MAX (1u << 20)    /* bytes waiting for a slow process or socket */
+#define STREAM_PF_PAIRS_MAX 128          /* port-forward connections per client connection */
 
 /* ---- transport.c ----------------------------------------------------------------- */
 struct stream_transport {
@@ -78,8 +78,7 @@ char **http_header_list(const struct http_request *req, const char *name);
 /* Every value of query parameter `key` (malloc'd strv, URL-decoded). */
 char **http_query_values(const struct http_request *req, const char *key);
 /* A complete answer with a text body; extra_headers: "Name: v\r\n"... */
-int http_respond(struct stream_transport *t, int code, const char *extra_headers,
-                 const char *body);
+int http_respond(struct stream_transport *t, int code, const char *extra_headers, const char *body);
 
 /* ---- tokens.c -------------------------------------------------------------------- */
 enum stream_kind { STREAM_EXEC = 1, STREAM_ATTACH, STREAM_PORT_FORWARD };
@@ -136,7 +135,7 @@ void spdy_codec_release(struct spdy_codec *c);
 
 struct spdy_frame {
   bool control;
-  uint16_t type;      /* control frames */
+  uint16_t type; /* control frames */
   uint8_t flags;
   uint32_t stream_id; /* data frames, and the stream of a control frame */
   uint32_t value;     /* RST_STREAM and GOAWAY status, PING id, WINDOW_UPDATE delta */
@@ -218,11 +217,11 @@ struct session_handler {
 };
 struct session_options {
   enum session_framing framing;
-  bool ws_base64;      /* base64.channel.k8s.io and its v4 form */
+  bool ws_base64;       /* base64.channel.k8s.io and its v4 form */
   bool ws_close_signal; /* v5.channel.k8s.io: channel 255 closes a channel */
   int64_t idle_timeout_ms;
-  int stop_fd;         /* readable when the server stops */
-  const char *what;    /* for logs: "exec abc123" */
+  int stop_fd;      /* readable when the server stops */
+  const char *what; /* for logs: "exec abc123" */
 };
 struct session *session_new(struct stream_transport *t, const struct session_options *o,
                             const struct session_handler *h, void *app);
@@ -259,7 +258,7 @@ void session_touch(struct session *s);
 struct stream_container {
   char *bundle;
   const struct oci_runtime *runtime;
-  char *config_json; /* <bundle>/config.json */
+  char *config_json;           /* <bundle>/config.json */
   bool stdin, stdin_once, tty; /* the container's own config */
 };
 void stream_container_release(struct stream_container *c);

@@ -27,10 +27,10 @@ struct pair {
   uint16_t port;
   uint32_t data_id, error_id;
   bool have_data, have_error;
-  int fd;                 /* to the pod, once both streams are there */
+  int fd;                    /* to the pod, once both streams are there */
   struct stream_buf pending; /* client bytes the socket has not taken */
-  bool client_fin;        /* the client sends no more: half-close the socket */
-  bool pod_eof;           /* the pod sends no more: the streams got FIN */
+  bool client_fin;           /* the client sends no more: half-close the socket */
+  bool pod_eof;              /* the pod sends no more: the streams got FIN */
   int64_t created_ns;
 };
 
@@ -38,7 +38,7 @@ struct pf {
   struct stream_conn *c;
   struct session *s;
   enum session_framing framing;
-  char *netns; /* NULL: the host's */
+  char *netns;     /* NULL: the host's */
   char *pod_error; /* why nothing can be forwarded (pod not ready) */
   struct pair *pairs;
   size_t n_pairs;
@@ -103,9 +103,8 @@ static int on_stream(void *app, uint32_t id, const struct spdy_frame *f) {
   bool is_data = type && strcmp(type, "data") == 0;
   bool is_error = type && strcmp(type, "error") == 0;
   if (port < 0 || !(is_data || is_error)) {
-    log_warning("streaming: %s: stream %u with port \"%s\" and type \"%s\": refused", pf->what,
-                id, spdy_header(f, "port") ? spdy_header(f, "port") : "",
-                type ? type : "");
+    log_warning("streaming: %s: stream %u with port \"%s\" and type \"%s\": refused", pf->what, id,
+                spdy_header(f, "port") ? spdy_header(f, "port") : "", type ? type : "");
     return -1;
   }
   const char *rid = spdy_header(f, "requestid");
@@ -118,12 +117,14 @@ static int on_stream(void *app, uint32_t id, const struct spdy_frame *f) {
       p = &pf->pairs[i];
   if (p == NULL) {
     if (pf->n_pairs == STREAM_PF_PAIRS_MAX) {
-      log_warning("streaming: %s: more than %d forwarded connections at once: refused",
-                  pf->what, STREAM_PF_PAIRS_MAX);
+      log_warning("streaming: %s: more than %d forwarded connections at once: refused", pf->what,
+                  STREAM_PF_PAIRS_MAX);
       return -1;
     }
     p = &pf->pairs[pf->n_pairs++];
-    *p = (struct pair){.request_id = xstrdup(rid), .port = (uint16_t)port, .fd = -1,
+    *p = (struct pair){.request_id = xstrdup(rid),
+                       .port = (uint16_t)port,
+                       .fd = -1,
                        .created_ns = crio_monotonic_ns()};
   }
   if ((is_data && p->have_data) || (is_error && p->have_error)) {
@@ -211,7 +212,8 @@ static void run(struct pf *pf) {
     for (size_t i = 0; i < pf->n_pairs;) {
       struct pair *q = &pf->pairs[i];
       bool done = q->pod_eof && (q->client_fin || pf->framing != SESSION_SPDY);
-      if (!pair_complete(q) && now - q->created_ns > (int64_t)STREAM_CREATION_TIMEOUT_MS * 1000000) {
+      if (!pair_complete(q) &&
+          now - q->created_ns > (int64_t)STREAM_CREATION_TIMEOUT_MS * 1000000) {
         cleanup_free char *msg =
             xasprintf("timed out waiting for the streams of request %s", q->request_id);
         pair_error(pf, q, msg);
@@ -295,9 +297,13 @@ void stream_serve_port_forward(struct stream_conn *c, enum session_framing frami
   if (framing == SESSION_WEBSOCKET) {
     for (size_t i = 0; i < n_ports && i < STREAM_PF_PAIRS_MAX / 2; i++) {
       struct pair *q = &pf.pairs[pf.n_pairs++];
-      *q = (struct pair){.request_id = xasprintf("%zu", i), .port = (uint16_t)ports[i],
-                         .data_id = (uint32_t)(2 * i), .error_id = (uint32_t)(2 * i + 1),
-                         .have_data = true, .have_error = true, .fd = -1,
+      *q = (struct pair){.request_id = xasprintf("%zu", i),
+                         .port = (uint16_t)ports[i],
+                         .data_id = (uint32_t)(2 * i),
+                         .error_id = (uint32_t)(2 * i + 1),
+                         .have_data = true,
+                         .have_error = true,
+                         .fd = -1,
                          .created_ns = crio_monotonic_ns()};
       unsigned char le[2] = {(unsigned char)(ports[i] & 0xff), (unsigned char)(ports[i] >> 8)};
       session_send(pf.s, q->data_id, le, 2);

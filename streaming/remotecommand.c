@@ -33,8 +33,7 @@
 #include "streaming/internal.h"
 
 enum role { ROLE_STDIN, ROLE_STDOUT, ROLE_STDERR, ROLE_ERROR, ROLE_RESIZE, ROLE_COUNT };
-static const char *const role_names[ROLE_COUNT] = {"stdin", "stdout", "stderr", "error",
-                                                   "resize"};
+static const char *const role_names[ROLE_COUNT] = {"stdin", "stdout", "stderr", "error", "resize"};
 
 enum outcome { OUT_RUNNING, OUT_DONE, OUT_GONE };
 
@@ -167,8 +166,8 @@ static void write_status(struct rc *rc, int exit_code, const char *error) {
     if (error == NULL && exit_code == 0) {
       cJSON_AddStringToObject(st, "status", "Success");
     } else if (error == NULL) {
-      cleanup_free char *msg = xasprintf(
-          "command terminated with non-zero exit code: exit status %d", exit_code);
+      cleanup_free char *msg =
+          xasprintf("command terminated with non-zero exit code: exit status %d", exit_code);
       cleanup_free char *code = xasprintf("%d", exit_code);
       cJSON_AddStringToObject(st, "status", "Failure");
       cJSON_AddStringToObject(st, "message", msg);
@@ -476,15 +475,15 @@ void stream_serve_remote_command(struct stream_conn *c, enum session_framing fra
       rc.end_on_stdin_close = rc.ctr.stdin && !rc.ctr.stdin_once && !req->tty;
     }
     if (rc_start < 0) {
-      crio_error_prefix(&err, "%s", exec ? "error executing command in container"
-                                         : "error attaching to container");
+      crio_error_prefix(&err, "%s",
+                        exec ? "error executing command in container"
+                             : "error attaching to container");
       log_warning("streaming: %s: %s", rc.what, crio_error_message(&err));
       rc.outcome = OUT_DONE;
     } else if (exec) {
       log_debug("streaming: %s: started %s", rc.what, req->cmd[0]);
       run_exec(&rc);
-      if (rc.outcome == OUT_DONE &&
-          oci_exec_session_finish(rc.exec, &exit_code, &err) < 0) {
+      if (rc.outcome == OUT_DONE && oci_exec_session_finish(rc.exec, &exit_code, &err) < 0) {
         crio_error_prefix(&err, "error executing command in container");
         log_warning("streaming: %s: %s", rc.what, crio_error_message(&err));
       }

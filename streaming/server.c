@@ -29,11 +29,11 @@
 #define LINGER_MS 1000
 
 static const char *const spdy_remote_command[] = {"v4.channel.k8s.io", "v3.channel.k8s.io",
-                                                   "v2.channel.k8s.io", "channel.k8s.io", NULL};
+                                                  "v2.channel.k8s.io", "channel.k8s.io", NULL};
 static const char *const spdy_port_forward[] = {"portforward.k8s.io", NULL};
-static const char *const ws_remote_command[] = {
-    "v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io", "channel.k8s.io",
-    "base64.channel.k8s.io", NULL};
+static const char *const ws_remote_command[] = {"v5.channel.k8s.io",        "v4.channel.k8s.io",
+                                                "v4.base64.channel.k8s.io", "channel.k8s.io",
+                                                "base64.channel.k8s.io",    NULL};
 static const char *const ws_port_forward[] = {"v4.channel.k8s.io", "v4.base64.channel.k8s.io",
                                               NULL};
 
@@ -131,14 +131,13 @@ static void serve_upgrade(struct stream_server *srv, struct stream_transport *t,
       return;
     }
     cleanup_strv char **offered = http_header_list(http, "Sec-WebSocket-Protocol");
-    const char *protocol = offered[0] ? negotiate(offered, pf ? ws_port_forward : ws_remote_command)
-                                      : "";
+    const char *protocol =
+        offered[0] ? negotiate(offered, pf ? ws_port_forward : ws_remote_command) : "";
     if (protocol == NULL) {
       cleanup_free char *list = join(offered);
       log_warning("streaming: %s: no WebSocket subprotocol in common with [%s]",
                   kind_name(req->kind), list);
-      cleanup_free char *body =
-          xasprintf("requested protocol(s) are not supported: [%s]\n", list);
+      cleanup_free char *body = xasprintf("requested protocol(s) are not supported: [%s]\n", list);
       http_respond(t, 403, NULL, body);
       return;
     }
@@ -236,9 +235,8 @@ static void serve_connection(struct stream_server *srv, struct stream_transport 
   static const struct {
     const char *prefix;
     enum stream_kind kind;
-  } routes[] = {{"/exec/", STREAM_EXEC},
-                {"/attach/", STREAM_ATTACH},
-                {"/portforward/", STREAM_PORT_FORWARD}};
+  } routes[] = {
+      {"/exec/", STREAM_EXEC}, {"/attach/", STREAM_ATTACH}, {"/portforward/", STREAM_PORT_FORWARD}};
   for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
     if (strncmp(http.path, routes[i].prefix, strlen(routes[i].prefix)) == 0) {
       kind = routes[i].kind;
@@ -342,8 +340,8 @@ static int tls_context(const struct stream_server_config *cfg, SSL_CTX **out, cr
       SSL_CTX_check_private_key(ctx) != 1) {
     ERR_error_string_n(ERR_get_error(), msg, sizeof(msg));
     SSL_CTX_free(ctx);
-    return crio_error(err, EINVAL, "TLS certificate %s / key %s: %s", cfg->tls_cert,
-                      cfg->tls_key, msg);
+    return crio_error(err, EINVAL, "TLS certificate %s / key %s: %s", cfg->tls_cert, cfg->tls_key,
+                      msg);
   }
   *out = ctx;
   return 0;
@@ -351,8 +349,8 @@ static int tls_context(const struct stream_server_config *cfg, SSL_CTX **out, cr
 
 static int listen_on(struct stream_server *srv, const char *address, const char *port,
                      crio_error_t *err) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE};
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
   struct addrinfo *res = NULL;
   int rc = getaddrinfo(address, port, &hints, &res);
   if (rc != 0)

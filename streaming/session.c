@@ -75,7 +75,8 @@ void session_touch(struct session *s) {
 }
 
 int session_poll_timeout(const struct session *s) {
-  int64_t left = (s->last_activity + s->o.idle_timeout_ms * 1000000 - crio_monotonic_ns()) / 1000000;
+  int64_t left =
+      (s->last_activity + s->o.idle_timeout_ms * 1000000 - crio_monotonic_ns()) / 1000000;
   if (left < 0)
     return 0;
   return left > 1000 ? 1000 : (int)left + 1;
@@ -84,8 +85,7 @@ int session_poll_timeout(const struct session *s) {
 bool session_idle_expired(struct session *s) {
   if (crio_monotonic_ns() - s->last_activity < s->o.idle_timeout_ms * 1000000)
     return false;
-  log_info("streaming: %s: idle for %lld ms; closing", s->o.what,
-           (long long)s->o.idle_timeout_ms);
+  log_info("streaming: %s: idle for %lld ms; closing", s->o.what, (long long)s->o.idle_timeout_ms);
   s->over = true;
   return true;
 }
@@ -326,8 +326,9 @@ static int ws_parse_all(struct session *s) {
       break;
     default:
       if ((f.opcode == WS_CONTINUATION) != s->in_msg) {
-        crio_error(&e, EPROTO, "%s", s->in_msg ? "new message inside a fragmented one"
-                                               : "continuation without a message");
+        crio_error(&e, EPROTO, "%s",
+                   s->in_msg ? "new message inside a fragmented one"
+                             : "continuation without a message");
         fail(s, &e);
         break;
       }

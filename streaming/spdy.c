@@ -87,8 +87,7 @@ static int inflate_block(struct spdy_codec *c, const unsigned char *in, size_t l
     z->avail_out = sizeof(chunk);
     int rc = inflate(z, Z_SYNC_FLUSH);
     if (rc == Z_NEED_DICT) {
-      if (inflateSetDictionary(z, stream_spdy_dictionary, (uInt)stream_spdy_dictionary_len) !=
-          Z_OK)
+      if (inflateSetDictionary(z, stream_spdy_dictionary, (uInt)stream_spdy_dictionary_len) != Z_OK)
         return crio_error(err, EPROTO, "header block: not the SPDY/3 dictionary");
       continue;
     }

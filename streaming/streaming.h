@@ -29,12 +29,12 @@ struct stream_server_config {
   /* stream_idle_timeout: a connection with no traffic either way for this
    * long is closed (and its exec killed); 0: 4 hours, the kubelet's. */
   int64_t idle_timeout_ms;
-  int64_t token_ttl_ms; /* a token unused this long expires; 0: 1 minute */
-  unsigned max_tokens;  /* outstanding tokens; 0: 1000, the kubelet's */
+  int64_t token_ttl_ms;     /* a token unused this long expires; 0: 1 minute */
+  unsigned max_tokens;      /* outstanding tokens; 0: 1000, the kubelet's */
   unsigned max_connections; /* 0: 256 */
-  bool tls;             /* stream_enable_tls */
-  const char *tls_cert; /* stream_tls_cert: PEM chain */
-  const char *tls_key;  /* stream_tls_key: PEM key */
+  bool tls;                 /* stream_enable_tls */
+  const char *tls_cert;     /* stream_tls_cert: PEM chain */
+  const char *tls_key;      /* stream_tls_key: PEM key */
 };
 
 /* What a stream needs of the daemon: records (which container, which pod

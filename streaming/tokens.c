@@ -60,8 +60,7 @@ void stream_tokens_free(struct stream_tokens *c) {
 }
 
 static void random_token(char out[24]) {
-  static const char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   unsigned char bytes[22];
   size_t got = 0;
   while (got < sizeof(bytes)) {
