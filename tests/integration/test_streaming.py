@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -316,6 +317,7 @@ def test_port_forward_over_websocket_and_in_the_host_network(ctr_env):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
+    srv.settimeout(30)
     port = srv.getsockname()[1]
     host_pod, _ = env.run_pod("hostnet", host_network=True)
     c = sc.SpdyConnection(port_forward_url(env.client, host_pod), protocols=("portforward.k8s.io",))
@@ -477,3 +479,30 @@ def test_an_idle_stream_times_out(ctr_env_factory):
         c.close()
     wait_until(lambda: "sleep 1002" not in ps_in(env, cid), what="the idle exec to be killed")
     assert "idle for 2000 ms" in env.daemon.log()
+
+
+def test_tls_when_a_certificate_and_key_are_configured(ctr_env_factory, tmp_path):
+    cert, key = tmp_path / "stream.crt", tmp_path / "stream.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    env = ctr_env_factory(h.new_workdir(), crio_conf_extra=(
+        f'[crio.api]\nstream_enable_tls = true\nstream_tls_cert = "{cert}"\n'
+        f'stream_tls_key = "{key}"\n'))
+    env.start()
+    env.pull()
+    _, cid = running(env)
+    url = exec_url(env.client, cid, ["/bin/sh", "-c", "echo secret; exit 2"])
+    assert url.startswith("https://127.0.0.1:"), url
+    r = sc.exec_spdy(url)
+    assert r.stdout == b"secret\n" and r.exit_code == 2, r
+    # Plain HTTP on the TLS port gets nowhere, and the server carries on.
+    status = None
+    try:
+        status, _, _ = sc.raw_request(url.replace("https://", "http://"),
+                                      b"GET / HTTP/1.1\r\n\r\n", timeout=5)
+    except (ConnectionError, OSError):
+        pass
+    assert status is None, status
+    r = sc.exec_ws(exec_url(env.client, cid, ["/bin/echo", "ws"]))
+    assert r.stdout == b"ws\n", r
