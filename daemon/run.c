@@ -195,7 +195,7 @@ static void write_version_files(const struct daemon_config *cfg) {
 
 /* The streaming server of Exec, Attach and PortForward.  CRIO_STREAM_TOKEN_TTL_MS
  * (tests) shortens the tokens' minute. */
-static int start_streaming(const struct daemon_config *cfg, struct store *store,
+static int start_streaming(const struct daemon_config *cfg, struct reconciler *reconciler,
                            const struct reconciler_container_env *containers,
                            struct stream_server **out, crio_error_t *err) {
   const char *ttl = getenv("CRIO_STREAM_TOKEN_TTL_MS");
@@ -208,7 +208,7 @@ static int start_streaming(const struct daemon_config *cfg, struct store *store,
       .tls_cert = cfg->stream_tls_cert,
       .tls_key = cfg->stream_tls_key,
   };
-  struct stream_context context = {.store = store, .containers = containers};
+  struct stream_context context = {.reconciler = reconciler, .containers = containers};
   if (stream_server_start(&config, &context, out, err) < 0)
     return -1;
   log_info("streaming server on %s", stream_server_base_url(*out));
@@ -359,7 +359,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
     return crio_error_prefix(err, "adopt containers");
 
   struct stream_server *streaming = NULL;
-  if (start_streaming(cfg, store, &container_env, &streaming, err) < 0)
+  if (start_streaming(cfg, reconciler, &container_env, &streaming, err) < 0)
     return -1;
   struct cri_runtime_handler *handlers =
       xcalloc(cfg->n_runtimes ? cfg->n_runtimes : 1, sizeof(*handlers));

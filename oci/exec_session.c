@@ -228,6 +228,11 @@ int oci_exec_session_resize(struct oci_exec_session *s, unsigned rows, unsigned 
   return ioctl(s->pty, TIOCSWINSZ, &ws);
 }
 
+void oci_exec_session_kill(struct oci_exec_session *s) {
+  if (s->h.pid > 0)
+    oci_exec_kill_command(s->pid_file, s->h.start_time);
+}
+
 int oci_exec_session_finish(struct oci_exec_session *s, int *exit_code, crio_error_t *err) {
   s->finished = true;
   if (oci_exec_helper_finish(&s->h, s->rt, s->id, exit_code, err) < 0)

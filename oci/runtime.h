@@ -427,6 +427,9 @@ int oci_exec_session_fd(const struct oci_exec_session *s, enum oci_exec_fd which
 /* End of input: closes the stdin pipe (a terminal stays open). */
 void oci_exec_session_close_stdin(struct oci_exec_session *s);
 int oci_exec_session_resize(struct oci_exec_session *s, unsigned rows, unsigned cols);
+/* Kills the command and its process group now (its exit is reported as
+ * usual through OCI_EXEC_FD_EXIT). */
+void oci_exec_session_kill(struct oci_exec_session *s);
 /* Once OCI_EXEC_FD_EXIT is readable: the command's exit code (128+signal
  * if killed), or the runtime's when it could not start the command. */
 int oci_exec_session_finish(struct oci_exec_session *s, int *exit_code, crio_error_t *err);

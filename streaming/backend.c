@@ -1,13 +1,13 @@
-/* What streams act on, read from the records: the one place streaming/
- * looks at the store.  A stream starts only on a running container (a
- * ready pod); what happens to the object afterwards reaches the stream
- * through the host: a stopped container's processes die, the exec's
- * command with them, and the stream ends with its exit code.
- *
- * TODO(onewriter): start the exec and the attach through the reconciler's
- * synchronous operation entry point (reconciler_run_op) once it is on
- * main, so the start is serialised with the container's steps; only this
- * file changes. */
+/* What streams act on, and their place in the objects' lifecycles: a
+ * stream is a shared operation of the reconciler (reconciler_run_op,
+ * RECONCILE_OP_SHARED) on its container or pod for as long as it lasts.
+ * It starts between two steps of the object, on the committed record (a
+ * running container, a ready pod), runs beside later steps without holding
+ * them up, and is told through its cancel descriptor when a transition
+ * moves the object out of that state (a StopContainer, a RemovePodSandbox):
+ * the stream then ends cleanly, an exec with the exit status of its
+ * command, which dies with the container.  This file is the one place
+ * streaming/ meets the reconciler and the records. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,41 +25,74 @@
 #include "store/store.h"
 #include "streaming/internal.h"
 
-void stream_container_release(struct stream_container *c) {
-  free(c->bundle);
-  free(c->config_json);
-  memset(c, 0, sizeof(*c));
+/* How long a stream waits for a step of its object under way to finish
+ * before it starts. */
+#define CLAIM_TIMEOUT_MS 30000
+
+struct stream_op {
+  const struct stream_context *ctx;
+  int cancel_fd;
+  stream_container_fn on_container;
+  stream_pod_fn on_pod;
+  void *arg;
+};
+
+static void cancel_stream(void *data) {
+  struct stream_op *so = data;
+  uint64_t one = 1;
+  /* Only a signal here: the reconciler's lock is held. */
+  if (write(so->cancel_fd, &one, sizeof(one)) < 0)
+    return;
 }
 
-static int record_read(const struct stream_context *ctx, enum store_kind kind, const char *id,
-                       store_record **out, crio_error_t *err) {
-  cleanup_store_txn struct store_txn *txn = NULL;
-  if (store_txn_begin(ctx->store, STORE_TXN_READ, &txn, err) < 0)
-    return -1;
-  if (store_record_get(txn, kind, id, out, err) < 0)
-    return crio_error_prefix(err, "%s %s", kind == STORE_KIND_POD ? "pod" : "container", id);
-  return store_txn_commit(steal_pointer(&txn), err);
+static int check_running(struct reconcile_op *op, crio_error_t *err) {
+  if (op->record->state == SM_CONTAINER_RUNNING)
+    return 0;
+  return crio_error(err, EBUSY, "container %s is not running (%s)", op->record->id,
+                    sm_state_name(SM_KIND_CONTAINER, op->record->state));
 }
 
-int stream_container_get(const struct stream_context *ctx, const char *id,
-                         struct stream_container *out, crio_error_t *err) {
-  memset(out, 0, sizeof(*out));
-  cleanup_store_record store_record *rec = NULL;
-  if (record_read(ctx, STORE_KIND_CONTAINER, id, &rec, err) < 0)
-    return -1;
-  if (rec->state != SM_CONTAINER_RUNNING)
-    return crio_error(err, EBUSY, "container %s is not running (%s)", id,
-                      sm_state_name(SM_KIND_CONTAINER, rec->state));
+static int check_ready(struct reconcile_op *op, crio_error_t *err) {
+  if (op->record->state == SM_POD_READY)
+    return 0;
+  return crio_error(err, EBUSY, "pod %s is not ready (%s)", op->record->id,
+                    sm_state_name(SM_KIND_POD, op->record->state));
+}
+
+static const struct reconcile_op_type stream_exec = {
+    .name = "container.stream_exec",
+    .kind = SM_KIND_CONTAINER,
+    .mode = RECONCILE_OP_SHARED,
+    .check = check_running,
+    .cancel = cancel_stream,
+};
+static const struct reconcile_op_type stream_attach = {
+    .name = "container.stream_attach",
+    .kind = SM_KIND_CONTAINER,
+    .mode = RECONCILE_OP_SHARED,
+    .check = check_running,
+    .cancel = cancel_stream,
+};
+static const struct reconcile_op_type stream_port_forward = {
+    .name = "pod.stream_port_forward",
+    .kind = SM_KIND_POD,
+    .mode = RECONCILE_OP_SHARED,
+    .check = check_ready,
+    .cancel = cancel_stream,
+};
+
+static int container_of(const struct stream_context *ctx, const store_record *rec,
+                        struct stream_container *out, crio_error_t *err) {
   const char *handler = rec->container->runtime_handler;
   const struct reconciler_container_env *env = ctx->containers;
   for (size_t i = 0; env && i < env->n_runtimes; i++)
     if (strcmp(env->runtimes[i].name, handler) == 0)
       out->runtime = env->runtimes[i].runtime;
   if (out->runtime == NULL)
-    return crio_error(err, EINVAL, "container %s: runtime handler \"%s\" is not configured", id,
-                      handler);
+    return crio_error(err, EINVAL, "container %s: runtime handler \"%s\" is not configured",
+                      rec->id, handler);
   if (rec->container->bundle_dir == NULL || *rec->container->bundle_dir == '\0')
-    return crio_error(err, EUCLEAN, "container %s: record names no bundle", id);
+    return crio_error(err, EUCLEAN, "container %s: record names no bundle", rec->id);
   Runtime__V1__ContainerConfig *config = runtime__v1__container_config__unpack(
       NULL, rec->container->cri_config.len, rec->container->cri_config.data);
   if (config) {
@@ -68,23 +101,41 @@ int stream_container_get(const struct stream_context *ctx, const char *id,
     out->tty = config->tty;
     runtime__v1__container_config__free_unpacked(config, NULL);
   }
-  out->bundle = xstrdup(rec->container->bundle_dir);
+  out->bundle = rec->container->bundle_dir;
   out->config_json = xasprintf("%s/config.json", out->bundle);
   return 0;
 }
 
-int stream_pod_netns(const struct stream_context *ctx, const char *pod_id, char **netns,
-                     crio_error_t *err) {
-  *netns = NULL;
-  cleanup_store_record store_record *rec = NULL;
-  if (record_read(ctx, STORE_KIND_POD, pod_id, &rec, err) < 0)
-    return -1;
-  if (rec->state != SM_POD_READY)
-    return crio_error(err, EBUSY, "pod %s is not ready (%s)", pod_id,
-                      sm_state_name(SM_KIND_POD, rec->state));
-  if (rec->pod->netns_path && *rec->pod->netns_path)
-    *netns = xstrdup(rec->pod->netns_path);
-  return 0;
+static int op_container(struct reconcile_op *op, crio_error_t *err) {
+  struct stream_op *so = op->data;
+  struct stream_container c = {0};
+  int rc = container_of(so->ctx, op->record, &c, err);
+  if (rc == 0)
+    rc = so->on_container(so->arg, &c, err);
+  free(c.config_json);
+  return rc;
+}
+
+static int op_pod(struct reconcile_op *op, crio_error_t *err) {
+  struct stream_op *so = op->data;
+  const char *netns = op->record->pod->netns_path;
+  return so->on_pod(so->arg, netns && *netns ? netns : NULL, err);
+}
+
+int stream_with_container(const struct stream_context *ctx, const char *id, bool attach,
+                          int cancel_fd, stream_container_fn fn, void *arg, crio_error_t *err) {
+  struct stream_op so = {.ctx = ctx, .cancel_fd = cancel_fd, .on_container = fn, .arg = arg};
+  int64_t deadline = crio_monotonic_ns() + (int64_t)CLAIM_TIMEOUT_MS * 1000000;
+  return reconciler_run_op(ctx->reconciler, attach ? &stream_attach : &stream_exec, id, NULL,
+                           op_container, &so, deadline, err);
+}
+
+int stream_with_pod(const struct stream_context *ctx, const char *pod_id, int cancel_fd,
+                    stream_pod_fn fn, void *arg, crio_error_t *err) {
+  struct stream_op so = {.ctx = ctx, .cancel_fd = cancel_fd, .on_pod = fn, .arg = arg};
+  int64_t deadline = crio_monotonic_ns() + (int64_t)CLAIM_TIMEOUT_MS * 1000000;
+  return reconciler_run_op(ctx->reconciler, &stream_port_forward, pod_id, NULL, op_pod, &so,
+                           deadline, err);
 }
 
 struct dial {

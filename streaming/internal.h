@@ -250,24 +250,27 @@ int session_poll_timeout(const struct session *s);
 bool session_idle_expired(struct session *s);
 void session_touch(struct session *s);
 
-/* ---- backend.c: what streams act on ------------------------------------------------
- * The one place that reads records for the streams.  Starting an exec or
- * an attach looks the container up and checks it runs; a container being
- * stopped or removed meanwhile ends the stream through the command's own
- * exit (its processes die with the container). */
+/* ---- backend.c: what streams act on -------------------------------------------------
+ * A stream runs as a shared operation of the reconciler on its object
+ * (reconciler_run_op): it starts on a running container (a ready pod),
+ * and cancel_fd (an eventfd the stream polls) becomes readable when a
+ * transition moves the object out of that state. */
 struct stream_container {
-  char *bundle;
+  const char *bundle; /* the record's, valid while the callback runs */
   const struct oci_runtime *runtime;
   char *config_json;           /* <bundle>/config.json */
   bool stdin, stdin_once, tty; /* the container's own config */
 };
-void stream_container_release(struct stream_container *c);
-int stream_container_get(const struct stream_context *ctx, const char *id,
-                         struct stream_container *out, crio_error_t *err);
-/* The pod's network namespace path; NULL (success) for the host's.
- * EBUSY unless the pod is ready. */
-int stream_pod_netns(const struct stream_context *ctx, const char *pod_id, char **netns,
-                     crio_error_t *err);
+typedef int (*stream_container_fn)(void *arg, const struct stream_container *c,
+                                   crio_error_t *err);
+/* netns: the pod's network namespace, NULL for the host's. */
+typedef int (*stream_pod_fn)(void *arg, const char *netns, crio_error_t *err);
+/* fn's result, or -1 with ENOENT (no such object), EBUSY (not running,
+ * not ready), ETIMEDOUT (a step under way for 30 s), ECANCELED. */
+int stream_with_container(const struct stream_context *ctx, const char *id, bool attach,
+                          int cancel_fd, stream_container_fn fn, void *arg, crio_error_t *err);
+int stream_with_pod(const struct stream_context *ctx, const char *pod_id, int cancel_fd,
+                    stream_pod_fn fn, void *arg, crio_error_t *err);
 /* A TCP connection to localhost:port in that netns (NULL: the host's),
  * nonblocking once connected; 127.0.0.1 first, then ::1. */
 int stream_pod_connect(const char *netns, uint16_t port, int *fd, crio_error_t *err);

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,8 +39,12 @@ struct pf {
   struct stream_conn *c;
   struct session *s;
   enum session_framing framing;
-  char *netns;     /* NULL: the host's */
-  char *pod_error; /* why nothing can be forwarded (pod not ready) */
+  const char *netns; /* NULL: the host's; valid while the operation runs */
+  char *pod_error;   /* why nothing can be forwarded (pod not ready) */
+  int cancel_fd;     /* the pod stopped being ready */
+  bool served;
+  const int32_t *ports; /* WebSocket: the ports asked for */
+  size_t n_ports;
   struct pair *pairs;
   size_t n_pairs;
   char what[64];
@@ -229,13 +234,14 @@ static void run(struct pf *pf) {
     bool held = false;
     for (size_t i = 0; i < pf->n_pairs; i++)
       held |= pf->pairs[i].pending.len > 0 && pf->pairs[i].fd >= 0;
-    if (cap < pf->n_pairs + 2) {
-      cap = pf->n_pairs + 2;
+    if (cap < pf->n_pairs + 3) {
+      cap = pf->n_pairs + 3;
       p = xrealloc(p, cap * sizeof(*p));
     }
     int n = 0;
     p[n++] = (struct pollfd){pf->c->stop_fd, POLLIN, 0};
     p[n++] = (struct pollfd){held ? -1 : session_fd(pf->s), POLLIN, 0};
+    p[n++] = (struct pollfd){pf->cancel_fd, POLLIN, 0};
     for (size_t i = 0; i < pf->n_pairs; i++) {
       struct pair *q = &pf->pairs[i];
       short ev = 0;
@@ -250,11 +256,15 @@ static void run(struct pf *pf) {
       break;
     if (p[0].revents)
       break;
+    if (p[2].revents) {
+      log_info("streaming: %s: the pod is no longer ready; closing", pf->what);
+      break;
+    }
     /* Pair slots may move while the session dispatches: look at the
      * sockets first, with the indices poll saw. */
-    for (size_t i = 0; i < pf->n_pairs && (int)i + 2 < n; i++) {
+    for (size_t i = 0; i < pf->n_pairs && (int)i + 3 < n; i++) {
       struct pair *q = &pf->pairs[i];
-      short rev = p[i + 2].revents;
+      short rev = p[i + 3].revents;
       if (rev & (POLLIN | POLLHUP | POLLERR))
         pump_from_pod(pf, q);
       if (rev & POLLOUT)
@@ -274,6 +284,34 @@ static void run(struct pf *pf) {
   free(p);
 }
 
+/* Runs as the reconciler's shared operation on the pod. */
+static int serve_pod(void *arg, const char *netns, crio_error_t *err) {
+  struct pf *pf = arg;
+  pf->netns = netns;
+  pf->served = true;
+  if (pf->framing == SESSION_WEBSOCKET) {
+    for (size_t i = 0; i < pf->n_ports && i < STREAM_PF_PAIRS_MAX / 2; i++) {
+      struct pair *q = &pf->pairs[pf->n_pairs++];
+      int32_t port = pf->ports[i];
+      *q = (struct pair){.request_id = xasprintf("%zu", i),
+                         .port = (uint16_t)port,
+                         .data_id = (uint32_t)(2 * i),
+                         .error_id = (uint32_t)(2 * i + 1),
+                         .have_data = true,
+                         .have_error = true,
+                         .fd = -1,
+                         .created_ns = crio_monotonic_ns()};
+      unsigned char le[2] = {(unsigned char)(port & 0xff), (unsigned char)(port >> 8)};
+      session_send(pf->s, q->data_id, le, 2);
+      session_send(pf->s, q->error_id, le, 2);
+      pair_connect(pf, q);
+    }
+  }
+  run(pf);
+  pf->netns = NULL;
+  return 0;
+}
+
 void stream_serve_port_forward(struct stream_conn *c, enum session_framing framing,
                                const char *protocol, const int32_t *ports, size_t n_ports) {
   struct pf pf = {.c = c, .framing = framing};
@@ -289,36 +327,28 @@ void stream_serve_port_forward(struct stream_conn *c, enum session_framing frami
   if (c->http->extra_len)
     session_feed(pf.s, c->http->extra, c->http->extra_len);
   pf.pairs = xcalloc(STREAM_PF_PAIRS_MAX, sizeof(*pf.pairs));
+  pf.ports = ports;
+  pf.n_ports = n_ports;
+  pf.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   cleanup_error crio_error_t err = NULL;
-  if (stream_pod_netns(c->ctx, c->req->id, &pf.netns, &err) < 0) {
+  if (pf.cancel_fd < 0)
+    crio_error_errno(&err, errno, "eventfd");
+  else if (stream_with_pod(c->ctx, c->req->id, pf.cancel_fd, serve_pod, &pf, &err) == 0)
+    crio_error_release(&err);
+  if (err && !pf.served) {
+    /* The pod is gone or not ready: a SPDY client still gets its answer
+     * on each error stream. */
     log_warning("streaming: %s: %s", pf.what, crio_error_message(&err));
     pf.pod_error = xstrdup(crio_error_message(&err));
-  }
-  if (framing == SESSION_WEBSOCKET) {
-    for (size_t i = 0; i < n_ports && i < STREAM_PF_PAIRS_MAX / 2; i++) {
-      struct pair *q = &pf.pairs[pf.n_pairs++];
-      *q = (struct pair){.request_id = xasprintf("%zu", i),
-                         .port = (uint16_t)ports[i],
-                         .data_id = (uint32_t)(2 * i),
-                         .error_id = (uint32_t)(2 * i + 1),
-                         .have_data = true,
-                         .have_error = true,
-                         .fd = -1,
-                         .created_ns = crio_monotonic_ns()};
-      unsigned char le[2] = {(unsigned char)(ports[i] & 0xff), (unsigned char)(ports[i] >> 8)};
-      session_send(pf.s, q->data_id, le, 2);
-      session_send(pf.s, q->error_id, le, 2);
-      pair_connect(&pf, q);
-    }
-    run(&pf);
-  } else {
-    run(&pf);
+    if (framing == SESSION_SPDY)
+      run(&pf);
   }
   while (pf.n_pairs > 0)
     pair_drop(&pf, &pf.pairs[0]);
   free(pf.pairs);
-  free(pf.netns);
   free(pf.pod_error);
+  if (pf.cancel_fd >= 0)
+    close(pf.cancel_fd);
   session_close(pf.s);
   session_free(pf.s);
 }

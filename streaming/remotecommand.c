@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,7 +45,8 @@ struct rc {
   bool have[ROLE_COUNT];
   uint32_t id[ROLE_COUNT];
   unsigned n_have;
-  struct stream_container ctr;
+  const struct stream_container *ctr; /* while the operation runs */
+  int cancel_fd; /* the container left RUNNING */
   struct oci_exec_session *exec;
   int attach_fd;
   struct stream_buf pending; /* client stdin not yet taken by the process */
@@ -52,6 +54,7 @@ struct rc {
   struct stream_buf resize;
   bool end_on_stdin_close; /* attach to a container that keeps its stdin */
   enum outcome outcome;
+  int exit_code;
   char what[96];
 };
 
@@ -94,7 +97,7 @@ static void apply_resize(struct rc *rc, unsigned width, unsigned height) {
     oci_exec_session_resize(rc->exec, height, width);
   } else if (rc->attach_fd >= 0) {
     crio_error_t e = NULL;
-    if (oci_conmon_resize(rc->ctr.bundle, height, width, &e) < 0) {
+    if (oci_conmon_resize(rc->ctr->bundle, height, width, &e) < 0) {
       log_debug("streaming: %s: resize: %s", rc->what, crio_error_message(&e));
       crio_error_release(&e);
     }
@@ -277,12 +280,12 @@ static void pump_input(struct rc *rc, int fd) {
 static int start_exec(struct rc *rc, crio_error_t *err) {
   const struct stream_request *req = rc->c->req;
   cleanup_free char *process = NULL;
-  if (oci_exec_process_json_terminal(rc->ctr.config_json, (const char *const *)req->cmd, req->tty,
+  if (oci_exec_process_json_terminal(rc->ctr->config_json, (const char *const *)req->cmd, req->tty,
                                      &process, err) < 0)
     return -1;
   struct oci_exec_session_options o = {
       .tty = req->tty, .stdin = req->in, .stdout = req->out, .stderr = req->err && !req->tty};
-  return oci_exec_session_start(rc->ctr.runtime, req->id, process, rc->ctr.bundle, &o, &rc->exec,
+  return oci_exec_session_start(rc->ctr->runtime, req->id, process, rc->ctr->bundle, &o, &rc->exec,
                                 err);
 }
 
@@ -293,7 +296,7 @@ static void run_exec(struct rc *rc) {
   bool out_open = out >= 0, err_open = errfd >= 0;
   while (rc->outcome == OUT_RUNNING) {
     int in = rc->stdin_closed ? -1 : oci_exec_session_fd(rc->exec, OCI_EXEC_FD_STDIN);
-    struct pollfd p[6];
+    struct pollfd p[7];
     int n = 0, i_s = -1, i_out = -1, i_err = -1, i_in = -1;
     bool held = rc->pending.len > 0 && in >= 0;
     if (!held)
@@ -308,12 +311,22 @@ static void run_exec(struct rc *rc) {
     p[n++] = (struct pollfd){exit_fd, POLLIN, 0};
     int i_stop = n;
     p[n++] = (struct pollfd){rc->c->stop_fd, POLLIN, 0};
+    int i_cancel = n;
+    p[n++] = (struct pollfd){rc->cancel_fd, POLLIN, 0};
     int timeout = session_has_input(rc->s) && !held ? 0 : session_poll_timeout(rc->s);
     if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
       break;
     if (p[i_stop].revents) {
       rc->outcome = OUT_GONE;
       break;
+    }
+    if (p[i_cancel].revents) {
+      /* The container is stopping: its processes die, the command with
+       * them; make sure of it, and report its exit as usual. */
+      uint64_t v;
+      if (read(rc->cancel_fd, &v, sizeof(v)) == sizeof(v))
+        log_debug("streaming: %s: the container is stopping", rc->what);
+      oci_exec_session_kill(rc->exec);
     }
     if (i_s >= 0 && (p[i_s].revents || session_has_input(rc->s)) && session_pump(rc->s) < 0) {
       rc->outcome = OUT_GONE;
@@ -352,7 +365,7 @@ static void run_attach(struct rc *rc) {
   unsigned char buf[OCI_CONMON_ATTACH_PACKET];
   while (rc->outcome == OUT_RUNNING) {
     bool held = rc->pending.len > 0 && !rc->stdin_closed;
-    struct pollfd p[3];
+    struct pollfd p[4];
     int n = 0, i_s = -1;
     if (!held)
       p[i_s = n++] = (struct pollfd){session_fd(rc->s), POLLIN, 0};
@@ -360,11 +373,17 @@ static void run_attach(struct rc *rc) {
     p[n++] = (struct pollfd){rc->attach_fd, (short)(POLLIN | (held ? POLLOUT : 0)), 0};
     int i_stop = n;
     p[n++] = (struct pollfd){rc->c->stop_fd, POLLIN, 0};
+    int i_cancel = n;
+    p[n++] = (struct pollfd){rc->cancel_fd, POLLIN, 0};
     int timeout = session_has_input(rc->s) && !held ? 0 : session_poll_timeout(rc->s);
     if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
       break;
     if (p[i_stop].revents) {
       rc->outcome = OUT_GONE;
+      break;
+    }
+    if (p[i_cancel].revents) {
+      rc->outcome = OUT_DONE; /* the container is stopping: the attach ends */
       break;
     }
     if (i_s >= 0 && (p[i_s].revents || session_has_input(rc->s)) && session_pump(rc->s) < 0) {
@@ -392,6 +411,31 @@ static void run_attach(struct rc *rc) {
     if (rc->outcome == OUT_RUNNING && session_idle_expired(rc->s))
       rc->outcome = OUT_GONE;
   }
+}
+
+/* Runs as the reconciler's shared operation on the container. */
+static int serve_container(void *arg, const struct stream_container *ctr, crio_error_t *err) {
+  struct rc *rc = arg;
+  const struct stream_request *req = rc->c->req;
+  rc->ctr = ctr;
+  int r = 0;
+  if (req->kind == STREAM_EXEC) {
+    r = start_exec(rc, err);
+    if (r == 0) {
+      log_debug("streaming: %s: started %s", rc->what, req->cmd[0]);
+      run_exec(rc);
+      if (rc->outcome == OUT_DONE)
+        r = oci_exec_session_finish(rc->exec, &rc->exit_code, err);
+    }
+  } else {
+    r = oci_conmon_attach_connect(ctr->bundle, &rc->attach_fd, err);
+    if (r == 0) {
+      rc->end_on_stdin_close = ctr->stdin && !ctr->stdin_once && !req->tty;
+      run_attach(rc);
+    }
+  }
+  rc->ctr = NULL;
+  return r;
 }
 
 /* ---- the session -------------------------------------------------------------------- */
@@ -432,7 +476,8 @@ void stream_serve_remote_command(struct stream_conn *c, enum session_framing fra
                                  const char *protocol) {
   const struct stream_request *req = c->req;
   bool exec = req->kind == STREAM_EXEC;
-  struct rc rc = {.c = c, .version = protocol_version(protocol), .attach_fd = -1};
+  struct rc rc = {
+      .c = c, .version = protocol_version(protocol), .attach_fd = -1, .cancel_fd = -1};
   snprintf(rc.what, sizeof(rc.what), "%s %.12s", exec ? "exec in" : "attach to", req->id);
   struct session_options so = {
       .framing = framing,
@@ -465,30 +510,19 @@ void stream_serve_remote_command(struct stream_conn *c, enum session_framing fra
     session_fin(rc.s, rc.id[ROLE_STDIN]);
 
   cleanup_error crio_error_t err = NULL;
-  int exit_code = 0;
   if (ready) {
-    int rc_start = stream_container_get(c->ctx, req->id, &rc.ctr, &err);
-    if (rc_start == 0 && exec)
-      rc_start = start_exec(&rc, &err);
-    if (rc_start == 0 && !exec) {
-      rc_start = oci_conmon_attach_connect(rc.ctr.bundle, &rc.attach_fd, &err);
-      rc.end_on_stdin_close = rc.ctr.stdin && !rc.ctr.stdin_once && !req->tty;
-    }
-    if (rc_start < 0) {
-      crio_error_prefix(&err, "%s",
-                        exec ? "error executing command in container"
-                             : "error attaching to container");
+    rc.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rc.cancel_fd < 0)
+      crio_error_errno(&err, errno, "eventfd");
+    else if (stream_with_container(c->ctx, req->id, !exec, rc.cancel_fd, serve_container, &rc,
+                                   &err) == 0)
+      crio_error_release(&err);
+    if (err) {
+      crio_error_prefix(&err, "%s", exec ? "error executing command in container"
+                                         : "error attaching to container");
       log_warning("streaming: %s: %s", rc.what, crio_error_message(&err));
-      rc.outcome = OUT_DONE;
-    } else if (exec) {
-      log_debug("streaming: %s: started %s", rc.what, req->cmd[0]);
-      run_exec(&rc);
-      if (rc.outcome == OUT_DONE && oci_exec_session_finish(rc.exec, &exit_code, &err) < 0) {
-        crio_error_prefix(&err, "error executing command in container");
-        log_warning("streaming: %s: %s", rc.what, crio_error_message(&err));
-      }
-    } else {
-      run_attach(&rc);
+      if (rc.outcome == OUT_RUNNING)
+        rc.outcome = OUT_DONE;
     }
   }
   if (ready && rc.outcome == OUT_DONE) {
@@ -496,10 +530,10 @@ void stream_serve_remote_command(struct stream_conn *c, enum session_framing fra
       session_fin(rc.s, rc.id[ROLE_STDOUT]);
     if (rc.have[ROLE_STDERR])
       session_fin(rc.s, rc.id[ROLE_STDERR]);
-    write_status(&rc, exit_code, err ? crio_error_message(&err) : NULL);
+    write_status(&rc, rc.exit_code, err ? crio_error_message(&err) : NULL);
     if (rc.have[ROLE_ERROR])
       session_fin(rc.s, rc.id[ROLE_ERROR]);
-    log_debug("streaming: %s: done (exit code %d)", rc.what, exit_code);
+    log_debug("streaming: %s: done (exit code %d)", rc.what, rc.exit_code);
   } else if (ready) {
     log_info("streaming: %s: ended before the %s did (client gone, idle or shutdown)", rc.what,
              exec ? "command" : "container");
@@ -508,7 +542,8 @@ void stream_serve_remote_command(struct stream_conn *c, enum session_framing fra
   oci_exec_session_free(rc.exec);
   if (rc.attach_fd >= 0)
     close(rc.attach_fd);
-  stream_container_release(&rc.ctr);
+  if (rc.cancel_fd >= 0)
+    close(rc.cancel_fd);
   stream_buf_release(&rc.pending);
   stream_buf_release(&rc.resize);
   session_free(rc.s);

@@ -21,6 +21,7 @@
 #include "common/common.h"
 
 struct store;
+struct reconciler;
 struct reconciler_container_env;
 
 struct stream_server_config {
@@ -37,11 +38,11 @@ struct stream_server_config {
   const char *tls_key;      /* stream_tls_key: PEM key */
 };
 
-/* What a stream needs of the daemon: records (which container, which pod
- * network) and the runtimes that run the containers.  Must outlive the
- * server. */
+/* What a stream needs of the daemon: the reconciler, which runs every
+ * stream as an operation on its container or pod, and the runtimes that run
+ * the containers.  Must outlive the server. */
 struct stream_context {
-  struct store *store;
+  struct reconciler *reconciler;
   const struct reconciler_container_env *containers;
 };
 

@@ -262,7 +262,8 @@ def echo_server(env, name="echo"):
 def wait_listening(env, cid, port=ECHO_PORT):
     hexport = f":{port:04X}"
     wait_until(lambda: hexport in env.client.call("ExecSync", env.client.request(
-        "ExecSync", container_id=cid, cmd=["/bin/cat", "/proc/net/tcp"], timeout=5)).stdout.decode(),
+        "ExecSync", container_id=cid, cmd=["/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"],
+        timeout=5)).stdout.decode(),
         what=f"port {port} to listen")
 
 
