@@ -261,8 +261,7 @@ struct stream_container {
   char *config_json;           /* <bundle>/config.json */
   bool stdin, stdin_once, tty; /* the container's own config */
 };
-typedef int (*stream_container_fn)(void *arg, const struct stream_container *c,
-                                   crio_error_t *err);
+typedef int (*stream_container_fn)(void *arg, const struct stream_container *c, crio_error_t *err);
 /* netns: the pod's network namespace, NULL for the host's. */
 typedef int (*stream_pod_fn)(void *arg, const char *netns, crio_error_t *err);
 /* fn's result, or -1 with ENOENT (no such object), EBUSY (not running,

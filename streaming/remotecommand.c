@@ -46,7 +46,7 @@ struct rc {
   uint32_t id[ROLE_COUNT];
   unsigned n_have;
   const struct stream_container *ctr; /* while the operation runs */
-  int cancel_fd; /* the container left RUNNING */
+  int cancel_fd;                      /* the container left RUNNING */
   struct oci_exec_session *exec;
   int attach_fd;
   struct stream_buf pending; /* client stdin not yet taken by the process */
@@ -476,8 +476,7 @@ void stream_serve_remote_command(struct stream_conn *c, enum session_framing fra
                                  const char *protocol) {
   const struct stream_request *req = c->req;
   bool exec = req->kind == STREAM_EXEC;
-  struct rc rc = {
-      .c = c, .version = protocol_version(protocol), .attach_fd = -1, .cancel_fd = -1};
+  struct rc rc = {.c = c, .version = protocol_version(protocol), .attach_fd = -1, .cancel_fd = -1};
   snprintf(rc.what, sizeof(rc.what), "%s %.12s", exec ? "exec in" : "attach to", req->id);
   struct session_options so = {
       .framing = framing,
@@ -518,8 +517,9 @@ void stream_serve_remote_command(struct stream_conn *c, enum session_framing fra
                                    &err) == 0)
       crio_error_release(&err);
     if (err) {
-      crio_error_prefix(&err, "%s", exec ? "error executing command in container"
-                                         : "error attaching to container");
+      crio_error_prefix(&err, "%s",
+                        exec ? "error executing command in container"
+                             : "error attaching to container");
       log_warning("streaming: %s: %s", rc.what, crio_error_message(&err));
       if (rc.outcome == OUT_RUNNING)
         rc.outcome = OUT_DONE;

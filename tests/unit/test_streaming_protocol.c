@@ -88,8 +88,8 @@ static void test_spdy_frames_and_header_blocks(void) {
   spdy_codec_init(&codec);
   z_stream client = {0};
   CHECK(deflateInit(&client, Z_DEFAULT_COMPRESSION) == Z_OK);
-  CHECK(deflateSetDictionary(&client, stream_spdy_dictionary,
-                             (uInt)stream_spdy_dictionary_len) == Z_OK);
+  CHECK(deflateSetDictionary(&client, stream_spdy_dictionary, (uInt)stream_spdy_dictionary_len) ==
+        Z_OK);
   /* Two frames in a row: the second's block continues the zlib stream. */
   const char *kv1[] = {"streamtype", "error"};
   const char *kv2[] = {"streamtype", "data", "port", "8080", "requestid", "7"};
