@@ -15,7 +15,8 @@ WERROR     ?= ON
 # Debian packages: to build, to run containers, to test.
 DEPS_BUILD = cmake make gcc pkg-config clang-format protobuf-c-compiler libprotobuf-c-dev \
              libgrpc-dev liblmdb-dev libcjson-dev libsystemd-dev libseccomp-dev \
-             libselinux1-dev libcurl4-openssl-dev libssl-dev libarchive-dev
+             libselinux1-dev libcurl4-openssl-dev libssl-dev libarchive-dev \
+             zlib1g-dev
 DEPS_RUN   = runc crun conmon containernetworking-plugins iproute2
 # gVisor: the "runsc" runtime handler's binary, for its integration tests
 # and bench (a handler a node may configure, not needed to run crio).
