@@ -70,9 +70,9 @@ struct daemon_config {
   int64_t shutdown_grace_ms;
   bool sync_every_commit;
   /* [crio.api] streaming server (CRI-O's keys; docs/streaming.md) */
-  char *stream_address;     /* NULL: 127.0.0.1 */
-  char *stream_port;        /* NULL or "0": the kernel picks */
-  long stream_idle_timeout; /* seconds; 0: 4 h */
+  char *stream_address;      /* NULL: 127.0.0.1 */
+  char *stream_port;         /* NULL or "0": the kernel picks */
+  char *stream_idle_timeout; /* a duration; "": 4 h (CRI-O's "" default) */
   bool stream_enable_tls;
   char *stream_tls_cert, *stream_tls_key;
   bool wipe_dry_run;   /* crio wipe --dry-run */

@@ -199,10 +199,16 @@ static int start_streaming(const struct daemon_config *cfg, struct reconciler *r
                            const struct reconciler_container_env *containers,
                            struct stream_server **out, crio_error_t *err) {
   const char *ttl = getenv("CRIO_STREAM_TOKEN_TTL_MS");
+  int64_t idle_s = 0;
+  if (cfg->stream_idle_timeout && *cfg->stream_idle_timeout &&
+      daemon_parse_duration(cfg->stream_idle_timeout, &idle_s) < 0)
+    return crio_error(err, EINVAL,
+                      "stream_idle_timeout: \"%s\" is not a duration (\"4h\", \"90s\")",
+                      cfg->stream_idle_timeout);
   struct stream_server_config config = {
       .address = cfg->stream_address,
       .port = cfg->stream_port,
-      .idle_timeout_ms = (int64_t)cfg->stream_idle_timeout * 1000,
+      .idle_timeout_ms = idle_s * 1000,
       .token_ttl_ms = ttl ? strtoll(ttl, NULL, 10) : 0,
       .tls = cfg->stream_enable_tls,
       .tls_cert = cfg->stream_tls_cert,

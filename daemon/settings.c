@@ -38,6 +38,12 @@ size_t daemon_setting_find_flag(const char *flag) {
 
 /* Go's time.Duration text as CRI-O takes it ("1m30s", "500ms", "0s"), or
  * plain seconds; whole seconds, rounded up. */
+static int parse_duration_s(const char *text, int64_t *out);
+
+int daemon_parse_duration(const char *text, int64_t *seconds) {
+  return parse_duration_s(text, seconds);
+}
+
 static int parse_duration_s(const char *text, int64_t *out) {
   if (text == NULL || *text == '\0')
     return -1;

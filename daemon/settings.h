@@ -42,6 +42,10 @@ struct daemon_setting {
   const char *help;
 };
 
+/* Go's time.Duration text as CRI-O takes it ("1m30s", "0s") or plain
+ * seconds, in whole seconds rounded up; -1 for anything else. */
+int daemon_parse_duration(const char *text, int64_t *seconds);
+
 extern const struct daemon_setting daemon_settings[];
 extern const size_t daemon_n_settings;
 
