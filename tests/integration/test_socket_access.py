@@ -91,3 +91,23 @@ def test_network_listeners_are_loopback_only(crio):
     listeners = listening_inet_sockets(crio.pid)
     outside = [(a, p) for a, p in listeners if a not in ("127.0.0.1", "::1")]
     assert not outside, f"expected the daemon to listen on loopback only, saw {outside}"
+
+
+def free_loopback_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_metrics_listen_on_loopback_by_default(crio_factory):
+    """CRI-O's metrics_host default, 127.0.0.1: enabling metrics with only
+    a port opens nothing beyond loopback."""
+    port = free_loopback_port()
+    d = crio_factory.start(extra_args=["--enable-metrics", "--metrics-port", str(port)])
+    listeners = listening_inet_sockets(d.pid)
+    assert ("127.0.0.1", port) in listeners, \
+        f"expected the metrics endpoint on 127.0.0.1:{port}, saw {listeners}"
+    outside = [(a, p) for a, p in listeners if a not in ("127.0.0.1", "::1")]
+    assert not outside, f"expected loopback listeners only, saw {outside}"
