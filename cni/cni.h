@@ -14,6 +14,9 @@
 #ifndef CRIO_CNI_H
 #define CRIO_CNI_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "common/common.h"
 
 struct cni_network {
@@ -56,6 +59,44 @@ struct cni_runtime_conf {
   unsigned timeout_sec;
 };
 #define CNI_DEFAULT_PLUGIN_TIMEOUT_SEC 60
+
+/* ---- the request of one pod -------------------------------------------------- */
+
+struct cni_port_mapping {
+  int32_t host_port; /* <= 0: no host side, no mapping */
+  int32_t container_port;
+  const char *protocol; /* "tcp", "udp", "sctp"; NULL: tcp */
+  const char *host_ip;  /* NULL or "": every address */
+};
+
+/* What the pod's calls pass besides the network: the same for ADD, CHECK
+ * and DEL of one attachment. */
+struct cni_pod_request {
+  const char *pod_id;     /* CNI_CONTAINERID, K8S_POD_INFRA_CONTAINER_ID */
+  const char *netns_path; /* NULL: "" */
+  const char *ifname;     /* NULL: eth0 */
+  /* K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID; NULL leaves one out
+   * (wipe, replaying a DEL from the log, knows none of them). */
+  const char *pod_namespace, *pod_name, *pod_uid;
+  const struct cni_port_mapping *port_mappings;
+  size_t n_port_mappings;
+  uint64_t ingress_bps, egress_bps; /* bandwidth, bits per second; 0: none */
+  /* The capability arguments as an ADD got them (logged for wipe): used as
+   * they are instead of being built from the fields above. */
+  const char *capability_args_json;
+  bool no_capability_args; /* none at all (the pod's config is unreadable) */
+};
+
+/* The built request: rt is ready for cni_add/cni_del/cni_check and points
+ * into the rest. */
+struct cni_request {
+  struct cni_runtime_conf rt;
+  char *args[6];
+  char *capability_args; /* {"portMappings": [...], "bandwidth": {...}} */
+};
+void cni_request_build(const struct cni_pod_request *in, struct cni_request *out);
+void cni_request_release(struct cni_request *req);
+#define cleanup_cni_request __attribute__((cleanup(cni_request_release)))
 
 /* ADD through the chain of `net->conflist`, in order.  Each plugin's stdin
  * is its config with the network's "name" and "cniVersion" injected, the

@@ -1,8 +1,12 @@
-/* How containers end: the stop steps (signal, grace period, SIGKILL) and
- * the exit events that conmon's exit files become, plus what start-up does
- * for containers that ended while the daemon was down.
+/* How a container's end is recorded, in one place and one way: the exit
+ * event that conmon's exit file becomes (one observation, one event, the
+ * EVENT transition from whatever state the record is in), the stop steps'
+ * look at the host (container_exit_observe: they signal, container_stop.c,
+ * and this says when the container has ended), and what start-up does for
+ * containers that ended while the daemon was down.
  *
- * Either way the record gets the exit status conmon recorded: the code,
+ * Every way ends in record_end(): the record gets the exit status conmon
+ * recorded: the code,
  * finish time, OOM kill, and a reason (Completed, Error, OOMKilled) and
  * message (the termination-message file, or the log's tail for
  * FallbackToLogsOnError).  A container that ended without any exit status
@@ -164,20 +168,61 @@ void container_record_exit(store_record *rec, const struct oci_exit_status *st) 
   store_string_set(&c->message, message);
 }
 
-/* ---- exit events ---------------------------------------------------------------------------- */
+/* ---- the one path ------------------------------------------------------------------------ */
+
+/* The end of the container on its record: the status (NULL: none
+ * survived), conmon released in the log (it leaves on its own once it has
+ * written the exit file), the stop table's entry forgotten. */
+static void record_end(struct reconcile_step *step, struct reconciler_container_env *env,
+                       const struct oci_exit_status *st) {
+  store_record *rec = step->record;
+  container_record_exit(rec, st);
+  container_release_conmon(step);
+  container_stop_forget(env, rec->id);
+  log_info("container %s: exited with %d (%s)", rec->id, rec->container->exit_code,
+           rec->container->reason);
+}
+
+/* 1 if no exit file can come any more: conmon is gone and the runtime
+ * says the container ended (or does not know it). */
+static int ended_without_monitor(const struct oci_runtime *rt, const store_record *rec,
+                                 crio_error_t *err) {
+  int alive = container_conmon_alive(rec, err);
+  if (alive != 0)
+    return alive < 0 ? -1 : 0;
+  return container_runtime_ended(rt, rec, err);
+}
+
+int container_exit_observe(struct reconcile_step *step, const struct oci_runtime *rt,
+                           crio_error_t *err) {
+  store_record *rec = step->record;
+  struct reconciler_container_env *env = container_env_of(step);
+  cleanup_container_paths struct container_paths p;
+  container_paths_init(&p, env, rec->id);
+  struct oci_exit_status st;
+  int found = container_read_exit(&p, rec->id, &st, err);
+  if (found < 0)
+    return -1;
+  if (found == 0) {
+    int orphan = ended_without_monitor(rt, rec, err);
+    if (orphan <= 0)
+      return orphan;
+    /* conmon may have written it just before it left. */
+    if ((found = container_read_exit(&p, rec->id, &st, err)) < 0)
+      return -1;
+  }
+  st.id = rec->id;
+  record_end(step, env, found ? &st : NULL);
+  return 1;
+}
+
+/* ---- the exit event ------------------------------------------------------------------------ */
 
 struct exit_event {
   struct reconciler_container_env *env;
-  char *id;
   struct oci_exit_status st;
   bool lost;
 };
-
-static void exit_event_free(void *data) {
-  struct exit_event *ev = data;
-  free(ev->id);
-  free(ev);
-}
 
 static int apply_exit(struct reconcile_step *step, crio_error_t *err) {
   (void)err;
@@ -190,42 +235,35 @@ static int apply_exit(struct reconcile_step *step, crio_error_t *err) {
     log_debug("container %s: exit left to the stop step", rec->id);
     return RECONCILE_STEP_WAIT;
   }
-  if (ev->lost) {
-    /* Posted at start-up; the exit file may have come since. */
-    cleanup_container_paths struct container_paths p;
-    container_paths_init(&p, ev->env, rec->id);
-    struct oci_exit_status st;
-    cleanup_error crio_error_t e = NULL;
-    if (container_read_exit(&p, rec->id, &st, &e) == 1)
-      container_record_exit(rec, &st);
-    else
-      container_record_exit(rec, NULL);
-    container_release_conmon(step);
+  if (!ev->lost) {
+    ev->st.id = rec->id;
+    record_end(step, ev->env, &ev->st);
     return 0;
   }
-  ev->st.id = rec->id;
-  container_record_exit(rec, &ev->st);
-  container_release_conmon(step);
-  log_info("container %s: exited with %d (%s)", rec->id, rec->container->exit_code,
-           rec->container->reason);
+  /* Posted at start-up with no status; the exit file may have come since. */
+  cleanup_container_paths struct container_paths p;
+  container_paths_init(&p, ev->env, rec->id);
+  struct oci_exit_status st;
+  cleanup_error crio_error_t e = NULL;
+  bool found = container_read_exit(&p, rec->id, &st, &e) == 1;
+  st.id = rec->id;
+  record_end(step, ev->env, found ? &st : NULL);
   return 0;
 }
 
 void container_post_exit(struct reconciler *r, struct reconciler_container_env *env,
                          const struct oci_exit_status *st, bool lost) {
-  static const char *const transitions[] = {"container.exit", "container.exit_before_start"};
-  for (size_t i = 0; i < 2; i++) {
-    struct exit_event *ev = xzalloc(sizeof(*ev));
-    ev->env = env;
-    ev->id = xstrdup(st->id);
-    ev->st = *st;
-    ev->st.id = NULL;
-    ev->lost = lost;
-    cleanup_error crio_error_t err = NULL;
-    if (reconciler_post_event(r, SM_KIND_CONTAINER, st->id, transitions[i], apply_exit, ev,
-                              exit_event_free, &err) < 0)
-      crio_error_warn(&err, "container exit");
-  }
+  struct exit_event *ev = xzalloc(sizeof(*ev));
+  ev->env = env;
+  ev->st = *st;
+  ev->st.id = NULL;
+  ev->lost = lost;
+  /* container.exit from RUNNING, container.exit_before_start from
+   * CREATED: whichever the state is when the event is applied. */
+  cleanup_error crio_error_t err = NULL;
+  if (reconciler_post_observed(r, SM_KIND_CONTAINER, st->id, SM_CONTAINER_EXITED, apply_exit, ev,
+                               free, &err) < 0)
+    crio_error_warn(&err, "container exit");
 }
 
 static void on_exit_file(const struct oci_exit_status *st, void *arg) {

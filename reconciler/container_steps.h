@@ -55,7 +55,7 @@ struct container_env_state {
   struct reconciler_container_env *env;
 };
 
-/* ---- paths (container_paths in container_steps.c) ---------------------------------- */
+/* ---- container_env.c: what every container file shares --------------------------------- */
 struct container_paths {
   char *dir;             /* <root>/containers/<id> */
   char *merged;          /* <dir>/merged */
@@ -91,11 +91,25 @@ int container_conmon_from_pidfile(const char *bundle, const char *id, pid_t *pid
 /* Kills conmon as the record knows it and as the pidfile knows it. */
 int container_conmon_kill_all(const store_record *rec, const struct container_paths *p,
                               crio_error_t *err);
+/* conmon leaves on its own once it has written the exit file: a step or
+ * event that records the exit releases it in the log (if the record still
+ * holds it), so the log and orphans agree with the host. */
+void container_release_conmon(struct reconcile_step *step);
+
+/* The stop table (env->state->lock held for find). */
+struct stop_progress *container_stop_find_locked(struct container_env_state *st, const char *id,
+                                                 bool create);
+/* Forgets id's stop (an exit recorded, the record deleted). */
+void container_stop_forget(struct reconciler_container_env *env, const char *id);
+/* Frees the table (env release). */
+void container_stops_free(struct container_env_state *state);
+/* Registration: the env's state, once. */
+void container_env_state_init(struct reconciler_container_env *env);
 
 /* ---- container_create.c ------------------------------------------------------------- */
 int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err);
 
-/* ---- container_exit.c --------------------------------------------------------------- */
+/* ---- container_exit.c: the one path of an exit --------------------------------------- */
 /* 1 and *out when an exit status exists (the run dir's exit file, else
  * the persist dir's copy), 0 when none does, -1 on error. */
 int container_read_exit(const struct container_paths *p, const char *id,
@@ -103,10 +117,6 @@ int container_read_exit(const struct container_paths *p, const char *id,
 /* Fills the record's end from an exit status (NULL: none survived):
  * code, finish time, OOM, reason, message. */
 void container_record_exit(store_record *rec, const struct oci_exit_status *st);
-/* conmon leaves on its own once it has written the exit file: a step or
- * event that records the exit releases it in the log (if the record still
- * holds it), so the log and orphans agree with the host. */
-void container_release_conmon(struct reconcile_step *step);
 /* Whether the conmon the record knows still runs: 1, 0 (none, or gone),
  * -1 on error. */
 int container_conmon_alive(const store_record *rec, crio_error_t *err);
@@ -114,17 +124,18 @@ int container_conmon_alive(const store_record *rec, crio_error_t *err);
  * it still runs, -1 on error. */
 int container_runtime_ended(const struct oci_runtime *rt, const store_record *rec,
                             crio_error_t *err);
-/* Posts container.exit and container.exit_before_start for an observed
- * exit (the status is copied); lost: no status survived (start-up). */
+/* For the stop steps: 1 when the container has ended (its exit file, or
+ * no monitor left to write one), its end recorded on step->record as an
+ * exit event records it; 0 while it runs; -1 on error. */
+int container_exit_observe(struct reconcile_step *step, const struct oci_runtime *rt,
+                           crio_error_t *err);
+/* Posts the exit of a container (the status is copied) as one
+ * observation; lost: no status survived (start-up). */
 void container_post_exit(struct reconciler *r, struct reconciler_container_env *env,
                          const struct oci_exit_status *st, bool lost);
 
 /* ---- container_stop.c --------------------------------------------------------------- */
 int container_step_stop(struct reconcile_step *step, crio_error_t *err);
 int container_step_stop_created(struct reconcile_step *step, crio_error_t *err);
-/* Forgets id's stop (delete_record). */
-void container_stop_forget(struct reconciler_container_env *env, const char *id);
-/* Frees the table (env release). */
-void container_stops_free(struct container_env_state *state);
 
 #endif

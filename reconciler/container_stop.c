@@ -24,59 +24,6 @@
  * then retried with backoff). */
 #define STOP_KILL_GRACE_NS ((int64_t)(OCI_STOP_KILL_WAIT_MS + CTR_EXIT_FILE_WAIT_MS) * 1000000)
 
-/* ---- the table (env->state->lock) ----------------------------------------------------- */
-
-static struct stop_progress *find_locked(struct container_env_state *st, const char *id,
-                                         bool create) {
-  for (struct stop_progress *s = st->stops; s; s = s->next)
-    if (strcmp(s->id, id) == 0)
-      return s;
-  if (!create)
-    return NULL;
-  struct stop_progress *s = xzalloc(sizeof(*s));
-  s->id = xstrdup(id);
-  s->next = st->stops;
-  st->stops = s;
-  return s;
-}
-
-void reconciler_container_stop_timeout(struct reconciler_container_env *env, const char *id,
-                                       int64_t timeout_s) {
-  struct container_env_state *st = env->state;
-  pthread_mutex_lock(&st->lock);
-  struct stop_progress *s = find_locked(st, id, true);
-  /* A stop under way only ever gets shorter. */
-  if (!(s->phase == STOP_SIGNALLED && s->has_timeout && timeout_s > s->timeout_s)) {
-    s->timeout_s = timeout_s < 0 ? 0 : timeout_s;
-    s->has_timeout = true;
-  }
-  pthread_mutex_unlock(&st->lock);
-}
-
-void container_stop_forget(struct reconciler_container_env *env, const char *id) {
-  struct container_env_state *st = env->state;
-  pthread_mutex_lock(&st->lock);
-  for (struct stop_progress **pp = &st->stops; *pp; pp = &(*pp)->next) {
-    if (strcmp((*pp)->id, id) == 0) {
-      struct stop_progress *s = *pp;
-      *pp = s->next;
-      free(s->id);
-      free(s);
-      break;
-    }
-  }
-  pthread_mutex_unlock(&st->lock);
-}
-
-void container_stops_free(struct container_env_state *st) {
-  while (st->stops) {
-    struct stop_progress *s = st->stops;
-    st->stops = s->next;
-    free(s->id);
-    free(s);
-  }
-}
-
 /* ---- the step ------------------------------------------------------------------------- */
 
 enum stop_action { ACT_NONE, ACT_SIGNAL, ACT_KILL, ACT_GIVE_UP };
@@ -87,7 +34,7 @@ static enum stop_action next_action(struct reconciler_container_env *env, const 
   struct container_env_state *st = env->state;
   enum stop_action act = ACT_NONE;
   pthread_mutex_lock(&st->lock);
-  struct stop_progress *s = find_locked(st, id, true);
+  struct stop_progress *s = container_stop_find_locked(st, id, true);
   int64_t timeout_s = s->has_timeout                    ? s->timeout_s
                       : env->default_stop_timeout_s > 0 ? env->default_stop_timeout_s
                                                         : CTR_DEFAULT_STOP_TIMEOUT_S;
@@ -132,49 +79,17 @@ static int kill_tolerant(const struct oci_runtime *rt, const char *id, int sig, 
   return -1;
 }
 
-/* 1 if no exit file can come any more: conmon is gone and the runtime
- * says the container ended (or does not know it). */
-static int ended_without_monitor(const struct oci_runtime *rt, const store_record *rec,
-                                 crio_error_t *err) {
-  int alive = container_conmon_alive(rec, err);
-  if (alive != 0)
-    return alive < 0 ? -1 : 0;
-  return container_runtime_ended(rt, rec, err);
-}
-
 static int stop(struct reconcile_step *step, bool created, crio_error_t *err) {
   store_record *rec = step->record;
   struct reconciler_container_env *env = container_env_of(step);
-  cleanup_container_paths struct container_paths p;
-  container_paths_init(&p, env, rec->id);
   const struct oci_runtime *rt = container_runtime(env, rec, err);
   if (rt == NULL)
     return -1;
-
-  struct oci_exit_status st;
-  int found = container_read_exit(&p, rec->id, &st, err);
-  if (found < 0)
-    return crio_error_prefix(err, "container %s", rec->id);
-  if (found == 0) {
-    int orphan = ended_without_monitor(rt, rec, err);
-    if (orphan < 0)
-      return crio_error_prefix(err, "container %s", rec->id);
-    /* conmon may have written it just before it left. */
-    if (orphan && (found = container_read_exit(&p, rec->id, &st, err)) < 0)
-      return crio_error_prefix(err, "container %s", rec->id);
-    if (orphan && found == 0) {
-      container_record_exit(rec, NULL);
-      container_release_conmon(step);
-      container_stop_forget(env, rec->id);
-      return 0;
-    }
-  }
-  if (found == 1) {
-    container_record_exit(rec, &st);
-    container_release_conmon(step);
-    container_stop_forget(env, rec->id);
-    return 0;
-  }
+  /* Ended already (conmon's exit file, or no monitor left to write one):
+   * the exit is recorded as an observed one is, and the stop is done. */
+  int ended = container_exit_observe(step, rt, err);
+  if (ended != 0)
+    return ended < 0 ? crio_error_prefix(err, "container %s", rec->id) : 0;
 
   int signo = rec->container->stop_signal > 0 ? rec->container->stop_signal : SIGTERM;
   switch (next_action(env, rec->id, created, crio_monotonic_ns())) {

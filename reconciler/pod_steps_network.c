@@ -66,62 +66,37 @@ static const char *protocol_name(Runtime__V1__Protocol p) {
   }
 }
 
-/* runtimeConfig for plugins that declare the capability: port mappings
- * (portmap) and bandwidth (bandwidth). */
-static char *capability_args(const store_record *rec, const Runtime__V1__PodSandboxConfig *config) {
-  cJSON *root = cJSON_CreateObject();
-  if (config->n_port_mappings > 0) {
-    cJSON *ports = cJSON_AddArrayToObject(root, "portMappings");
-    for (size_t i = 0; i < config->n_port_mappings; i++) {
-      const Runtime__V1__PortMapping *pm = config->port_mappings[i];
-      if (pm->host_port <= 0)
-        continue; /* a port without a host side needs no mapping */
-      cJSON *m = cJSON_CreateObject();
-      cJSON_AddNumberToObject(m, "hostPort", pm->host_port);
-      cJSON_AddNumberToObject(m, "containerPort", pm->container_port);
-      cJSON_AddStringToObject(m, "protocol", protocol_name(pm->protocol));
-      if (pm->host_ip && *pm->host_ip)
-        cJSON_AddStringToObject(m, "hostIP", pm->host_ip);
-      cJSON_AddItemToArray(ports, m);
-    }
+/* The pod's CNI request (cni_request_build): CNI_ARGS from its metadata,
+ * port mappings from its config and bandwidth from its annotations.
+ * config NULL (it does not decode): empty metadata, no capability
+ * arguments. */
+static void pod_request(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
+                        const char *netns, struct cni_request *out) {
+  size_t n = config ? config->n_port_mappings : 0;
+  cleanup_free struct cni_port_mapping *ports = xcalloc(n ? n : 1, sizeof(*ports));
+  for (size_t i = 0; i < n; i++) {
+    const Runtime__V1__PortMapping *pm = config->port_mappings[i];
+    ports[i] = (struct cni_port_mapping){
+        .host_port = pm->host_port,
+        .container_port = pm->container_port,
+        .protocol = protocol_name(pm->protocol),
+        .host_ip = pm->host_ip,
+    };
   }
-  uint64_t ingress = parse_quantity(annotation(rec, "kubernetes.io/ingress-bandwidth"));
-  uint64_t egress = parse_quantity(annotation(rec, "kubernetes.io/egress-bandwidth"));
-  if (ingress || egress) {
-    /* The plugin needs a burst with a rate; the kubelet's historical
-     * choice is "no practical limit". */
-    cJSON *bw = cJSON_AddObjectToObject(root, "bandwidth");
-    if (ingress) {
-      cJSON_AddNumberToObject(bw, "ingressRate", (double)ingress);
-      cJSON_AddNumberToObject(bw, "ingressBurst", 2147483647.0);
-    }
-    if (egress) {
-      cJSON_AddNumberToObject(bw, "egressRate", (double)egress);
-      cJSON_AddNumberToObject(bw, "egressBurst", 2147483647.0);
-    }
-  }
-  char *out = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  return out;
-}
-
-struct cni_args {
-  char *v[6];
-};
-
-static void cni_args_fill(struct cni_args *a, const store_record *rec,
-                          const Runtime__V1__PodSandboxConfig *config) {
-  a->v[0] = xstrdup("IgnoreUnknown=1");
-  a->v[1] = xasprintf("K8S_POD_NAMESPACE=%s", config ? config->metadata->namespace_ : "");
-  a->v[2] = xasprintf("K8S_POD_NAME=%s", config ? config->metadata->name : "");
-  a->v[3] = xasprintf("K8S_POD_INFRA_CONTAINER_ID=%s", rec->id);
-  a->v[4] = xasprintf("K8S_POD_UID=%s", config ? config->metadata->uid : "");
-  a->v[5] = NULL;
-}
-
-static void cni_args_release(struct cni_args *a) {
-  for (int i = 0; a->v[i]; i++)
-    free(a->v[i]);
+  struct cni_pod_request in = {
+      .pod_id = rec->id,
+      .netns_path = netns,
+      .ifname = "eth0",
+      .pod_namespace = config ? config->metadata->namespace_ : "",
+      .pod_name = config ? config->metadata->name : "",
+      .pod_uid = config ? config->metadata->uid : "",
+      .port_mappings = ports,
+      .n_port_mappings = n,
+      .ingress_bps = parse_quantity(annotation(rec, "kubernetes.io/ingress-bandwidth")),
+      .egress_bps = parse_quantity(annotation(rec, "kubernetes.io/egress-bandwidth")),
+      .no_capability_args = config == NULL,
+  };
+  cni_request_build(&in, out);
 }
 
 /* What releasing the attachment needs, for the log: wipe can replay the
@@ -172,20 +147,10 @@ int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err) {
     cni_network_release(&net);
     return crio_error_prefix(err, "pod %s: keep CNI config", rec->id);
   }
-  struct cni_args args;
-  cni_args_fill(&args, rec, config);
-  cleanup_free char *caps = capability_args(rec, config);
-  struct cni_runtime_conf rt = {
-      .container_id = rec->id,
-      .netns_path = rec->pod->netns_path,
-      .ifname = "eth0",
-      .args = (const char *const *)args.v,
-      .capability_args_json = caps,
-  };
+  cleanup_cni_request struct cni_request req = {0};
+  pod_request(rec, config, rec->pod->netns_path, &req);
   cleanup_free char *result = NULL;
-  int rc = cni_add(&net, env->cni_plugin_dirs, &rt, &result, err);
-  cni_args_release(&args);
-  if (rc < 0) {
+  if (cni_add(&net, env->cni_plugin_dirs, &req.rt, &result, err) < 0) {
     /* cni_add's message names the network and the plugin that failed. */
     cni_network_release(&net);
     return crio_error_prefix(err, "pod %s", rec->id);
@@ -218,7 +183,8 @@ int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err) {
   store_string_set(&rec->pod->network_name, net.name);
 
   cleanup_free char *id = attachment_id(net.name, rec->id);
-  cleanup_free char *detail = attachment_detail(net.conflist, result, rec->pod->netns_path, caps);
+  cleanup_free char *detail =
+      attachment_detail(net.conflist, result, rec->pod->netns_path, req.capability_args);
   reconcile_step_acquire(step, POD_RES_CNI, id, detail, strlen(detail));
   cni_network_release(&net);
 
@@ -235,22 +201,12 @@ static int run_del(struct reconcile_step *step, const char *conflist, const char
   const struct reconciler_pod_env *env = env_of(step);
   cleanup_error crio_error_t cfg_err = NULL;
   cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, &cfg_err);
-  struct cni_args args;
-  cni_args_fill(&args, rec, config);
   cleanup_free char *netns = oci_ns_pin_path(env->runroot, OCI_NS_NET, rec->id);
   /* The spec wants DEL to get the runtimeConfig ADD got: portmap, for one,
    * removes nothing on a DEL without portMappings. */
-  cleanup_free char *caps = config ? capability_args(rec, config) : NULL;
-  struct cni_runtime_conf rt = {
-      .container_id = rec->id,
-      .netns_path = netns,
-      .ifname = "eth0",
-      .args = (const char *const *)args.v,
-      .capability_args_json = caps,
-  };
-  int rc = cni_del(conflist, env->cni_plugin_dirs, &rt, prev_result, err);
-  cni_args_release(&args);
-  return rc;
+  cleanup_cni_request struct cni_request req = {0};
+  pod_request(rec, config, netns, &req);
+  return cni_del(conflist, env->cni_plugin_dirs, &req.rt, prev_result, err);
 }
 
 static void forget_attachment(struct reconcile_step *step, const char *network) {

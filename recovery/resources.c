@@ -213,18 +213,20 @@ static int cni_release(const struct recovery_env *env, const char *owner, const 
   __attribute__((cleanup(cni_detail_release))) struct cni_detail d;
   if (cni_detail_parse(res, &d, err) < 0)
     return -1;
-  cleanup_free char *infra = xasprintf("K8S_POD_INFRA_CONTAINER_ID=%s", owner);
-  const char *args[] = {"IgnoreUnknown=1", infra, NULL};
-  struct cni_runtime_conf rt = {
-      .container_id = owner,
-      .netns_path = d.netns ? d.netns : "",
-      .ifname = d.ifname ? d.ifname : "eth0",
-      .args = args,
+  /* The log knows the pod's id, netns and capability arguments, not its
+   * metadata: CNI_ARGS without it. */
+  struct cni_pod_request in = {
+      .pod_id = owner,
+      .netns_path = d.netns,
+      .ifname = d.ifname,
       .capability_args_json = d.caps,
+      .no_capability_args = d.caps == NULL,
   };
+  cleanup_cni_request struct cni_request req = {0};
+  cni_request_build(&in, &req);
   static const char *const default_dirs[] = {"/usr/lib/cni", "/opt/cni/bin", NULL};
   const char *const *dirs = env->cni_plugin_dirs ? env->cni_plugin_dirs : default_dirs;
-  if (cni_del(d.conflist, dirs, &rt, d.result, err) < 0)
+  if (cni_del(d.conflist, dirs, &req.rt, d.result, err) < 0)
     return crio_error_prefix(err, "CNI DEL of %s", res->id);
   return 0;
 }
