@@ -1,6 +1,7 @@
-"""The crash matrix of the operations on a live container (reconciler_run_op):
-the daemon dies right before and right after UpdateContainerResources and
-ReopenContainerLog do their work (CRIO_CRASH_AT=<operation>:before|after),
+"""The crash matrix of the operations on a live object (reconciler_run_op):
+the daemon dies right before and right after UpdateContainerResources,
+UpdatePodSandboxResources and ReopenContainerLog do their work
+(CRIO_CRASH_AT=<operation>:before|after),
 and a restart without the hook, followed by the kubelet's usual retry, must
 leave a consistent node: the container still runs, the record never claims
 limits the host did not get (before: the old limits on both; after: the new
@@ -24,7 +25,7 @@ from pods_harness import pod_cgroups, pod_net  # noqa: F401 (fixtures)
 API = h.api()
 MIB = 1 << 20
 TICKER = "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done"
-OPERATIONS = ("container.update_resources", "container.reopen_log")
+OPERATIONS = ("container.update_resources", "pod.update_resources", "container.reopen_log")
 CELLS = [(o, w) for o in OPERATIONS for w in ("before", "after")]
 RESULTS = {}
 
@@ -43,6 +44,24 @@ def reopen(client, cid):
 def memory_limit(client, cid):
     path = ch.info(client, cid)["cgroupsPath"]
     return int(Path(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read_text())
+
+
+def pod_memory_limit(parent):
+    return int(Path(f"{p.CGROUP_ROOT}/memory{parent}/memory.limit_in_bytes").read_text())
+
+
+def update_pod(client, pod_id, memory):
+    req = client.request("UpdatePodSandboxResources", pod_sandbox_id=pod_id)
+    req.resources.CopyFrom(API.LinuxContainerResources(memory_limit_in_bytes=memory))
+    return client.call("UpdatePodSandboxResources", req, timeout=30)
+
+
+def stored_pod_memory(env, pod_id):
+    rec = next(r for r in p.db_pods(env.root) if r["id"] == pod_id)
+    raw = base64.b64decode(rec.get("resources_update") or "")
+    if not raw:
+        return None
+    return API.LinuxPodSandboxConfig.FromString(raw).resources.memory_limit_in_bytes
 
 
 def stored_memory(env, cid):
@@ -76,7 +95,8 @@ def run_cell(env, op, when):
     point = f"{op}:{when}"
     env.start({"CRIO_CRASH_AT": point})
     env.pull()
-    pod_id, pod_cfg = env.run_pod("opcrash", shared_pid=False)
+    parent = f"{env.cgroups.path}/podop"  # the kubelet's pod<uid> parent
+    pod_id, pod_cfg = env.run_pod("opcrash", shared_pid=False, cgroup_parent=parent)
     cfg = ch.shell("ticker", env.image, TICKER)
     cfg.linux.resources.memory_limit_in_bytes = 128 * MIB
     cid = ch.run_container(env, pod_id, pod_cfg, cfg)
@@ -87,6 +107,9 @@ def run_cell(env, op, when):
 
     if op == "container.update_resources":
         p.rpc_code(update, c, cid, 64 * MIB)
+    elif op == "pod.update_resources":
+        before = pod_memory_limit(parent)
+        p.rpc_code(update_pod, c, pod_id, 256 * MIB)
     else:
         os.rename(log, rotated)
         p.rpc_code(reopen, c, cid)
@@ -104,6 +127,15 @@ def run_cell(env, op, when):
             f"expected the record to agree with the host, saw {stored_memory(env, cid)}"
         update(c, cid, 64 * MIB)  # the kubelet's retry
         assert memory_limit(c, cid) == 64 * MIB and stored_memory(env, cid) == 64 * MIB
+    elif op == "pod.update_resources":
+        want = before if when == "before" else 256 * MIB
+        assert pod_memory_limit(parent) == want, \
+            f"expected the pod cgroup at {want} after a crash {when} the update, " \
+            f"saw {pod_memory_limit(parent)}"
+        assert stored_pod_memory(env, pod_id) == (None if when == "before" else 256 * MIB), \
+            f"expected the record to agree with the host, saw {stored_pod_memory(env, pod_id)}"
+        update_pod(c, pod_id, 256 * MIB)  # the kubelet's retry
+        assert pod_memory_limit(parent) == 256 * MIB and stored_pod_memory(env, pod_id) == 256 * MIB
     else:
         assert log.exists() == (when == "after"), \
             f"expected the new log file {'' if when == 'after' else 'not '}made by a crash {when}"
@@ -113,6 +145,9 @@ def run_cell(env, op, when):
 
     ch.remove_container(c, cid)
     p.remove_pod(c, pod_id)
+    for d in env.cgroups.dirs():  # the pod<uid> parent is the kubelet's to remove
+        if (d / "podop").is_dir():
+            (d / "podop").rmdir()
     assert ch.db_containers(env.root) == [], \
         f"expected no container records, saw {ch.db_containers(env.root)}"
     assert env.leaks() == [], f"expected nothing left on the host, saw {env.leaks()}"

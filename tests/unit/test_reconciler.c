@@ -1139,6 +1139,65 @@ static void test_exit_event_is_a_transition(void) {
 /* A stop step that keeps failing backs off for long; the exit observed
  * meanwhile is applied at once, and the new state's steps do not wait for
  * the old step's backoff. */
+/* An observation is one event: the transition committed is the table's
+ * event from the record's state when it is applied (container.exit from
+ * RUNNING, container.exit_before_start from CREATED); in a state with no
+ * such event it is ignored. */
+static int apply_observed_exit(struct reconcile_step *step, crio_error_t *err) {
+  struct exit_info *info = step->data;
+  (void)err;
+  step->record->container->exit_code = info->exit_code;
+  atomic_fetch_add(info->applied, 1);
+  return 0;
+}
+
+static void test_observed_exit_is_one_event(void) {
+  struct test_dir dir;
+  test_dir_make(&dir);
+  struct store *store = open_store(dir.path);
+  struct test_ctx ctx;
+  ctx_init(&ctx);
+  struct reconciler *r = new_reconciler(store, 2, NULL);
+  register_recording(r, SM_KIND_CONTAINER, &ctx, NULL);
+  start(r);
+  create_record(store, SM_KIND_CONTAINER, "run", "pod1", SM_CONTAINER_RUNNING,
+                SM_CONTAINER_RUNNING);
+  create_record(store, SM_KIND_CONTAINER, "made", "pod1", SM_CONTAINER_CREATED,
+                SM_CONTAINER_CREATED);
+
+  atomic_int applied = 0, disposed = 0;
+  cleanup_error crio_error_t err = NULL;
+  static const char *const ids[] = {"run", "made", "run"};
+  for (int i = 0; i < 3; i++) {
+    struct exit_info *info = xzalloc(sizeof(*info));
+    *info = (struct exit_info){3 + i, &applied, &disposed};
+    CHECK_INT_EQ(reconciler_post_observed(r, SM_KIND_CONTAINER, ids[i], SM_CONTAINER_EXITED,
+                                          apply_observed_exit, info, dispose_exit, &err),
+                 0);
+    wait_for_count(&disposed, i + 1);
+  }
+  /* The third finds "run" EXITED: ignored. */
+  CHECK_INT_EQ(atomic_load(&applied), 2);
+  struct log_lines log;
+  read_log(store, "run", &log);
+  CHECK_STR_EQ(log.lines[log.n - 1], "TRANSITION:container.exit");
+  CHECK_INT_EQ(log.n, 2);
+  log_lines_free(&log);
+  read_log(store, "made", &log);
+  CHECK_STR_EQ(log.lines[log.n - 1], "TRANSITION:container.exit_before_start");
+  log_lines_free(&log);
+  /* No event leads to a state that is never observed. */
+  CHECK_INT_EQ(reconciler_post_observed(r, SM_KIND_CONTAINER, "run", SM_CONTAINER_RUNNING, NULL,
+                                        NULL, NULL, &err),
+               -1);
+  CHECK_INT_EQ(crio_error_status(&err), EINVAL);
+
+  reconciler_free(r);
+  ctx_destroy(&ctx);
+  store_close(store);
+  test_dir_remove(&dir);
+}
+
 static void test_exit_event_during_backoff(void) {
   struct test_dir dir;
   test_dir_make(&dir);
@@ -1307,6 +1366,7 @@ int main(void) {
   RUN_TEST(test_stop_cancels_waiters_and_finishes_step);
   RUN_TEST(test_exit_event_is_a_transition);
   RUN_TEST(test_exit_event_during_backoff);
+  RUN_TEST(test_observed_exit_is_one_event);
   RUN_TEST(test_bad_registration_and_crash_spec);
   RUN_TEST(test_crash_after_commit);
   RUN_TEST(test_crash_before_side_effect);
