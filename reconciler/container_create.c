@@ -220,33 +220,6 @@ static int build_spec(struct reconcile_step *step, const Runtime__V1__ContainerC
   return 0;
 }
 
-struct conmon_placement {
-  const struct reconciler_container_env *env;
-  const char *parent;
-  const char *pod_id;
-};
-
-/* conmon joins the pod's cgroup (CRI-O's conmon_cgroup = "pod"), so the
- * pod is charged for its monitors.  systemd: a pod's scope holds one
- * process tree started with it, so conmon stays where it is. */
-static int place_conmon(pid_t pid, void *arg, crio_error_t *err) {
-  const struct conmon_placement *pl = arg;
-  if (strcmp(pl->env->cgroups->name, "cgroupfs") != 0)
-    return 0;
-  return pl->env->cgroups->enter(pl->parent, pl->pod_id, pid, err);
-}
-
-static char *runtime_detail(const char *handler, const struct oci_runtime *rt) {
-  cJSON *d = cJSON_CreateObject();
-  cJSON_AddStringToObject(d, "handler", handler);
-  cJSON_AddStringToObject(d, "runtime_type", rt->ops->name);
-  cJSON_AddStringToObject(d, "runtime_path", oci_runtime_path(rt));
-  cJSON_AddStringToObject(d, "runtime_root", oci_runtime_root(rt));
-  char *text = cJSON_PrintUnformatted(d);
-  cJSON_Delete(d);
-  return text;
-}
-
 int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
   struct reconciler_container_env *env = container_env_of(step);
@@ -290,7 +263,7 @@ int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err
 
   const Crio__Store__PodSandboxBody *pod = in.pod->pod;
   struct conmon_placement placement = {
-      .env = env,
+      .cgroups = env->cgroups,
       .parent = *pod->cgroup_parent ? pod->cgroup_parent : env->default_cgroup_parent,
       .pod_id = in.pod->id,
   };
@@ -307,7 +280,7 @@ int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err
       .terminal = config->tty,
       .stdin_open = config->stdin,
       .stdin_once = config->stdin_once,
-      .before_start = place_conmon,
+      .before_start = container_place_conmon,
       .before_start_arg = &placement,
   };
   struct oci_conmon_created created;
@@ -334,7 +307,7 @@ int container_step_runtime_create(struct reconcile_step *step, crio_error_t *err
   } else {
     crio_error_warn(&cg_err, "container cgroup");
   }
-  cleanup_free char *detail = runtime_detail(c->runtime_handler, rt);
+  cleanup_free char *detail = container_runtime_detail(c->runtime_handler, rt);
   reconcile_step_acquire(step, CTR_RES_RUNTIME, rec->id, detail, strlen(detail));
   cleanup_free char *conmon =
       xasprintf("%d:%llu", (int)created.conmon_pid, (unsigned long long)created.conmon_start_time);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "reconciler/container_steps.h"
 
 /* ---- paths, runtime, config, conmon
@@ -223,4 +225,22 @@ void container_release_conmon(struct reconcile_step *step) {
       return;
     }
   }
+}
+
+int container_place_conmon(pid_t pid, void *arg, crio_error_t *err) {
+  const struct conmon_placement *pl = arg;
+  if (strcmp(pl->cgroups->name, "cgroupfs") != 0)
+    return 0;
+  return pl->cgroups->enter(pl->parent, pl->pod_id, pid, err);
+}
+
+char *container_runtime_detail(const char *handler, const struct oci_runtime *rt) {
+  cJSON *d = cJSON_CreateObject();
+  cJSON_AddStringToObject(d, "handler", handler);
+  cJSON_AddStringToObject(d, "runtime_type", rt->ops->name);
+  cJSON_AddStringToObject(d, "runtime_path", oci_runtime_path(rt));
+  cJSON_AddStringToObject(d, "runtime_root", oci_runtime_root(rt));
+  char *text = cJSON_PrintUnformatted(d);
+  cJSON_Delete(d);
+  return text;
 }

@@ -88,6 +88,21 @@ void container_config_freep(Runtime__V1__ContainerConfig **config);
  * else *pid = 0. */
 int container_conmon_from_pidfile(const char *bundle, const char *id, pid_t *pid,
                                   uint64_t *start_time, crio_error_t *err);
+/* Where a new conmon goes before it starts the runtime (oci_conmon_config's
+ * before_start, arg a struct conmon_placement): the pod's cgroup, CRI-O's
+ * conmon_cgroup = "pod", so the pod is charged for its monitors.  systemd:
+ * a pod's scope holds one process tree started with it, so conmon stays
+ * where it is.  Shared by app containers and a runsc pod's sandbox. */
+struct conmon_placement {
+  const struct oci_cgroup_manager *cgroups;
+  const char *parent;
+  const char *pod_id;
+};
+int container_place_conmon(pid_t pid, void *arg, crio_error_t *err);
+/* The JSON detail a "runtime" resource carries in the log: the handler
+ * and the runtime that knows the container, so recovery and wipe can
+ * release it with the same runtime. */
+char *container_runtime_detail(const char *handler, const struct oci_runtime *rt);
 /* Kills conmon as the record knows it and as the pidfile knows it. */
 int container_conmon_kill_all(const store_record *rec, const struct container_paths *p,
                               crio_error_t *err);

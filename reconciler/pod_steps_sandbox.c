@@ -22,8 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "reconciler/container_steps.h"
 #include "reconciler/pod_steps.h"
 
@@ -50,31 +48,6 @@ static char *bundle_of(const store_record *rec) {
   return xasprintf("%s/sandbox", rec->pod->run_dir);
 }
 
-static char *detail_of(const char *handler, const struct oci_runtime *rt) {
-  cJSON *d = cJSON_CreateObject();
-  cJSON_AddStringToObject(d, "handler", handler);
-  cJSON_AddStringToObject(d, "runtime_type", rt->ops->name);
-  cJSON_AddStringToObject(d, "runtime_path", oci_runtime_path(rt));
-  cJSON_AddStringToObject(d, "runtime_root", oci_runtime_root(rt));
-  char *text = cJSON_PrintUnformatted(d);
-  cJSON_Delete(d);
-  return text;
-}
-
-struct placement {
-  const struct reconciler_pod_env *env;
-  const char *parent;
-  const char *pod_id;
-};
-
-/* conmon joins the pod's cgroup, as an app container's does. */
-static int place_conmon(pid_t pid, void *arg, crio_error_t *err) {
-  const struct placement *pl = arg;
-  if (strcmp(pl->env->cgroups->name, "cgroupfs") != 0)
-    return 0;
-  return pl->env->cgroups->enter(pl->parent, pl->pod_id, pid, err);
-}
-
 static int kill_conmon(const char *bundle, const char *id, crio_error_t *err) {
   pid_t pid = 0;
   uint64_t start = 0;
@@ -87,7 +60,7 @@ static int kill_conmon(const char *bundle, const char *id, crio_error_t *err) {
 
 static void acquire(struct reconcile_step *step, const struct oci_runtime *rt, const char *bundle) {
   store_record *rec = step->record;
-  cleanup_free char *detail = detail_of(rec->pod->runtime_handler, rt);
+  cleanup_free char *detail = container_runtime_detail(rec->pod->runtime_handler, rt);
   reconcile_step_acquire(step, POD_RES_RUNTIME, rec->id, detail, strlen(detail));
   pid_t pid = 0;
   uint64_t start = 0;
@@ -143,7 +116,8 @@ int pod_step_sandbox_start(struct reconcile_step *step, const char *hostname, cr
   if (crio_mkdir_p(attach, 0700, err) < 0)
     return crio_error_prefix(err, "pod %s: attach dir", rec->id);
   cleanup_free char *log = xasprintf("%s/infra.log", bundle);
-  struct placement placement = {.env = env, .parent = parent, .pod_id = rec->id};
+  struct conmon_placement placement = {
+      .cgroups = env->cgroups, .parent = parent, .pod_id = rec->id};
   struct oci_conmon_config cfg = {
       .conmon_path = env->conmon_path,
       .runtime = rt,
@@ -153,7 +127,7 @@ int pod_step_sandbox_start(struct reconcile_step *step, const char *hostname, cr
       .exit_dir = exits,
       .socket_dir = attach,
       .log_path = log,
-      .before_start = place_conmon,
+      .before_start = container_place_conmon,
       .before_start_arg = &placement,
   };
   struct oci_conmon_created created;
