@@ -1136,9 +1136,6 @@ static void test_exit_event_is_a_transition(void) {
   test_dir_remove(&dir);
 }
 
-/* A stop step that keeps failing backs off for long; the exit observed
- * meanwhile is applied at once, and the new state's steps do not wait for
- * the old step's backoff. */
 /* An observation is one event: the transition committed is the table's
  * event from the record's state when it is applied (container.exit from
  * RUNNING, container.exit_before_start from CREATED); in a state with no
@@ -1198,6 +1195,9 @@ static void test_observed_exit_is_one_event(void) {
   test_dir_remove(&dir);
 }
 
+/* A stop step that keeps failing backs off for long; the exit observed
+ * meanwhile is applied at once, and the new state's steps do not wait for
+ * the old step's backoff. */
 static void test_exit_event_during_backoff(void) {
   struct test_dir dir;
   test_dir_make(&dir);
