@@ -13,12 +13,10 @@ import base64
 import hashlib
 import json
 import os
-import queue
 import socket
 import ssl
 import struct
 import threading
-import time
 import zlib
 from urllib.parse import urlparse
 
@@ -193,24 +191,51 @@ class SpdyStream:
         self.reset = None      # the server's RST_STREAM status
 
 
-class SpdyConnection:
-    def __init__(self, url, protocols=("v4.channel.k8s.io",), timeout=30, method="POST",
-                 extra_headers=(), tls_context=None):
+class _UpgradedSocket:
+    """What the SPDY and WebSocket clients share: the HTTP/1.1 upgrade on a
+    connected socket, the bytes read past it, and closing the socket."""
+
+    def _upgrade(self, url, timeout, tls_context, request_lines):
+        """Sends request_lines(url parts, path) as the upgrade request; the
+        response headers of a 101 (anything else raises UpgradeRefused)."""
         self.sock, u, path = _connect(url, timeout, tls_context)
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {u.netloc}",
-                 "Connection: Upgrade", "Upgrade: SPDY/3.1"]
-        lines += [f"X-Stream-Protocol-Version: {p}" for p in protocols]
-        lines += list(extra_headers)
+        lines = request_lines(u, path)
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         status, headers, rest = _read_head(self.sock)
         if status != 101:
             _refused(self.sock, status, headers, rest)
-        self.protocol = headers.get("x-stream-protocol-version", [""])[0]
         self.sock.settimeout(None)
+        self.buf = bytearray(rest)
+        return headers
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(256 << 10)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+
+    def _close_socket(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class SpdyConnection(_UpgradedSocket):
+    def __init__(self, url, protocols=("v4.channel.k8s.io",), timeout=30, method="POST",
+                 extra_headers=(), tls_context=None):
+        def request_lines(u, path):
+            return ([f"{method} {path} HTTP/1.1", f"Host: {u.netloc}",
+                     "Connection: Upgrade", "Upgrade: SPDY/3.1"]
+                    + [f"X-Stream-Protocol-Version: {p}" for p in protocols]
+                    + list(extra_headers))
+        headers = self._upgrade(url, timeout, tls_context, request_lines)
+        self.protocol = headers.get("x-stream-protocol-version", [""])[0]
         self.compress = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 15, 8,
                                          zlib.Z_DEFAULT_STRATEGY, zdict=SPDY_DICTIONARY)
         self.decompress = zlib.decompressobj(zdict=SPDY_DICTIONARY)
-        self.buf = bytearray(rest)
         self.streams = {}
         self.next_id = 1
         self.lock = threading.Lock()
@@ -274,20 +299,9 @@ class SpdyConnection:
         self._send(data)
 
     def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        self._close_socket()
 
     # -- receiving --
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(256 << 10)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-
     def _read_loop(self):
         try:
             while True:
@@ -368,25 +382,23 @@ def FIN_FLAG(fin):
 
 # ---- WebSocket ---------------------------------------------------------------------------
 
-class WsConnection:
+class WsConnection(_UpgradedSocket):
     def __init__(self, url, protocols=("v4.channel.k8s.io",), timeout=30, tls_context=None):
-        self.sock, u, path = _connect(url, timeout, tls_context)
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: {u.netloc}", "Connection: Upgrade",
-                 "Upgrade: websocket", "Sec-WebSocket-Version: 13", f"Sec-WebSocket-Key: {key}"]
-        if protocols:
-            lines.append("Sec-WebSocket-Protocol: " + ", ".join(protocols))
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        status, headers, rest = _read_head(self.sock)
-        if status != 101:
-            _refused(self.sock, status, headers, rest)
+
+        def request_lines(u, path):
+            lines = [f"GET {path} HTTP/1.1", f"Host: {u.netloc}", "Connection: Upgrade",
+                     "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+                     f"Sec-WebSocket-Key: {key}"]
+            if protocols:
+                lines.append("Sec-WebSocket-Protocol: " + ", ".join(protocols))
+            return lines
+        headers = self._upgrade(url, timeout, tls_context, request_lines)
         expect = base64.b64encode(hashlib.sha1(
             (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
         assert headers["sec-websocket-accept"][0] == expect, headers
         self.protocol = headers.get("sec-websocket-protocol", [""])[0]
         self.base64 = "base64" in self.protocol
-        self.sock.settimeout(None)
-        self.buf = bytearray(rest)
         self.lock = threading.Lock()
         self.cond = threading.Condition()
         self.channels = {}
@@ -435,18 +447,7 @@ class WsConnection:
             pass
 
     def shutdown(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(256 << 10)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
+        self._close_socket()
 
     def _read_loop(self):
         try:
