@@ -141,6 +141,9 @@ int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err)
 int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err);
 
 /* ---- ids ------------------------------------------------------------------- */
+/* n bytes from the kernel's random source; aborts if it fails (it does
+ * not after boot). */
+void crio_random_bytes(void *buf, size_t n);
 /* 64 lowercase hex characters from the kernel's random source (+ NUL). */
 void crio_random_id(char out[65]);
 bool crio_is_hex_id(const char *s, size_t len);

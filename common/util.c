@@ -149,11 +149,11 @@ int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err) {
   return 0;
 }
 
-void crio_random_id(char out[65]) {
-  unsigned char bytes[32];
+void crio_random_bytes(void *buf, size_t len) {
+  unsigned char *bytes = buf;
   size_t got = 0;
-  while (got < sizeof(bytes)) {
-    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+  while (got < len) {
+    ssize_t n = getrandom(bytes + got, len - got, 0);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -161,6 +161,11 @@ void crio_random_id(char out[65]) {
     }
     got += (size_t)n;
   }
+}
+
+void crio_random_id(char out[65]) {
+  unsigned char bytes[32];
+  crio_random_bytes(bytes, sizeof(bytes));
   static const char hex[] = "0123456789abcdef";
   for (size_t i = 0; i < sizeof(bytes); i++) {
     out[2 * i] = hex[bytes[i] >> 4];

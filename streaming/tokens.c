@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "streaming/internal.h"
 
@@ -62,16 +61,7 @@ void stream_tokens_free(struct stream_tokens *c) {
 static void random_token(char out[24]) {
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   unsigned char bytes[22];
-  size_t got = 0;
-  while (got < sizeof(bytes)) {
-    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      abort(); /* the kernel's random source does not fail after boot */
-    }
-    got += (size_t)n;
-  }
+  crio_random_bytes(bytes, sizeof(bytes));
   /* 22 characters of 6 bits: 132 bits, of which 128 are used in full. */
   for (size_t i = 0; i < sizeof(bytes); i++)
     out[i] = alphabet[bytes[i] & 63];
