@@ -79,6 +79,13 @@ static int netns_socket(const char *netns_path, int *sock, struct stat *id, crio
 }
 
 /* RTM_GETLINK of `ifname` on `sock`; ENOENT if there is no such interface. */
+
+/* NLMSG_OK with its comparisons in one signedness: the macro compares the
+ * header's unsigned length with the caller's int, which clang's
+ * -Wsign-compare refuses. */
+static bool nlmsg_fits(const struct nlmsghdr *nh, int len) {
+  return len >= (int)sizeof(*nh) && nh->nlmsg_len >= sizeof(*nh) && nh->nlmsg_len <= (unsigned)len;
+}
 static int link_stats(int sock, uint32_t seq, const char *ifname, struct cni_if_stats *out,
                       crio_error_t *err) {
   size_t name_len = strlen(ifname) + 1;
@@ -116,7 +123,7 @@ static int link_stats(int sock, uint32_t seq, const char *ifname, struct cni_if_
     if (got < 0)
       return crio_error_errno(err, errno, "netlink RTM_GETLINK %s", ifname);
     int n = (int)got;
-    for (struct nlmsghdr *nh = &buf.nh; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+    for (struct nlmsghdr *nh = &buf.nh; nlmsg_fits(nh, n); nh = NLMSG_NEXT(nh, n)) {
       if (nh->nlmsg_seq != seq)
         continue;
       if (nh->nlmsg_type == NLMSG_ERROR) {
