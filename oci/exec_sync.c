@@ -407,7 +407,9 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
   struct exec_run run = {.out_r = -1, .err_r = -1};
   struct oci_exec_helper h = {.pid = -1, .pidfd = -1, .report_r = -1};
   int rc = start_helper(argv, pid_file, &run, &h, err);
-  cleanup_close int out_r = run.out_r, err_r = run.err_r, report_r = h.report_r;
+  cleanup_close int out_r = run.out_r, err_r = run.err_r;
+  /* Owns the fd oci_exec_helper_finish reads through h: closed on return. */
+  cleanup_close int report_r __attribute__((unused)) = h.report_r;
   cleanup_close int helper_pidfd = h.pidfd;
   if (rc < 0) {
     unlink(process_file);
