@@ -155,7 +155,9 @@ static _Noreturn void waiter(char *const *argv) {
 /* The argv vectors live until main returns; freeing them there keeps a
  * sanitizer build's leak check quiet, which would otherwise fail the
  * create conmon asked for. */
-static void free_argv(char ***argv) { free(*argv); }
+static void free_argv(char ***argv) {
+  free(*argv);
+}
 #define cleanup_argv __attribute__((cleanup(free_argv)))
 
 static int write_pid_file(const char *path, pid_t pid) {
