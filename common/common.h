@@ -134,6 +134,11 @@ int crio_write_file_replace(const char *path, const void *data, size_t len, mode
 int crio_lock_file_try(const char *path, int *fd_out, crio_error_t *err);
 /* Read a whole (small) file; *out is NUL-terminated. */
 int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err);
+/* The same for a path a client names: only a regular file (a FIFO or a
+ * device is EINVAL, without blocking on it) of at most `max` bytes
+ * (EFBIG beyond). */
+int crio_read_regular_file(const char *path, size_t max, char **out, size_t *len,
+                           crio_error_t *err);
 
 /* ---- processes ------------------------------------------------------------ */
 /* Start time of a process (field 22 of /proc/PID/stat, clock ticks since

@@ -96,10 +96,9 @@ int crio_write_file_replace(const char *path, const void *data, size_t len, mode
   return write_file_replace(path, data, len, mode, false, err);
 }
 
-int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err) {
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return crio_error_errno(err, errno, "open %s", path);
+/* Read fd to its end, failing with EFBIG past `max` bytes (0: no bound). */
+static int read_fd_whole(int fd, const char *path, size_t max, char **out, size_t *len,
+                         crio_error_t *err) {
   size_t cap = 4096, used = 0;
   cleanup_free char *buf = xmalloc(cap);
   for (;;) {
@@ -116,12 +115,41 @@ int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err)
     if (n == 0)
       break;
     used += (size_t)n;
+    if (max > 0 && used > max)
+      return crio_error(err, EFBIG, "%s: larger than %zu bytes", path, max);
   }
   buf[used] = '\0';
   if (len)
     *len = used;
   *out = steal_pointer(&buf);
   return 0;
+}
+
+int crio_read_file(const char *path, char **out, size_t *len, crio_error_t *err) {
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "open %s", path);
+  return read_fd_whole(fd, path, 0, out, len, err);
+}
+
+int crio_read_regular_file(const char *path, size_t max, char **out, size_t *len,
+                           crio_error_t *err) {
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+   * below like any other file that is not regular (a device such as
+   * /dev/zero would never end). */
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0)
+    return crio_error_errno(err, errno, "open %s", path);
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return crio_error_errno(err, errno, "stat %s", path);
+  if (!S_ISREG(st.st_mode))
+    return crio_error(err, EINVAL, "%s: not a regular file", path);
+  if ((uint64_t)st.st_size > max)
+    return crio_error(err, EFBIG, "%s: %lld bytes, more than %zu", path, (long long)st.st_size,
+                      max);
+  /* The size can still grow while we read: the bound holds there too. */
+  return read_fd_whole(fd, path, max, out, len, err);
 }
 
 int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err) {

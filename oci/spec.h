@@ -230,7 +230,11 @@ void oci_seccomp_default_profile(uint64_t caps, cJSON **out);
 /* A Localhost profile file: either an OCI linux.seccomp object or a
  * Docker/Kubernetes profile (archMap, names, includes/excludes by caps and
  * arches), converted to linux.seccomp for this architecture.  EINVAL naming
- * the file and what is wrong if it does not parse. */
+ * the file and what is wrong if it does not parse, if it is not a regular
+ * file (a FIFO is refused without waiting for a writer) or if it is larger
+ * than OCI_SECCOMP_PROFILE_MAX (Docker's default profile is about 20 KiB;
+ * the largest real profiles are a few hundred). */
+#define OCI_SECCOMP_PROFILE_MAX (4u << 20)
 int oci_seccomp_profile_load(const char *path, uint64_t caps, cJSON **out, crio_error_t *err);
 
 #endif

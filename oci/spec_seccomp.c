@@ -237,8 +237,11 @@ int oci_seccomp_profile_load(const char *path, uint64_t caps, cJSON **out, crio_
     return crio_error(err, EINVAL, "seccomp profile %s: cannot be read (%s)", path,
                       strerror(errno));
   cleanup_free char *text = NULL;
-  if (crio_read_file(path, &text, NULL, err) < 0)
+  if (crio_read_regular_file(path, OCI_SECCOMP_PROFILE_MAX, &text, NULL, err) < 0) {
+    /* A FIFO, a device or an oversized file is the request's fault. */
+    crio_error_set_status(err, EINVAL);
     return crio_error_prefix(err, "seccomp profile");
+  }
   cJSON *json = cJSON_Parse(text);
   if (json == NULL)
     return crio_error(err, EINVAL, "seccomp profile %s: not valid JSON", path);

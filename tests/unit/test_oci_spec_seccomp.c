@@ -14,6 +14,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -327,11 +328,45 @@ static void test_localhost_bad_profiles(void) {
   }
 }
 
+/* A path the kubelet names is read only if it is a regular file of
+ * bounded size: a FIFO nobody writes to must not hang the step (it would
+ * block the object's reconciler worker), a device like /dev/zero must not
+ * grow a buffer without end. */
+static void test_localhost_not_a_bounded_regular_file(void) {
+  const char *fifo = fx_path("profile.fifo");
+  unlink(fifo);
+  CHECK(mkfifo(fifo, 0600) == 0);
+  char *big = xmalloc(OCI_SECCOMP_PROFILE_MAX + 2);
+  memset(big, ' ', OCI_SECCOMP_PROFILE_MAX + 1);
+  big[OCI_SECCOMP_PROFILE_MAX + 1] = '\0';
+  fx_write("big.json", big);
+  free(big);
+  const struct {
+    const char *path, *needle;
+  } bad[] = {
+      {fifo, "not a regular file"},
+      {"/dev/zero", "not a regular file"},
+      {fx_path("big.json"), "bytes, more than"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    crio_error_t err = NULL;
+    cJSON *p = NULL;
+    CHECK(oci_seccomp_profile_load(bad[i].path, DEFAULT_CAPS, &p, &err) < 0);
+    CHECK(p == NULL);
+    fprintf(stderr, "   %s\n", crio_error_message(&err));
+    CHECK_INT_EQ(crio_error_status(&err), EINVAL);
+    CHECK(strstr(crio_error_message(&err), bad[i].needle) != NULL);
+    crio_error_release(&err);
+  }
+  unlink(fifo);
+}
+
 int main(void) {
   RUN_TEST(test_every_default_name_is_a_syscall);
   RUN_TEST(test_default_profile_compiles_with_any_caps);
   RUN_TEST(test_default_profile_enforced);
   RUN_TEST(test_localhost_docker_format_converted);
   RUN_TEST(test_localhost_bad_profiles);
+  RUN_TEST(test_localhost_not_a_bounded_regular_file);
   return 0;
 }
