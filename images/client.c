@@ -1,6 +1,7 @@
-/* The registry client's lifecycle: libcurl's global init (once), the share
- * of DNS and TLS sessions between handles, the pool of handles http.c
- * reuses, and the token cache auth.c fills.  Apart from http.c and auth.c
+/* The registry client's lifecycle: the share of DNS and TLS sessions
+ * between handles, the pool of handles http.c reuses (both made while
+ * libcurl is loaded and freed before it is unloaded: pull_libs.h), and the
+ * token cache auth.c fills.  Apart from http.c and auth.c
  * so neither needs the other to make or free a client: auth.c asks http.c
  * for tokens, and http.c knows nothing of auth. */
 #include <errno.h>
@@ -22,28 +23,40 @@ static void share_unlock(CURL *handle, curl_lock_data data, void *userptr) {
   pthread_mutex_unlock(&c->share_locks[data]);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-static void curl_init_once(void) {
-  curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+/* Before libcurl is unloaded (no request in flight anywhere). */
+static void drop_curl(void *opaque) {
+  struct img_registry_client *c = opaque;
+  pthread_mutex_lock(&c->pool_lock);
+  for (size_t i = 0; i < c->pool_len; i++)
+    img_curl_easy_cleanup(c->pool[i]);
+  c->pool_len = 0;
+  if (c->share)
+    img_curl_share_cleanup(c->share);
+  c->share = NULL;
+  pthread_mutex_unlock(&c->pool_lock);
+}
+
+int client_share_ready(struct img_registry_client *c, crio_error_t *err) {
+  pthread_mutex_lock(&c->pool_lock);
+  if (!c->share) {
+    c->share = img_curl_share_init();
+    if (c->share) {
+      img_curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+      img_curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+      img_curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+      img_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+      img_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    }
+  }
+  bool ok = c->share != NULL;
+  pthread_mutex_unlock(&c->pool_lock);
+  return ok ? 0 : crio_error(err, ENOMEM, "curl_share_init failed");
 }
 
 int img_registry_client_new(const struct img_registry_options *options,
                             struct img_registry_client **out, crio_error_t *err) {
   static const struct img_registry_options defaults = {0};
   const struct img_registry_options *o = options ? options : &defaults;
-  const curl_version_info_data *info;
-
-  pthread_once(&curl_once, curl_init_once);
-  if (curl_init_result != CURLE_OK)
-    return crio_error(err, EIO, "curl_global_init: %s", curl_easy_strerror(curl_init_result));
-  /* certs.d CAs are added to OpenSSL's store in a CTX callback. */
-  info = curl_version_info(CURLVERSION_NOW);
-  if (!info->ssl_version || strncmp(info->ssl_version, "OpenSSL", 7) != 0)
-    return crio_error(err, ENOTSUP,
-                      "libcurl uses %s; the registry client "
-                      "needs its OpenSSL flavour (libcurl4-openssl-dev)",
-                      info->ssl_version ? info->ssl_version : "no TLS");
 
   struct img_registry_client *c = xzalloc(sizeof(*c));
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -57,16 +70,9 @@ int img_registry_client_new(const struct img_registry_options *options,
   c->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
   c->low_speed_limit = o->low_speed_limit > 0 ? o->low_speed_limit : 1;
   c->user_agent = o->user_agent ? xstrdup(o->user_agent) : xstrdup("crio-c/" CRIO_VERSION);
-  c->share = curl_share_init();
-  if (!c->share) {
-    img_registry_client_free(c);
-    return crio_error(err, ENOMEM, "curl_share_init failed");
-  }
-  curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
-  curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-  curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-  curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  c->libs_user.drop = drop_curl;
+  c->libs_user.opaque = c;
+  img_pull_libs_register(&c->libs_user);
   *out = c;
   return 0;
 }
@@ -74,11 +80,8 @@ int img_registry_client_new(const struct img_registry_options *options,
 void img_registry_client_free(struct img_registry_client *c) {
   if (!c)
     return;
-  for (size_t i = 0; i < c->pool_len; i++)
-    curl_easy_cleanup(c->pool[i]);
+  img_pull_libs_unregister(&c->libs_user); /* frees the pool's handles and the share */
   free(c->pool);
-  if (c->share)
-    curl_share_cleanup(c->share);
   auth_tokens_free(c);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_destroy(&c->share_locks[i]);

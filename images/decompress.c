@@ -4,13 +4,12 @@
  * Two stacked readers rather than one tar reader with a filter because the
  * diff_id is the digest of the uncompressed stream, which a single reader
  * never shows; neither keeps more than a buffer of it. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "images/layer_internal.h"
+#include "images/pull_libs.h"
 
 #define TAR_BUF_SIZE (128 * 1024)
 
@@ -85,7 +84,7 @@ static la_ssize_t raw_read(struct archive *a, void *opaque, const void **buf) {
   } else {
     n = t->pull(t->pull_opaque, buf, &t->err);
     if (n < 0) {
-      archive_set_error(a, ECANCELED, "%s", crio_error_message(&t->err));
+      img_archive_set_error(a, ECANCELED, "%s", crio_error_message(&t->err));
       return ARCHIVE_FATAL;
     }
   }
@@ -114,9 +113,9 @@ static int peek_magic(struct layer_tar *t, crio_error_t *err) {
 static int enable_filter(struct archive *a, enum layer_compression c, crio_error_t *err) {
   int r = ARCHIVE_OK;
   if (c == LAYER_COMPRESSION_GZIP)
-    r = archive_read_support_filter_gzip(a);
+    r = img_archive_read_support_filter_gzip(a);
   else if (c == LAYER_COMPRESSION_ZSTD)
-    r = archive_read_support_filter_zstd(a);
+    r = img_archive_read_support_filter_zstd(a);
   /* ARCHIVE_WARN means libarchive would run an external program: we
    * decompress in process or not at all. */
   if (r != ARCHIVE_OK)
@@ -126,7 +125,7 @@ static int enable_filter(struct archive *a, enum layer_compression c, crio_error
 }
 
 static const char *archive_msg(struct archive *a) {
-  const char *m = a ? archive_error_string(a) : NULL;
+  const char *m = a ? img_archive_error_string(a) : NULL;
   return m ? m : "read error";
 }
 
@@ -152,15 +151,15 @@ static int account(struct layer_tar *t, const void *buf, size_t n) {
 
 static la_ssize_t tar_read(struct archive *a, void *opaque, const void **buf) {
   struct layer_tar *t = opaque;
-  la_ssize_t n = archive_read_data(t->raw, t->buf, TAR_BUF_SIZE);
+  la_ssize_t n = img_archive_read_data(t->raw, t->buf, TAR_BUF_SIZE);
   if (n < 0) {
     crio_error(&t->err, EINVAL, "%s stream: %s", layer_compression_name(t->compression),
                archive_msg(t->raw));
-    archive_set_error(a, EINVAL, "%s", crio_error_message(&t->err));
+    img_archive_set_error(a, EINVAL, "%s", crio_error_message(&t->err));
     return ARCHIVE_FATAL;
   }
   if (account(t, t->buf, (size_t)n) < 0) {
-    archive_set_error(a, EINVAL, "%s", crio_error_message(&t->err));
+    img_archive_set_error(a, EINVAL, "%s", crio_error_message(&t->err));
     return ARCHIVE_FATAL;
   }
   *buf = t->buf;
@@ -183,6 +182,9 @@ int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
   if (img_hash_init(&t->diff_hash, "sha256", err) < 0)
     return -1;
   t->buf = xmalloc(TAR_BUF_SIZE);
+  if (img_pull_libs_hold(err) < 0)
+    return crio_error_prefix(err, "unpack layer");
+  t->libs_held = true;
   if (peek_magic(t, err) < 0)
     return crio_error_prefix(err, "read layer stream");
   t->compression = layer_compression_sniff(t->peek, t->peek_len);
@@ -190,29 +192,29 @@ int layer_tar_open(struct layer_tar *t, const struct layer_media_policy *policy,
     return crio_error(err, EINVAL, "layer media type says %s but the stream is %s",
                       layer_compression_name(policy->declared),
                       layer_compression_name(t->compression));
-  t->raw = archive_read_new();
-  t->tar = archive_read_new();
+  t->raw = img_archive_read_new();
+  t->tar = img_archive_read_new();
   if (t->raw == NULL || t->tar == NULL)
     return crio_error(err, ENOMEM, "libarchive: cannot allocate a reader");
   if (enable_filter(t->raw, t->compression, err) < 0)
     return -1;
-  if (archive_read_support_format_raw(t->raw) != ARCHIVE_OK ||
-      archive_read_support_format_tar(t->tar) != ARCHIVE_OK)
+  if (img_archive_read_support_format_raw(t->raw) != ARCHIVE_OK ||
+      img_archive_read_support_format_tar(t->tar) != ARCHIVE_OK)
     return crio_error(err, ENOSYS, "libarchive: raw or tar format missing");
   struct archive_entry *entry = NULL;
-  if (archive_read_open(t->raw, t, NULL, raw_read, NULL) != ARCHIVE_OK ||
-      archive_read_next_header(t->raw, &entry) != ARCHIVE_OK)
+  if (img_archive_read_open(t->raw, t, NULL, raw_read, NULL) != ARCHIVE_OK ||
+      img_archive_read_next_header(t->raw, &entry) != ARCHIVE_OK)
     return crio_error(err, t->err ? crio_error_status(&t->err) : EINVAL, "open %s layer stream: %s",
                       layer_compression_name(t->compression),
                       t->err ? crio_error_message(&t->err) : archive_msg(t->raw));
-  if (archive_read_open(t->tar, t, NULL, tar_read, NULL) != ARCHIVE_OK)
+  if (img_archive_read_open(t->tar, t, NULL, tar_read, NULL) != ARCHIVE_OK)
     return layer_tar_fail(t, "open layer tar", err);
   return 0;
 }
 
 int layer_tar_drain(struct layer_tar *t, char diff_id[IMG_DIGEST_MAX], crio_error_t *err) {
   for (;;) {
-    la_ssize_t n = archive_read_data(t->raw, t->buf, TAR_BUF_SIZE);
+    la_ssize_t n = img_archive_read_data(t->raw, t->buf, TAR_BUF_SIZE);
     if (n < 0)
       return crio_error(err, EINVAL, "%s stream after the tar end: %s",
                         layer_compression_name(t->compression),
@@ -228,10 +230,13 @@ int layer_tar_drain(struct layer_tar *t, char diff_id[IMG_DIGEST_MAX], crio_erro
 
 void layer_tar_close(struct layer_tar *t) {
   if (t->tar)
-    archive_read_free(t->tar);
+    img_archive_read_free(t->tar);
   if (t->raw)
-    archive_read_free(t->raw);
+    img_archive_read_free(t->raw);
   t->tar = t->raw = NULL;
+  if (t->libs_held)
+    img_pull_libs_release();
+  t->libs_held = false;
   img_hash_release(&t->diff_hash);
   free(t->buf);
   t->buf = NULL;

@@ -25,13 +25,13 @@ static CURL *pool_take(struct img_registry_client *c) {
   if (c->pool_len > 0)
     h = c->pool[--c->pool_len];
   pthread_mutex_unlock(&c->pool_lock);
-  return h ? h : curl_easy_init();
+  return h ? h : img_curl_easy_init();
 }
 
 /* A handle keeps its idle connections across curl_easy_reset, which is
  * what makes pooling worth it. */
 static void pool_give(struct img_registry_client *c, CURL *h) {
-  curl_easy_reset(h);
+  img_curl_easy_reset(h);
   pthread_mutex_lock(&c->pool_lock);
   if (c->pool_len < IMG_REGISTRY_POOL_MAX) {
     c->pool[c->pool_len++] = h;
@@ -39,7 +39,7 @@ static void pool_give(struct img_registry_client *c, CURL *h) {
   }
   pthread_mutex_unlock(&c->pool_lock);
   if (h)
-    curl_easy_cleanup(h);
+    img_curl_easy_cleanup(h);
 }
 
 /* ---- URLs ---------------------------------------------------------------- */
@@ -49,48 +49,63 @@ struct url_parts {
 };
 
 static void url_parts_clear(struct url_parts *p) {
-  curl_free(p->scheme);
-  curl_free(p->host);
-  curl_free(p->port);
+  img_curl_free(p->scheme);
+  img_curl_free(p->host);
+  img_curl_free(p->port);
   memset(p, 0, sizeof(*p));
 }
 
 static int url_split(const char *url, struct url_parts *out) {
-  CURLU *u = curl_url();
+  CURLU *u = img_curl_url();
   int ret = -1;
   memset(out, 0, sizeof(*out));
-  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_SCHEME, &out->scheme, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_HOST, &out->host, 0) == CURLUE_OK) {
-    if (curl_url_get(u, CURLUPART_PORT, &out->port, 0) != CURLUE_OK)
+  if (u && img_curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      img_curl_url_get(u, CURLUPART_SCHEME, &out->scheme, 0) == CURLUE_OK &&
+      img_curl_url_get(u, CURLUPART_HOST, &out->host, 0) == CURLUE_OK) {
+    if (img_curl_url_get(u, CURLUPART_PORT, &out->port, 0) != CURLUE_OK)
       out->port = NULL;
     ret = 0;
   }
-  curl_url_cleanup(u);
+  img_curl_url_cleanup(u);
   if (ret < 0)
     url_parts_clear(out);
   return ret;
 }
 
 char *http_url_origin(const char *url) {
-  struct url_parts p;
-  if (url_split(url, &p) < 0)
+  cleanup_error crio_error_t err = NULL;
+  if (img_pull_libs_hold(&err) < 0) {
+    log_warning("registry: %s", crio_error_message(&err));
     return NULL;
-  char *origin =
-      xasprintf("%s://%s%s%s", p.scheme, p.host, p.port ? ":" : "", p.port ? p.port : "");
-  url_parts_clear(&p);
+  }
+  struct url_parts p;
+  char *origin = NULL;
+  if (url_split(url, &p) == 0) {
+    origin = xasprintf("%s://%s%s%s", p.scheme, p.host, p.port ? ":" : "", p.port ? p.port : "");
+    url_parts_clear(&p);
+  }
+  img_pull_libs_release();
   return origin;
 }
 
+/* RFC 3986's unreserved characters stay, every other byte is %XX, as
+ * curl_easy_escape does (without needing libcurl loaded). */
 char *http_escape(const char *s) {
-  char *e = curl_easy_escape(NULL, s, 0);
-  if (!e) {
-    log_error("curl_easy_escape: out of memory");
-    abort();
+  static const char hex[] = "0123456789ABCDEF";
+  size_t len = strlen(s);
+  char *out = xmalloc(3 * len + 1), *o = out;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+        *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+      *o++ = (char)*p;
+    } else {
+      *o++ = '%';
+      *o++ = hex[*p >> 4];
+      *o++ = hex[*p & 15];
+    }
   }
-  char *copy = xstrdup(e);
-  curl_free(e);
-  return copy;
+  *o = '\0';
+  return out;
 }
 
 /* ---- TLS material from certs.d --------------------------------------------
@@ -273,7 +288,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   struct http_response *r = t->resp;
   size_t len = size * nmemb;
   long status = 0;
-  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  img_curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   bool ok = status >= 200 && status < 300;
 
   if (ok && t->req->sink) {
@@ -313,7 +328,7 @@ void http_response_clear(struct http_response *r) {
 
 static int curl_failure(CURLcode rc, const char *errbuf, const char *method, const char *url,
                         crio_error_t *err) {
-  const char *what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  const char *what = errbuf[0] ? errbuf : img_curl_easy_strerror(rc);
   int status;
   switch (rc) {
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -351,6 +366,21 @@ static int curl_failure(CURLcode rc, const char *errbuf, const char *method, con
   return crio_error(err, status, "%s %s: %s", method, url, what);
 }
 
+/* libcurl's threaded resolver detaches its thread when a transfer ends
+ * before the name is resolved (a timeout, a stop): that thread runs
+ * libcurl's code until getaddrinfo returns, so libcurl must not be
+ * unloaded after it.  No name lookup time means the transfer ended before
+ * one finished (or never needed a thread: an address, a cached name;
+ * keeping the library loaded then is merely cautious). */
+static void keep_libs_if_resolving(CURL *h, CURLcode rc) {
+  if (rc == CURLE_OK || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY)
+    return;
+  curl_off_t lookup_us = 0;
+  if (img_curl_easy_getinfo(h, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us) != CURLE_OK ||
+      lookup_us == 0)
+    img_pull_libs_keep("a transfer ended during a name lookup");
+}
+
 static int perform_once(struct img_registry_client *c, const struct http_request *req,
                         const char *url, bool same_origin, struct http_response *resp,
                         crio_error_t *err) {
@@ -374,65 +404,70 @@ static int perform_once(struct img_registry_client *c, const struct http_request
       return -1;
   }
 
+  if (client_share_ready(c, err) < 0) {
+    tls_files_clear(&tls);
+    return -1;
+  }
   t.curl = pool_take(c);
   if (!t.curl) {
     tls_files_clear(&tls);
     return crio_error(err, ENOMEM, "curl_easy_init failed");
   }
   CURL *h = t.curl;
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_SHARE, c->share);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, c->low_speed_limit);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->low_speed_time);
+  img_curl_easy_setopt(h, CURLOPT_URL, url);
+  img_curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+  img_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  img_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  img_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  img_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  img_curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  img_curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+  img_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
+  img_curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, c->low_speed_limit);
+  img_curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->low_speed_time);
   if (!req->sink)
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->request_timeout);
+    img_curl_easy_setopt(h, CURLOPT_TIMEOUT, c->request_timeout);
   /* curl may keep one CA store per handle for reuse; the certs.d CAs we add
    * to a store must not leak into a later connection to another host. */
-  curl_easy_setopt(h, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+  img_curl_easy_setopt(h, CURLOPT_CA_CACHE_TIMEOUT, 0L);
   if (tls.n_cas > 0) {
-    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, add_cas);
-    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &tls);
+    img_curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, add_cas);
+    img_curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, &tls);
   }
   if (tls.client_cert) {
-    curl_easy_setopt(h, CURLOPT_SSLCERT, tls.client_cert);
-    curl_easy_setopt(h, CURLOPT_SSLKEY, tls.client_key);
+    img_curl_easy_setopt(h, CURLOPT_SSLCERT, tls.client_cert);
+    img_curl_easy_setopt(h, CURLOPT_SSLKEY, tls.client_key);
   }
   if (req->insecure && same_origin) {
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    img_curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    img_curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  img_curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  img_curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  img_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  img_curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
 
   if (req->accept) {
     cleanup_free char *v = xasprintf("Accept: %s", req->accept);
-    headers = curl_slist_append(headers, v);
+    headers = img_curl_slist_append(headers, v);
   }
   if (req->authorization && same_origin) {
     cleanup_free char *v = xasprintf("Authorization: %s", req->authorization);
-    headers = curl_slist_append(headers, v);
+    headers = img_curl_slist_append(headers, v);
   }
   if (strcmp(method, "POST") == 0) {
     cleanup_free char *v =
         xasprintf("Content-Type: %s",
                   req->content_type ? req->content_type : "application/x-www-form-urlencoded");
-    headers = curl_slist_append(headers, v);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
+    headers = img_curl_slist_append(headers, v);
+    img_curl_easy_setopt(h, CURLOPT_POST, 1L);
+    img_curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    img_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
   }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  img_curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
-  rc = curl_easy_perform(h);
+  rc = img_curl_easy_perform(h);
+  keep_libs_if_resolving(h, rc);
   if (t.sink_failed) {
     *err = steal_pointer(&t.sink_err);
     if (!*err)
@@ -442,16 +477,16 @@ static int perform_once(struct img_registry_client *c, const struct http_request
   } else if (rc != CURLE_OK) {
     curl_failure(rc, errbuf, method, url, err);
   } else {
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    img_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     ret = 0;
   }
   if (ret == 0 && resp->status >= 300 && resp->status < 400) {
     char *location = NULL;
-    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
+    img_curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
     resp->final_url = location ? xstrdup(location) : NULL;
   }
   crio_error_release(&t.sink_err);
-  curl_slist_free_all(headers);
+  img_curl_slist_free_all(headers);
   pool_give(c, h);
   tls_files_clear(&tls);
   return ret;
@@ -461,8 +496,8 @@ static bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-int http_perform(struct img_registry_client *c, const struct http_request *req,
-                 struct http_response *resp, crio_error_t *err) {
+static int perform_held(struct img_registry_client *c, const struct http_request *req,
+                        struct http_response *resp, crio_error_t *err) {
   cleanup_free char *origin = http_url_origin(req->url);
   cleanup_free char *url = xstrdup(req->url);
   memset(resp, 0, sizeof(*resp));
@@ -489,6 +524,16 @@ int http_perform(struct img_registry_client *c, const struct http_request *req,
   if (!resp->final_url)
     resp->final_url = xstrdup(url);
   return 0;
+}
+
+int http_perform(struct img_registry_client *c, const struct http_request *req,
+                 struct http_response *resp, crio_error_t *err) {
+  memset(resp, 0, sizeof(*resp));
+  if (img_pull_libs_hold(err) < 0)
+    return crio_error_prefix(err, "%s %s", req->method ? req->method : "GET", req->url);
+  int r = perform_held(c, req, resp, err);
+  img_pull_libs_release();
+  return r;
 }
 
 char *http_error_summary(const struct http_response *resp) {

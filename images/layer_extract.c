@@ -4,8 +4,6 @@
  * never followed: whatever the layer put there before is replaced.  Paths
  * are cleaned lexically first and ".." climbing above the root is refused.
  * Directory times are set last, once nothing more is created inside. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +15,7 @@
 
 #include "common/syscalls.h"
 #include "images/layer_internal.h"
+#include "images/pull_libs.h"
 
 struct dir_times {
   char *rel;
@@ -45,23 +44,23 @@ static const char *name_of(const char *mbs, const char *utf8) {
 }
 
 static void entry_times(struct archive_entry *e, struct timespec times[2]) {
-  if (archive_entry_mtime_is_set(e)) {
-    times[1].tv_sec = archive_entry_mtime(e);
-    times[1].tv_nsec = archive_entry_mtime_nsec(e);
+  if (img_archive_entry_mtime_is_set(e)) {
+    times[1].tv_sec = img_archive_entry_mtime(e);
+    times[1].tv_nsec = img_archive_entry_mtime_nsec(e);
   } else {
     times[1].tv_sec = 0;
     times[1].tv_nsec = UTIME_OMIT;
   }
-  if (archive_entry_atime_is_set(e)) {
-    times[0].tv_sec = archive_entry_atime(e);
-    times[0].tv_nsec = archive_entry_atime_nsec(e);
+  if (img_archive_entry_atime_is_set(e)) {
+    times[0].tv_sec = img_archive_entry_atime(e);
+    times[0].tv_nsec = img_archive_entry_atime_nsec(e);
   } else {
     times[0] = times[1];
   }
 }
 
 static int entry_owner(struct archive_entry *e, uid_t *uid, gid_t *gid, crio_error_t *err) {
-  la_int64_t u = archive_entry_uid(e), g = archive_entry_gid(e);
+  la_int64_t u = img_archive_entry_uid(e), g = img_archive_entry_gid(e);
   if (u < 0 || u >= (la_int64_t)UINT32_MAX || g < 0 || g >= (la_int64_t)UINT32_MAX)
     return crio_error(err, EINVAL, "owner %lld:%lld out of range", (long long)u, (long long)g);
   *uid = (uid_t)u;
@@ -79,8 +78,8 @@ static int apply_xattrs(struct archive_entry *e, int fd, bool opath, const char 
   const char *name;
   const void *value;
   size_t size;
-  archive_entry_xattr_reset(e);
-  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+  img_archive_entry_xattr_reset(e);
+  while (img_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
     if (name == NULL)
       continue;
     if (strncmp(name, "trusted.overlay.", 16) == 0 || strcmp(name, "security.selinux") == 0) {
@@ -107,7 +106,7 @@ static int apply_fd_metadata(struct archive_entry *e, int fd, const char *rel, c
     return -1;
   if (fchown(fd, uid, gid) < 0)
     return crio_error_errno(err, errno, "chown");
-  if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+  if (fchmod(fd, img_archive_entry_perm(e) & 07777) < 0)
     return crio_error_errno(err, errno, "chmod");
   return apply_xattrs(e, fd, false, rel, err);
 }
@@ -124,10 +123,10 @@ static int apply_name_metadata(struct archive_entry *e, int parentfd, const char
   if (fchownat(parentfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
     return crio_error_errno(err, errno, "chown");
   /* Not a symlink (we just made the node), so following is harmless. */
-  if (chmod && fchmodat(parentfd, base, archive_entry_perm(e) & 07777, 0) < 0)
+  if (chmod && fchmodat(parentfd, base, img_archive_entry_perm(e) & 07777, 0) < 0)
     return crio_error_errno(err, errno, "chmod");
-  archive_entry_xattr_reset(e);
-  if (archive_entry_xattr_count(e) > 0) {
+  img_archive_entry_xattr_reset(e);
+  if (img_archive_entry_xattr_count(e) > 0) {
     cleanup_close int fd = openat(parentfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
       return crio_error_errno(err, errno, "open");
@@ -156,7 +155,7 @@ static int write_all_at(int fd, const char *buf, size_t size, off_t off) {
 
 static int extract_file(struct extractor *x, struct archive_entry *e, int parentfd,
                         const char *base, const char *rel, crio_error_t *err) {
-  la_int64_t size = archive_entry_size(e);
+  la_int64_t size = img_archive_entry_size(e);
   struct timespec times[2];
   if (size < 0 || (uint64_t)size > x->t->limits.max_uncompressed_bytes)
     return crio_error(err, EINVAL, "size %lld beyond the layer size limit", (long long)size);
@@ -170,7 +169,7 @@ static int extract_file(struct extractor *x, struct archive_entry *e, int parent
     const void *buf;
     size_t n;
     la_int64_t off;
-    int r = archive_read_data_block(x->t->tar, &buf, &n, &off);
+    int r = img_archive_read_data_block(x->t->tar, &buf, &n, &off);
     if (r == ARCHIVE_EOF)
       break;
     if (r != ARCHIVE_OK)
@@ -221,7 +220,7 @@ static int extract_symlink(struct archive_entry *e, int parentfd, const char *ba
                            crio_error_t *err) {
   /* The target is stored as written: it is only ever resolved inside a
    * root (this one with RESOLVE_IN_ROOT, a container's at run time). */
-  const char *target = name_of(archive_entry_symlink(e), archive_entry_symlink_utf8(e));
+  const char *target = name_of(img_archive_entry_symlink(e), img_archive_entry_symlink_utf8(e));
   if (target == NULL || target[0] == '\0')
     return crio_error(err, EINVAL, "symlink without a target");
   if (layer_replace_existing(parentfd, base, false, err) < 0)
@@ -233,10 +232,10 @@ static int extract_symlink(struct archive_entry *e, int parentfd, const char *ba
 
 static int extract_node(struct archive_entry *e, int parentfd, const char *base, const char *rel,
                         crio_error_t *err) {
-  mode_t type = archive_entry_filetype(e);
+  mode_t type = img_archive_entry_filetype(e);
   if (layer_replace_existing(parentfd, base, false, err) < 0)
     return -1;
-  if (mknodat(parentfd, base, type | 0600, type == AE_IFIFO ? 0 : archive_entry_rdev(e)) < 0)
+  if (mknodat(parentfd, base, type | 0600, type == AE_IFIFO ? 0 : img_archive_entry_rdev(e)) < 0)
     return crio_error_errno(err, errno, "mknod");
   return apply_name_metadata(e, parentfd, base, rel, true, err);
 }
@@ -290,8 +289,8 @@ static int extract_whiteout(struct extractor *x, enum layer_whiteout_kind kind,
 
 static int extract_entry(struct extractor *x, struct archive_entry *e, const char *rel,
                          crio_error_t *err) {
-  mode_t type = archive_entry_filetype(e);
-  const char *hardlink = name_of(archive_entry_hardlink(e), archive_entry_hardlink_utf8(e));
+  mode_t type = img_archive_entry_filetype(e);
+  const char *hardlink = name_of(img_archive_entry_hardlink(e), img_archive_entry_hardlink_utf8(e));
   if (rel[0] == '\0') {
     if (type != AE_IFDIR || hardlink)
       return crio_error(err, EINVAL, "the layer root is not a directory");
@@ -357,12 +356,12 @@ int layer_extract(struct layer_tar *t, int rootfd, crio_error_t *err) {
                 "will be refused");
   for (;;) {
     struct archive_entry *e = NULL;
-    int r = archive_read_next_header(t->tar, &e);
+    int r = img_archive_read_next_header(t->tar, &e);
     if (r == ARCHIVE_EOF)
       break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
       return layer_tar_fail(t, "read layer tar", err);
-    const char *name = name_of(archive_entry_pathname(e), archive_entry_pathname_utf8(e));
+    const char *name = name_of(img_archive_entry_pathname(e), img_archive_entry_pathname_utf8(e));
     if (name == NULL)
       return crio_error(err, EINVAL, "layer entry without a name");
     cleanup_free char *rel = NULL;

@@ -102,6 +102,7 @@ struct layer_tar {
   uint64_t uncompressed_in; /* bytes of tar stream seen */
   struct img_hash diff_hash;
   unsigned char *buf; /* between raw and tar */
+  bool libs_held;     /* libarchive (pull_libs.h), until layer_tar_close */
   crio_error_t err;   /* set by callbacks: says more than libarchive */
 };
 /* On failure, t must still be closed with layer_tar_close(). */

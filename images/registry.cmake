@@ -1,9 +1,13 @@
 # The registry client part of images/: references, registries.conf, the
 # distribution API over libcurl, manifests, digests, streaming blobs.
-# Interface for the rest of images/: registry.h.
-pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+# Interface for the rest of images/: registry.h.  libcurl's headers only:
+# the library is loaded on demand with libarchive (pull_libs.c), so the
+# daemon does not map it (nor the fifty libraries it brings) while no pull
+# runs.
+pkg_check_modules(CURL REQUIRED libcurl)
 pkg_check_modules(OPENSSL REQUIRED IMPORTED_TARGET libcrypto libssl)
 list(APPEND CRIO_IMAGES_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/pull_libs.c
   ${CMAKE_CURRENT_LIST_DIR}/reference.c
   ${CMAKE_CURRENT_LIST_DIR}/digest.c
   ${CMAKE_CURRENT_LIST_DIR}/registries_conf.c
@@ -14,5 +18,6 @@ list(APPEND CRIO_IMAGES_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/manifest.c
   ${CMAKE_CURRENT_LIST_DIR}/platform.c
   ${CMAKE_CURRENT_LIST_DIR}/fetch.c)
-list(APPEND CRIO_IMAGES_LIBS crio_toml PkgConfig::CURL PkgConfig::OPENSSL
+list(APPEND CRIO_IMAGES_INCLUDES ${CURL_INCLUDE_DIRS})
+list(APPEND CRIO_IMAGES_LIBS crio_toml ${CMAKE_DL_LIBS} PkgConfig::OPENSSL
   PkgConfig::CJSON Threads::Threads m)

@@ -5,8 +5,7 @@
 
 #include <pthread.h>
 
-#include <curl/curl.h>
-
+#include "images/pull_libs.h"
 #include "images/registry.h"
 
 struct token_entry;
@@ -19,11 +18,14 @@ struct img_registry_client {
    * (libcurl does not support sharing its connection cache between
    * concurrent threads), so idle easy handles, which keep their
    * connections open, are pooled instead. */
-  CURLSH *share;
+  CURLSH *share; /* made on first use (pool_lock), dropped with the libraries */
   pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
   pthread_mutex_t pool_lock;
   CURL **pool;
   size_t pool_len;
+  /* libcurl is loaded only while pulls use it (pull_libs.h): before it
+   * goes, the pooled handles and the share are freed. */
+  struct img_pull_libs_user libs_user;
 
   char *certs_dir;
   long connect_timeout, request_timeout, low_speed_time, low_speed_limit;
@@ -64,6 +66,10 @@ struct http_response {
   char *www_authenticate;
   char *final_url; /* after redirects */
 };
+
+/* client.c: makes the client's curl share if libcurl was (re)loaded since
+ * the last request; the caller holds the pull libraries. */
+int client_share_ready(struct img_registry_client *client, crio_error_t *err);
 
 /* One exchange.  Fails only when no HTTP answer arrived (or the sink
  * failed); any status is returned in resp for the caller to judge. */

@@ -2,6 +2,8 @@
 # The Debian packages of the libraries the given ELF files link directly
 # (their NEEDED entries), comma-separated: the library part of the
 # package's Depends, as dpkg-shlibdeps would find it without a debian/ dir.
+# libcurl4 and libarchive13 are named in control.in: crio dlopens them for
+# pulls (images/pull_libs.c), so they are no NEEDED entry.
 set -eu
 for elf in "$@"; do
   objdump -p "$elf" | awk '/NEEDED/ {print $2}'

@@ -64,6 +64,9 @@ def parse_args():
                     help="List calls per scale level (default 200)")
     ap.add_argument("--no-containerd", action="store_true",
                     help="skip the containerd peer")
+    ap.add_argument("--libs", type=int, default=0, metavar="N",
+                    help="also print the N mappings of crio with the most RSS, idle and "
+                         "with the pods (/proc/PID/smaps, summed per file)")
     return ap.parse_args()
 
 
@@ -107,6 +110,26 @@ def memory(pid):
         for line in f:
             if line.startswith("Threads:"):
                 out["threads"] = int(line.split()[1])
+    return out
+
+
+def memory_by_file(pid):
+    """{mapped file (or [heap], [anon], ...): [rss, pss]} in KiB, from
+    /proc/PID/smaps: where the RSS of smaps_rollup lives."""
+    out = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if not fields[0].endswith(":") or "-" in fields[0]:
+                # a mapping's header: "start-end perms offset dev inode [path]"
+                name = fields[5] if len(fields) > 5 else "[anon]"
+                name = os.path.basename(name) if name.startswith("/") else name
+                out.setdefault(name, [0, 0])
+            elif fields[0] == "Rss:":
+                out[name][0] += int(fields[1])
+            elif fields[0] == "Pss:":
+                out[name][1] += int(fields[1])
     return out
 
 
@@ -561,8 +584,12 @@ def main():
             ctrd = Containerd(tmp / "containerd", source, pause_ref, net_c, cg_c)
         rts = [r for r in (ours, ctrd) if r is not None]
 
-        time.sleep(1)
+        # Quiet for 4 s: crio trims its heap 1 s after the last call and
+        # unloads the pull path's libraries 3 s after the last pull.
+        time.sleep(4)
         results["idle"] = {r.name: memory(r.pid) for r in rts}
+        if args.libs:
+            results["files_idle"] = memory_by_file(ours.pid)
 
         # (c) on an empty node, each runtime alone; for ours, the steps'
         # times from the state log, one lifecycle at a time and 8 at once.
@@ -589,6 +616,8 @@ def main():
             running[r.name] = fill(r, args.pods)
         time.sleep(2)
         results["loaded"] = {r.name: memory(r.pid) for r in rts}
+        if args.libs:
+            results["files_loaded"] = memory_by_file(ours.pid)
         if ctrd is not None:
             shims = ctrd.children()
             results["shims"] = (len(shims), sum(memory(s)["rss"] for s in shims),
@@ -644,6 +673,14 @@ def main():
         k, rss, pss = results["shims"]
         print(f"    containerd's {k} shims (apart)  {rss / 1024:7.1f} {pss / 1024:7.1f}")
     print("    goal: crio RSS <= 20 MiB and PSS <= 15 MiB with the pods")
+    if args.libs:
+        idle, loaded = results["files_idle"], results["files_loaded"]
+        print(f"    crio by mapped file, KiB          {'RSS idle':>8} {'PSS idle':>8} "
+              f"{'RSS pods':>8} {'PSS pods':>8}")
+        for f in sorted(set(idle) | set(loaded),
+                        key=lambda k: -max(idle.get(k, [0])[0], loaded.get(k, [0])[0]))[:args.libs]:
+            a, b = idle.get(f, [0, 0]), loaded.get(f, [0, 0])
+            print(f"      {f[:32]:<32} {a[0]:8d} {a[1]:8d} {b[0]:8d} {b[1]:8d}")
     print()
     ex = {k: median_p95_ms(v) for k, v in results["exec"].items()}
     floor = ex["floor: runc exec"][0]
