@@ -23,6 +23,4 @@ list(APPEND CRIO_OCI_LIBS PkgConfig::CJSON Threads::Threads)
 # conmon sees its exit).  Static, like crio-pause; daemon/ places it beside
 # crio.
 add_executable(crio-runsc-shim ${CMAKE_CURRENT_LIST_DIR}/runsc_shim/runsc_shim.c)
-if(NOT CRIO_ASAN)
-  target_link_options(crio-runsc-shim PRIVATE -static)
-endif()
+crio_static_helper(crio-runsc-shim)

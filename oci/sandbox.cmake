@@ -18,6 +18,4 @@ list(APPEND CRIO_OCI_LIBS PkgConfig::SYSTEMD Threads::Threads)
 # environment and may outlive a libc upgrade).  daemon/ places it beside
 # crio; tests find it with $<TARGET_FILE:crio-pause>.
 add_executable(crio-pause ${CMAKE_CURRENT_LIST_DIR}/pause/pause.c)
-if(NOT CRIO_ASAN) # the sanitizers' runtimes cannot be linked statically
-  target_link_options(crio-pause PRIVATE -static)
-endif()
+crio_static_helper(crio-pause)
