@@ -6,6 +6,7 @@
 #define CRIO_COMMON_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -149,6 +150,19 @@ int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err);
 /* n bytes from the kernel's random source; aborts if it fails (it does
  * not after boot). */
 void crio_random_bytes(void *buf, size_t n);
+
+/* pthread_create with a stack of stack_size bytes instead of the default
+ * (RLIMIT_STACK, 8 MiB on most hosts; ASan builds get four times
+ * stack_size, for its redzones): the daemon's threads are listed with
+ * their stacks in docs/operations.md.  Returns 0 or an errno value, as
+ * pthread_create does.
+ *
+ * CRIO_THREAD_STACK_SMALL is for threads that run steps, handlers and
+ * the pull path: they touch 10-30 KiB of stack (measured), and the
+ * deepest recursion they can meet, cJSON parsing or printing a document
+ * at its nesting limit (1000), needs between 128 and 256 KiB. */
+#define CRIO_THREAD_STACK_SMALL (512 * 1024)
+int crio_thread_start(pthread_t *thread, size_t stack_size, void *(*fn)(void *), void *arg);
 /* 64 lowercase hex characters from the kernel's random source (+ NUL). */
 void crio_random_id(char out[65]);
 bool crio_is_hex_id(const char *s, size_t len);

@@ -223,3 +223,22 @@ int crio_lock_file_try(const char *path, int *fd_out, crio_error_t *err) {
   *fd_out = steal_fd(&fd);
   return 0;
 }
+
+int crio_thread_start(pthread_t *thread, size_t stack_size, void *(*fn)(void *), void *arg) {
+  pthread_attr_t attr;
+  int r = pthread_attr_init(&attr);
+  if (r != 0)
+    return r;
+#if defined(__SANITIZE_ADDRESS__)
+  stack_size *= 4;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  stack_size *= 4;
+#endif
+#endif
+  r = pthread_attr_setstacksize(&attr, stack_size);
+  if (r == 0)
+    r = pthread_create(thread, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  return r;
+}

@@ -183,7 +183,7 @@ int img_layer_unpack_begin(struct img_layer_store *store,
     unpack_discard(ctx);
     return -1;
   }
-  int r = pthread_create(&ctx->thread, NULL, extract_thread, ctx);
+  int r = crio_thread_start(&ctx->thread, CRIO_THREAD_STACK_SMALL, extract_thread, ctx);
   if (r != 0) {
     unpack_discard(ctx);
     return crio_error_errno(err, r, "start layer extractor thread");

@@ -116,7 +116,7 @@ static int run_job(struct fetch_job *job, crio_error_t *err) {
   cleanup_free pthread_t *threads = xcalloc(n_threads ? n_threads : 1, sizeof(pthread_t));
   size_t started = 0;
   for (size_t t = 1; t < n_threads; t++) {
-    if (pthread_create(&threads[started], NULL, fetch_worker, job) != 0)
+    if (crio_thread_start(&threads[started], CRIO_THREAD_STACK_SMALL, fetch_worker, job) != 0)
       break; /* fewer threads is slower, not wrong */
     started++;
   }

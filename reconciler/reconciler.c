@@ -65,7 +65,7 @@ int reconciler_start(struct reconciler *r, crio_error_t *err) {
 
   r->threads = xcalloc(r->n_workers, sizeof(*r->threads));
   for (unsigned i = 0; i < r->n_workers; i++) {
-    int rc = pthread_create(&r->threads[i], NULL, reconciler_worker_main, r);
+    int rc = crio_thread_start(&r->threads[i], CRIO_THREAD_STACK_SMALL, reconciler_worker_main, r);
     if (rc != 0) {
       reconciler_stop(r);
       return crio_error_errno(err, rc, "reconciler: start worker %u", i);

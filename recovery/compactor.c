@@ -71,7 +71,7 @@ int recovery_compactor_start(struct store *store, const struct recovery_compacto
   c->store = store;
   c->keep = options && options->keep ? options->keep : RECOVERY_DEFAULT_LOG_KEEP;
   c->every = options && options->every ? options->every : RECOVERY_DEFAULT_COMPACT_EVERY;
-  int rc = pthread_create(&c->thread, NULL, compactor_main, c);
+  int rc = crio_thread_start(&c->thread, CRIO_THREAD_STACK_SMALL, compactor_main, c);
   if (rc != 0) {
     free(c);
     return crio_error_errno(err, rc, "start the state log compactor");
