@@ -6,6 +6,7 @@
 #define CURL_DISABLE_TYPECHECK
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -242,6 +243,9 @@ static void *unloader(void *arg) {
     long waited = ms_since(&libs.last_release);
     if (waited >= (long)libs.idle_ms) {
       unload();
+      /* What the libraries' destructors freed goes back to the system: the
+       * handler pool's trim after the last call ran before this. */
+      malloc_trim(0);
       log_debug("images: pull libraries unloaded after %u ms unused", libs.idle_ms);
       break;
     }
