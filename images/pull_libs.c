@@ -176,17 +176,17 @@ static void close_handles(void) {
 static int load(crio_error_t *err) {
   libs.curl = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
   if (!libs.curl)
-    return crio_error(err, ENOENT, "image pulls need %s: %s", CURL_SONAME, dlerror());
+    return crio_error(err, ELIBACC, "image pulls need %s: %s", CURL_SONAME, dlerror());
   libs.archive = dlopen(ARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
   if (!libs.archive) {
-    crio_error(err, ENOENT, "image pulls need %s: %s", ARCHIVE_SONAME, dlerror());
+    crio_error(err, ELIBACC, "image pulls need %s: %s", ARCHIVE_SONAME, dlerror());
     close_handles();
     return -1;
   }
   for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
     void *sym = dlsym(symbols[i].archive ? libs.archive : libs.curl, symbols[i].name);
     if (!sym) {
-      crio_error(err, ENOENT, "%s has no %s", symbols[i].archive ? ARCHIVE_SONAME : CURL_SONAME,
+      crio_error(err, ELIBACC, "%s has no %s", symbols[i].archive ? ARCHIVE_SONAME : CURL_SONAME,
                  symbols[i].name);
       close_handles();
       return -1;

@@ -29,9 +29,9 @@
 
 #include "common/common.h"
 
-/* Loads the libraries if they are not loaded (ENOENT naming the one that
- * is missing, ENOTSUP for a libcurl built without OpenSSL) and holds them
- * loaded until the matching release. */
+/* Loads the libraries if they are not loaded (ELIBACC naming the one that
+ * is missing or lacks a function, ENOTSUP for a libcurl built without
+ * OpenSSL) and holds them loaded until the matching release. */
 int img_pull_libs_hold(crio_error_t *err);
 void img_pull_libs_release(void);
 
