@@ -111,6 +111,7 @@ bench: build
 	/usr/bin/python3 tests/bench/bench_images.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_recovery.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_node.py --build $(BUILD)
+	/usr/bin/python3 tests/bench/bench_stats.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_runtime_handlers.py --build $(BUILD)
 	/usr/bin/python3 tests/bench/bench_streaming.py --build $(BUILD)
 

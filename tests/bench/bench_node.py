@@ -67,6 +67,9 @@ def parse_args():
     ap.add_argument("--libs", type=int, default=0, metavar="N",
                     help="also print the N mappings of crio with the most RSS, idle and "
                          "with the pods (/proc/PID/smaps, summed per file)")
+    ap.add_argument("--parts", default="memory,exec,throughput,scale",
+                    help="which of (a) memory, (b) exec, (c) throughput, (d) scale to run, "
+                         "comma-separated (default: all; (b) brings the pods of (a))")
     return ap.parse_args()
 
 
@@ -557,7 +560,8 @@ def main():
     if not args.no_containerd and not use_containerd:
         print("bench_node: containerd is not installed (apt-get install containerd); "
               "its column is left empty", file=sys.stderr)
-    levels = [int(x) for x in args.scale.split(",") if x.strip()]
+    parts = {x.strip() for x in args.parts.split(",") if x.strip()}
+    levels = [int(x) for x in args.scale.split(",") if x.strip()] if "scale" in parts else []
     tmp = Path(tempfile.mkdtemp(prefix="crio-bnode-", dir="/tmp"))
     source = ours = ctrd = None
     nets, cgroups = [], []
@@ -593,7 +597,7 @@ def main():
 
         # (c) on an empty node, each runtime alone; for ours, the steps'
         # times from the state log, one lifecycle at a time and 8 at once.
-        for r in rts:
+        for r in rts if "throughput" in parts else ():
             r.lifecycle()  # warm-up
             if r is ours:
                 seq0 = _meta_seq(ours.env.root)
@@ -612,26 +616,27 @@ def main():
 
         # (a) N running pods on each.
         running = {}
-        for r in rts:
+        for r in rts if parts & {"memory", "exec"} else ():
             running[r.name] = fill(r, args.pods)
         time.sleep(2)
         results["loaded"] = {r.name: memory(r.pid) for r in rts}
         if args.libs:
             results["files_loaded"] = memory_by_file(ours.pid)
-        if ctrd is not None:
+        if ctrd is not None and running:
             shims = ctrd.children()
             results["shims"] = (len(shims), sum(memory(s)["rss"] for s in shims),
                                 sum(memory(s)["pss"] for s in shims))
 
         # (b) ExecSync into the first container of each.
-        cid = running["crio"][0][1]
+        cid = running["crio"][0][1] if "exec" in parts else None
         targets = [("crio ExecSync", lambda: ours.exec_sync(cid)),
                    ("floor: runc exec", lambda: subprocess.run(ours.runc_exec_argv(cid),
                                                                check=True))]
         if ctrd is not None:
             ccid = running["containerd"][0][1]
             targets.append(("containerd ExecSync", lambda: ctrd.exec_sync(ccid)))
-        results["exec"] = exec_figures(targets, args.execs)
+        if cid is not None:
+            results["exec"] = exec_figures(targets, args.execs)
 
         if ctrd is not None:
             ctrd.close()
@@ -665,61 +670,66 @@ def main():
           f"each), runc, cgroupfs, {os.cpu_count()} CPUs; peer: containerd "
           f"{'(not run)' if 'containerd' not in names else ''}")
     print()
-    print(f"(a) memory                        {'RSS MiB':>7} {'PSS MiB':>7} {'thr':>4}")
-    for n in names:
-        print(f"    {n + ', idle':<29} {fmt_mem(results['idle'][n])}")
-        print(f"    {n + f', {args.pods} pods':<29} {fmt_mem(results['loaded'][n])}")
-    if "shims" in results:
-        k, rss, pss = results["shims"]
-        print(f"    containerd's {k} shims (apart)  {rss / 1024:7.1f} {pss / 1024:7.1f}")
-    print("    goal: crio RSS <= 20 MiB and PSS <= 15 MiB with the pods")
-    if args.libs:
-        idle, loaded = results["files_idle"], results["files_loaded"]
-        print(f"    crio by mapped file, KiB          {'RSS idle':>8} {'PSS idle':>8} "
-              f"{'RSS pods':>8} {'PSS pods':>8}")
-        for f in sorted(set(idle) | set(loaded),
-                        key=lambda k: -max(idle.get(k, [0])[0], loaded.get(k, [0])[0]))[:args.libs]:
-            a, b = idle.get(f, [0, 0]), loaded.get(f, [0, 0])
-            print(f"      {f[:32]:<32} {a[0]:8d} {a[1]:8d} {b[0]:8d} {b[1]:8d}")
-    print()
-    ex = {k: median_p95_ms(v) for k, v in results["exec"].items()}
-    floor = ex["floor: runc exec"][0]
-    print(f"(b) ExecSync `true`, {args.execs} calls each, ms   {'median':>7} {'p95':>7} "
-          f"{'/floor':>7}")
-    for label, (med, p95) in ex.items():
-        print(f"    {label:<37} {med:7.2f} {p95:7.2f} {med / floor:6.2f}x")
-    print("    goal: crio <= 1.2x the floor and below containerd")
-    print()
-    print(f"(c) {args.lifecycles} lifecycles on {THREADS} threads (run pod, create, start, "
-          "stop, stop pod, remove pod)")
-    for n in names:
-        rate, took = results["throughput"][n]
-        print(f"    {n:<12} {rate:6.2f} pods/s  ({took:.1f} s)")
-    if "containerd" in names:
-        ratio = results["throughput"]["crio"][0] / results["throughput"]["containerd"][0]
-        print(f"    crio / containerd {ratio:.2f}x")
-    one, eight = results["profile"]
-    print("    where crio's time goes: each step from the object's previous log entry, "
-          "median ms")
-    print(f"      {'step':<34} {'1 at once':>9} {'8 at once':>9}")
-    rows = sorted(eight, key=lambda k: -statistics.median(eight[k]))
-    for k in rows[:12]:
-        a = statistics.median(one[k]) if k in one else float("nan")
-        print(f"      {k:<34} {a:9.1f} {statistics.median(eight[k]):9.1f}")
-    print()
-    levels_done = sorted(results["scale"])
-    print("(d) scale, crio, median ms        " +
-          " ".join(f"{str(lv) + ' pods':>9}" for lv in levels_done))
-    keys = []
-    for lv in levels_done:
-        for k in results["scale"][lv]:
-            if k not in keys:
-                keys.append(k)
-    for k in keys:
-        print(f"    {k:<29} " + " ".join(
-            f"{results['scale'][lv].get(k, float('nan')):9.3f}" for lv in levels_done))
-    print("    (each pod on the node has one running container; the filtered lists "
-          "should not grow)")
+    if results.get("loaded") and "memory" in parts:
+        print(f"(a) memory                        {'RSS MiB':>7} {'PSS MiB':>7} {'thr':>4}")
+        for n in names:
+            print(f"    {n + ', idle':<29} {fmt_mem(results['idle'][n])}")
+            print(f"    {n + f', {args.pods} pods':<29} {fmt_mem(results['loaded'][n])}")
+        if "shims" in results:
+            k, rss, pss = results["shims"]
+            print(f"    containerd's {k} shims (apart)  {rss / 1024:7.1f} {pss / 1024:7.1f}")
+        print("    goal: crio RSS <= 20 MiB and PSS <= 15 MiB with the pods")
+        if args.libs:
+            idle, loaded = results["files_idle"], results["files_loaded"]
+            print(f"    crio by mapped file, KiB          {'RSS idle':>8} {'PSS idle':>8} "
+                  f"{'RSS pods':>8} {'PSS pods':>8}")
+            for f in sorted(set(idle) | set(loaded),
+                            key=lambda k: -max(idle.get(k, [0])[0],
+                                               loaded.get(k, [0])[0]))[:args.libs]:
+                a, b = idle.get(f, [0, 0]), loaded.get(f, [0, 0])
+                print(f"      {f[:32]:<32} {a[0]:8d} {a[1]:8d} {b[0]:8d} {b[1]:8d}")
+        print()
+    if "exec" in results:
+        ex = {k: median_p95_ms(v) for k, v in results["exec"].items()}
+        floor = ex["floor: runc exec"][0]
+        print(f"(b) ExecSync `true`, {args.execs} calls each, ms   {'median':>7} {'p95':>7} "
+              f"{'/floor':>7}")
+        for label, (med, p95) in ex.items():
+            print(f"    {label:<37} {med:7.2f} {p95:7.2f} {med / floor:6.2f}x")
+        print("    goal: crio <= 1.2x the floor and below containerd")
+        print()
+    if "throughput" in results:
+        print(f"(c) {args.lifecycles} lifecycles on {THREADS} threads (run pod, create, start, "
+              "stop, stop pod, remove pod)")
+        for n in names:
+            rate, took = results["throughput"][n]
+            print(f"    {n:<12} {rate:6.2f} pods/s  ({took:.1f} s)")
+        if "containerd" in names:
+            ratio = results["throughput"]["crio"][0] / results["throughput"]["containerd"][0]
+            print(f"    crio / containerd {ratio:.2f}x")
+        one, eight = results["profile"]
+        print("    where crio's time goes: each step from the object's previous log entry, "
+              "median ms")
+        print(f"      {'step':<34} {'1 at once':>9} {'8 at once':>9}")
+        rows = sorted(eight, key=lambda k: -statistics.median(eight[k]))
+        for k in rows[:12]:
+            a = statistics.median(one[k]) if k in one else float("nan")
+            print(f"      {k:<34} {a:9.1f} {statistics.median(eight[k]):9.1f}")
+        print()
+    if results.get("scale"):
+        levels_done = sorted(results["scale"])
+        print("(d) scale, crio, median ms        " +
+              " ".join(f"{str(lv) + ' pods':>9}" for lv in levels_done))
+        keys = []
+        for lv in levels_done:
+            for k in results["scale"][lv]:
+                if k not in keys:
+                    keys.append(k)
+        for k in keys:
+            print(f"    {k:<29} " + " ".join(
+                f"{results['scale'][lv].get(k, float('nan')):9.3f}" for lv in levels_done))
+        print("    (each pod on the node has one running container; the filtered lists "
+              "should not grow)")
 
 
 if __name__ == "__main__":
