@@ -205,13 +205,17 @@ int cni_netns_interface_stats(const char *netns_path, const char *ifname, struct
                               crio_error_t *err);
 
 /* The same, for the stats calls (read-only, thread-safe, one per daemon):
- * the socket of each namespace is made once and kept while the path pins
- * the same namespace (closed after a minute unused), so a sample is one
- * netlink request with no thread and no namespace switch. */
+ * the socket of each namespace is made once and kept, with the interface's
+ * index (closed after a minute unused), so a sample is one RTM_GETSTATS
+ * request with no thread, no namespace switch and no path lookup.  Whoever
+ * unpins a namespace calls cni_stats_sampler_forget() with its path, so
+ * that a path pinned anew is never answered by the old namespace's socket
+ * (s may be NULL). */
 struct cni_stats_sampler;
 struct cni_stats_sampler *cni_stats_sampler_new(void);
 void cni_stats_sampler_free(struct cni_stats_sampler *s);
 int cni_stats_sample(struct cni_stats_sampler *s, const char *netns_path, const char *ifname,
                      struct cni_if_stats *out, crio_error_t *err);
+void cni_stats_sampler_forget(struct cni_stats_sampler *s, const char *netns_path);
 
 #endif

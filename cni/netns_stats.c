@@ -7,12 +7,21 @@
  * must never change), and from then on a sample is one RTM_GETLINK request
  * and its answer (IFLA_STATS64), with no thread and no namespace switch.
  *
- * The sampler keeps those sockets, keyed by the namespace's path and
- * checked against its inode on every sample: the pin of a stopped pod is
- * gone (or is another namespace), and its socket is closed then.  A kept
- * socket holds its namespace alive, so sockets unused for a minute are
- * closed too: a pod stopped and never sampled again keeps its emptied
- * namespace (the CNI DEL has removed its interfaces) at most that long. */
+ * The sampler keeps those sockets, keyed by the namespace's path, with the
+ * interface's index: a sample is then one RTM_GETSTATS of that index asking
+ * for the 64-bit counters only, which the kernel answers with one small
+ * attribute, where RTM_GETLINK fills the whole link (addresses, IPv6 and
+ * per-protocol attributes: most of a sample's cost once the socket is
+ * kept).  An index that no longer names a link (ENODEV: the interface was
+ * made again) is looked up again by name once.
+ *
+ * Whoever releases a namespace's pin says so (cni_stats_sampler_forget:
+ * the reconciler's pod.release_namespaces), which closes its socket, so a
+ * sample does not stat the path to check that it still pins the same
+ * namespace.  A kept socket holds its namespace alive, so sockets unused
+ * for a minute are closed too: that bounds what a sample racing with the
+ * release could keep (a socket opened just before the unpin and kept
+ * after the forget). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -86,8 +95,76 @@ static int netns_socket(const char *netns_path, int *sock, struct stat *id, crio
 static bool nlmsg_fits(const struct nlmsghdr *nh, int len) {
   return len >= (int)sizeof(*nh) && nh->nlmsg_len >= sizeof(*nh) && nh->nlmsg_len <= (unsigned)len;
 }
+static void stats_from(const struct rtnl_link_stats64 *st, struct cni_if_stats *out) {
+  /* As /proc/net/dev counts them: its rx "drop" adds the misses. */
+  *out = (struct cni_if_stats){.rx_bytes = st->rx_bytes,
+                               .rx_packets = st->rx_packets,
+                               .rx_errors = st->rx_errors,
+                               .rx_dropped = st->rx_dropped + st->rx_missed_errors,
+                               .tx_bytes = st->tx_bytes,
+                               .tx_packets = st->tx_packets,
+                               .tx_errors = st->tx_errors,
+                               .tx_dropped = st->tx_dropped};
+}
+
+/* Receives the answer to request `seq` on `sock`: the first message of
+ * type `type` is handed to `take` (which returns 0 or -1 with *err set);
+ * an NLMSG_ERROR answer is returned as its errno (ENODEV as is).  Anything
+ * older (of a request whose answer was never read) is skipped by its
+ * sequence number. */
+typedef int (*nl_take_fn)(const struct nlmsghdr *nh, void *data, crio_error_t *err);
+static int nl_answer(int sock, uint32_t seq, uint16_t type, nl_take_fn take, void *data,
+                     const char *what, crio_error_t *err) {
+  union {
+    struct nlmsghdr nh;
+    char bytes[32768];
+  } buf;
+  for (;;) {
+    ssize_t got = recv(sock, &buf, sizeof(buf), 0);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return crio_error_errno(err, errno, "netlink %s", what);
+    int n = (int)got;
+    for (struct nlmsghdr *nh = &buf.nh; nlmsg_fits(nh, n); nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_seq != seq)
+        continue;
+      if (nh->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *e = NLMSG_DATA(nh);
+        return crio_error_errno(err, -e->error, "netlink %s", what);
+      }
+      if (nh->nlmsg_type == type)
+        return take(nh, data, err);
+    }
+  }
+}
+
+struct link_answer {
+  const char *ifname;
+  struct cni_if_stats *out;
+  int ifindex;
+};
+
+static int take_link(const struct nlmsghdr *nh, void *data, crio_error_t *err) {
+  struct link_answer *a = data;
+  const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+  int len = (int)IFLA_PAYLOAD(nh);
+  for (const struct rtattr *at = IFLA_RTA(ifi); RTA_OK(at, len); at = RTA_NEXT(at, len)) {
+    if (at->rta_type != IFLA_STATS64 || RTA_PAYLOAD(at) < sizeof(struct rtnl_link_stats64))
+      continue;
+    struct rtnl_link_stats64 st;
+    memcpy(&st, RTA_DATA(at), sizeof(st));
+    stats_from(&st, a->out);
+    a->ifindex = ifi->ifi_index;
+    return 0;
+  }
+  return crio_error(err, EPROTO, "netlink: %s has no IFLA_STATS64", a->ifname);
+}
+
+/* RTM_GETLINK of `ifname` on `sock`: its counters and its index; ENOENT if
+ * there is no such interface. */
 static int link_stats(int sock, uint32_t seq, const char *ifname, struct cni_if_stats *out,
-                      crio_error_t *err) {
+                      int *ifindex, crio_error_t *err) {
   size_t name_len = strlen(ifname) + 1;
   if (name_len > 16)
     return crio_error(err, EINVAL, "interface name \"%s\" is too long", ifname);
@@ -109,53 +186,54 @@ static int link_stats(int sock, uint32_t seq, const char *ifname, struct cni_if_
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   if (sendto(sock, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
     return crio_error_errno(err, errno, "netlink RTM_GETLINK %s", ifname);
-
-  /* One answer: the link, or an error.  Anything older (of a request whose
-   * answer was never read) is skipped by its sequence number. */
-  union {
-    struct nlmsghdr nh;
-    char bytes[32768];
-  } buf;
-  for (;;) {
-    ssize_t got = recv(sock, &buf, sizeof(buf), 0);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < 0)
-      return crio_error_errno(err, errno, "netlink RTM_GETLINK %s", ifname);
-    int n = (int)got;
-    for (struct nlmsghdr *nh = &buf.nh; nlmsg_fits(nh, n); nh = NLMSG_NEXT(nh, n)) {
-      if (nh->nlmsg_seq != seq)
-        continue;
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        const struct nlmsgerr *e = NLMSG_DATA(nh);
-        int status = -e->error;
-        if (status == ENODEV)
-          return crio_error(err, ENOENT, "no interface %s", ifname);
-        return crio_error_errno(err, status, "netlink RTM_GETLINK %s", ifname);
-      }
-      if (nh->nlmsg_type != RTM_NEWLINK)
-        continue;
-      struct ifinfomsg *ifi = NLMSG_DATA(nh);
-      int len = (int)IFLA_PAYLOAD(nh);
-      for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type != IFLA_STATS64 || RTA_PAYLOAD(a) < sizeof(struct rtnl_link_stats64))
-          continue;
-        struct rtnl_link_stats64 st;
-        memcpy(&st, RTA_DATA(a), sizeof(st));
-        /* As /proc/net/dev counts them: its rx "drop" adds the misses. */
-        *out = (struct cni_if_stats){.rx_bytes = st.rx_bytes,
-                                     .rx_packets = st.rx_packets,
-                                     .rx_errors = st.rx_errors,
-                                     .rx_dropped = st.rx_dropped + st.rx_missed_errors,
-                                     .tx_bytes = st.tx_bytes,
-                                     .tx_packets = st.tx_packets,
-                                     .tx_errors = st.tx_errors,
-                                     .tx_dropped = st.tx_dropped};
-        return 0;
-      }
-      return crio_error(err, EPROTO, "netlink: %s has no IFLA_STATS64", ifname);
-    }
+  struct link_answer answer = {.ifname = ifname, .out = out};
+  cleanup_error crio_error_t e = NULL;
+  if (nl_answer(sock, seq, RTM_NEWLINK, take_link, &answer, "RTM_GETLINK", &e) < 0) {
+    if (crio_error_status(&e) == ENODEV)
+      return crio_error(err, ENOENT, "no interface %s", ifname);
+    *err = steal_pointer(&e);
+    return crio_error_prefix(err, "%s", ifname);
   }
+  if (ifindex)
+    *ifindex = answer.ifindex;
+  return 0;
+}
+
+static int take_stats(const struct nlmsghdr *nh, void *data, crio_error_t *err) {
+  const struct if_stats_msg *ism = NLMSG_DATA(nh);
+  int len = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*ism)));
+  const struct rtattr *at = (const void *)((const char *)ism + NLMSG_ALIGN(sizeof(*ism)));
+  for (; RTA_OK(at, len); at = RTA_NEXT(at, len)) {
+    if (at->rta_type != IFLA_STATS_LINK_64 || RTA_PAYLOAD(at) < sizeof(struct rtnl_link_stats64))
+      continue;
+    struct rtnl_link_stats64 st;
+    memcpy(&st, RTA_DATA(at), sizeof(st));
+    stats_from(&st, data);
+    return 0;
+  }
+  return crio_error(err, EPROTO, "netlink: RTM_NEWSTATS without IFLA_STATS_LINK_64");
+}
+
+/* RTM_GETSTATS of the link with index `ifindex`, its 64-bit counters only;
+ * ENODEV when no link has that index (any more). */
+static int index_stats(int sock, uint32_t seq, int ifindex, struct cni_if_stats *out,
+                       crio_error_t *err) {
+  struct {
+    struct nlmsghdr nh;
+    struct if_stats_msg ism;
+  } req;
+  memset(&req, 0, sizeof(req));
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct if_stats_msg));
+  req.nh.nlmsg_type = RTM_GETSTATS;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.nh.nlmsg_seq = seq;
+  req.ism.family = AF_UNSPEC;
+  req.ism.ifindex = (uint32_t)ifindex;
+  req.ism.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(sock, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+    return crio_error_errno(err, errno, "netlink RTM_GETSTATS");
+  return nl_answer(sock, seq, RTM_NEWSTATS, take_stats, out, "RTM_GETSTATS", err);
 }
 
 int cni_netns_interface_stats(const char *netns_path, const char *ifname, struct cni_if_stats *out,
@@ -163,7 +241,8 @@ int cni_netns_interface_stats(const char *netns_path, const char *ifname, struct
   memset(out, 0, sizeof(*out));
   struct stat id;
   cleanup_close int sock = -1;
-  if (netns_socket(netns_path, &sock, &id, err) < 0 || link_stats(sock, 1, ifname, out, err) < 0)
+  if (netns_socket(netns_path, &sock, &id, err) < 0 ||
+      link_stats(sock, 1, ifname, out, NULL, err) < 0)
     return crio_error_prefix(err, "interface stats in netns %s", netns_path);
   return 0;
 }
@@ -173,9 +252,10 @@ int cni_netns_interface_stats(const char *netns_path, const char *ifname, struct
 struct ns_entry {
   struct ns_entry *next;
   char *path;
-  dev_t dev;
-  ino_t ino;
   int sock;
+  char ifname[16]; /* the interface whose index is known; "" none */
+  int ifindex;
+  bool by_name_only; /* RTM_GETSTATS failed here: RTM_GETLINK by name */
   int64_t last_used_ns;
 };
 
@@ -241,17 +321,9 @@ static int sample_locked(struct cni_stats_sampler *s, const char *netns_path, co
   int64_t now = crio_monotonic_ns();
   sweep_locked(s, now);
   size_t b = hash_path(netns_path);
-  struct ns_entry **pp = &s->buckets[b];
-  while (*pp && strcmp((*pp)->path, netns_path) != 0)
-    pp = &(*pp)->next;
-  struct stat st;
-  bool same = stat(netns_path, &st) == 0;
-  if (*pp && !(same && st.st_dev == (*pp)->dev && st.st_ino == (*pp)->ino)) {
-    struct ns_entry *gone = *pp; /* unpinned, or pinned anew */
-    *pp = gone->next;
-    ns_entry_free(gone);
-  }
-  struct ns_entry *e = *pp;
+  struct ns_entry *e = s->buckets[b];
+  while (e && strcmp(e->path, netns_path) != 0)
+    e = e->next;
   if (e == NULL) {
     struct stat id;
     int sock = -1;
@@ -259,14 +331,33 @@ static int sample_locked(struct cni_stats_sampler *s, const char *netns_path, co
       return -1;
     e = xzalloc(sizeof(*e));
     e->path = xstrdup(netns_path);
-    e->dev = id.st_dev;
-    e->ino = id.st_ino;
     e->sock = sock;
     e->next = s->buckets[b];
     s->buckets[b] = e;
   }
   e->last_used_ns = now;
-  return link_stats(e->sock, ++s->seq, ifname, out, err);
+  if (e->ifname[0] && strcmp(e->ifname, ifname) == 0) {
+    cleanup_error crio_error_t gone = NULL;
+    if (index_stats(e->sock, ++s->seq, e->ifindex, out, &gone) == 0)
+      return 0;
+    /* ENODEV: made again since, look its name up.  Anything else: a
+     * kernel without RTM_GETSTATS (before 4.7) answers EOPNOTSUPP; this
+     * namespace is asked by name from now on. */
+    if (crio_error_status(&gone) != ENODEV) {
+      log_debug("netns %s: RTM_GETSTATS: %s; asking RTM_GETLINK", netns_path,
+                crio_error_message(&gone));
+      e->by_name_only = true;
+    }
+    e->ifname[0] = '\0';
+  }
+  int ifindex = 0;
+  if (link_stats(e->sock, ++s->seq, ifname, out, &ifindex, err) < 0)
+    return -1;
+  if (!e->by_name_only && strlen(ifname) < sizeof(e->ifname)) {
+    strcpy(e->ifname, ifname);
+    e->ifindex = ifindex;
+  }
+  return 0;
 }
 
 int cni_stats_sample(struct cni_stats_sampler *s, const char *netns_path, const char *ifname,
@@ -278,4 +369,20 @@ int cni_stats_sample(struct cni_stats_sampler *s, const char *netns_path, const 
   if (rc < 0)
     return crio_error_prefix(err, "interface stats in netns %s", netns_path);
   return 0;
+}
+
+void cni_stats_sampler_forget(struct cni_stats_sampler *s, const char *netns_path) {
+  if (s == NULL)
+    return;
+  pthread_mutex_lock(&s->lock);
+  for (struct ns_entry **pp = &s->buckets[hash_path(netns_path)]; *pp;) {
+    struct ns_entry *e = *pp;
+    if (strcmp(e->path, netns_path) != 0) {
+      pp = &e->next;
+      continue;
+    }
+    *pp = e->next;
+    ns_entry_free(e);
+  }
+  pthread_mutex_unlock(&s->lock);
 }

@@ -16,8 +16,65 @@
 #include "reconciler/reconciler.h"
 #include "statemachine/statemachine.h"
 
-/* Metadata, labels and annotations exactly as the ContainerConfig gave
- * them. */
+/* The bytes of field 1 (metadata) of the stored ContainerConfig, found by
+ * walking the message's top-level fields on the wire: the stats need only
+ * the name and attempt, and unpacking the whole config (mounts, envs,
+ * security context) for each container on every stats call was a measured
+ * share of the calls' time.  false if the config has no such field or does
+ * not parse. */
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  *v = 0;
+  for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+    uint8_t b = *(*p)++;
+    *v |= (uint64_t)(b & 0x7f) << shift;
+    if ((b & 0x80) == 0)
+      return true;
+  }
+  return false;
+}
+
+static bool config_metadata_bytes(const ProtobufCBinaryData *config, const uint8_t **out,
+                                  size_t *len) {
+  const uint8_t *p = config->data, *end = config->data + config->len;
+  while (p < end) {
+    uint64_t key, n;
+    if (!varint(&p, end, &key))
+      return false;
+    switch (key & 7) {
+    case 0: /* varint */
+      if (!varint(&p, end, &n))
+        return false;
+      break;
+    case 1: /* fixed64 */
+      if (end - p < 8)
+        return false;
+      p += 8;
+      break;
+    case 2: /* length-delimited */
+      if (!varint(&p, end, &n) || n > (uint64_t)(end - p))
+        return false;
+      if ((key >> 3) == 1) {
+        *out = p;
+        *len = (size_t)n;
+        return true;
+      }
+      p += n;
+      break;
+    case 5: /* fixed32 */
+      if (end - p < 4)
+        return false;
+      p += 4;
+      break;
+    default:
+      return false;
+    }
+  }
+  return false;
+}
+
+/* Metadata as the ContainerConfig gave it; labels and annotations as the
+ * record keeps them (copied from that config at creation, as ListContainers
+ * shows them). */
 static Runtime__V1__ContainerAttributes *attributes_view(struct cri_request *req,
                                                          const store_record *rec) {
   Runtime__V1__ContainerAttributes *a = cri_alloc(req, sizeof(*a));
@@ -25,23 +82,23 @@ static Runtime__V1__ContainerAttributes *attributes_view(struct cri_request *req
   a->id = cri_strdup(req, rec->id);
   a->metadata = cri_alloc(req, sizeof(*a->metadata));
   runtime__v1__container_metadata__init(a->metadata);
-  cleanup_container_config Runtime__V1__ContainerConfig *config = cri_container_record_config(rec);
-  if (config == NULL) {
-    a->labels = cri_alloc(req, sizeof(*a->labels));
-    a->annotations = cri_alloc(req, sizeof(*a->annotations));
-    return a;
-  }
-  if (config->metadata) {
-    a->metadata->name = cri_strdup(req, config->metadata->name);
-    a->metadata->attempt = config->metadata->attempt;
+  const uint8_t *md_bytes = NULL;
+  size_t md_len = 0;
+  if (rec->container && config_metadata_bytes(&rec->container->cri_config, &md_bytes, &md_len)) {
+    Runtime__V1__ContainerMetadata *md =
+        runtime__v1__container_metadata__unpack(NULL, md_len, md_bytes);
+    if (md) {
+      a->metadata->name = cri_strdup(req, md->name);
+      a->metadata->attempt = md->attempt;
+      runtime__v1__container_metadata__free_unpacked(md, NULL);
+    }
   }
   CRI_COPY_MAP(req, a->n_labels, a->labels, Runtime__V1__ContainerAttributes__LabelsEntry,
-               runtime__v1__container_attributes__labels_entry__init, config->n_labels,
-               config->labels);
+               runtime__v1__container_attributes__labels_entry__init, rec->n_labels, rec->labels);
   CRI_COPY_MAP(req, a->n_annotations, a->annotations,
                Runtime__V1__ContainerAttributes__AnnotationsEntry,
-               runtime__v1__container_attributes__annotations_entry__init, config->n_annotations,
-               config->annotations);
+               runtime__v1__container_attributes__annotations_entry__init, rec->n_annotations,
+               rec->annotations);
   return a;
 }
 
@@ -141,7 +198,8 @@ Runtime__V1__ContainerStats *cri_ctr_stats_sample(struct cri_request *req,
   if (!counted && src->cgroup_path) {
     cleanup_error crio_error_t e = NULL;
     struct reconciler_cgroup_usage u;
-    if (reconciler_sample_cgroup(req->ctx->reconciler, src->cgroup_path, false, &u, &e) < 0)
+    if (reconciler_sample_cgroup(req->ctx->reconciler, src->cgroup_path,
+                                 RECONCILER_CGROUP_CONTAINER, &u, &e) < 0)
       log_debug("stats of container %s: %s", src->attributes->id, crio_error_message(&e));
     else
       cri_stats_cgroup_view(req, &u, &s->cpu, &s->memory);

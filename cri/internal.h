@@ -212,10 +212,17 @@ int cri_handle_list_pod_sandbox_stats(struct cri_request *req, ProtobufCMessage 
  * sample reads the host after it.  Both allocate in the request's arena.
  * sample always sets *out; on failure it holds what could still be read. */
 struct Crio__Store__ObjectRecord;
+struct cri_ctr_stats_source;
 struct cri_pod_stats_source {
   Runtime__V1__PodSandboxAttributes *attributes;
   const char *cgroup_path; /* the pod's cgroup to read; NULL: none exists */
   const char *netns_path;  /* NULL: host network, or eth0 is gone (not ready) */
+  /* The pod's containers, when a list prepared them with the pods (one
+   * walk of the containers for every pod listed); else the sample reads
+   * them in a short read txn of its own. */
+  bool containers_known;
+  struct cri_ctr_stats_source *containers;
+  size_t n_containers, cap_containers;
 };
 int cri_pod_stats_prepare(struct cri_request *req, const struct Crio__Store__ObjectRecord *rec,
                           struct cri_pod_stats_source *out, crio_error_t *err);

@@ -59,7 +59,7 @@ int cri_pod_stats_prepare(struct cri_request *req, const store_record *rec,
 static int sample_cgroup(struct cri_request *req, const char *cgroup,
                          Runtime__V1__LinuxPodSandboxStats *linux, crio_error_t *err) {
   struct reconciler_cgroup_usage u;
-  if (reconciler_sample_cgroup(req->ctx->reconciler, cgroup, true, &u, err) < 0)
+  if (reconciler_sample_cgroup(req->ctx->reconciler, cgroup, RECONCILER_CGROUP_POD, &u, err) < 0)
     return -1;
   cri_stats_cgroup_view(req, &u, &linux->cpu, &linux->memory);
   Runtime__V1__ProcessUsage *proc = cri_alloc(req, sizeof(*proc));
@@ -115,8 +115,13 @@ int cri_pod_stats_sample(struct cri_request *req, const struct cri_pod_stats_sou
   /* The pod's containers, read in a short transaction of their own (a pod
    * without any gets an empty list, not an absent one). */
   cleanup_error crio_error_t third = NULL;
-  if (cri_ctr_stats_of_pod(req, src->attributes->id, &s->linux->containers, &s->linux->n_containers,
-                           &third) < 0) {
+  if (src->containers_known) {
+    s->linux->containers = cri_alloc(req, (src->n_containers + 1) * sizeof(*s->linux->containers));
+    for (size_t i = 0; i < src->n_containers; i++)
+      s->linux->containers[i] = cri_ctr_stats_sample(req, &src->containers[i]);
+    s->linux->n_containers = src->n_containers;
+  } else if (cri_ctr_stats_of_pod(req, src->attributes->id, &s->linux->containers,
+                                  &s->linux->n_containers, &third) < 0) {
     s->linux->containers = cri_alloc(req, sizeof(*s->linux->containers));
     rc = -1;
   }

@@ -285,11 +285,16 @@ struct oci_cgroup_sampler;
 struct oci_cgroup_sampler *oci_cgroup_sampler_new(const char *mountinfo_path);
 void oci_cgroup_sampler_free(struct oci_cgroup_sampler *s);
 #define OCI_CGROUP_SAMPLE_PROCESSES 1u
+/* The cgroup's memory limit changes only where oci_cgroup_sampler_forget()
+ * is called after it: read it once and keep it with the cgroup's files. */
+#define OCI_CGROUP_SAMPLE_LIMIT_KEPT 2u
 /* CPU and memory of cgroup `cgroup` (a path below the hierarchy roots),
  * with the process count if flags ask.  ENOENT for a cgroup that does not
  * exist. */
 int oci_cgroup_sample(struct oci_cgroup_sampler *s, const char *cgroup, unsigned flags,
                       struct oci_cgroup_usage *out, crio_error_t *err);
+/* Drops what the sampler keeps of `cgroup` (s may be NULL). */
+void oci_cgroup_sampler_forget(struct oci_cgroup_sampler *s, const char *cgroup);
 
 /* The cgroup a runtime made for a container from the spec's cgroupsPath: a
  * cgroupfs path is the cgroup itself; the systemd form

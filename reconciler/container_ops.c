@@ -164,7 +164,10 @@ static int check_updatable(struct reconcile_op *op, crio_error_t *err) {
 static int op_update_resources(struct reconcile_op *op, crio_error_t *err) {
   struct update *u = op->data;
   store_record *rec = op->record;
-  if (oci_runtime_update(u->rt, rec->id, u->resources_json, err) < 0)
+  int rc = oci_runtime_update(u->rt, rec->id, u->resources_json, err);
+  /* Even a failed update may have written some of the limits. */
+  reconciler_samplers_forget_container_cgroup(op->reconciler, rec);
+  if (rc < 0)
     return crio_error_prefix(err, "update resources of container %s", rec->id);
   merge_into_record(rec, u->in);
   return 0;

@@ -149,6 +149,12 @@ static inline void reconciler_timespec_from_ns(int64_t ns, struct timespec *ts) 
  * the host at their first sample) and freed with it. */
 void reconciler_samplers_init(struct reconciler *r);
 void reconciler_samplers_release(struct reconciler *r);
+/* A namespace pinned at netns_path is being released: the stats sampler
+ * drops what it kept of it (r may be NULL). */
+void reconciler_samplers_forget_netns(struct reconciler *r, const char *netns_path);
+/* The container's cgroup limits may have changed (a resource update): the
+ * sampler reads them again. */
+void reconciler_samplers_forget_container_cgroup(struct reconciler *r, const store_record *rec);
 
 /* steps.c */
 const struct step_registration *reconciler_step_lookup(const struct reconciler *r,

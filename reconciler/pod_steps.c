@@ -221,6 +221,9 @@ static int step_release_namespaces(struct reconcile_step *step, crio_error_t *er
     if (oci_ns_unpin(path, err) < 0)
       return crio_error_prefix(err, "pod %s: unpin %s namespace", rec->id,
                                oci_ns_type_name((enum oci_ns_type)type));
+    /* The stats sampler's kept socket answered for this pin. */
+    if (type == OCI_NS_NET)
+      reconciler_samplers_forget_netns(step->reconciler, path);
     reconcile_step_release(step, ns_resource[type], path);
     store_string_set(ns_path_field(rec, (enum oci_ns_type)type), NULL);
   }

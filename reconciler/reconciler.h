@@ -568,9 +568,14 @@ char *reconciler_container_cgroup(const store_record *rec);
  * yet, or removed). */
 int reconciler_pod_cgroup(const struct reconciler_container_env *env, const store_record *rec,
                           char **path, crio_error_t *err);
-/* CPU and memory of a cgroup, and its process count when asked. */
-int reconciler_sample_cgroup(struct reconciler *r, const char *cgroup, bool processes,
-                             struct reconciler_cgroup_usage *out, crio_error_t *err);
+/* CPU and memory of a cgroup: a pod's with its process count; a
+ * container's with its memory limit read once and kept (only the
+ * reconciler's resource update changes it, and that update makes the
+ * sampler read it again). */
+enum reconciler_cgroup_kind { RECONCILER_CGROUP_POD, RECONCILER_CGROUP_CONTAINER };
+int reconciler_sample_cgroup(struct reconciler *r, const char *cgroup,
+                             enum reconciler_cgroup_kind kind, struct reconciler_cgroup_usage *out,
+                             crio_error_t *err);
 /* Counters of `ifname` in the network namespace pinned at netns_path. */
 int reconciler_sample_interface(struct reconciler *r, const char *netns_path, const char *ifname,
                                 struct reconciler_if_usage *out, crio_error_t *err);

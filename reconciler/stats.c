@@ -47,12 +47,14 @@ int reconciler_pod_cgroup(const struct reconciler_container_env *env, const stor
   return env->cgroups->parent_path(rec->pod->cgroup_parent, path, err);
 }
 
-int reconciler_sample_cgroup(struct reconciler *r, const char *cgroup, bool processes,
-                             struct reconciler_cgroup_usage *out, crio_error_t *err) {
+int reconciler_sample_cgroup(struct reconciler *r, const char *cgroup,
+                             enum reconciler_cgroup_kind kind, struct reconciler_cgroup_usage *out,
+                             crio_error_t *err) {
   struct oci_cgroup_usage u;
   memset(out, 0, sizeof(*out));
-  if (oci_cgroup_sample(r->cgroup_sampler, cgroup, processes ? OCI_CGROUP_SAMPLE_PROCESSES : 0, &u,
-                        err) < 0)
+  unsigned flags =
+      kind == RECONCILER_CGROUP_POD ? OCI_CGROUP_SAMPLE_PROCESSES : OCI_CGROUP_SAMPLE_LIMIT_KEPT;
+  if (oci_cgroup_sample(r->cgroup_sampler, cgroup, flags, &u, err) < 0)
     return -1;
   *out = (struct reconciler_cgroup_usage){
       .timestamp_ns = u.timestamp_ns,
@@ -80,6 +82,17 @@ int reconciler_sample_interface(struct reconciler *r, const char *netns_path, co
                                       .tx_bytes = st.tx_bytes,
                                       .tx_errors = st.tx_errors};
   return 0;
+}
+
+void reconciler_samplers_forget_container_cgroup(struct reconciler *r, const store_record *rec) {
+  cleanup_free char *cgroup = reconciler_container_cgroup(rec);
+  if (r && cgroup)
+    oci_cgroup_sampler_forget(r->cgroup_sampler, cgroup);
+}
+
+void reconciler_samplers_forget_netns(struct reconciler *r, const char *netns_path) {
+  if (r)
+    cni_stats_sampler_forget(r->netns_sampler, netns_path);
 }
 
 int reconciler_sample_layer(struct reconciler *r, const char *upper_dir,

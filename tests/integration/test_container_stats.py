@@ -123,6 +123,26 @@ def test_cpu_and_memory_move_for_a_busy_container_in_the_lists(ctr_env):
     assert c3.memory.available_bytes.value == (256 << 20) - c3.memory.working_set_bytes.value
 
 
+def test_available_bytes_follow_an_update_of_the_memory_limit(ctr_env):
+    """The sampler keeps a container's memory limit between calls (only an
+    update changes it): after UpdateContainerResources, the lists report
+    the new limit at once."""
+    env = ctr_env
+    pod_id, pod_cfg = env.run_pod("limits")
+    cid = start(env, pod_id, pod_cfg, "limited", IDLE, memory_limit=256 << 20)
+
+    def available():
+        ctr = {s.attributes.id: s for s in list_stats(env.client)}[cid]
+        return ctr.memory.available_bytes.value + ctr.memory.working_set_bytes.value
+
+    assert available() == 256 << 20
+    assert available() == 256 << 20  # the kept limit
+    req = env.client.request("UpdateContainerResources", container_id=cid)
+    req.linux.CopyFrom(API.LinuxContainerResources(memory_limit_in_bytes=128 << 20))
+    env.client.call("UpdateContainerResources", req, timeout=30)
+    assert available() == 128 << 20, "expected the updated limit in the next list"
+
+
 def test_list_container_stats_and_its_filters(ctr_env):
     env = ctr_env
     pod_a, cfg_a = env.run_pod("a")

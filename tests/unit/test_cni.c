@@ -206,6 +206,23 @@ static void test_add_check_del_v1(void) {
   CHECK(cni_netns_interface_stats(ns, "nosuch0", &st, &err) < 0);
   CHECK_INT_EQ(crio_error_status(&err), ENOENT);
   crio_error_release(&err);
+  /* The sampler: the first sample asks by name, the next by the kept
+   * index (RTM_GETSTATS); both see what the one-shot read saw, or more. */
+  struct cni_stats_sampler *sampler = cni_stats_sampler_new();
+  struct cni_if_stats s1, s2;
+  CHECK_OK(cni_stats_sample(sampler, ns, "eth0", &s1, &err), &err);
+  CHECK(s1.tx_packets >= st.tx_packets && s1.rx_bytes >= st.rx_bytes);
+  CHECK_INT_EQ(tfx_in_netns(ns, ping_gateway, NULL), 3);
+  CHECK_OK(cni_stats_sample(sampler, ns, "eth0", &s2, &err), &err);
+  CHECK(s2.tx_packets >= s1.tx_packets + 3 && s2.rx_packets >= s1.rx_packets + 3);
+  CHECK(s2.tx_bytes > s1.tx_bytes && s2.rx_bytes > s1.rx_bytes);
+  CHECK(cni_stats_sample(sampler, ns, "nosuch0", &s2, &err) < 0);
+  CHECK_INT_EQ(crio_error_status(&err), ENOENT);
+  crio_error_release(&err);
+  cni_stats_sampler_forget(sampler, ns);
+  CHECK_OK(cni_stats_sample(sampler, ns, "eth0", &s1, &err), &err);
+  CHECK(s1.tx_packets >= s2.tx_packets);
+  cni_stats_sampler_free(sampler);
 
   CHECK_OK(cni_del(net.conflist, plugin_dirs, &rt, result_json, &err), &err);
   CHECK(tfx_in_netns(ns, has_eth0, NULL) == 0);

@@ -1,7 +1,8 @@
 /* oci's cgroup stats sampler on fake cgroup trees (a mountinfo of our own
  * naming directories of plain files), so cgroup v2 is tested on a v1 host
  * and v1 on a v2 one: which files answer, how they are parsed, that kept
- * files are read afresh on every sample, the limit and the process count
+ * files are read afresh on every sample, the limit (kept for a container
+ * until forgotten) and the process count
  * (pids.current, or cgroup.procs of the subtree), a missing cgroup.  No
  * root needed; everything lives under a temporary directory removed at
  * exit. */
@@ -144,6 +145,25 @@ static void test_v1(void) {
   CHECK(oci_cgroup_sample(s, "/k/pod", 0, &u, &err) == 0);
   CHECK(u.memory_limit_bytes == 268435456);
   CHECK(u.cpu_usage_ns == 223456789);
+
+  /* A container's cgroup: its limit is read once and kept (only the
+   * reconciler's update changes it, and then forgets the entry); the
+   * usage is still read afresh. */
+  put("v1/cpu,cpuacct/k/ctr/cpuacct.usage", "1000\n");
+  put("v1/memory/k/ctr/memory.usage_in_bytes", "4096\n");
+  put("v1/memory/k/ctr/memory.stat", "total_inactive_file 0\ntotal_rss 4096\n");
+  put("v1/memory/k/ctr/memory.limit_in_bytes", "1048576\n");
+  CHECK(oci_cgroup_sample(s, "/k/ctr", OCI_CGROUP_SAMPLE_LIMIT_KEPT, &u, &err) == 0);
+  CHECK(u.memory_limit_bytes == 1048576 && u.memory_rss_bytes == 4096);
+  put("v1/memory/k/ctr/memory.limit_in_bytes", "2097152\n");
+  put("v1/cpu,cpuacct/k/ctr/cpuacct.usage", "2000\n");
+  CHECK(oci_cgroup_sample(s, "/k/ctr", OCI_CGROUP_SAMPLE_LIMIT_KEPT, &u, &err) == 0);
+  CHECK(u.memory_limit_bytes == 1048576);
+  CHECK(u.cpu_usage_ns == 2000);
+  oci_cgroup_sampler_forget(s, "/k/ctr");
+  CHECK(oci_cgroup_sample(s, "/k/ctr", OCI_CGROUP_SAMPLE_LIMIT_KEPT, &u, &err) == 0);
+  CHECK(u.memory_limit_bytes == 2097152);
+  oci_cgroup_sampler_forget(s, "/k/nosuch"); /* nothing kept: nothing to do */
   oci_cgroup_sampler_free(s);
 
   /* A v1 host without a memory hierarchy cannot report memory. */
