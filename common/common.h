@@ -106,6 +106,8 @@ enum crio_log_level {
 int crio_log_level_parse(const char *name, enum crio_log_level *out);
 const char *crio_log_level_name(enum crio_log_level level);
 void crio_log_init(enum crio_log_level level, bool use_journal);
+/* The one change allowed while threads run (a SIGHUP reload). */
+void crio_log_set_level(enum crio_log_level level);
 bool crio_log_enabled(enum crio_log_level level);
 void crio_log(enum crio_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

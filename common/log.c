@@ -10,7 +10,8 @@
 #include "common/common.h"
 
 /* Process-wide sink, written once by crio_log_init() before threads start
- * and only read afterwards (see common.h). */
+ * and only read afterwards (see common.h), except the level, which
+ * crio_log_set_level changes atomically (SIGHUP). */
 static struct {
   enum crio_log_level level;
   bool journal;
@@ -48,8 +49,12 @@ void crio_log_init(enum crio_log_level level, bool use_journal) {
   log_sink.journal = use_journal;
 }
 
+void crio_log_set_level(enum crio_log_level level) {
+  __atomic_store_n(&log_sink.level, level, __ATOMIC_RELAXED);
+}
+
 bool crio_log_enabled(enum crio_log_level level) {
-  return level <= log_sink.level;
+  return level <= __atomic_load_n(&log_sink.level, __ATOMIC_RELAXED);
 }
 
 static int syslog_priority(enum crio_log_level level) {

@@ -104,7 +104,7 @@ static int collect(int argc, char **argv, bool with_wipe, struct parsed *p,
       break;
     case OPT_FORCE:
     case 'f':
-      /* Our wipe never skips on a version check, so force changes nothing. */
+      cfg->wipe_force = true;
       break;
     case '?':
     case ':':

@@ -77,6 +77,7 @@ struct daemon_config {
   char *stream_tls_cert, *stream_tls_key;
   bool wipe_dry_run;   /* crio wipe --dry-run */
   bool wipe_from_host; /* crio wipe --from-host */
+  bool wipe_force;     /* crio wipe --force: no version-file check */
   /* The settings with no field, indexed like daemon_settings[], and where
    * each setting got its value ("file:line", "--flag", "$ENV"; NULL: the
    * default). */

@@ -31,18 +31,33 @@ int daemon_config_load_sources(int argc, char **argv, struct daemon_config *cfg,
 int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_error_t *err);
 int daemon_config_read_dir(struct daemon_config *cfg, const char *dir, crio_error_t *err);
 
+/* wipe.c: CRI-O's version files.  Written at start (CRI-O's format);
+ * stale (a wipe is due): see wipe.c. */
+void daemon_version_files_write(const struct daemon_config *cfg);
+bool daemon_version_file_stale(const char *path, char **why);
+
 /* signals.c: the main thread while the daemon serves. */
+struct img_service;
 struct daemon_live {
   const struct daemon_config *cfg; /* as started */
   struct daemon_config current;    /* as last (re)loaded */
   bool journal;                    /* logging to journald */
   struct cri_config *cri_config;   /* default_runtime changes on SIGHUP */
   struct store *store;
-  char **old_names; /* default runtimes handlers may still read */
+  struct img_service *images; /* pinned set and registries.conf change on SIGHUP */
+  char **old_names;           /* default runtimes handlers may still read */
   size_t n_old_names;
+  /* reload.c: what was last read, to log what a SIGHUP changed. */
+  char *registries_path, *registries_text;
+  char *network_key; /* the CNI network new pods join; NULL: none */
 };
 /* Returns the signal that asks to stop (SIGTERM, SIGINT). */
 int daemon_serve_signals(struct daemon_live *live);
 void daemon_live_release(struct daemon_live *live);
+/* reload.c: SIGHUP. */
+void daemon_reload(struct daemon_live *live);
+/* At start: what the first SIGHUP compares with. */
+void daemon_live_note_registries(struct daemon_live *live);
+void daemon_live_note_network(struct daemon_live *live, bool log_changes);
 
 #endif

@@ -174,23 +174,15 @@ static const char *setting_string(const struct daemon_config *cfg, const char *t
   return *slot ? *slot : "";
 }
 
-/* CRI-O's version files: version_file lives in a tmpfs, so its absence
- * tells a reboot to crio-wipe-style tooling; version_file_persist survives
- * and tells an upgrade.  Our own reboot detection is the boot id. */
-static void write_version_files(const struct daemon_config *cfg) {
-  const char *const paths[] = {cfg->version_file, cfg->version_file_persist};
-  for (size_t i = 0; i < 2; i++) {
-    if (paths[i] == NULL || paths[i][0] == '\0')
-      continue;
-    cleanup_error crio_error_t err = NULL;
-    cleanup_free char *dir = xstrdup(paths[i]);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir)
-      *slash = '\0';
-    if (crio_mkdir_p(dir, 0755, &err) < 0 ||
-        crio_write_file_atomic(paths[i], CRIO_VERSION, strlen(CRIO_VERSION), 0644, &err) < 0)
-      crio_error_warn(&err, "version file");
-  }
+/* systemd's watchdog (WatchdogSec; WATCHDOG_USEC in the environment):
+ * pinged by the reconciler's heartbeat every half period, after a database
+ * read transaction succeeded, so a wedged reconciler (every worker stuck,
+ * or its lock) or a wedged store stops the pings and systemd restarts us. */
+static void watchdog_beat(void *data) {
+  cleanup_store_txn struct store_txn *txn = NULL;
+  cleanup_error crio_error_t err = NULL;
+  if (store_txn_begin(data, STORE_TXN_READ, &txn, &err) == 0)
+    sd_notify(0, "WATCHDOG=1");
 }
 
 /* The streaming server of Exec, Attach and PortForward.  CRIO_STREAM_TOKEN_TTL_MS
@@ -237,7 +229,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   /* Present only while no crio runs, after a stop that finished. */
   if (unlink(cfg->clean_shutdown_file) < 0 && errno != ENOENT)
     log_warning("remove %s: %s", cfg->clean_shutdown_file, strerror(errno));
-  write_version_files(cfg);
+  daemon_version_files_write(cfg);
 
   cleanup_free char *db_dir = xasprintf("%s/db", cfg->root);
   struct store_options store_options = {
@@ -280,6 +272,12 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .crash_at = getenv("CRIO_CRASH_AT"),
       .fail_at = getenv("CRIO_FAIL_AT"),
   };
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+    rec_options.heartbeat = watchdog_beat;
+    rec_options.heartbeat_data = store;
+    rec_options.heartbeat_ns = (int64_t)(watchdog_usec / 2) * 1000;
+  }
   cleanup_reconciler struct reconciler *reconciler = NULL;
   if (reconciler_new(store, &rec_options, &reconciler, err) < 0)
     return crio_error_prefix(err, "reconciler");
@@ -453,10 +451,13 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .journal = getenv("JOURNAL_STREAM") != NULL,
       .cri_config = &cri_config,
       .store = store,
+      .images = images,
   };
   daemon_config_defaults(&live.current);
   for (size_t i = 0; i < daemon_n_settings; i++)
     daemon_setting_copy(&live.current, cfg, i);
+  daemon_live_note_registries(&live);
+  daemon_live_note_network(&live, false);
   int sig = daemon_serve_signals(&live);
   log_info("received %s: shutting down", strsignal(sig));
   sd_notify(0, "STOPPING=1");

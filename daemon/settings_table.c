@@ -25,10 +25,10 @@ const struct daemon_setting daemon_settings[] = {
   {"crio", "log_dir", DS_STRING, "/var/log/crio/pods", "log-dir", 0, "CONTAINER_LOG_DIR", F(log_dir),
    "default directory for container logs (the kubelet always names one)"},
   {"crio", "version_file", DS_STRING, NULL, "version-file", 0, "CONTAINER_VERSION_FILE",
-   F(version_file), "written at start in a tmpfs, its absence telling a reboot: <runroot>/version, which is "
+   F(version_file), "written at start in a tmpfs, its absence telling crio wipe of a reboot: <runroot>/version, which is "
    "CRI-O's /var/run/crio/version with the default runroot"},
   {"crio", "version_file_persist", DS_STRING, "", "version-file-persist", 0,
-   "CONTAINER_VERSION_FILE_PERSIST", F(version_file_persist), "written at start on disk; \"\" none"},
+   "CONTAINER_VERSION_FILE_PERSIST", F(version_file_persist), "written at start on disk; \"\" none; stale after an upgrade, so crio wipe removes images too"},
   {"crio", "clean_shutdown_file", DS_STRING, NULL, "clean-shutdown-file", 0,
    "CONTAINER_CLEAN_SHUTDOWN_FILE", F(clean_shutdown_file),
    "written at a clean stop and removed at start: <root>/clean.shutdown, which is CRI-O's "
@@ -221,7 +221,7 @@ const struct daemon_setting daemon_settings[] = {
   {"crio.network", "cni_default_network", DS_STRING, "", "cni-default-network", 0,
    "CONTAINER_CNI_DEFAULT_NETWORK", NOF, "network to use (ours: the first config in network_dir)"},
   {"crio.network", "network_dir", DS_STRING, "/etc/cni/net.d/", "cni-config-dir", 0,
-   "CONTAINER_CNI_CONFIG_DIR", F(cni_config_dir), "CNI network configs"},
+   "CONTAINER_CNI_CONFIG_DIR", F(cni_config_dir), "CNI network configs; read again on SIGHUP (pods created afterwards)"},
   {"crio.network", "plugin_dirs", DS_STRINGS, "/opt/cni/bin/,/usr/lib/cni", "cni-plugin-dir", 0,
    "CONTAINER_CNI_PLUGIN_DIR", F(cni_plugin_dirs),
    "CNI plugin binaries (Debian installs them in /usr/lib/cni)"},

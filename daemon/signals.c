@@ -1,16 +1,14 @@
 /* The main thread once the daemon serves: it waits for signals (blocked
- * in every thread, so only sigtimedwait here takes them) and keeps
- * systemd's watchdog fed.
+ * in every thread, so only sigwaitinfo here takes them).
  *
  * SIGTERM, SIGINT: return, to shut down.
- * SIGHUP: read the configuration again from the same sources (files,
- *   environment, the command line) and apply what can change without a
- *   restart: the log level and the default runtime handler for new pods.
- *   Every other setting that changed is logged as needing a restart.
+ * SIGHUP: read the configuration again and apply what can change without
+ *   a restart (daemon/reload.c).
  * SIGUSR1: log the reconciler's backlog (records whose state is not their
  *   goal, with their ids) and the database's statistics.
- * WATCHDOG=1: every half WatchdogSec, after a database read transaction
- *   succeeded, so a wedged store stops the pings and systemd restarts us. */
+ * WATCHDOG=1 is not sent from here but from the reconciler's workers
+ * (daemon/run.c, watchdog_beat), so that a wedged reconciler, not only a
+ * wedged main thread, stops the pings. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -22,61 +20,6 @@
 #include "daemon/internal.h"
 #include "daemon/settings.h"
 #include "httpd/httpd.h"
-
-static bool runtime_known(const struct daemon_config *cfg, const char *name) {
-  for (size_t i = 0; i < cfg->n_runtimes; i++)
-    if (strcmp(cfg->runtimes[i].name, name) == 0)
-      return true;
-  return false;
-}
-
-static void reload(struct daemon_live *live) {
-  struct daemon_config next;
-  struct daemon_invocation inv;
-  cleanup_error crio_error_t err = NULL;
-  int rc = daemon_config_load_sources(live->cfg->argc, live->cfg->argv, &next, &inv, false, &err);
-  daemon_invocation_release(&inv);
-  if (rc < 0) {
-    log_error("SIGHUP: configuration not reloaded: %s", crio_error_message(&err));
-    daemon_config_release(&next);
-    return;
-  }
-  unsigned changed = 0;
-  for (size_t i = 0; i < daemon_n_settings; i++) {
-    const struct daemon_setting *s = &daemon_settings[i];
-    if (daemon_setting_equal(&next, &live->current, i))
-      continue;
-    cleanup_free char *value = daemon_setting_format(&next, i);
-    changed++;
-    if (s->offset == offsetof(struct daemon_config, log_level)) {
-      crio_log_init(next.log_level, live->journal);
-      log_info("SIGHUP: log_level is now %s", value);
-    } else if (s->offset == offsetof(struct daemon_config, default_runtime)) {
-      if (!runtime_known(live->cfg, next.default_runtime)) {
-        log_warning("SIGHUP: default_runtime %s names no configured handler; kept %s", value,
-                    live->cri_config->default_runtime);
-        continue;
-      }
-      /* Handlers may be reading the old name: it stays allocated (in the
-       * live config's history) until the daemon exits. */
-      live->old_names = xrealloc(live->old_names, (live->n_old_names + 1) * sizeof(char *));
-      live->old_names[live->n_old_names++] = xstrdup(next.default_runtime);
-      __atomic_store_n(&live->cri_config->default_runtime, live->old_names[live->n_old_names - 1],
-                       __ATOMIC_RELEASE);
-      log_info("SIGHUP: default_runtime for new pods is now %s", value);
-    } else if (s->offset == DS_NO_FIELD) {
-      log_info("SIGHUP: %s%s%s is now %s (accepted; no effect here)", s->table ? s->table : "",
-               s->table ? "." : "--", s->key, value);
-    } else {
-      log_warning("SIGHUP: %s%s%s changed to %s; restart crio to apply it",
-                  s->table ? s->table : "", s->table ? "." : "--", s->key, value);
-    }
-    daemon_setting_copy(&live->current, &next, i);
-  }
-  if (changed == 0)
-    log_info("SIGHUP: configuration reloaded; nothing changed");
-  daemon_config_release(&next);
-}
 
 struct backlog {
   const char *kind;
@@ -120,12 +63,6 @@ static void dump(struct daemon_live *live) {
   }
 }
 
-static bool store_alive(struct store *store) {
-  cleanup_store_txn struct store_txn *txn = NULL;
-  cleanup_error crio_error_t err = NULL;
-  return store_txn_begin(store, STORE_TXN_READ, &txn, &err) == 0;
-}
-
 int daemon_serve_signals(struct daemon_live *live) {
   sigset_t set;
   sigemptyset(&set);
@@ -133,32 +70,19 @@ int daemon_serve_signals(struct daemon_live *live) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGUSR1);
-  uint64_t watchdog_usec = 0;
-  if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
-    watchdog_usec = 0;
   for (;;) {
-    struct timespec timeout = {.tv_sec = 3600};
-    if (watchdog_usec) {
-      uint64_t half = watchdog_usec / 2;
-      timeout = (struct timespec){(time_t)(half / 1000000), (long)(half % 1000000) * 1000};
-    }
-    int sig = sigtimedwait(&set, NULL, &timeout);
-    if (sig < 0) {
-      if (errno == EAGAIN && watchdog_usec && store_alive(live->store))
-        sd_notify(0, "WATCHDOG=1");
-      continue;
-    }
+    int sig = sigwaitinfo(&set, NULL);
+    if (sig < 0)
+      continue; /* EINTR */
     if (sig == SIGHUP) {
       sd_notify(0, "RELOADING=1");
-      reload(live);
+      daemon_reload(live);
       sd_notify(0, "READY=1");
     } else if (sig == SIGUSR1) {
       dump(live);
     } else {
       return sig;
     }
-    if (watchdog_usec && store_alive(live->store))
-      sd_notify(0, "WATCHDOG=1");
   }
 }
 
@@ -166,5 +90,8 @@ void daemon_live_release(struct daemon_live *live) {
   for (size_t i = 0; i < live->n_old_names; i++)
     free(live->old_names[i]);
   free(live->old_names);
+  free(live->registries_path);
+  free(live->registries_text);
+  free(live->network_key);
   daemon_config_release(&live->current);
 }

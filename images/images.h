@@ -182,6 +182,17 @@ void img_names_map_freep(struct img_names_map **map);
 
 /* Whether an image with these names is pinned (options above). */
 bool img_service_pinned(const struct img_service *svc, const struct img_names *names);
+/* SIGHUP: the pinned set becomes pause_image and pinned_images (read as
+ * img_service_open reads them; an empty pattern pins nothing, as in
+ * CRI-O).  On error (a pause image that does not parse) nothing changes.
+ * A call running meanwhile sees the old set or the new one. */
+int img_service_set_pinned(struct img_service *svc, const char *pause_image,
+                           const char *const *pinned_images, crio_error_t *err);
+/* SIGHUP: reads registries_conf again (an absent file is an empty
+ * config); pulls and lookups that start afterwards use it, those running
+ * finish with the old one.  On error the old one stays in effect. */
+int img_service_reload_registries(struct img_service *svc, const char *registries_conf,
+                                  crio_error_t *err);
 
 /* The layer store's usage, for ImageFsInfo. */
 struct img_fs_usage {

@@ -33,7 +33,7 @@ static int lookup_by_name(struct img_service *svc, struct store_txn *txn, const 
     return 1;
   struct img_reference *candidates = NULL;
   size_t n = 0;
-  if (img_registries_short_name_candidates(svc->conf, &ref, &candidates, &n, err) < 0)
+  if (img_registries_short_name_candidates(img_service_conf(svc), &ref, &candidates, &n, err) < 0)
     return -1;
   int rc = 1;
   for (size_t i = 0; i < n && rc == 1; i++) {

@@ -23,6 +23,37 @@ static char *normalise_pattern(const char *pattern) {
   return img_reference_format(&ref);
 }
 
+static void pins_free(struct img_pins *pins) {
+  if (pins == NULL)
+    return;
+  free(pins->pause_image);
+  cleanup_strvp(&pins->patterns);
+  free(pins);
+}
+
+static int pins_new(const char *pause_image, const char *const *pinned_images,
+                    struct img_pins **out, crio_error_t *err) {
+  struct img_pins *pins = xzalloc(sizeof(*pins));
+  if (pause_image && *pause_image) {
+    cleanup_img_reference struct img_reference ref = {0};
+    if (img_reference_parse(pause_image, &ref, err) < 0) {
+      pins_free(pins);
+      return crio_error_prefix(err, "pause_image");
+    }
+    pins->pause_image = img_reference_format(&ref);
+  }
+  size_t n = 0;
+  while (pinned_images && pinned_images[n])
+    n++;
+  pins->patterns = xcalloc(n + 1, sizeof(char *));
+  /* CRI-O skips empty entries (pinned_images = [""] pins nothing). */
+  for (size_t i = 0, j = 0; i < n; i++)
+    if (pinned_images[i][0])
+      pins->patterns[j++] = normalise_pattern(pinned_images[i]);
+  *out = pins;
+  return 0;
+}
+
 int img_service_open(const struct img_service_options *options, struct store *store,
                      struct img_service **out, crio_error_t *err) {
   if (options == NULL || options->root == NULL || options->root[0] != '/')
@@ -52,19 +83,8 @@ int img_service_open(const struct img_service_options *options, struct store *st
   if (options->registries_conf &&
       img_registries_conf_load(options->registries_conf, &svc->conf, err) < 0)
     return -1;
-
-  if (options->pause_image && *options->pause_image) {
-    cleanup_img_reference struct img_reference ref = {0};
-    if (img_reference_parse(options->pause_image, &ref, err) < 0)
-      return crio_error_prefix(err, "pause_image");
-    svc->pause_image = img_reference_format(&ref);
-  }
-  size_t n = 0;
-  while (options->pinned_images && options->pinned_images[n])
-    n++;
-  svc->pinned = xcalloc(n + 1, sizeof(char *));
-  for (size_t i = 0; i < n; i++)
-    svc->pinned[i] = normalise_pattern(options->pinned_images[i]);
+  if (pins_new(options->pause_image, options->pinned_images, &svc->pins, err) < 0)
+    return -1;
   *out = steal_pointer(&owner);
   return 0;
 }
@@ -82,11 +102,16 @@ void img_service_free(struct img_service *svc) {
   free(svc->holds);
   free(svc->collecting);
   img_registries_conf_free(svc->conf);
+  for (size_t i = 0; i < svc->n_retired_confs; i++)
+    img_registries_conf_free(svc->retired_confs[i]);
+  free(svc->retired_confs);
+  pins_free(svc->pins);
+  for (size_t i = 0; i < svc->n_retired_pins; i++)
+    pins_free(svc->retired_pins[i]);
+  free(svc->retired_pins);
   img_registry_client_free(svc->client);
   img_layer_store_close(svc->layers);
   free(svc->layers_dir);
-  free(svc->pause_image);
-  cleanup_strvp(&svc->pinned);
   pthread_mutex_destroy(&svc->mu);
   pthread_cond_destroy(&svc->cv);
   free(svc);
@@ -99,10 +124,10 @@ void img_service_freep(struct img_service **svc) {
 
 /* ---- pinned images ------------------------------------------------------------ */
 
-static bool name_pinned(const struct img_service *svc, const char *name) {
-  if (svc->pause_image && strcmp(svc->pause_image, name) == 0)
+static bool name_pinned(const struct img_pins *pins, const char *name) {
+  if (pins->pause_image && strcmp(pins->pause_image, name) == 0)
     return true;
-  for (char **p = svc->pinned; p && *p; p++)
+  for (char **p = pins->patterns; p && *p; p++)
     if (fnmatch(*p, name, 0) == 0)
       return true;
   return false;
@@ -111,13 +136,42 @@ static bool name_pinned(const struct img_service *svc, const char *name) {
 bool img_service_pinned(const struct img_service *svc, const struct img_names *names) {
   if (names == NULL)
     return false;
+  const struct img_pins *pins = __atomic_load_n(&svc->pins, __ATOMIC_ACQUIRE);
   for (size_t i = 0; i < names->n_tags; i++)
-    if (name_pinned(svc, names->tags[i]))
+    if (name_pinned(pins, names->tags[i]))
       return true;
   for (size_t i = 0; i < names->n_digests; i++)
-    if (name_pinned(svc, names->digests[i]))
+    if (name_pinned(pins, names->digests[i]))
       return true;
   return false;
+}
+
+int img_service_set_pinned(struct img_service *svc, const char *pause_image,
+                           const char *const *pinned_images, crio_error_t *err) {
+  struct img_pins *pins = NULL;
+  if (pins_new(pause_image, pinned_images, &pins, err) < 0)
+    return -1;
+  pthread_mutex_lock(&svc->mu);
+  struct img_pins *old = __atomic_exchange_n(&svc->pins, pins, __ATOMIC_ACQ_REL);
+  svc->retired_pins =
+      xrealloc(svc->retired_pins, (svc->n_retired_pins + 1) * sizeof(*svc->retired_pins));
+  svc->retired_pins[svc->n_retired_pins++] = old;
+  pthread_mutex_unlock(&svc->mu);
+  return 0;
+}
+
+int img_service_reload_registries(struct img_service *svc, const char *registries_conf,
+                                  crio_error_t *err) {
+  struct img_registries_conf *conf = NULL;
+  if (registries_conf && img_registries_conf_load(registries_conf, &conf, err) < 0)
+    return -1;
+  pthread_mutex_lock(&svc->mu);
+  struct img_registries_conf *old = __atomic_exchange_n(&svc->conf, conf, __ATOMIC_ACQ_REL);
+  svc->retired_confs =
+      xrealloc(svc->retired_confs, (svc->n_retired_confs + 1) * sizeof(*svc->retired_confs));
+  svc->retired_confs[svc->n_retired_confs++] = old;
+  pthread_mutex_unlock(&svc->mu);
+  return 0;
 }
 
 /* ---- offered pulls --------------------------------------------------------------- */

@@ -32,9 +32,14 @@ struct img_service {
   char *layers_dir; /* <root>/layers */
   struct img_layer_store *layers;
   struct img_registry_client *client;
+  /* conf and pins are replaced on SIGHUP (img_service_reload_registries,
+   * img_service_set_pinned) while calls read them: readers load the
+   * pointer once (img_service_conf, __atomic_load_n), and what was
+   * replaced stays allocated in retired_* until the service is freed, as
+   * a pull may be resolving with it.  A reload is an operator's act, so
+   * the lists stay short. */
   struct img_registries_conf *conf;
-  char *pause_image; /* normalised, or NULL */
-  char **pinned;     /* patterns, NULL-terminated */
+  struct img_pins *pins;
   unsigned parallel_layers;
 
   pthread_mutex_t mu;
@@ -46,7 +51,22 @@ struct img_service {
   unsigned collections_running;
   char **collecting; /* chain ids being deleted right now */
   size_t n_collecting;
+  struct img_registries_conf **retired_confs; /* under mu */
+  size_t n_retired_confs;
+  struct img_pins **retired_pins; /* under mu */
+  size_t n_retired_pins;
 };
+
+/* The pinned set: the pause image and CRI-O's pinned_images patterns. */
+struct img_pins {
+  char *pause_image; /* normalised, or NULL */
+  char **patterns;   /* NULL-terminated */
+};
+
+/* The registries.conf in effect now (may be NULL: an empty config). */
+static inline const struct img_registries_conf *img_service_conf(const struct img_service *svc) {
+  return __atomic_load_n(&svc->conf, __ATOMIC_ACQUIRE);
+}
 
 struct img_pull_plan {
   int refs; /* atomic */

@@ -148,8 +148,8 @@ int img_service_plan_pull(struct img_service *svc, const char *image,
   struct img_pull_plan *plan = xzalloc(sizeof(*plan));
   plan->refs = 1;
   cleanup_img_pull_plan struct img_pull_plan *owner = plan;
-  if (img_pull_manifest(svc->client, svc->conf, image, creds ? &auth : NULL, NULL, &plan->pull,
-                        err) < 0)
+  if (img_pull_manifest(svc->client, img_service_conf(svc), image, creds ? &auth : NULL, NULL,
+                        &plan->pull, err) < 0)
     return -1;
   if (plan_from_pull(plan, err) < 0)
     return crio_error_prefix(err, "pull %s", image);

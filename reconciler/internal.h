@@ -109,6 +109,12 @@ struct reconciler {
   /* Failure-injection hook, parsed from options->fail_at: this step fails
    * with EIO before its side effect, every time. */
   const struct sm_transition *fail_transition;
+  bool fail_hang; /* "<transition>:hang": the step blocks until stop instead */
+  /* options->heartbeat; last_beat_ns under lock. */
+  void (*heartbeat)(void *data);
+  void *heartbeat_data;
+  int64_t heartbeat_ns;
+  int64_t last_beat_ns;
   /* What the operations need, set when the steps are registered. */
   const struct reconciler_pod_env *pod_env;
   struct reconciler_container_env *container_env;
@@ -159,6 +165,9 @@ void reconciler_samplers_forget_container_cgroup(struct reconciler *r, const sto
 /* steps.c */
 const struct step_registration *reconciler_step_lookup(const struct reconciler *r,
                                                        const struct sm_transition *t);
+/* Whether the heartbeat is due now (and noted as given): the caller
+ * calls r->heartbeat once it has let go of the lock. */
+bool reconciler_heartbeat_due_locked(struct reconciler *r);
 /* Parses options->crash_at and fail_at (reconciler_new). */
 int reconciler_hooks_parse(struct reconciler *r, const struct reconciler_options *options,
                            crio_error_t *err);

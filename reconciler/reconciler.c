@@ -41,6 +41,11 @@ int reconciler_new(struct store *store, const struct reconciler_options *options
       options->retry_max_ns > 0 ? options->retry_max_ns : RECONCILER_DEFAULT_RETRY_MAX_NS;
   if (r->retry_max_ns < r->retry_initial_ns)
     r->retry_max_ns = r->retry_initial_ns;
+  if (options->heartbeat && options->heartbeat_ns > 0) {
+    r->heartbeat = options->heartbeat;
+    r->heartbeat_data = options->heartbeat_data;
+    r->heartbeat_ns = options->heartbeat_ns;
+  }
   r->n_steps = sm_transition_count();
   r->steps = xcalloc(r->n_steps, sizeof(*r->steps));
   pthread_mutex_init(&r->lock, NULL);

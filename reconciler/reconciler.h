@@ -58,8 +58,19 @@ struct reconciler_options {
   const char *crash_at;
   /* Failure-injection hook for tests, the value of CRIO_FAIL_AT: the step
    * of the named transition fails with EIO (before its side effect) every
-   * time it runs, so tests can drive objects down their rollback paths. */
+   * time it runs, so tests can drive objects down their rollback paths.
+   * "<transition>:hang": the step blocks until the reconciler stops, as a
+   * wedged step would (the heartbeat test). */
   const char *fail_at;
+  /* Liveness (systemd's watchdog): heartbeat(heartbeat_data) is called at
+   * most once per heartbeat_ns, by a worker in its dispatch loop (idle
+   * workers wake for it) or by a long step that asks
+   * reconcile_step_should_stop, so it stops when every worker is stuck,
+   * in a step that makes no progress or on the reconciler's lock.  NULL:
+   * none. */
+  void (*heartbeat)(void *data);
+  void *heartbeat_data;
+  int64_t heartbeat_ns;
   /* Backoff of a failing teardown step; 0: defaults (100 ms, 30 s). */
   int64_t retry_initial_ns;
   int64_t retry_max_ns;

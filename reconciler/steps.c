@@ -49,13 +49,33 @@ static int parse_crash_at(struct reconciler *r, const char *spec, crio_error_t *
 static int parse_fail_at(struct reconciler *r, const char *spec, crio_error_t *err) {
   if (spec == NULL || spec[0] == '\0')
     return 0;
-  const struct sm_transition *t = sm_transition_by_name(spec);
+  cleanup_free char *name = xstrdup(spec);
+  char *colon = strrchr(name, ':');
+  if (colon != NULL) {
+    *colon = '\0';
+    if (strcmp(colon + 1, "hang") != 0)
+      return crio_error(err, EINVAL, "CRIO_FAIL_AT=%s: expected <transition>[:hang]", spec);
+    r->fail_hang = true;
+  }
+  const struct sm_transition *t = sm_transition_by_name(name);
   if (t == NULL)
     return crio_error(err, EINVAL, "CRIO_FAIL_AT=%s: unknown transition", spec);
   if (t->trigger != SM_TRIGGER_STEP)
     return crio_error(err, EINVAL, "CRIO_FAIL_AT=%s: not a step", spec);
   r->fail_transition = t;
   return 0;
+}
+
+/* ---- the heartbeat ------------------------------------------------------------ */
+
+bool reconciler_heartbeat_due_locked(struct reconciler *r) {
+  if (r->heartbeat == NULL)
+    return false;
+  int64_t now = crio_monotonic_ns();
+  if (r->last_beat_ns && now - r->last_beat_ns < r->heartbeat_ns)
+    return false;
+  r->last_beat_ns = now;
+  return true;
 }
 
 int reconciler_hooks_parse(struct reconciler *r, const struct reconciler_options *options,
@@ -156,6 +176,11 @@ bool reconcile_step_should_stop(const struct reconcile_step *step) {
   struct reconciler *r = step->reconciler;
   pthread_mutex_lock(&r->lock);
   bool stopping = r->stopping;
+  /* A long step that keeps asking (a pull, per chunk written) is making
+   * progress: it keeps the heartbeat going while every worker is busy. */
+  bool beat = reconciler_heartbeat_due_locked(r);
   pthread_mutex_unlock(&r->lock);
+  if (beat)
+    r->heartbeat(r->heartbeat_data);
   return stopping;
 }

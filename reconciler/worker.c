@@ -178,6 +178,23 @@ static enum run_outcome handle_failure(struct reconciler *r, struct reconcile_ob
   return policy == FAILURE_RETRY ? RUN_RETRY : RUN_AGAIN;
 }
 
+/* CRIO_FAIL_AT=<transition>:hang: a step wedged in the host (it never
+ * asks reconcile_step_should_stop), until the daemon stops. */
+static int hang_until_stop(struct reconciler *r, const struct sm_transition *t, crio_error_t *err) {
+  log_warning("step %s hangs on purpose (CRIO_FAIL_AT) until the daemon stops", t->name);
+  /* Polled, not a wait on r->work: it must not take the wake-ups meant
+   * for the idle workers. */
+  for (;;) {
+    pthread_mutex_lock(&r->lock);
+    bool stopping = r->stopping;
+    pthread_mutex_unlock(&r->lock);
+    if (stopping)
+      break;
+    nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+  }
+  return crio_error(err, ECANCELED, "step %s hung on purpose (CRIO_FAIL_AT)", t->name);
+}
+
 static enum run_outcome run_step(struct reconciler *r, struct reconcile_object *e) {
   const struct sm_machine *m = sm_machine(e->kind);
   cleanup_error crio_error_t err = NULL;
@@ -216,7 +233,9 @@ static enum run_outcome run_step(struct reconciler *r, struct reconcile_object *
   } else {
     log_debug("%s %s: running %s", m->name, e->id, t->name);
     reconciler_crash_point(r, t, false, e->id);
-    if (r->fail_transition == t)
+    if (r->fail_transition == t && r->fail_hang)
+      rc = hang_until_stop(r, t, &err);
+    else if (r->fail_transition == t)
       rc = crio_error(&err, EIO, "step %s failed on purpose (CRIO_FAIL_AT)", t->name);
     else
       rc = reg->fn(&step, &err);
@@ -351,6 +370,12 @@ static struct reconcile_object *next_object_locked(struct reconciler *r) {
   for (;;) {
     if (r->stopping)
       return NULL;
+    if (reconciler_heartbeat_due_locked(r)) {
+      pthread_mutex_unlock(&r->lock);
+      r->heartbeat(r->heartbeat_data);
+      pthread_mutex_lock(&r->lock);
+      continue;
+    }
     int64_t earliest = object_retry_promote_locked(r, crio_monotonic_ns());
     struct reconcile_object *e = object_queue_pop_locked(r);
     if (e && e->op_exclusive) {
@@ -361,6 +386,12 @@ static struct reconcile_object *next_object_locked(struct reconciler *r) {
     }
     if (e)
       return e;
+    if (r->heartbeat) {
+      /* Idle workers wake for the heartbeat too. */
+      int64_t beat = r->last_beat_ns + r->heartbeat_ns;
+      if (earliest == 0 || beat < earliest)
+        earliest = beat;
+    }
     if (earliest) {
       struct timespec ts;
       reconciler_timespec_from_ns(earliest, &ts);

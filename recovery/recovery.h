@@ -246,6 +246,8 @@ struct recovery_wipe_options {
   struct recovery_env env;
   bool dry_run;   /* print the plan, change nothing */
   bool from_host; /* no database: release what the run dir and cgroups show */
+  bool images;    /* image records go too, with their layers (CRI-O's wipe
+                     after an upgrade, and --force) */
   /* Extra cgroup parents --from-host searches for crio-<id> cgroups, besides
    * the default one; NULL-terminated, may be NULL. */
   const char *const *cgroup_parents;
@@ -262,7 +264,7 @@ struct recovery_wipe_report {
   size_t failed;  /* release failed: left in the log, for the next wipe */
   size_t unknown; /* of a type this build does not know: left in the log */
   size_t shared;  /* still held by an object wipe keeps (an image's layer) */
-  size_t pods_deleted, containers_deleted;
+  size_t pods_deleted, containers_deleted, images_deleted;
   size_t records_kept; /* a release failed, so the record stays */
 };
 
@@ -274,7 +276,9 @@ struct recovery_wipe_report {
  * live pod or container record is deleted with store_delete (transition
  * "wipe"; its name is freed), an object whose record was already deleted
  * gets a DELETE entry of its own (transition "wipe") listing what it
- * released.  Images keep their records and what they hold.  A NOTE sums
+ * released.  Images keep their records and what they hold, unless
+ * options->images: then image records are deleted last, their layers
+ * released.  A NOTE sums
  * the wipe up.  A second wipe finds nothing.  With from_host, no database
  * is opened (see recovery_wipe_from_host). */
 int recovery_wipe(const struct recovery_wipe_options *options, struct recovery_wipe_report *report,

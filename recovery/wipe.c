@@ -129,7 +129,10 @@ static int read_state(struct store *store, struct plan *plan, crio_error_t *err)
 
 /* The object that keeps a resource with this type+id, if any: an image
  * with a record (wipe leaves images as they are). */
-static const char *kept_by(const struct plan *plan, const store_resource *res) {
+static const char *kept_by(const struct plan *plan, const struct recovery_wipe_options *options,
+                           const store_resource *res) {
+  if (options->images)
+    return NULL;
   for (size_t i = 0; i < plan->images.n; i++) {
     const struct recovery_object *obj =
         recovery_ledger_find(&plan->ledger, plan->images.items[i].id);
@@ -155,7 +158,7 @@ static void plan_add(struct plan *plan, const struct recovery_wipe_options *opti
     step->type = options->types
                      ? recovery_resource_type_in(options->types, options->n_types, step->res->type)
                      : recovery_resource_type_find(step->res->type);
-    step->kept_by = kept_by(plan, step->res);
+    step->kept_by = kept_by(plan, options, step->res);
     step->fate = step->type == NULL ? FATE_UNKNOWN : step->kept_by ? FATE_SHARED : FATE_RELEASE;
   }
 }
@@ -176,7 +179,7 @@ static void plan_build(struct plan *plan, const struct recovery_wipe_options *op
         continue;
       const struct live_set *set = live_set_of(plan, obj->kind);
       const struct live_record *live = set ? live_find(set, obj->id) : NULL;
-      if (obj->kind == STORE_KIND_IMAGE && live)
+      if (obj->kind == STORE_KIND_IMAGE && live && !options->images)
         continue;
       if (obj->n_held == 0 && live == NULL)
         continue;
@@ -184,10 +187,12 @@ static void plan_build(struct plan *plan, const struct recovery_wipe_options *op
     }
     /* A record the log does not know (written without its entries, or a
      * log damaged by hand) is still deleted. */
-    const struct live_set *set = kind ? live_set_of(plan, kind) : NULL;
+    const struct live_set *set = kind              ? live_set_of(plan, kind)
+                                 : options->images ? live_set_of(plan, STORE_KIND_IMAGE)
+                                                   : NULL;
     for (size_t i = 0; set && i < set->n; i++)
       if (recovery_ledger_find(&plan->ledger, set->items[i].id) == NULL)
-        plan_add(plan, options, kind, NULL, &set->items[i]);
+        plan_add(plan, options, kind ? kind : STORE_KIND_IMAGE, NULL, &set->items[i]);
   }
 }
 
@@ -222,6 +227,8 @@ static void print_plan(const struct plan *plan, const struct recovery_wipe_optio
     if (po->live) {
       if (po->kind == STORE_KIND_POD)
         report->pods_deleted++;
+      else if (po->kind == STORE_KIND_IMAGE)
+        report->images_deleted++;
       else
         report->containers_deleted++;
       recovery_wipe_say(options, "%s/%s record %s", kind_of(po), id_of(po),
@@ -347,6 +354,8 @@ static int execute(struct store *store, const struct plan *plan,
     if (deleted) {
       if (kind == STORE_KIND_POD)
         report->pods_deleted++;
+      else if (kind == STORE_KIND_IMAGE)
+        report->images_deleted++;
       else
         report->containers_deleted++;
       recovery_wipe_say(options, "deleted %s/%s record %s", kind_of(po), id_of(po),
@@ -361,10 +370,10 @@ static int execute(struct store *store, const struct plan *plan,
   if (store_txn_begin(store, STORE_TXN_WRITE, &txn, err) < 0)
     return -1;
   cleanup_free char *note = xasprintf(
-      "crio wipe: released %zu resource(s) of %zu object(s); deleted %zu pod and %zu container "
-      "record(s); %zu failed, %zu of unknown types left",
+      "crio wipe: released %zu resource(s) of %zu object(s); deleted %zu pod, %zu container "
+      "and %zu image record(s); %zu failed, %zu of unknown types left",
       report->released, objects_touched, report->pods_deleted, report->containers_deleted,
-      report->failed, report->unknown);
+      report->images_deleted, report->failed, report->unknown);
   store_log_note(txn, note);
   return store_txn_commit(steal_pointer(&txn), err);
 }
@@ -443,20 +452,23 @@ int recovery_wipe(const struct recovery_wipe_options *options, struct recovery_w
   if (options->dry_run) {
     print_plan(&plan, options, report);
     recovery_wipe_say(options,
-                      "# dry run: %zu resource(s) to release, %zu pod and %zu container record(s) "
-                      "to delete, %zu left (unknown type), %zu kept (held by images)",
+                      "# dry run: %zu resource(s) to release, %zu pod, %zu container and %zu "
+                      "image record(s) to delete, %zu left (unknown type), %zu kept (held by "
+                      "images)",
                       report->planned, report->pods_deleted, report->containers_deleted,
-                      report->unknown, report->shared);
+                      report->images_deleted, report->unknown, report->shared);
     return 0;
   }
   if (execute(store, &plan, options, report, err) < 0)
     return crio_error_prefix(err, "wipe");
   recovery_release_pin_dirs(options->env.runroot);
   recovery_wipe_say(options,
-                    "# wipe: released %zu of %zu resource(s), deleted %zu pod and %zu container "
-                    "record(s); %zu failed, %zu left (unknown type), %zu kept (held by images)",
+                    "# wipe: released %zu of %zu resource(s), deleted %zu pod, %zu container and "
+                    "%zu image record(s); %zu failed, %zu left (unknown type), %zu kept (held by "
+                    "images)",
                     report->released, report->planned, report->pods_deleted,
-                    report->containers_deleted, report->failed, report->unknown, report->shared);
+                    report->containers_deleted, report->images_deleted, report->failed,
+                    report->unknown, report->shared);
   if (report->failed > 0)
     return crio_error(err, EAGAIN,
                       "wipe: %zu resource(s) could not be released (see above); they stay in the "

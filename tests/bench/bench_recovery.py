@@ -157,7 +157,7 @@ def wipe_bench(tmp, n_pods):
             ids.append(p.run_pod(d.client, cfg))
         reserved = len(net.reserved_ips())
         d.kill()  # as a crash: nothing released
-        argv = [str(h.CRIO_BIN), "wipe", "--root", str(d.root), "--runroot", str(d.runroot),
+        argv = [str(h.CRIO_BIN), "wipe", "--force", "--root", str(d.root), "--runroot", str(d.runroot),
                 "--cni-plugin-dir", h.CNI_PLUGIN_DIR, "--cgroup-manager", "cgroupfs"]
         t0 = time.monotonic()
         out = subprocess.run(argv, capture_output=True, text=True)

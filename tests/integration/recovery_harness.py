@@ -12,7 +12,10 @@ import pods_harness as p
 
 def crio_wipe(env, *args, timeout=120):
     """Runs `crio wipe ARGS` with the PodEnv's root, runroot and plugin
-    dir; returns the CompletedProcess (text)."""
+    dir, as crio-wipe.service does after a reboot: the version file in
+    the run dir is gone (else CRI-O's version check finds nothing to do);
+    returns the CompletedProcess (text)."""
+    (Path(env.runroot) / "version").unlink(missing_ok=True)
     argv = [str(h.CRIO_BIN), "wipe", "--root", str(env.root), "--runroot", str(env.runroot),
             "--cni-plugin-dir", h.CNI_PLUGIN_DIR, "--cgroup-manager", "cgroupfs", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)

@@ -61,6 +61,66 @@ def test_notify_ready_watchdog_reloading_stopping(crio_factory, tmp_path):
         notify.close()
 
 
+def _drain(notify):
+    while True:
+        try:
+            notify.messages.append(notify.sock.recv(4096).decode())
+        except socket.timeout:
+            return
+
+
+def _pings(notify):
+    return len([m for m in notify.messages if "WATCHDOG=1" in m])
+
+
+def test_watchdog_pings_come_from_the_reconciler_and_stop_when_it_is_wedged(crio_factory,
+                                                                             tmp_path):
+    """Every worker stuck in a step that makes no progress (the hang hook):
+    the main thread still takes signals, but the pings stop."""
+    import concurrent.futures
+
+    import grpc
+    import pods_harness as p
+
+    notify = NotifySocket(tmp_path / "notify.sock")
+    try:
+        d = crio_factory.daemon(env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000",
+                                     "CRIO_FAIL_AT": "pod.pin_namespaces:hang"})
+        d.start()
+        notify.wait("READY=1")
+        time.sleep(1.0)
+        _drain(notify)
+        assert _pings(notify) >= 3, f"expected pings every 200 ms, saw {notify.messages}"
+
+        # Eight workers (the daemon's default), eight pods: each worker
+        # takes one and hangs in its first step.
+        def run(i):
+            try:
+                p.run_pod(d.client, p.pod_config(f"wedge{i}"), timeout=2)
+            except grpc.RpcError:
+                pass
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(run, range(8)))
+        deadline = time.monotonic() + 10
+        while d.log().count("hangs on purpose") < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert d.log().count("hangs on purpose") == 8, d.log()[-3000:]
+        time.sleep(0.5)
+        _drain(notify)
+        before = _pings(notify)
+        time.sleep(1.5)
+        _drain(notify)
+        assert _pings(notify) == before, \
+            f"expected no ping with every worker wedged, saw {_pings(notify) - before} in 1.5 s"
+        # The main thread is alive: SIGHUP is still answered.
+        d.send_signal(signal.SIGHUP)
+        notify.wait("RELOADING=1")
+        d.stop()
+        notify.wait("STOPPING=1")
+    finally:
+        notify.close()
+
+
 def test_socket_activation_serves_grpc_and_http_on_the_passed_socket(tmp_path):
     path = tmp_path / "activated.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

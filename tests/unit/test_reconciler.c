@@ -1349,6 +1349,62 @@ static void test_crash_before_side_effect(void) {
   check_crash_then_recover("pod.cni_add", SM_POD_CGROUP_CREATED);
 }
 
+/* ---- the heartbeat (systemd's watchdog) ------------------------------------------ */
+
+static void count_beat(void *data) {
+  atomic_fetch_add((atomic_int *)data, 1);
+}
+
+/* An idle reconciler beats every period; with its one worker stuck in a
+ * step that never asks reconcile_step_should_stop, the beats stop; they
+ * come back once the step ends. */
+static void test_heartbeat_stops_while_every_worker_is_stuck(void) {
+  struct test_dir dir;
+  test_dir_make(&dir);
+  struct store *store = open_store(dir.path);
+  struct test_ctx ctx;
+  ctx_init(&ctx);
+  ctx.gate_at = "pod.pin_namespaces";
+  atomic_int beats = 0;
+  struct reconciler_options opts = {
+      .workers = 1, .heartbeat = count_beat, .heartbeat_data = &beats, .heartbeat_ns = 20 * MS};
+  struct reconciler *r = NULL;
+  cleanup_error crio_error_t err = NULL;
+  CHECK(reconciler_new(store, &opts, &r, &err) == 0);
+  register_recording(r, SM_KIND_POD, &ctx, NULL);
+  start(r);
+  sleep_ms(200);
+  int idle = atomic_load(&beats);
+  if (idle < 4 || idle > 12)
+    fprintf(stderr, "expected about 10 beats in 200 ms idle, saw %d\n", idle);
+  CHECK(idle >= 4 && idle <= 12);
+
+  create_record(store, SM_KIND_POD, "pod1", NULL, SM_POD_PENDING, SM_POD_PENDING);
+  set_goal_directly(store, SM_KIND_POD, "pod1", SM_POD_READY);
+  CHECK_INT_EQ(reconciler_enqueue_all(r, &err), 0);
+  pthread_mutex_lock(&ctx.lock);
+  while (!ctx.gate_entered)
+    pthread_cond_wait(&ctx.cond, &ctx.lock);
+  pthread_mutex_unlock(&ctx.lock);
+  int stuck = atomic_load(&beats);
+  sleep_ms(200);
+  CHECK_INT_EQ(atomic_load(&beats), stuck);
+
+  pthread_mutex_lock(&ctx.lock);
+  ctx.gate_open = true;
+  pthread_cond_broadcast(&ctx.cond);
+  pthread_mutex_unlock(&ctx.lock);
+  CHECK_INT_EQ(reconciler_wait(r, SM_KIND_POD, "pod1", SM_POD_READY, deadline_in(5000 * MS), &err),
+               0);
+  sleep_ms(100);
+  CHECK(atomic_load(&beats) > stuck);
+
+  reconciler_free(r);
+  ctx_destroy(&ctx);
+  store_close(store);
+  test_dir_remove(&dir);
+}
+
 int main(void) {
   RUN_TEST(test_pod_reaches_ready_then_removed);
   RUN_TEST(test_failed_step_rolls_pod_back);
@@ -1370,5 +1426,6 @@ int main(void) {
   RUN_TEST(test_bad_registration_and_crash_spec);
   RUN_TEST(test_crash_after_commit);
   RUN_TEST(test_crash_before_side_effect);
+  RUN_TEST(test_heartbeat_stops_while_every_worker_is_stuck);
   return 0;
 }
