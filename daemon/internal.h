@@ -38,14 +38,16 @@ bool daemon_version_file_stale(const char *path, char **why);
 
 /* signals.c: the main thread while the daemon serves. */
 struct img_service;
+struct httpd_metrics;
 struct daemon_live {
   const struct daemon_config *cfg; /* as started */
   struct daemon_config current;    /* as last (re)loaded */
   bool journal;                    /* logging to journald */
   struct cri_config *cri_config;   /* default_runtime changes on SIGHUP */
   struct store *store;
-  struct img_service *images; /* pinned set and registries.conf change on SIGHUP */
-  char **old_names;           /* default runtimes handlers may still read */
+  struct img_service *images;    /* pinned set and registries.conf change on SIGHUP */
+  struct httpd_metrics *metrics; /* crio_default_runtime follows SIGHUP; may be NULL */
+  char **old_names;              /* default runtimes handlers may still read */
   size_t n_old_names;
   /* reload.c: what was last read, to log what a SIGHUP changed. */
   char *registries_path, *registries_text;

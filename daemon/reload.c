@@ -25,6 +25,7 @@
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
 #include "daemon/settings.h"
+#include "httpd/httpd.h"
 #include "images/images.h"
 
 static bool runtime_known(const struct daemon_config *cfg, const char *name) {
@@ -88,6 +89,7 @@ static bool apply_default_runtime(struct daemon_live *live, const struct daemon_
   live->old_names[live->n_old_names++] = xstrdup(next->default_runtime);
   __atomic_store_n(&live->cri_config->default_runtime, live->old_names[live->n_old_names - 1],
                    __ATOMIC_RELEASE);
+  httpd_metrics_set_default_runtime(live->metrics, next->default_runtime);
   log_info("SIGHUP: set config default_runtime to %s (pods created from now on)", value);
   return true;
 }

@@ -452,6 +452,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .cri_config = &cri_config,
       .store = store,
       .images = images,
+      .metrics = metrics,
   };
   daemon_config_defaults(&live.current);
   for (size_t i = 0; i < daemon_n_settings; i++)

@@ -90,6 +90,8 @@ int httpd_metrics_start(const struct httpd_metrics_options *options, struct http
 void httpd_metrics_stop(struct httpd_metrics *m);
 /* The Prometheus text of every metric; malloc'd. */
 char *httpd_metrics_render(struct httpd_metrics *m);
+/* SIGHUP: crio_default_runtime{runtime} names the new one.  m may be NULL. */
+void httpd_metrics_set_default_runtime(struct httpd_metrics *m, const char *name);
 
 /* What the database holds right now (the metrics' gauges, and SIGUSR1's
  * dump): records and records whose state differs from their goal (the

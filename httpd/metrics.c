@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "httpd/internal.h"
 
 enum { OBJECT_BUCKETS = 1024 };
@@ -83,10 +85,17 @@ struct step_stat {
   int64_t sum_ns;
 };
 
+/* A container OOM-killed, for crio_containers_oom_count_total{name}: its
+ * series goes when its record is deleted, as CRI-O drops it. */
+struct oom_container {
+  char *id, *name;
+  struct oom_container *next;
+};
+
 struct httpd_metrics {
   struct httpd_metrics_options opts;
   char *host;
-  char *default_runtime;
+  char *default_runtime; /* under lock: SIGHUP changes it */
   int listen_fd;
   int wake[2];
   pthread_t server_thread, follower_thread;
@@ -101,7 +110,55 @@ struct httpd_metrics {
   size_t n_steps;
   struct table last_time; /* object id -> ns of its previous entry */
   struct table layers;    /* chain id -> references by image records */
+  /* Labelled counters, keyed by their rendered label set. */
+  struct table pull_bytes_by; /* mediatype="...",size="..." -> bytes */
+  struct table skipped_by;    /* size="..." -> bytes */
+  struct table reuse_by;      /* name="<chain id>" -> layers reused */
+  struct table oom_by;        /* name="<container name>" -> OOM kills */
+  struct oom_container *oom_containers;
 };
+
+/* CRI-O's size buckets (server/metrics.GetSizeBucket). */
+static const char *size_bucket(uint64_t size) {
+  static const struct {
+    uint64_t above;
+    const char *name;
+  } buckets[] = {
+      {10ULL * 1000 * 1000 * 1000, ">10 GiB"},
+      {1000ULL * 1000 * 1000, ">1 GiB"},
+      {500ULL * 1000 * 1000, ">500 MiB"},
+      {400ULL * 1000 * 1000, ">400 MiB"},
+      {300ULL * 1000 * 1000, ">300 MiB"},
+      {200ULL * 1000 * 1000, ">200 MiB"},
+      {100ULL * 1000 * 1000, ">100 MiB"},
+      {50ULL * 1000 * 1000, ">50 MiB"},
+      {10ULL * 1000 * 1000, ">10 MiB"},
+      {1000ULL * 1000, ">1 MiB"},
+      {1000, ">1 KiB"},
+  };
+  for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++)
+    if (size > buckets[i].above)
+      return buckets[i].name;
+  return ">0 B";
+}
+
+/* A label value as the text format wants it: \\, \" and \n escaped. */
+static char *label_value(const char *v) {
+  size_t n = 0;
+  for (const char *p = v; *p; p++)
+    n += (*p == '\\' || *p == '"' || *p == '\n') ? 2 : 1;
+  char *out = xmalloc(n + 1), *q = out;
+  for (const char *p = v; *p; p++) {
+    if (*p == '\\' || *p == '"' || *p == '\n') {
+      *q++ = '\\';
+      *q++ = *p == '\n' ? 'n' : *p;
+    } else {
+      *q++ = *p;
+    }
+  }
+  *q = '\0';
+  return out;
+}
 
 /* ---- following the log ----------------------------------------------------------------- */
 
@@ -131,13 +188,82 @@ static uint64_t image_size(struct store_txn *txn, const char *id) {
   return rec->image->size;
 }
 
-static bool container_oom_killed(struct store_txn *txn, const char *id) {
+/* Counts an OOM kill, by container name too. */
+static void count_oom(struct httpd_metrics *m, struct store_txn *txn, const char *id) {
   cleanup_store_record store_record *rec = NULL;
   cleanup_error crio_error_t err = NULL;
   if (store_record_get(txn, STORE_KIND_CONTAINER, id, &rec, &err) < 0 ||
-      rec->body_case != CRIO__STORE__OBJECT_RECORD__BODY_CONTAINER)
-    return false;
-  return rec->container->oom_killed;
+      rec->body_case != CRIO__STORE__OBJECT_RECORD__BODY_CONTAINER || !rec->container->oom_killed)
+    return;
+  m->containers_oom++;
+  cleanup_free char *name = label_value(rec->name ? rec->name : "");
+  cleanup_free char *key = xasprintf("name=\"%s\"", name);
+  (*table_slot(&m->oom_by, key))++;
+  struct oom_container *c = xzalloc(sizeof(*c));
+  c->id = xstrdup(id);
+  c->name = steal_pointer(&key);
+  c->next = m->oom_containers;
+  m->oom_containers = c;
+}
+
+static void forget_oom(struct httpd_metrics *m, const char *id) {
+  for (struct oom_container **p = &m->oom_containers; *p;) {
+    struct oom_container *c = *p;
+    if (strcmp(c->id, id) != 0) {
+      p = &c->next;
+      continue;
+    }
+    *p = c->next;
+    table_remove(&m->oom_by, c->name);
+    free(c->id);
+    free(c->name);
+    free(c);
+  }
+}
+
+/* An image's layers acquired by its fetch: the manifest's descriptor of
+ * each (the record's layers and the manifest's are in the same order)
+ * gives its media type and size; a layer another image already held was
+ * not downloaded (CRI-O: skipped bytes, layer reuse), the others were. */
+static void count_layers(struct httpd_metrics *m, struct store_txn *txn, const store_log_entry *e) {
+  cleanup_store_record store_record *rec = NULL;
+  cleanup_error crio_error_t err = NULL;
+  bool image = store_record_get(txn, STORE_KIND_IMAGE, e->object_id, &rec, &err) == 0 &&
+               rec->body_case == CRIO__STORE__OBJECT_RECORD__BODY_IMAGE;
+  cJSON *manifest =
+      image && rec->image->manifest.len
+          ? cJSON_ParseWithLength((const char *)rec->image->manifest.data, rec->image->manifest.len)
+          : NULL;
+  const cJSON *descs = cJSON_GetObjectItemCaseSensitive(manifest, "layers");
+  for (size_t i = 0; i < e->n_acquired; i++) {
+    const char *chain = e->acquired[i]->id;
+    if (strcmp(e->acquired[i]->type, "layer") != 0)
+      continue;
+    int64_t *refs = table_slot(&m->layers, chain);
+    bool reused = (*refs)++ > 0;
+    const cJSON *d = NULL;
+    for (size_t k = 0; image && k < rec->image->n_layers; k++)
+      if (strcmp(rec->image->layers[k], chain) == 0)
+        d = cJSON_GetArrayItem(descs, (int)k);
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(d, "size");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(d, "mediaType");
+    uint64_t bytes =
+        cJSON_IsNumber(size) && size->valuedouble > 0 ? (uint64_t)size->valuedouble : 0;
+    if (reused) {
+      m->layer_reuse++;
+      cleanup_free char *key = xasprintf("name=\"%s\"", chain);
+      (*table_slot(&m->reuse_by, key))++;
+      if (d) {
+        cleanup_free char *skey = xasprintf("size=\"%s\"", size_bucket(bytes));
+        *table_slot(&m->skipped_by, skey) += (int64_t)bytes;
+      }
+    } else if (d) {
+      cleanup_free char *mt = label_value(cJSON_IsString(type) ? type->valuestring : "");
+      cleanup_free char *key = xasprintf("mediatype=\"%s\",size=\"%s\"", mt, size_bucket(bytes));
+      *table_slot(&m->pull_bytes_by, key) += (int64_t)bytes;
+    }
+  }
+  cJSON_Delete(manifest);
 }
 
 static int follow_entry(const store_log_entry *e, void *data) {
@@ -157,19 +283,14 @@ static int follow_entry(const store_log_entry *e, void *data) {
       m->containers_created++;
     else if (strcmp(t, "container.start") == 0)
       m->containers_started++;
-    else if (strcmp(t, "container.exit") == 0 && container_oom_killed(ctx->txn, e->object_id))
-      m->containers_oom++;
+    else if (strcmp(t, "container.exit") == 0)
+      count_oom(m, ctx->txn, e->object_id);
     else if (strcmp(t, "image.commit") == 0) {
       m->pulls_success++;
       m->pull_bytes += image_size(ctx->txn, e->object_id);
     }
-    for (size_t i = 0; i < e->n_acquired; i++) {
-      if (strcmp(e->acquired[i]->type, "layer") != 0)
-        continue;
-      int64_t *refs = table_slot(&m->layers, e->acquired[i]->id);
-      if ((*refs)++ > 0)
-        m->layer_reuse++;
-    }
+    if (e->n_acquired)
+      count_layers(m, ctx->txn, e);
     for (size_t i = 0; i < e->n_released; i++)
       if (strcmp(e->released[i]->type, "layer") == 0) {
         int64_t *refs = table_slot(&m->layers, e->released[i]->id);
@@ -180,9 +301,10 @@ static int follow_entry(const store_log_entry *e, void *data) {
              strcmp(t, "image.fetch_layers") == 0) {
     m->pulls_failure++;
   }
-  if (e->type == CRIO__STORE__LOG_ENTRY__TYPE__DELETE)
+  if (e->type == CRIO__STORE__LOG_ENTRY__TYPE__DELETE) {
     table_remove(&m->last_time, e->object_id);
-  else
+    forget_oom(m, e->object_id);
+  } else
     *last = e->time;
   return 0;
 }
@@ -264,6 +386,14 @@ static void simple(struct buf *b, const char *name, const char *type, const char
                    double value) {
   header(b, name, type, help);
   bprintf(b, "%s %.17g\n", name, value);
+}
+
+/* A labelled counter: one sample per label set of the table. */
+static void labelled(struct buf *b, const char *name, const char *help, const struct table *t) {
+  header(b, name, "counter", help);
+  for (size_t i = 0; i < OBJECT_BUCKETS; i++)
+    for (const struct entry *e = t->buckets[i]; e; e = e->next)
+      bprintf(b, "%s{%s} %lld\n", name, e->key, (long long)e->value);
 }
 
 struct gauges {
@@ -349,13 +479,24 @@ char *httpd_metrics_render(struct httpd_metrics *m) {
          "Cumulative number of CRI-O image pull failures by error.");
   bprintf(&b, "crio_image_pulls_failure_total{error=\"fetch_layers\"} %llu\n",
           (unsigned long long)m->pulls_failure);
-  simple(&b, "crio_image_pulls_bytes_total", "counter",
-         "Bytes of the images CRI-O pulled (their unpacked size).", (double)m->pull_bytes);
-  simple(&b, "crio_image_layer_reuse_total", "counter",
-         "Reused (not pulled) local image layer count.", (double)m->layer_reuse);
+  labelled(&b, "crio_image_pulls_bytes_total",
+           "Bytes transferred by CRI-O image pulls by mediatype and size bucket.",
+           &m->pull_bytes_by);
+  labelled(&b, "crio_image_pulls_skipped_bytes_total",
+           "Bytes skipped by CRI-O image pulls (layers already present) by size bucket.",
+           &m->skipped_by);
+  labelled(&b, "crio_image_layer_reuse_total",
+           "Reused (not pulled) local image layer count by name.", &m->reuse_by);
+  simple(&b, "crio_image_pulls_unpacked_bytes_total", "counter",
+         "Unpacked size of the images pulled since crio started (ours).", (double)m->pull_bytes);
+  simple(&b, "crio_image_layer_reuse_count_total", "counter",
+         "Reused (not pulled) local image layers, all names (ours).", (double)m->layer_reuse);
   simple(&b, "crio_containers_oom_total", "counter",
          "Amount of containers killed because they ran out of memory (OOM)",
          (double)m->containers_oom);
+  labelled(&b, "crio_containers_oom_count_total",
+           "Amount of containers killed because they ran out of memory (OOM) by their name",
+           &m->oom_by);
   simple(&b, "crio_containers_created_total", "counter",
          "Containers created in the runtime since crio started.", (double)m->containers_created);
   simple(&b, "crio_containers_started_total", "counter", "Containers started since crio started.",
@@ -396,7 +537,9 @@ char *httpd_metrics_render(struct httpd_metrics *m) {
          m->opts.recovery_seconds);
   header(&b, "crio_default_runtime", "gauge",
          "Default container runtime configured. Value is always 1.");
+  pthread_mutex_lock(&m->lock);
   bprintf(&b, "crio_default_runtime{runtime=\"%s\"} 1\n", m->default_runtime);
+  pthread_mutex_unlock(&m->lock);
   return b.p;
 }
 
@@ -523,5 +666,25 @@ void httpd_metrics_stop(struct httpd_metrics *m) {
   pthread_mutex_destroy(&m->lock);
   free(m->host);
   free(m->default_runtime);
+  table_clear(&m->pull_bytes_by);
+  table_clear(&m->skipped_by);
+  table_clear(&m->reuse_by);
+  table_clear(&m->oom_by);
+  while (m->oom_containers) {
+    struct oom_container *c = m->oom_containers;
+    m->oom_containers = c->next;
+    free(c->id);
+    free(c->name);
+    free(c);
+  }
   free(m);
+}
+
+void httpd_metrics_set_default_runtime(struct httpd_metrics *m, const char *name) {
+  if (m == NULL)
+    return;
+  pthread_mutex_lock(&m->lock);
+  free(m->default_runtime);
+  m->default_runtime = xstrdup(name);
+  pthread_mutex_unlock(&m->lock);
 }

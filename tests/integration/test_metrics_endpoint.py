@@ -70,3 +70,71 @@ def test_metrics_move_with_operations_pulls_and_containers(ctr_env_factory):
     assert value(scrape(port), "crio_operations_errors_total",
                  operation="ContainerStatus") == errors + 1
     ch.stop_container(env.client, cid, timeout_s=0)
+
+
+# ---- CRI-O's labelled series: pulls by media type and size, layer reuse -----------
+
+def test_pull_bytes_by_mediatype_and_size_layer_reuse_and_default_runtime(crio_factory,
+                                                                        tmp_path):
+    import signal
+    import time
+
+    import images_harness as ih
+    import registry_harness as rh
+
+    work = rh.Workdir(prefix="crio-metrics-labels-")
+    reg = ih.start_registry(work.sub("registry"), access_log=False)
+    try:
+        one, two = ih.make_image("labels one"), ih.make_image("labels two")  # share busybox
+        pusher = ih.Pusher(reg.host)
+        pusher.image("m/one", "v1", one)
+        pusher.image("m/two", "v1", two)
+        conf = ih.registries_conf(tmp_path / "registries.conf", insecure=[reg.host])
+        port = free_port()
+        d = ih.image_daemon(crio_factory, conf,
+                            extra=["--enable-metrics", "--metrics-port", str(port)])
+        dropins = tmp_path / "crio.conf.d"
+        dropins.mkdir()
+        crio_conf = dropins / "10-runtime.conf"
+        crio_conf.write_text('[crio.runtime]\ndefault_runtime = "runc"\n')
+        d.extra_args += ["--config-dir", str(dropins)]
+        d.start()
+        ih.pull(d.client, f"{reg.host}/m/one:v1")
+        time.sleep(0.3)
+        first = scrape(port)
+        pulled = [line for line in first.splitlines()
+                  if line.startswith("crio_image_pulls_bytes_total{")]
+        assert pulled and all(re.match(r'crio_image_pulls_bytes_total\{mediatype="[^"]*layer[^"]*",'
+                                       r'size=">[0-9]+ [KMG]?i?B"\} ', line)
+                              for line in pulled), pulled
+        total = sum(float(line.rsplit(" ", 1)[1]) for line in pulled)
+        assert total > 1_000_000, f"expected busybox's compressed bytes counted, saw {pulled}"
+        assert "crio_image_layer_reuse_total{" not in first, "nothing reused yet"
+
+        ih.pull(d.client, f"{reg.host}/m/two:v1")
+        time.sleep(0.3)
+        after = scrape(port)
+        busybox_chain = two.chain_ids[0]
+        assert max(value(after, "crio_image_layer_reuse_total", name=busybox_chain),
+                   value(after, "crio_image_layer_reuse_total",
+                         name=busybox_chain.split(":", 1)[-1])) == 1, \
+            f"expected busybox's layer reused once, saw:\n{after}"
+        skipped = [line for line in after.splitlines()
+                   if line.startswith("crio_image_pulls_skipped_bytes_total{")]
+        assert skipped and sum(float(x.rsplit(" ", 1)[1]) for x in skipped) > 1_000_000, skipped
+        assert value(after, "crio_image_pulls_success_total") == 2
+
+        # crio_default_runtime follows a SIGHUP.
+        assert value(after, "crio_default_runtime", runtime="runc") == 1
+        crio_conf.write_text('[crio.runtime]\ndefault_runtime = "crun"\n')
+        d.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and \
+                value(scrape(port), "crio_default_runtime", runtime="crun") != 1:
+            time.sleep(0.1)
+        last = scrape(port)
+        assert value(last, "crio_default_runtime", runtime="crun") == 1, last
+        assert 'runtime="runc"' not in last
+    finally:
+        reg.stop()
+        work.close()
