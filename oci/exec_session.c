@@ -230,7 +230,7 @@ int oci_exec_session_resize(struct oci_exec_session *s, unsigned rows, unsigned 
 
 void oci_exec_session_kill(struct oci_exec_session *s) {
   if (s->h.pid > 0)
-    oci_exec_kill_command(s->pid_file, s->h.start_time);
+    oci_exec_kill_command(s->rt, s->id, s->pid_file, s->h.start_time);
 }
 
 int oci_exec_session_finish(struct oci_exec_session *s, int *exit_code, crio_error_t *err) {
@@ -246,7 +246,7 @@ void oci_exec_session_free(struct oci_exec_session *s) {
   if (s->h.pid > 0) {
     /* Ended before the command: the command and its group go, then the
      * helper, which reaps it. */
-    oci_exec_kill_command(s->pid_file, s->h.start_time);
+    oci_exec_kill_command(s->rt, s->id, s->pid_file, s->h.start_time);
     if (!oci_exec_wait_pidfd(s->h.pidfd, 2000))
       kill(-s->h.pid, SIGKILL);
     int code;
@@ -258,10 +258,7 @@ void oci_exec_session_free(struct oci_exec_session *s) {
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
     if (fds[i] >= 0)
       close(fds[i]);
-  if (s->process_file)
-    unlink(s->process_file);
-  if (s->pid_file)
-    unlink(s->pid_file);
+  oci_exec_remove_files(s->process_file, s->pid_file);
   free(s->process_file);
   free(s->pid_file);
   free(s->id);

@@ -206,7 +206,10 @@ static _Noreturn void helper_main(const struct helper_task *t) {
  * reused pid of an older process cannot qualify; the pidfd then pins what
  * was checked).  Without a pid yet, killing the helper's group (helper and
  * runtime) is enough. */
-void oci_exec_kill_command(const char *pid_file, uint64_t helper_start) {
+void oci_exec_kill_command(const struct oci_runtime *rt, const char *id, const char *pid_file,
+                           uint64_t helper_start) {
+  if (rt->ops->exec_kill)
+    rt->ops->exec_kill(rt, id, pid_file);
   cleanup_free char *text = NULL;
   crio_error_t e = NULL;
   if (crio_read_file(pid_file, &text, NULL, &e) < 0) {
@@ -255,6 +258,16 @@ static int fd_above_helper(int fd, crio_error_t *err) {
   if (moved < 0)
     return crio_error_errno(err, errno, "dup");
   return moved;
+}
+
+void oci_exec_remove_files(const char *process_file, const char *pid_file) {
+  if (process_file)
+    unlink(process_file);
+  if (pid_file) {
+    unlink(pid_file);
+    cleanup_free char *internal = xasprintf("%s" OCI_EXEC_INTERNAL_PID_SUFFIX, pid_file);
+    unlink(internal);
+  }
 }
 
 /* Writes the process file in work_dir; its name (minus ".json") also
@@ -428,7 +441,7 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
       int64_t left = (deadline - crio_monotonic_ns()) / 1000000;
       if (left <= 0) {
         timed_out = true;
-        oci_exec_kill_command(pid_file, h.start_time);
+        oci_exec_kill_command(rt, id, pid_file, h.start_time);
         /* The helper reaps the killed command and reports; if it does not
          * (no pid yet, a stuck runtime), its group goes too. */
         if (!oci_exec_wait_pidfd(helper_pidfd, 2000))
@@ -467,8 +480,7 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
   int exit_code = 0;
   crio_error_t finish_err = NULL;
   rc = oci_exec_helper_finish(&h, rt, id, &exit_code, &finish_err);
-  unlink(process_file);
-  unlink(pid_file);
+  oci_exec_remove_files(process_file, pid_file);
   oci_capture_finish(&out, &result->out, &result->out_len, &result->out_truncated);
   oci_capture_finish(&errc, &result->errout, &result->err_len, &result->err_truncated);
 

@@ -116,6 +116,11 @@ struct oci_runtime_ops {
    * terminal's master to (a process with "terminal": true). */
   char **(*exec_argv)(const struct oci_runtime *rt, const char *id, const char *process_file,
                       const char *pid_file, const char *console_socket);
+  /* Kills an exec'd command that is not the host process pid_file names
+   * (gVisor: that process is `runsc exec`, the command lives in the
+   * sandbox's kernel and outlives it).  NULL: the host process is the
+   * command, and killing its group is enough. */
+  void (*exec_kill)(const struct oci_runtime *rt, const char *id, const char *pid_file);
   /* The runtime's global options (--root=..., then the handler's
    * runtime_args) as separate words (malloc'd strv): conmon passes each
    * with --runtime-arg. */

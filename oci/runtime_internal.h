@@ -127,9 +127,18 @@ int oci_exec_helper_start(char *const *argv, const char *pid_file, int in, int o
  * runtime no longer runs and for a lost helper. */
 int oci_exec_helper_finish(struct oci_exec_helper *h, const struct oci_runtime *rt, const char *id,
                            int *exit_code, crio_error_t *err);
-/* SIGKILL to the command named by pid_file and its process group, if it
- * started after the helper did. */
-void oci_exec_kill_command(const char *pid_file, uint64_t helper_start);
+/* SIGKILL to the command: through the runtime where it is not a host
+ * process (ops->exec_kill), and to the host process named by pid_file and
+ * its process group, if it started after the helper did. */
+void oci_exec_kill_command(const struct oci_runtime *rt, const char *id, const char *pid_file,
+                           uint64_t helper_start);
+/* Removes an exec's files: the process file, the pid file and the
+ * runtime's own pid file beside it (OCI_EXEC_INTERNAL_PID_SUFFIX). */
+void oci_exec_remove_files(const char *process_file, const char *pid_file);
+/* pid_file + this: where a runtime whose commands are not host processes
+ * writes the command's pid as its kernel numbers it (runsc
+ * --internal-pid-file). */
+#define OCI_EXEC_INTERNAL_PID_SUFFIX ".internal"
 int oci_exec_check_container_runs(const struct oci_runtime *rt, const char *id, crio_error_t *err);
 /* <work_dir>/exec-XXXXXX.json holding process_json, and the matching
  * .pid path. */

@@ -12,6 +12,12 @@
  *  - No host process per container: `state` reports the sandbox's pid for
  *    every container of the pod, exits come from `runsc wait` (through
  *    crio-runsc-shim, see oci/runsc_shim/), stops wait on `state`.
+ *  - An exec'd command is no host process either: the host process
+ *    `runsc exec --detach` leaves is a proxy that exits with the command,
+ *    and killing it leaves the command running.  So exec asks for the
+ *    command's pid in the sandbox (--internal-pid-file) and a timed-out
+ *    command is killed with `runsc kill --pid`, as containerd's gVisor
+ *    shim does.
  *  - No `update` and no `features` subcommand.
  *  - Usage from `runsc events --stats <id>`: CPU per container, memory
  *    per sandbox (gVisor's accounting), since the host cgroup of a
@@ -212,6 +218,79 @@ static int runsc_kill(const struct oci_runtime *rt, const char *id, int signal, 
   *err = e;
   return -1;
 }
+/* runc's exec argv with --internal-pid-file <pid_file>.internal before
+ * the container id (the last word). */
+static char **runsc_exec_argv(const struct oci_runtime *rt, const char *id,
+                              const char *process_file, const char *pid_file,
+                              const char *console_socket) {
+  cleanup_strv char **cli = oci_cli_exec_argv(rt, id, process_file, pid_file, console_socket);
+  size_t n = 0;
+  while (cli[n])
+    n++;
+  char **argv = xcalloc(n + 3, sizeof(char *));
+  for (size_t i = 0; i + 1 < n; i++)
+    argv[i] = steal_pointer(&cli[i]);
+  argv[n - 1] = xstrdup("--internal-pid-file");
+  argv[n] = xasprintf("%s" OCI_EXEC_INTERNAL_PID_SUFFIX, pid_file);
+  argv[n + 1] = steal_pointer(&cli[n - 1]);
+  return argv;
+}
+
+/* Adds to `pids` (at most `cap`) the descendants of pids[0..*n) that
+ * `runsc ps` lists: a table "UID PID PPID C STIME TIME CMD" (its json
+ * format lists only the pids). */
+static void add_descendants(const char *ps_table, long *pids, size_t *n, size_t cap) {
+  for (bool grew = true; grew && *n < cap;) {
+    grew = false;
+    const char *line = strchr(ps_table, '\n'); /* after the header */
+    for (; line && *n < cap; line = strchr(line, '\n')) {
+      line++;
+      long pid, ppid;
+      if (sscanf(line, "%*s %ld %ld", &pid, &ppid) != 2)
+        continue;
+      bool parent_in = false, in = false;
+      for (size_t i = 0; i < *n; i++) {
+        parent_in |= pids[i] == ppid;
+        in |= pids[i] == pid;
+      }
+      if (parent_in && !in) {
+        pids[(*n)++] = pid;
+        grew = true;
+      }
+    }
+  }
+}
+
+/* The command and what it started: `runsc kill --pid` signals one process
+ * (pids are the sandbox kernel's), so its descendants, found in `runsc
+ * ps`, are killed one by one; the runc path kills the process group. */
+static void runsc_exec_kill(const struct oci_runtime *rt, const char *id, const char *pid_file) {
+  cleanup_free char *path = xasprintf("%s" OCI_EXEC_INTERNAL_PID_SUFFIX, pid_file);
+  cleanup_free char *text = NULL;
+  cleanup_error crio_error_t e = NULL;
+  if (crio_read_file(path, &text, NULL, &e) < 0)
+    return; /* not started yet: killing the host side stops the start */
+  long pids[64] = {strtol(text, NULL, 10)};
+  size_t n = 1;
+  if (pids[0] <= 0)
+    return;
+  const char *ps_args[] = {"ps", id, NULL};
+  cleanup_free char *ps = NULL;
+  if (oci_cli_run(rt, runsc_classify, id, ps_args, NULL, &ps, NULL, &e) == 0)
+    add_descendants(ps, pids, &n, sizeof(pids) / sizeof(pids[0]));
+  crio_error_release(&e);
+  for (size_t i = 0; i < n; i++) {
+    char pid_arg[24];
+    snprintf(pid_arg, sizeof(pid_arg), "%ld", pids[i]);
+    const char *args[] = {"kill", "--pid", pid_arg, id, "KILL", NULL};
+    /* One that ended meanwhile makes runsc answer "no such process". */
+    if (oci_cli_run(rt, runsc_classify, id, args, NULL, NULL, NULL, &e) < 0 &&
+        crio_error_status(&e) != ESRCH)
+      crio_error_warn(&e, "kill a timed-out exec in the sandbox");
+    crio_error_release(&e);
+  }
+}
+
 static int runsc_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
   return oci_cli_delete(rt, id, err);
 }
@@ -298,7 +377,8 @@ const struct oci_runtime_ops oci_runtime_runsc = {
     .update = runsc_update,
     .pause = runsc_pause,
     .resume = runsc_resume,
-    .exec_argv = oci_cli_exec_argv,
+    .exec_argv = runsc_exec_argv,
+    .exec_kill = runsc_exec_kill,
     .global_args = oci_cli_global_args,
     .sandbox_per_pod = true,
     .stats = runsc_stats,

@@ -14,6 +14,7 @@ docs/containers.md)."""
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import grpc
@@ -173,6 +174,31 @@ def test_a_runsc_pod_survives_a_daemon_kill_9_and_is_removed_cleanly(runsc_env):
     # Its exit is still seen after the restart.
     ch.stop_container(env.client, cid, timeout_s=10)
     assert ch.container_status(env.client, cid).status.exit_code == 0
+    p.stop_pod(env.client, pod_id)
+    p.remove_pod(env.client, pod_id)
+    assert_clean(env, rs)
+
+
+def test_exec_sync_timeout_kills_the_command_inside_the_sandbox(runsc_env):
+    """The host process of `runsc exec` is not the command: killing it
+    leaves the command running in gVisor's kernel.  On timeout the command
+    itself goes (critest's "runtime should support execSync with timeout")."""
+    env, rs = runsc_env
+    pod_id, pod_cfg = runsc_pod(env, "gt")
+    cid = ch.run_container(env, pod_id, pod_cfg, ch.shell("app", env.image, SLEEPER))
+    t0 = time.monotonic()
+    code, msg = p.rpc_code(exec_sync, env.client, cid, ["/bin/sh", "-c", "sleep 4321; echo x"],
+                           timeout_s=2)
+    took = time.monotonic() - t0
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED, f"saw {code}: {msg}"
+    assert took < 10, f"expected the timeout after ~2s, took {took:.1f}s"
+
+    def sleepers():
+        r = exec_sync(env.client, cid, ["/bin/sh", "-c", "ps -o args | grep 'sleep 4321' | "
+                                        "grep -v grep || true"])
+        return r.stdout.strip()
+    ch.wait_for(lambda: sleepers() == b"" or None, timeout=10,
+                what="the timed-out command gone from the sandbox")
     p.stop_pod(env.client, pod_id)
     p.remove_pod(env.client, pod_id)
     assert_clean(env, rs)
