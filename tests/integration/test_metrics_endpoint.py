@@ -4,6 +4,7 @@ daemon does: operations per RPC, image pulls, containers created and
 started, step latencies, the database gauges."""
 
 import re
+import time
 import urllib.request
 
 import containers_harness as ch
@@ -77,7 +78,6 @@ def test_metrics_move_with_operations_pulls_and_containers(ctr_env_factory):
 def test_pull_bytes_by_mediatype_and_size_layer_reuse_and_default_runtime(crio_factory,
                                                                         tmp_path):
     import signal
-    import time
 
     import images_harness as ih
     import registry_harness as rh
@@ -138,3 +138,34 @@ def test_pull_bytes_by_mediatype_and_size_layer_reuse_and_default_runtime(crio_f
     finally:
         reg.stop()
         work.close()
+
+
+def test_an_oom_kill_counts_by_container_name_until_the_container_is_removed(ctr_env_factory):
+    port = free_port()
+    env = ctr_env_factory("oom", crio_conf_extra=f"[crio.metrics]\nenable_metrics = true\n"
+                                                 f"metrics_port = {port}\n")
+    env.start()
+    env.pull()
+    pod_id, pod_cfg = env.run_pod("oom")
+    cfg = ch.shell("hog", env.image, "echo start; dd if=/dev/zero of=/dev/null bs=64M count=1")
+    cfg.linux.resources.memory_limit_in_bytes = 16 << 20
+    cid = ch.run_container(env, pod_id, pod_cfg, cfg)
+    st = ch.wait_state(env.client, cid, ch.h.api().CONTAINER_EXITED)
+    assert st.reason == "OOMKilled", st
+    pattern = re.compile(r'^crio_containers_oom_count_total\{name="([^"]*)"\} (\S+)$', re.M)
+    samples = []
+    for _ in range(50):
+        text = scrape(port)
+        samples = pattern.findall(text)
+        if samples:
+            break
+        time.sleep(0.1)
+    assert value(text, "crio_containers_oom_total") == 1, text
+    assert len(samples) == 1 and "hog" in samples[0][0] and samples[0][1] == "1", samples
+    ch.remove_container(env.client, cid)
+    for _ in range(50):
+        if not pattern.findall(scrape(port)):
+            break
+        time.sleep(0.1)
+    assert pattern.findall(scrape(port)) == [], "expected the series gone with the container"
+    assert value(scrape(port), "crio_containers_oom_total") == 1
