@@ -1,7 +1,7 @@
 /* The registry client's lifecycle: the share of DNS and TLS sessions
- * between handles, the pool of handles http.c reuses (both made while
- * libcurl is loaded and freed before it is unloaded: pull_libs.h), and the
- * token cache auth.c fills.  Apart from http.c and auth.c
+ * between handles and the pool of handles http.c makes and reuses (both
+ * freed here before libcurl is unloaded: pull_libs.h), and the token cache
+ * auth.c fills.  Apart from http.c and auth.c
  * so neither needs the other to make or free a client: auth.c asks http.c
  * for tokens, and http.c knows nothing of auth. */
 #include <errno.h>
@@ -9,19 +9,6 @@
 #include <string.h>
 
 #include "images/registry_http.h"
-
-static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr) {
-  struct img_registry_client *c = userptr;
-  (void)handle;
-  (void)access;
-  pthread_mutex_lock(&c->share_locks[data]);
-}
-
-static void share_unlock(CURL *handle, curl_lock_data data, void *userptr) {
-  struct img_registry_client *c = userptr;
-  (void)handle;
-  pthread_mutex_unlock(&c->share_locks[data]);
-}
 
 /* Before libcurl is unloaded (no request in flight anywhere). */
 static void drop_curl(void *opaque) {
@@ -34,23 +21,6 @@ static void drop_curl(void *opaque) {
     img_curl_share_cleanup(c->share);
   c->share = NULL;
   pthread_mutex_unlock(&c->pool_lock);
-}
-
-int client_share_ready(struct img_registry_client *c, crio_error_t *err) {
-  pthread_mutex_lock(&c->pool_lock);
-  if (!c->share) {
-    c->share = img_curl_share_init();
-    if (c->share) {
-      img_curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
-      img_curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-      img_curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-      img_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-      img_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    }
-  }
-  bool ok = c->share != NULL;
-  pthread_mutex_unlock(&c->pool_lock);
-  return ok ? 0 : crio_error(err, ENOMEM, "curl_share_init failed");
 }
 
 int img_registry_client_new(const struct img_registry_options *options,

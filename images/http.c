@@ -381,6 +381,39 @@ static void keep_libs_if_resolving(CURL *h, CURLcode rc) {
     img_pull_libs_keep("a transfer ended during a name lookup");
 }
 
+/* The client's curl share of DNS and TLS sessions, made at the first
+ * request after libcurl was (re)loaded (client.c frees it before the
+ * library is unloaded). */
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr) {
+  struct img_registry_client *c = userptr;
+  (void)handle;
+  (void)access;
+  pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userptr) {
+  struct img_registry_client *c = userptr;
+  (void)handle;
+  pthread_mutex_unlock(&c->share_locks[data]);
+}
+
+int client_share_ready(struct img_registry_client *c, crio_error_t *err) {
+  pthread_mutex_lock(&c->pool_lock);
+  if (!c->share) {
+    c->share = img_curl_share_init();
+    if (c->share) {
+      img_curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+      img_curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+      img_curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+      img_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+      img_curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    }
+  }
+  bool ok = c->share != NULL;
+  pthread_mutex_unlock(&c->pool_lock);
+  return ok ? 0 : crio_error(err, ENOMEM, "curl_share_init failed");
+}
+
 static int perform_once(struct img_registry_client *c, const struct http_request *req,
                         const char *url, bool same_origin, struct http_response *resp,
                         crio_error_t *err) {

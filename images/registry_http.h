@@ -67,8 +67,10 @@ struct http_response {
   char *final_url; /* after redirects */
 };
 
-/* client.c: makes the client's curl share if libcurl was (re)loaded since
- * the last request; the caller holds the pull libraries. */
+/* http.c: makes the client's curl share if libcurl was (re)loaded since
+ * the last request; the caller holds the pull libraries.  (client.c frees
+ * it; making it here keeps http.c from calling client.c, which calls
+ * auth.c, which calls http.c.) */
 int client_share_ready(struct img_registry_client *client, crio_error_t *err);
 
 /* One exchange.  Fails only when no HTTP answer arrived (or the sink
