@@ -334,31 +334,6 @@ static int cgroupfs_remove(const char *path, crio_error_t *err) {
   return 0;
 }
 
-/* ---- stats ------------------------------------------------------------------- */
-
-/* The stats sampler's reading, from a sampler of this call's own (the
- * daemon keeps one for its stats calls; this entry point serves tests and
- * one-off readings). */
-static int cgroupfs_stats(const char *path, struct oci_cgroup_stats *out, crio_error_t *err) {
-  cleanup_free char *clean = NULL;
-  if (cg_parent_normalize(path, &clean, err) < 0)
-    return -1;
-  struct oci_cgroup_sampler *s = oci_cgroup_sampler_new(NULL);
-  struct oci_cgroup_usage u;
-  int rc = oci_cgroup_sample(s, clean[0] ? clean : "/", 0, &u, err);
-  oci_cgroup_sampler_free(s);
-  if (rc < 0)
-    return -1;
-  *out = (struct oci_cgroup_stats){.timestamp_ns = u.timestamp_ns,
-                                   .cpu_usage_ns = u.cpu_usage_ns,
-                                   .memory_usage_bytes = u.memory_usage_bytes,
-                                   .memory_working_set_bytes = u.memory_working_set_bytes,
-                                   .memory_rss_bytes = u.memory_rss_bytes,
-                                   .memory_page_faults = u.memory_page_faults,
-                                   .memory_major_page_faults = u.memory_major_page_faults};
-  return 0;
-}
-
 /* ---- update ------------------------------------------------------------------ */
 
 static int cgroupfs_update(const char *path, const struct oci_cgroup_resources *res,
@@ -399,6 +374,5 @@ const struct oci_cgroup_manager oci_cgroup_manager_cgroupfs = {
     .create = cgroupfs_create,
     .enter = cgroupfs_enter,
     .remove = cgroupfs_remove,
-    .stats = cgroupfs_stats,
     .update = cgroupfs_update,
 };

@@ -373,11 +373,6 @@ static int systemd_remove(const char *path, crio_error_t *err) {
   return systemd_run_job(call, what, "org.freedesktop.systemd1.NoSuchUnit", err);
 }
 
-/* systemd lays its units out in the cgroup filesystem like any cgroup. */
-static int systemd_stats(const char *path, struct oci_cgroup_stats *out, crio_error_t *err) {
-  return oci_cgroup_manager_cgroupfs.stats(path, out, err);
-}
-
 /* SetUnitProperties makes no job: the reply is the whole answer. */
 static int systemd_update(const char *path, const struct oci_cgroup_resources *res,
                           crio_error_t *err) {
@@ -412,7 +407,6 @@ const struct oci_cgroup_manager oci_cgroup_manager_systemd = {
     .create = systemd_create,
     .enter = systemd_enter,
     .remove = systemd_remove,
-    .stats = systemd_stats,
     .update = systemd_update,
 };
 

@@ -199,17 +199,6 @@ struct oci_cgroup_resources {
   int64_t memory_limit_bytes;
 };
 
-/* What PodSandboxStats reports (CPU and memory of the whole pod). */
-struct oci_cgroup_stats {
-  int64_t timestamp_ns;              /* CLOCK_REALTIME when read */
-  uint64_t cpu_usage_ns;             /* v1 cpuacct.usage; v2 usage_usec*1000 */
-  uint64_t memory_usage_bytes;       /* v1 usage_in_bytes; v2 memory.current */
-  uint64_t memory_working_set_bytes; /* usage - inactive_file (>= 0) */
-  uint64_t memory_rss_bytes;         /* v1 total_rss; v2 anon */
-  uint64_t memory_page_faults;       /* v1 total_pgfault; v2 pgfault */
-  uint64_t memory_major_page_faults; /* v1 total_pgmajfault; v2 pgmajfault */
-};
-
 /* A cgroup manager backend ("cgroupfs" or "systemd", crio.conf's
  * cgroup_manager).  Paths are cgroup paths relative to the hierarchy roots,
  * starting with '/' (the same in every v1 hierarchy).
@@ -227,7 +216,9 @@ struct oci_cgroup_manager {
    * EINVAL for a malformed parent. */
   int (*pod_path)(const char *parent, const char *pod_id, char **path, crio_error_t *err);
   /* The cgroup path of `parent` itself (systemd: the expanded slice path,
-   * for stats).  malloc'd. */
+   * for the stats sampler and for resource updates).  malloc'd.  Usage is
+   * read by the sampler below, the same for both managers: systemd lays its
+   * units out in the cgroup filesystem like any cgroup. */
   int (*parent_path)(const char *parent, char **path, crio_error_t *err);
   /* Makes sure the parent and the pod's cgroup exist, applies resources
    * (may be NULL) and returns the pod's cgroup path (malloc'd).  cgroupfs
@@ -244,8 +235,6 @@ struct oci_cgroup_manager {
    * process exiting) is retried for a short while.  An absent cgroup is
    * success. */
   int (*remove)(const char *path, crio_error_t *err);
-  /* CPU and memory usage of any cgroup path (for a pod: parent_path). */
-  int (*stats)(const char *path, struct oci_cgroup_stats *out, crio_error_t *err);
   /* Applies `res` to an existing cgroup — a pod's parent_path or its own
    * cgroup — as absolute values; a field at 0 keeps what the cgroup has
    * (UpdatePodSandboxResources).  cgroupfs writes the controllers' files

@@ -192,8 +192,10 @@ static void test_update_and_stats(void) {
     snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu%s/cpu.shares", cg);
     CHECK_INT_EQ(read_ll(path), 512);
   }
-  struct oci_cgroup_stats stats;
-  OK(oci_cgroup_manager_cgroupfs.stats(cg, &stats, &err), &err);
+  struct oci_cgroup_sampler *sampler = oci_cgroup_sampler_new(NULL);
+  struct oci_cgroup_usage stats;
+  OK(oci_cgroup_sample(sampler, cg, 0, &stats, &err), &err);
+  oci_cgroup_sampler_free(sampler);
   CHECK(stats.memory_usage_bytes > 0);
   CHECK(stats.cpu_usage_ns > 0);
   free(cg);
