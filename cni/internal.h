@@ -22,22 +22,13 @@ const char *cni_json_string(const cJSON *obj, const char *key);
 int cni_find_plugin(const char *type, const char *const *plugin_dirs, char **path,
                     crio_error_t *err);
 
-/* One plugin run: what the child printed and how it ended. */
-struct cni_exec_output {
-  char *out; /* stdout, NUL-terminated (capped) */
-  size_t out_len;
-  char *errout;  /* stderr, NUL-terminated (capped) */
-  int exit_code; /* exit status, or 128+signal */
-};
-void cni_exec_output_release(struct cni_exec_output *o);
-
 /* Runs `path` with exactly `envp` as its environment, `input` on stdin,
  * and collects stdout and stderr; kills the plugin's process group after
- * `timeout_sec` (ETIMEDOUT).  Returns 0 whenever the plugin ran to its end,
+ * `timeout_sec` (ETIMEDOUT); crio_run underneath.  Returns 0 whenever the plugin ran to its end,
  * whatever its exit code; -1 when it could not be started, timed out, or
  * printed more than the cap. */
 int cni_exec(const char *path, char *const *envp, const char *input, size_t input_len,
-             unsigned timeout_sec, struct cni_exec_output *out, crio_error_t *err);
+             unsigned timeout_sec, struct crio_run_result *out, crio_error_t *err);
 
 /* Semantic version compare of "a.b.c" strings (missing parts are 0). */
 int cni_version_compare(const char *a, const char *b);

@@ -80,7 +80,7 @@ static char **build_env(const struct cni_invocation *inv) {
 
 /* The message of a failed plugin: its CNI error object when stdout has
  * one, else its stderr, else its exit status. */
-static int plugin_failure(const char *type, const char *command, const struct cni_exec_output *o,
+static int plugin_failure(const char *type, const char *command, const struct crio_run_result *o,
                           crio_error_t *err) {
   cleanup_cjson cJSON *e = cJSON_Parse(o->out);
   const cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
@@ -111,16 +111,16 @@ static int run_plugin(const struct cni_invocation *inv, const char *type, const 
   cleanup_strv char **env = build_env(inv);
   unsigned timeout =
       (inv->rt && inv->rt->timeout_sec) ? inv->rt->timeout_sec : CNI_DEFAULT_PLUGIN_TIMEOUT_SEC;
-  struct cni_exec_output o = {0};
+  struct crio_run_result o = {0};
   if (cni_exec(path, env, input, strlen(input), timeout, &o, err) < 0)
     return -1;
   if (o.exit_code != 0) {
     plugin_failure(type, inv->command, &o, err);
-    cni_exec_output_release(&o);
+    crio_run_result_release(&o);
     return -1;
   }
   *stdout_text = steal_pointer(&o.out);
-  cni_exec_output_release(&o);
+  crio_run_result_release(&o);
   return 0;
 }
 

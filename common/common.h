@@ -147,6 +147,81 @@ int crio_read_regular_file(const char *path, size_t max, char **out, size_t *len
 /* Start time of a process (field 22 of /proc/PID/stat, clock ticks since
  * boot): together with the pid it names a process unambiguously. */
 int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err);
+/* 1: (pid, start_time) is a live process (not a zombie); 0: gone, or the
+ * pid now names another process. */
+int crio_proc_alive(pid_t pid, uint64_t start_time, crio_error_t *err);
+
+/* ---- spawning helper processes (spawn.c) ------------------------------------ */
+/* The one way the daemon runs another program (an OCI runtime, conmon, a
+ * CNI plugin): posix_spawn without a shell or PATH lookup, an environment
+ * given whole, only the descriptors named here, in a process group of its
+ * own with default signal dispositions and an empty mask; reaped by pid,
+ * never with waitpid(-1) (other code relies on reaping only its own
+ * children). */
+
+/* PATH only, nothing of the daemon's environment. */
+extern const char *const crio_spawn_clean_env[];
+
+struct crio_spawn {
+  const char *const *argv;            /* argv[0] is the path; no PATH lookup, no shell */
+  const char *const *envp;            /* the child's whole environment; NULL: clean_env */
+  const char *cwd;                    /* NULL: the daemon's */
+  int stdin_fd, stdout_fd, stderr_fd; /* -1: /dev/null */
+  /* Descriptors the child gets as 3, 4, ... (conmon's sync and start
+   * pipes); every other one is closed in the child. */
+  const int *inherit;
+  size_t n_inherit;
+};
+/* Returns the pid and a pidfd (to poll for its exit, to signal it safely). */
+int crio_spawn(const struct crio_spawn *s, pid_t *pid, int *pidfd, crio_error_t *err);
+/* waitpid on exactly this child; *exit_code is the status, or 128+signal.
+ * An error if the status was taken by someone else (SIGCHLD ignored, a
+ * waitpid(-1) elsewhere): an unknown outcome must not pass for success. */
+int crio_reap(pid_t pid, int *exit_code, crio_error_t *err);
+
+/* Output read from a nonblocking pipe into a buffer that grows with what
+ * arrives, up to the cap, rather than being allocated at the cap up front.
+ * Beyond the cap, output is read and dropped (the writer never blocks). */
+struct crio_capture {
+  int fd;
+  char *buf;
+  size_t len, alloc, cap;
+  bool truncated;
+};
+void crio_capture_init(struct crio_capture *c, int fd, size_t cap);
+/* Reads what is there; false at EOF or on error. */
+bool crio_capture_read(struct crio_capture *c);
+/* Hands the NUL-terminated buffer over. */
+void crio_capture_finish(struct crio_capture *c, char **out, size_t *len, bool *truncated);
+
+/* Spawn, feed stdin from a pipe (a SIGPIPE our write raises is taken back),
+ * capture stdout and stderr up to their caps, wait for the child to exit or
+ * the deadline to pass.  After the exit, output still in the pipes is
+ * drained without waiting for EOF (a background process the command left
+ * may hold them open), unless wait_output_eof asks for the EOF too (CNI
+ * plugins, as Go's exec.Cmd waits for its copiers; the deadline still
+ * holds).  On timeout, on_timeout (if set) runs first, then the child's
+ * process group gets SIGKILL and is reaped; the result says timed_out and
+ * the call succeeds.  A failure to spawn, poll or reap is an error. */
+struct crio_run {
+  struct crio_spawn spawn; /* its stdio fds are ignored */
+  const void *input;
+  size_t input_len;
+  size_t out_cap, err_cap; /* 0: 4 MiB and 64 KiB */
+  int64_t timeout_ms;      /* 0: none */
+  bool wait_output_eof;
+  void (*on_timeout)(pid_t pid, void *arg);
+  void *timeout_arg;
+};
+struct crio_run_result {
+  int exit_code;
+  bool timed_out;
+  char *out, *errout; /* NUL-terminated */
+  size_t out_len, err_len;
+  bool out_truncated, err_truncated;
+};
+int crio_run(const struct crio_run *r, struct crio_run_result *res, crio_error_t *err);
+void crio_run_result_release(struct crio_run_result *res);
 
 /* ---- ids ------------------------------------------------------------------- */
 /* n bytes from the kernel's random source; aborts if it fails (it does

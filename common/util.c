@@ -177,6 +177,31 @@ int crio_proc_start_time(pid_t pid, uint64_t *start_time, crio_error_t *err) {
   return 0;
 }
 
+int crio_proc_alive(pid_t pid, uint64_t start_time, crio_error_t *err) {
+  cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+  cleanup_free char *stat = NULL;
+  crio_error_t e = NULL;
+  if (crio_read_file(path, &stat, NULL, &e) < 0) {
+    int status = crio_error_status(&e);
+    crio_error_release(&e);
+    if (status == ENOENT || status == ESRCH)
+      return 0;
+    return crio_error_errno(err, status, "read %s", path);
+  }
+  /* comm (field 2) may hold spaces and parentheses: start after the last
+   * ')'.  Field 3 is the state, field 22 the start time. */
+  char *p = strrchr(stat, ')');
+  if (p == NULL || p[1] != ' ' || p[2] == '\0')
+    return crio_error(err, EINVAL, "parse %s", path);
+  char state = p[2];
+  uint64_t seen = 0;
+  if (crio_proc_start_time(pid, &seen, &e) < 0) {
+    crio_error_release(&e);
+    return 0; /* exited between the two reads */
+  }
+  return seen == start_time && state != 'Z' && state != 'X';
+}
+
 void crio_random_bytes(void *buf, size_t len) {
   unsigned char *bytes = buf;
   size_t got = 0;

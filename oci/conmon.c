@@ -262,7 +262,7 @@ int oci_conmon_read_pidfile(const char *bundle, pid_t *pid, crio_error_t *err) {
 int oci_conmon_is_running(pid_t pid, uint64_t start_time, crio_error_t *err) {
   if (pid <= 1)
     return crio_error(err, EINVAL, "conmon pid %d", (int)pid);
-  return oci_proc_alive(pid, start_time, err);
+  return crio_proc_alive(pid, start_time, err);
 }
 
 int oci_conmon_kill(pid_t pid, uint64_t start_time, crio_error_t *err) {
@@ -273,7 +273,7 @@ int oci_conmon_kill(pid_t pid, uint64_t start_time, crio_error_t *err) {
   cleanup_close int pidfd = crio_pidfd_open(pid, 0);
   if (pidfd < 0)
     return errno == ESRCH ? 0 : crio_error_errno(err, errno, "pidfd_open conmon %d", (int)pid);
-  int alive = oci_proc_alive(pid, start_time, err);
+  int alive = crio_proc_alive(pid, start_time, err);
   if (alive <= 0)
     return alive;
   if (crio_pidfd_send_signal(pidfd, SIGKILL, 0) < 0 && errno != ESRCH)
@@ -311,7 +311,7 @@ static void abandon_parent(pid_t pid) {
   kill(pid, SIGKILL);
   int ignored;
   crio_error_t e = NULL;
-  if (oci_reap(pid, &ignored, &e) < 0)
+  if (crio_reap(pid, &ignored, &e) < 0)
     crio_error_warn(&e, "reap conmon");
 }
 
@@ -325,7 +325,7 @@ static int wait_parent(pid_t pid, int pidfd, int msg_fd, crio_error_t *err) {
     return crio_error(err, ETIMEDOUT, "conmon did not fork within %d ms", CONMON_PARENT_EXIT_MS);
   }
   int code = 0;
-  if (oci_reap(pid, &code, err) < 0)
+  if (crio_reap(pid, &code, err) < 0)
     return -1;
   if (code != 0) {
     cleanup_free char *msg = drain_messages(msg_fd);
@@ -352,7 +352,7 @@ int oci_conmon_create(const struct oci_conmon_config *cfg, struct oci_conmon_cre
   cleanup_close int msg_r = msg[0], msg_w = msg[1];
 
   cleanup_strv char **argv = conmon_argv(cfg);
-  /* The pipes become conmon's fds 3 and 4 (oci_spawn's inherit order). */
+  /* The pipes become conmon's fds 3 and 4 (crio_spawn's inherit order). */
   /* The handler's monitor_env (CRI-O's key) comes after ours, so it can
    * set PATH but never the pipes. */
   const char *const *extra = cfg->runtime->monitor_env;
@@ -365,24 +365,24 @@ int oci_conmon_create(const struct oci_conmon_config *cfg, struct oci_conmon_cre
   for (size_t i = 0; i < n_extra; i++)
     path_set |= strncmp(extra[i], "PATH=", 5) == 0;
   if (!path_set)
-    envp[k++] = oci_proc_clean_env[0];
+    envp[k++] = crio_spawn_clean_env[0];
   envp[k++] = "_OCI_SYNCPIPE=3";
   envp[k++] = "_OCI_STARTPIPE=4";
   for (size_t i = 0; i < n_extra; i++)
     if (strncmp(extra[i], "_OCI_", 5) != 0)
       envp[k++] = extra[i];
   int inherit[] = {sync_w, start_r};
-  struct oci_spawn s = {.argv = (const char *const *)argv,
-                        .envp = envp,
-                        .cwd = cfg->bundle, /* conmon writes "oom" to its cwd */
-                        .stdin_fd = -1,
-                        .stdout_fd = msg_w,
-                        .stderr_fd = msg_w,
-                        .inherit = inherit,
-                        .n_inherit = 2};
+  struct crio_spawn s = {.argv = (const char *const *)argv,
+                         .envp = envp,
+                         .cwd = cfg->bundle, /* conmon writes "oom" to its cwd */
+                         .stdin_fd = -1,
+                         .stdout_fd = msg_w,
+                         .stderr_fd = msg_w,
+                         .inherit = inherit,
+                         .n_inherit = 2};
   pid_t pid;
   int pidfd_raw;
-  if (oci_spawn(&s, &pid, &pidfd_raw, err) < 0)
+  if (crio_spawn(&s, &pid, &pidfd_raw, err) < 0)
     return crio_error_prefix(err, "conmon for %s", cfg->id);
   cleanup_close int pidfd = pidfd_raw;
   /* Our copies closed: EOF on sync_r then means conmon is gone. */

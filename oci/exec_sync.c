@@ -309,7 +309,7 @@ int oci_exec_helper_start(char *const *argv, const char *pid_file, int in, int o
   h->report_r = report[0];
   cleanup_close int report_w = report[1];
   struct helper_task t = {.argv = argv,
-                          .envp = (char *const *)oci_proc_clean_env,
+                          .envp = (char *const *)crio_spawn_clean_env,
                           .pid_file = pid_file,
                           .fds = {-1, -1, -1, -1}};
   int src[4] = {in, out_w, err_w, report_w};
@@ -337,7 +337,7 @@ int oci_exec_helper_start(char *const *argv, const char *pid_file, int in, int o
     crio_error_release(&e);
     kill(-pid, SIGKILL);
     int ignored;
-    oci_reap(pid, &ignored, &e);
+    crio_reap(pid, &ignored, &e);
     crio_error_release(&e);
     h->pid = -1;
     return crio_error_errno(err, EIO, "watch the exec helper");
@@ -349,7 +349,7 @@ int oci_exec_helper_finish(struct oci_exec_helper *h, const struct oci_runtime *
                            int *exit_code, crio_error_t *err) {
   int helper_code = 0;
   crio_error_t reap_err = NULL;
-  if (h->pid > 0 && oci_reap(h->pid, &helper_code, &reap_err) < 0)
+  if (h->pid > 0 && crio_reap(h->pid, &helper_code, &reap_err) < 0)
     crio_error_warn(&reap_err, "exec helper");
   h->pid = -1;
   struct helper_report report = {0, 0};
@@ -435,9 +435,9 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
   }
 
   size_t cap = output_cap ? output_cap : OCI_EXEC_OUTPUT_CAP;
-  struct oci_capture out, errc;
-  oci_capture_init(&out, out_r, cap);
-  oci_capture_init(&errc, err_r, cap);
+  struct crio_capture out, errc;
+  crio_capture_init(&out, out_r, cap);
+  crio_capture_init(&errc, err_r, cap);
   bool out_open = true, err_open = true, timed_out = false;
   int64_t deadline = timeout_ms > 0 ? crio_monotonic_ns() + timeout_ms * 1000000 : 0;
   for (;;) {
@@ -471,23 +471,23 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
     if (r <= 0)
       continue;
     if (i_out >= 0 && fds[i_out].revents)
-      out_open = oci_capture_read(&out);
+      out_open = crio_capture_read(&out);
     if (i_err >= 0 && fds[i_err].revents)
-      err_open = oci_capture_read(&errc);
+      err_open = crio_capture_read(&errc);
     if (fds[i_pid].revents)
       break; /* the helper exits right after the command */
   }
   /* What the command wrote before it exited is in the pipes now. */
   if (out_open)
-    oci_capture_read(&out);
+    crio_capture_read(&out);
   if (err_open)
-    oci_capture_read(&errc);
+    crio_capture_read(&errc);
   int exit_code = 0;
   crio_error_t finish_err = NULL;
   rc = oci_exec_helper_finish(&h, rt, id, &exit_code, &finish_err);
   oci_exec_remove_files(process_file, pid_file);
-  oci_capture_finish(&out, &result->out, &result->out_len, &result->out_truncated);
-  oci_capture_finish(&errc, &result->errout, &result->err_len, &result->err_truncated);
+  crio_capture_finish(&out, &result->out, &result->out_len, &result->out_truncated);
+  crio_capture_finish(&errc, &result->errout, &result->err_len, &result->err_truncated);
 
   if (timed_out) {
     crio_error_release(&finish_err);

@@ -1,9 +1,8 @@
 # oci/ runtime part: runtime handlers (runc, crun) behind oci_runtime_ops,
 # the stop helper, conmon (create, control FIFO), exit files and their
-# watch, ExecSync, a process's cgroup for stats.  runtime_proc.c is the one
-# place helper processes are spawned and reaped.
+# watch, ExecSync, a process's cgroup for stats.  Helper processes are
+# spawned and reaped by common/'s spawner (common/spawn.c).
 list(APPEND CRIO_OCI_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/runtime_proc.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_cli.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_runc.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_crun.c

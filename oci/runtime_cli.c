@@ -94,17 +94,17 @@ int oci_cli_run(const struct oci_runtime *rt, oci_cli_classify_fn classify, cons
   if (failure)
     *failure = OCI_CLI_FAILED;
   cleanup_strv char **argv = build_argv(rt, args);
-  struct oci_proc p = {
+  struct crio_run p = {
       .spawn = {.argv = (const char *const *)argv},
       .input = input,
       .input_len = input ? strlen(input) : 0,
       .timeout_ms = rt->timeout_ms ? rt->timeout_ms : OCI_RUNTIME_TIMEOUT_MS,
   };
-  struct oci_proc_result r;
-  if (oci_proc_run(&p, &r, err) < 0)
+  struct crio_run_result r;
+  if (crio_run(&p, &r, err) < 0)
     return crio_error_prefix(err, "%s %s", rt->ops->name, args[0]);
   if (r.timed_out) {
-    oci_proc_result_release(&r);
+    crio_run_result_release(&r);
     return crio_error(err, ETIMEDOUT, "%s %s%s%s: no answer within %lld ms; killed", rt->ops->name,
                       args[0], id ? " " : "", id ? id : "", (long long)p.timeout_ms);
   }
@@ -118,13 +118,13 @@ int oci_cli_run(const struct oci_runtime *rt, oci_cli_classify_fn classify, cons
                                               : EIO;
     cleanup_free char *msg = last_line(r.err_len ? r.errout : r.out);
     int code = r.exit_code;
-    oci_proc_result_release(&r);
+    crio_run_result_release(&r);
     return crio_error(err, status, "%s %s%s%s: exit status %d: %s", rt->ops->name, args[0],
                       id ? " " : "", id ? id : "", code, msg);
   }
   if (out)
     *out = steal_pointer(&r.out);
-  oci_proc_result_release(&r);
+  crio_run_result_release(&r);
   return 0;
 }
 

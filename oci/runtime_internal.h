@@ -5,75 +5,9 @@
 
 #include "oci/runtime.h"
 
-/* ---- spawning (runtime_proc.c) --------------------------------------------- */
-
-/* The environment of every helper: PATH only, nothing of the daemon's. */
-extern const char *const oci_proc_clean_env[];
-
-struct oci_spawn {
-  const char *const *argv;            /* argv[0] is the path; no PATH lookup, no shell */
-  const char *const *envp;            /* NULL: oci_proc_clean_env */
-  const char *cwd;                    /* NULL: the daemon's */
-  int stdin_fd, stdout_fd, stderr_fd; /* -1: /dev/null */
-  /* Descriptors the child gets as 3, 4, ... (conmon's sync and start
-   * pipes); every other one is closed in the child. */
-  const int *inherit;
-  size_t n_inherit;
-};
-
-/* posix_spawn in a process group of its own, with default signal
- * dispositions and an empty mask.  Returns the pid and a pidfd (to poll
- * for its exit, and to signal it safely). */
-int oci_spawn(const struct oci_spawn *s, pid_t *pid, int *pidfd, crio_error_t *err);
-
-/* waitpid on exactly this child; *exit_code is the status, or 128+signal.
- * EIO if the status was taken by someone else. */
-int oci_reap(pid_t pid, int *exit_code, crio_error_t *err);
-
-/* Spawn, feed stdin, capture stdout and stderr up to their caps (the rest
- * is read and discarded, so the child never blocks), wait until the child
- * has exited or the deadline passed.  After the exit, output still in the
- * pipes is drained without waiting for EOF: a background process the
- * command left may hold them open.  On timeout, on_timeout (if set) runs
- * first, then the child's process group gets SIGKILL; the result says
- * timed_out and the call succeeds. */
-struct oci_proc {
-  struct oci_spawn spawn; /* stdio fds are ignored */
-  const void *input;
-  size_t input_len;
-  size_t out_cap, err_cap; /* 0: 4 MiB and 64 KiB */
-  int64_t timeout_ms;      /* 0: none */
-  void (*on_timeout)(pid_t pid, void *arg);
-  void *timeout_arg;
-};
-struct oci_proc_result {
-  int exit_code;
-  bool timed_out;
-  char *out, *errout; /* NUL-terminated */
-  size_t out_len, err_len;
-  bool out_truncated, err_truncated;
-};
-int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error_t *err);
-void oci_proc_result_release(struct oci_proc_result *r);
-
-/* Output read from a nonblocking pipe into a buffer that grows with what
- * arrives, up to the cap (16 MiB for exec), rather than being allocated
- * at the cap up front.  Beyond the cap, output is read and dropped. */
-struct oci_capture {
-  int fd;
-  char *buf;
-  size_t len, alloc, cap;
-  bool truncated;
-};
-void oci_capture_init(struct oci_capture *c, int fd, size_t cap);
-/* Reads what is there; false at EOF or on error. */
-bool oci_capture_read(struct oci_capture *c);
-/* Hands the NUL-terminated buffer over. */
-void oci_capture_finish(struct oci_capture *c, char **out, size_t *len, bool *truncated);
-
-/* 1: (pid, start_time) is a live process (not a zombie); 0: gone or
- * another process. */
-int oci_proc_alive(pid_t pid, uint64_t start_time, crio_error_t *err);
+/* The runtime, conmon and exec are run through common/'s spawner
+ * (crio_spawn, crio_run: a clean environment, only the descriptors named,
+ * a process group of their own, output caps, a deadline). */
 
 /* ---- the shared runc/crun command line (runtime_cli.c) ---------------------- */
 

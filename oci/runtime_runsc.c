@@ -148,13 +148,13 @@ static int start_with_stdio(const struct oci_runtime *rt, const char *id, pid_t 
   ADD(id);
 #undef ADD
   cleanup_strv char **argv = b.v;
-  struct oci_spawn s = {.argv = (const char *const *)argv,
-                        .stdin_fd = fds[0],
-                        .stdout_fd = fds[1],
-                        .stderr_fd = fds[2]};
+  struct crio_spawn s = {.argv = (const char *const *)argv,
+                         .stdin_fd = fds[0],
+                         .stdout_fd = fds[1],
+                         .stderr_fd = fds[2]};
   pid_t pid = 0;
   int pidfd_raw = -1;
-  int rc = oci_spawn(&s, &pid, &pidfd_raw, err);
+  int rc = crio_spawn(&s, &pid, &pidfd_raw, err);
   for (int i = 0; i < 3; i++)
     close(fds[i]);
   if (rc < 0)
@@ -170,7 +170,7 @@ static int start_with_stdio(const struct oci_runtime *rt, const char *id, pid_t 
     kill(pid, SIGKILL);
   }
   int code = 0;
-  if (oci_reap(pid, &code, err) < 0)
+  if (crio_reap(pid, &code, err) < 0)
     return crio_error_prefix(err, "runsc start %s", id);
   if (r == 0)
     return crio_error(err, ETIMEDOUT, "runsc start %s: no answer within %u ms; killed", id,

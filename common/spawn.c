@@ -1,8 +1,11 @@
-/* Helper processes of the runtime part (runc, crun, conmon, exec): spawned
- * without a shell, a clean environment, only the descriptors they need, in
- * a process group of their own; output captured with caps; a deadline;
- * reaped by pid, never with waitpid(-1) (other code relies on reaping only
- * its own children). */
+/* The one spawner: every program the daemon runs (OCI runtimes, conmon,
+ * CNI plugins) starts here.  What a caller may not choose: no shell, no
+ * PATH lookup, no descriptor of the daemon's beyond those named, default
+ * signal dispositions and an empty mask whatever the calling thread's
+ * are, a process group of its own (so a timeout kills what the child
+ * started too).  fork() remains only where the child must run our own code
+ * before any exec (oci/exec_sync.c's subreaper helper, oci/ns_infra.c's
+ * namespace pinning). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -11,23 +14,24 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "oci/runtime_internal.h"
+#include "common/common.h"
+#include "common/syscalls.h"
 
-#define PROC_OUT_CAP_DEFAULT (4u << 20)
-#define PROC_ERR_CAP_DEFAULT (64u << 10)
+#define RUN_OUT_CAP_DEFAULT (4u << 20)
+#define RUN_ERR_CAP_DEFAULT (64u << 10)
 /* Descriptors handed to the child are first moved at or above this, so
- * that no dup2() onto 0..2+n_inherit clobbers a source not yet placed. */
-#define PROC_FD_FLOOR 16
+ * that no dup2() onto 0..2+n_inherit clobbers a source not yet placed (a
+ * caller whose own stdio is closed may hold a pipe as fd 0..2). */
+#define SPAWN_FD_FLOOR 16
 
-const char *const oci_proc_clean_env[] = {
+const char *const crio_spawn_clean_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 
-int oci_spawn(const struct oci_spawn *s, pid_t *pid_out, int *pidfd_out, crio_error_t *err) {
+int crio_spawn(const struct crio_spawn *s, pid_t *pid_out, int *pidfd_out, crio_error_t *err) {
   cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0)
     return crio_error_errno(err, errno, "open /dev/null");
@@ -36,7 +40,7 @@ int oci_spawn(const struct oci_spawn *s, pid_t *pid_out, int *pidfd_out, crio_er
   int *src = xcalloc(n, sizeof(int));
   for (size_t i = 0; i < n; i++) {
     int fd = i < 3 ? (std[i] >= 0 ? std[i] : devnull) : s->inherit[i - 3];
-    src[i] = fcntl(fd, F_DUPFD_CLOEXEC, PROC_FD_FLOOR);
+    src[i] = fcntl(fd, F_DUPFD_CLOEXEC, SPAWN_FD_FLOOR);
     if (src[i] < 0) {
       int saved = errno;
       for (size_t j = 0; j < i; j++)
@@ -52,7 +56,7 @@ int oci_spawn(const struct oci_spawn *s, pid_t *pid_out, int *pidfd_out, crio_er
   for (size_t i = 0; i < n; i++)
     posix_spawn_file_actions_adddup2(&fa, src[i], (int)i); /* dup2 clears CLOEXEC */
   /* Whatever the daemon holds without O_CLOEXEC (LMDB's fd before the
-   * store set it, a library's) stays out of the runtime and container. */
+   * store set it, a library's) stays out of the child. */
   posix_spawn_file_actions_addclosefrom_np(&fa, (int)n);
   if (s->cwd)
     posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
@@ -66,7 +70,7 @@ int oci_spawn(const struct oci_spawn *s, pid_t *pid_out, int *pidfd_out, crio_er
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid;
   int rc = posix_spawn(&pid, s->argv[0], &fa, &attr, (char *const *)s->argv,
-                       (char *const *)(s->envp ? s->envp : oci_proc_clean_env));
+                       (char *const *)(s->envp ? s->envp : crio_spawn_clean_env));
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   for (size_t i = 0; i < n; i++)
@@ -74,7 +78,7 @@ int oci_spawn(const struct oci_spawn *s, pid_t *pid_out, int *pidfd_out, crio_er
   free(src);
   if (rc != 0)
     return crio_error_errno(err, rc, "execute %s", s->argv[0]);
-  int pidfd = pidfd_open(pid, 0);
+  int pidfd = crio_pidfd_open(pid, 0);
   if (pidfd < 0) {
     int saved = errno;
     kill(-pid, SIGKILL);
@@ -86,13 +90,11 @@ int oci_spawn(const struct oci_spawn *s, pid_t *pid_out, int *pidfd_out, crio_er
   return 0;
 }
 
-int oci_reap(pid_t pid, int *exit_code, crio_error_t *err) {
+int crio_reap(pid_t pid, int *exit_code, crio_error_t *err) {
   int status = 0;
   pid_t rc;
   while ((rc = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
     ;
-  /* Reaped elsewhere (SIGCHLD ignored, a waitpid(-1) somewhere): the
-   * outcome is unknown and must not pass for success. */
   if (rc < 0)
     return crio_error_errno(err, errno, "wait for pid %d: exit status lost", (int)pid);
   if (WIFEXITED(status))
@@ -104,12 +106,12 @@ int oci_reap(pid_t pid, int *exit_code, crio_error_t *err) {
   return 0;
 }
 
-void oci_capture_init(struct oci_capture *c, int fd, size_t cap) {
-  *c = (struct oci_capture){.fd = fd, .alloc = 4096, .cap = cap};
+void crio_capture_init(struct crio_capture *c, int fd, size_t cap) {
+  *c = (struct crio_capture){.fd = fd, .alloc = cap < 4096 ? cap : 4096, .cap = cap};
   c->buf = xmalloc(c->alloc + 1);
 }
 
-bool oci_capture_read(struct oci_capture *c) {
+bool crio_capture_read(struct crio_capture *c) {
   char chunk[65536];
   for (;;) {
     ssize_t n = read(c->fd, chunk, sizeof(chunk));
@@ -134,14 +136,14 @@ bool oci_capture_read(struct oci_capture *c) {
   }
 }
 
-void oci_capture_finish(struct oci_capture *c, char **out, size_t *len, bool *truncated) {
+void crio_capture_finish(struct crio_capture *c, char **out, size_t *len, bool *truncated) {
   c->buf[c->len] = '\0';
   *out = xrealloc(steal_pointer(&c->buf), c->len + 1);
   *len = c->len;
   *truncated = c->truncated;
 }
 
-void oci_proc_result_release(struct oci_proc_result *r) {
+void crio_run_result_release(struct crio_run_result *r) {
   free(r->out);
   free(r->errout);
   memset(r, 0, sizeof(*r));
@@ -179,14 +181,14 @@ static void sigpipe_restore(struct sigpipe_guard *g) {
   g->raised = false;
 }
 
-static int make_pipe(int fds[2], crio_error_t *err) {
+static int make_pipe(int fds[2], const char *what, crio_error_t *err) {
   if (pipe2(fds, O_CLOEXEC) < 0)
-    return crio_error_errno(err, errno, "pipe");
+    return crio_error_errno(err, errno, "pipe for %s", what);
   fcntl(fds[0], F_SETFL, O_NONBLOCK);
   return 0;
 }
 
-int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error_t *err) {
+int crio_run(const struct crio_run *p, struct crio_run_result *r, crio_error_t *err) {
   memset(r, 0, sizeof(*r));
   const char *what = p->spawn.argv[0];
   /* stdin is a pipe, not a socket: crun reads "-" by opening /dev/stdin,
@@ -195,20 +197,20 @@ int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error
   if (pipe2(in_pipe, O_CLOEXEC) < 0)
     return crio_error_errno(err, errno, "pipe for %s", what);
   cleanup_close int in_ours = in_pipe[1], in_theirs = in_pipe[0];
-  if (make_pipe(out_pipe, err) < 0)
+  if (make_pipe(out_pipe, what, err) < 0)
     return -1;
   cleanup_close int out_ours = out_pipe[0], out_theirs = out_pipe[1];
-  if (make_pipe(err_pipe, err) < 0)
+  if (make_pipe(err_pipe, what, err) < 0)
     return -1;
   cleanup_close int err_ours = err_pipe[0], err_theirs = err_pipe[1];
 
-  struct oci_spawn s = p->spawn;
+  struct crio_spawn s = p->spawn;
   s.stdin_fd = in_theirs;
   s.stdout_fd = out_theirs;
   s.stderr_fd = err_theirs;
   pid_t pid;
   int pidfd_raw;
-  if (oci_spawn(&s, &pid, &pidfd_raw, err) < 0)
+  if (crio_spawn(&s, &pid, &pidfd_raw, err) < 0)
     return -1;
   cleanup_close int pidfd = pidfd_raw;
   close(steal_fd(&in_theirs));
@@ -216,24 +218,25 @@ int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error
   close(steal_fd(&err_theirs));
   fcntl(in_ours, F_SETFL, O_NONBLOCK);
 
-  struct oci_capture out, errc;
-  oci_capture_init(&out, out_ours, p->out_cap ? p->out_cap : PROC_OUT_CAP_DEFAULT);
-  oci_capture_init(&errc, err_ours, p->err_cap ? p->err_cap : PROC_ERR_CAP_DEFAULT);
+  struct crio_capture out, errc;
+  crio_capture_init(&out, out_ours, p->out_cap ? p->out_cap : RUN_OUT_CAP_DEFAULT);
+  crio_capture_init(&errc, err_ours, p->err_cap ? p->err_cap : RUN_ERR_CAP_DEFAULT);
   size_t written = 0;
   if (p->input_len == 0)
     close(steal_fd(&in_ours));
   struct sigpipe_guard guard;
   sigpipe_block(&guard);
   int64_t deadline = p->timeout_ms > 0 ? crio_monotonic_ns() + p->timeout_ms * 1000000 : 0;
-  bool out_open = true, err_open = true;
+  bool out_open = true, err_open = true, exited = false;
 
-  for (;;) {
+  while (!exited || (p->wait_output_eof && (out_open || err_open))) {
     int timeout = -1;
     if (deadline) {
       int64_t left_ms = (deadline - crio_monotonic_ns()) / 1000000;
       if (left_ms <= 0) {
-        if (p->on_timeout)
+        if (p->on_timeout && !exited)
           p->on_timeout(pid, p->timeout_arg);
+        /* Also after the exit: what holds the output open is in its group. */
         kill(-pid, SIGKILL);
         r->timed_out = true;
         break;
@@ -241,15 +244,15 @@ int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error
       timeout = left_ms > 1000 ? 1000 : (int)left_ms;
     }
     struct pollfd fds[4];
-    int n = 0, i_in = -1, i_out = -1, i_err = -1;
+    int n = 0, i_in = -1, i_out = -1, i_err = -1, i_pid = -1;
     if (written < p->input_len)
       fds[i_in = n++] = (struct pollfd){in_ours, POLLOUT, 0};
     if (out_open)
       fds[i_out = n++] = (struct pollfd){out.fd, POLLIN, 0};
     if (err_open)
       fds[i_err = n++] = (struct pollfd){errc.fd, POLLIN, 0};
-    int i_pid = n;
-    fds[n++] = (struct pollfd){pidfd, POLLIN, 0};
+    if (!exited)
+      fds[i_pid = n++] = (struct pollfd){pidfd, POLLIN, 0};
     int rc = poll(fds, (nfds_t)n, timeout);
     if (rc < 0 && errno != EINTR) {
       int saved = errno;
@@ -257,7 +260,7 @@ int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error
       kill(-pid, SIGKILL);
       int ignored;
       crio_error_t e = NULL;
-      oci_reap(pid, &ignored, &e);
+      crio_reap(pid, &ignored, &e);
       crio_error_release(&e);
       free(out.buf);
       free(errc.buf);
@@ -278,50 +281,25 @@ int oci_proc_run(const struct oci_proc *p, struct oci_proc_result *r, crio_error
       }
     }
     if (i_out >= 0 && fds[i_out].revents)
-      out_open = oci_capture_read(&out);
+      out_open = crio_capture_read(&out);
     if (i_err >= 0 && fds[i_err].revents)
-      err_open = oci_capture_read(&errc);
-    if (fds[i_pid].revents)
-      break;
+      err_open = crio_capture_read(&errc);
+    if (i_pid >= 0 && fds[i_pid].revents)
+      exited = true;
   }
   sigpipe_restore(&guard);
   /* The child has exited (or was killed): take what it left in the pipes,
    * without waiting for an EOF a leftover background process may hold. */
   if (out_open)
-    oci_capture_read(&out);
+    crio_capture_read(&out);
   if (err_open)
-    oci_capture_read(&errc);
-  int rc = oci_reap(pid, &r->exit_code, err);
-  oci_capture_finish(&out, &r->out, &r->out_len, &r->out_truncated);
-  oci_capture_finish(&errc, &r->errout, &r->err_len, &r->err_truncated);
+    crio_capture_read(&errc);
+  int rc = crio_reap(pid, &r->exit_code, err);
+  crio_capture_finish(&out, &r->out, &r->out_len, &r->out_truncated);
+  crio_capture_finish(&errc, &r->errout, &r->err_len, &r->err_truncated);
   if (rc < 0) {
-    oci_proc_result_release(r);
+    crio_run_result_release(r);
     return crio_error_prefix(err, "%s", what);
   }
   return 0;
-}
-
-int oci_proc_alive(pid_t pid, uint64_t start_time, crio_error_t *err) {
-  cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
-  cleanup_free char *stat = NULL;
-  crio_error_t e = NULL;
-  if (crio_read_file(path, &stat, NULL, &e) < 0) {
-    int status = crio_error_status(&e);
-    crio_error_release(&e);
-    if (status == ENOENT || status == ESRCH)
-      return 0;
-    return crio_error_errno(err, status, "read %s", path);
-  }
-  /* comm (field 2) may hold spaces and parentheses: start after the last
-   * ')'.  Field 3 is the state, field 22 the start time. */
-  char *p = strrchr(stat, ')');
-  if (p == NULL || p[1] != ' ' || p[2] == '\0')
-    return crio_error(err, EINVAL, "parse %s", path);
-  char state = p[2];
-  uint64_t seen = 0;
-  if (crio_proc_start_time(pid, &seen, &e) < 0) {
-    crio_error_release(&e);
-    return 0; /* exited between the two reads */
-  }
-  return seen == start_time && state != 'Z' && state != 'X';
 }

@@ -1,0 +1,7 @@
+# common/ unit tests: the spawner every runtime, conmon and CNI plugin
+# call goes through (test_common_spawn: exit status, output caps, the
+# deadline's kill of the process group, the exact environment, no fd
+# leaks, default signal state; no root needed).
+crio_unit_test(test_common_spawn
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common_spawn.c
+  LIBS crio_common Threads::Threads)
