@@ -4,6 +4,7 @@
 #define CRIO_CRI_CALL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <grpc/grpc.h>
@@ -92,5 +93,51 @@ ProtobufCMessage *cri_request_decode(const ProtobufCMessageDescriptor *input, co
                                      size_t len);
 void cri_dispatch_release(struct cri_dispatch *dispatch);
 const struct cri_method *cri_dispatch_find(const struct cri_dispatch *dispatch, const char *path);
+
+/* ---- the server (server.c), as far as a call's lifetime touches it -------- */
+struct cri_workers;
+
+struct cri_op_counter {
+  atomic_uint_fast64_t total, errors, latency_ns, last_ns;
+};
+
+/* The server's state; server.c runs it, call.c counts the calls in flight
+ * (active_calls, under lock), reads shutting_down and fills the operation
+ * counters. */
+struct cri_server {
+  const struct cri_context *context;
+  grpc_server *server;
+  grpc_completion_queue *cq;
+  pthread_t cq_thread;
+  bool cq_thread_started;
+  struct cri_workers *workers;
+  struct cri_dispatch dispatch;
+  char *socket_path;
+  bool keep_socket_file;
+  int lock_fd;
+  int64_t grace_ms;
+
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  unsigned active_calls;
+  bool shutting_down;
+  bool shutdown_notified;
+  struct cri_tag shutdown_tag;
+  atomic_uint_fast64_t calls_served;
+  atomic_uint streams;        /* server streams being handled, <= server.c's MAX_STREAMS */
+  struct cri_op_counter *ops; /* indexed like dispatch.methods */
+};
+
+/* ---- a call's lifetime and what handlers do on it (call.c) ----------------- */
+struct cri_call *cri_call_new(struct cri_server *s);
+/* A reference per outstanding batch and per running handler; the last
+ * unref destroys the call (and counts it out of the server's). */
+void cri_call_ref(struct cri_call *c);
+void cri_call_unref(struct cri_call *c);
+/* For a call that never got a batch started (request_call failed). */
+void cri_call_destroy(struct cri_call *c);
+/* Ends the call: optional response message, then the status.  One batch. */
+void cri_call_send_final(struct cri_call *c, const ProtobufCMessage *response,
+                         grpc_status_code code, const char *message);
 
 #endif

@@ -45,89 +45,6 @@ enum {
   MAX_CONCURRENT_STREAMS_PER_CONNECTION = 1024,
 };
 
-struct cri_server {
-  const struct cri_context *context;
-  grpc_server *server;
-  grpc_completion_queue *cq;
-  pthread_t cq_thread;
-  bool cq_thread_started;
-  struct cri_workers *workers;
-  struct cri_dispatch dispatch;
-  char *socket_path;
-  bool keep_socket_file;
-  int lock_fd;
-  int64_t grace_ms;
-
-  pthread_mutex_t lock;
-  pthread_cond_t changed;
-  unsigned active_calls;
-  bool shutting_down;
-  bool shutdown_notified;
-  struct cri_tag shutdown_tag;
-  atomic_uint_fast64_t calls_served;
-  atomic_uint streams;    /* server streams being handled, <= MAX_STREAMS */
-  struct op_counter *ops; /* indexed like dispatch.methods */
-};
-
-struct op_counter {
-  atomic_uint_fast64_t total, errors, latency_ns, last_ns;
-};
-
-/* ---- call lifetime ------------------------------------------------------- */
-
-static void call_destroy(struct cri_call *c) {
-  struct cri_server *s = c->server;
-  if (c->call)
-    grpc_call_unref(c->call);
-  grpc_call_details_destroy(&c->details);
-  grpc_metadata_array_destroy(&c->request_metadata);
-  if (c->request_payload)
-    grpc_byte_buffer_destroy(c->request_payload);
-  if (c->response_payload)
-    grpc_byte_buffer_destroy(c->response_payload);
-  if (c->status_details_set)
-    grpc_slice_unref(c->status_details);
-  cri_arena_release(&c->arena);
-  free(c->method);
-  pthread_mutex_destroy(&c->lock);
-  pthread_cond_destroy(&c->changed);
-  free(c);
-
-  pthread_mutex_lock(&s->lock);
-  s->active_calls--;
-  pthread_cond_broadcast(&s->changed);
-  pthread_mutex_unlock(&s->lock);
-}
-
-static void call_ref(struct cri_call *c) {
-  pthread_mutex_lock(&c->lock);
-  c->refs++;
-  pthread_mutex_unlock(&c->lock);
-}
-
-static void call_unref(struct cri_call *c) {
-  pthread_mutex_lock(&c->lock);
-  bool last = --c->refs == 0;
-  pthread_mutex_unlock(&c->lock);
-  if (last)
-    call_destroy(c);
-}
-
-static struct cri_call *call_new(struct cri_server *s) {
-  struct cri_call *c = xzalloc(sizeof(*c));
-  c->server = s;
-  grpc_call_details_init(&c->details);
-  grpc_metadata_array_init(&c->request_metadata);
-  pthread_mutex_init(&c->lock, NULL);
-  pthread_cond_init(&c->changed, NULL);
-  c->new_tag = (struct cri_tag){CRI_TAG_NEW_CALL, c};
-  c->recv_tag = (struct cri_tag){CRI_TAG_RECV, c};
-  c->close_tag = (struct cri_tag){CRI_TAG_CLOSE, c};
-  c->send_tag = (struct cri_tag){CRI_TAG_SEND, c};
-  c->write_tag = (struct cri_tag){CRI_TAG_WRITE, c};
-  return c;
-}
-
 static void arm_request(struct cri_server *s) {
   pthread_mutex_lock(&s->lock);
   bool stop = s->shutting_down;
@@ -136,131 +53,13 @@ static void arm_request(struct cri_server *s) {
   pthread_mutex_unlock(&s->lock);
   if (stop)
     return;
-  struct cri_call *c = call_new(s);
+  struct cri_call *c = cri_call_new(s);
   grpc_call_error rc = grpc_server_request_call(s->server, &c->call, &c->details,
                                                 &c->request_metadata, s->cq, s->cq, &c->new_tag);
   if (rc != GRPC_CALL_OK) {
     log_error("grpc_server_request_call: %s", grpc_call_error_to_string(rc));
-    call_destroy(c);
+    cri_call_destroy(c);
   }
-}
-
-/* ---- sending ------------------------------------------------------------- */
-
-static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg) {
-  size_t len = protobuf_c_message_get_packed_size(msg);
-  uint8_t *buf = xmalloc(len ? len : 1);
-  protobuf_c_message_pack(msg, buf);
-  grpc_slice slice = grpc_slice_new(buf, len, free);
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-  grpc_slice_unref(slice);
-  return bb;
-}
-
-/* Relaxed atomics: each counter is read alone by a scrape. */
-static void count_operation(struct cri_call *c, grpc_status_code code) {
-  struct cri_server *s = c->server;
-  if (c->dispatch == NULL || s->ops == NULL)
-    return;
-  struct op_counter *op = &s->ops[c->dispatch - s->dispatch.methods];
-  uint64_t ns = (uint64_t)(crio_monotonic_ns() - c->started_ns);
-  atomic_fetch_add_explicit(&op->total, 1, memory_order_relaxed);
-  if (code != GRPC_STATUS_OK)
-    atomic_fetch_add_explicit(&op->errors, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&op->latency_ns, ns, memory_order_relaxed);
-  atomic_store_explicit(&op->last_ns, ns, memory_order_relaxed);
-}
-
-/* Ends the call: optional response message, then the status.  One batch. */
-static void send_final(struct cri_call *c, const ProtobufCMessage *response, grpc_status_code code,
-                       const char *message) {
-  grpc_op ops[3];
-  size_t n = 0;
-  memset(ops, 0, sizeof(ops));
-  pthread_mutex_lock(&c->lock);
-  bool need_initial = !c->initial_metadata_sent;
-  c->initial_metadata_sent = true;
-  pthread_mutex_unlock(&c->lock);
-  if (need_initial) {
-    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-    n++;
-  }
-  if (response != NULL && code == GRPC_STATUS_OK) {
-    c->response_payload = pack_message(response);
-    ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n].data.send_message.send_message = c->response_payload;
-    n++;
-  }
-  c->status_details = grpc_slice_from_copied_string(message ? message : "");
-  c->status_details_set = true;
-  count_operation(c, code);
-  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-  ops[n].data.send_status_from_server.status = code;
-  ops[n].data.send_status_from_server.status_details =
-      code == GRPC_STATUS_OK ? NULL : &c->status_details;
-  n++;
-  call_ref(c);
-  grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, &c->send_tag, NULL);
-  if (rc != GRPC_CALL_OK) {
-    log_warning("%s: send status: %s", c->method, grpc_call_error_to_string(rc));
-    call_unref(c);
-  }
-}
-
-int cri_stream_send(struct cri_request *req, const ProtobufCMessage *msg, crio_error_t *err) {
-  struct cri_call *c = req->call;
-  pthread_mutex_lock(&c->lock);
-  bool closed = c->closed;
-  bool need_initial = !c->initial_metadata_sent;
-  c->initial_metadata_sent = true;
-  pthread_mutex_unlock(&c->lock);
-  if (closed)
-    return crio_error(err, ECANCELED, "%s: client went away", c->method);
-
-  grpc_op ops[2];
-  size_t n = 0;
-  memset(ops, 0, sizeof(ops));
-  if (need_initial)
-    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-  grpc_byte_buffer *bb = pack_message(msg);
-  ops[n].op = GRPC_OP_SEND_MESSAGE;
-  ops[n].data.send_message.send_message = bb;
-  n++;
-
-  pthread_mutex_lock(&c->lock);
-  c->write_pending = true;
-  c->refs++;
-  pthread_mutex_unlock(&c->lock);
-  grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, &c->write_tag, NULL);
-  if (rc != GRPC_CALL_OK) {
-    grpc_byte_buffer_destroy(bb);
-    call_unref(c);
-    return crio_error(err, EIO, "%s: start write: %s", c->method, grpc_call_error_to_string(rc));
-  }
-  pthread_mutex_lock(&c->lock);
-  while (c->write_pending)
-    pthread_cond_wait(&c->changed, &c->lock);
-  bool ok = c->write_ok;
-  pthread_mutex_unlock(&c->lock);
-  grpc_byte_buffer_destroy(bb);
-  if (!ok)
-    return crio_error(err, ECANCELED, "%s: client went away", c->method);
-  return 0;
-}
-
-/* Also true once the daemon is shutting down: a long stream (events)
- * would otherwise hold SIGTERM for the whole grace period, though its
- * client can simply reconnect to the next daemon. */
-bool cri_request_cancelled(const struct cri_request *req) {
-  struct cri_call *c = req->call;
-  pthread_mutex_lock(&c->lock);
-  bool closed = c->closed;
-  pthread_mutex_unlock(&c->lock);
-  struct cri_server *s = c->server;
-  pthread_mutex_lock(&s->lock);
-  bool stopping = s->shutting_down;
-  pthread_mutex_unlock(&s->lock);
-  return closed || stopping;
 }
 
 /* ---- handling (on a handler thread) -------------------------------------- */
@@ -297,8 +96,8 @@ static void handle_call(void *arg) {
   if (request == NULL) {
     cleanup_free char *msg =
         xasprintf("%s: request does not decode as %s", c->method, c->dispatch->input->name);
-    send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, msg);
-    call_unref(c);
+    cri_call_send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, msg);
+    cri_call_unref(c);
     return;
   }
   struct cri_request req = {
@@ -329,12 +128,12 @@ static void handle_call(void *arg) {
       log_warning("%s: %s", c->method, msg);
     else
       log_debug("%s: %s", c->method, msg);
-    send_final(c, NULL, code, msg);
+    cri_call_send_final(c, NULL, code, msg);
   } else {
-    send_final(c, response, GRPC_STATUS_OK, NULL);
+    cri_call_send_final(c, response, GRPC_STATUS_OK, NULL);
   }
   atomic_fetch_add(&c->server->calls_served, 1);
-  call_unref(c);
+  cri_call_unref(c);
 }
 
 /* ---- completion-queue thread --------------------------------------------- */
@@ -342,7 +141,7 @@ static void handle_call(void *arg) {
 static void on_new_call(struct cri_call *c, bool ok) {
   struct cri_server *s = c->server;
   if (!ok) { /* the server is shutting down: the armed slot is returned */
-    call_destroy(c);
+    cri_call_destroy(c);
     return;
   }
   arm_request(s);
@@ -357,14 +156,14 @@ static void on_new_call(struct cri_call *c, bool ok) {
   close_op.data.recv_close_on_server.cancelled = &c->close_cancelled;
   c->refs = 1;
   if (grpc_call_start_batch(c->call, &close_op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
-    call_destroy(c);
+    cri_call_destroy(c);
     return;
   }
   grpc_op recv_op = {.op = GRPC_OP_RECV_MESSAGE};
   recv_op.data.recv_message.recv_message = &c->request_payload;
-  call_ref(c);
+  cri_call_ref(c);
   if (grpc_call_start_batch(c->call, &recv_op, 1, &c->recv_tag, NULL) != GRPC_CALL_OK) {
-    call_unref(c);
+    cri_call_unref(c);
     grpc_call_cancel(c->call, NULL);
   }
 }
@@ -373,21 +172,21 @@ static void on_recv(struct cri_call *c, bool ok) {
   if (!ok || c->request_payload == NULL) {
     /* No message: the client half-closed early or the call broke. */
     if (ok)
-      send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
-    call_unref(c);
+      cri_call_send_final(c, NULL, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
+    cri_call_unref(c);
     return;
   }
   if (c->dispatch == NULL) {
     cleanup_free char *msg = xasprintf("unknown method %s", c->method);
-    send_final(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg);
-    call_unref(c);
+    cri_call_send_final(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg);
+    cri_call_unref(c);
     return;
   }
   if (c->dispatch->handler == NULL) {
     cleanup_free char *msg = xasprintf("%s is not implemented yet by this runtime", c->method);
-    send_final(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg);
+    cri_call_send_final(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg);
     atomic_fetch_add(&c->server->calls_served, 1);
-    call_unref(c);
+    cri_call_unref(c);
     return;
   }
   /* The reference taken for RECV passes to the handler. */
@@ -399,7 +198,7 @@ static void on_close(struct cri_call *c, bool ok) {
   c->closed = true;
   pthread_cond_broadcast(&c->changed);
   pthread_mutex_unlock(&c->lock);
-  call_unref(c);
+  cri_call_unref(c);
 }
 
 static void on_write(struct cri_call *c, bool ok) {
@@ -408,7 +207,7 @@ static void on_write(struct cri_call *c, bool ok) {
   c->write_ok = ok;
   pthread_cond_broadcast(&c->changed);
   pthread_mutex_unlock(&c->lock);
-  call_unref(c);
+  cri_call_unref(c);
 }
 
 static void *cq_thread_main(void *arg) {
@@ -432,7 +231,7 @@ static void *cq_thread_main(void *arg) {
       on_close(tag->call, ok);
       break;
     case CRI_TAG_SEND:
-      call_unref(tag->call);
+      cri_call_unref(tag->call);
       break;
     case CRI_TAG_WRITE:
       on_write(tag->call, ok);

@@ -119,7 +119,7 @@ static char **conmon_argv(const struct oci_conmon_config *cfg) {
       shim ? xasprintf("--crio-runtime=%s", oci_runtime_path(rt)) : NULL;
   if (shim)
     strv_add2(&b, "--runtime-arg", shim_runtime);
-  cleanup_strv char **global = rt->ops->global_args(rt);
+  cleanup_strv char **global = oci_runtime_global_args(rt);
   for (char **g = global; *g; g++)
     strv_add2(&b, "--runtime-arg", *g);
   /* conmon adds --systemd-cgroup to the runtime's create itself. */

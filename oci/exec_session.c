@@ -134,7 +134,7 @@ static int start_tty(struct oci_exec_session *s, const char *work_dir, crio_erro
     return -1;
   cleanup_free char *path = xasprintf("/proc/%d/fd/%d/%s", (int)getpid(), dir_fd, name);
   cleanup_strv char **argv =
-      s->rt->ops->exec_argv(s->rt, s->id, s->process_file, s->pid_file, path);
+      oci_runtime_exec_argv(s->rt, s->id, s->process_file, s->pid_file, path);
   cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) {
     unlinkat(dir_fd, name, 0);
@@ -167,7 +167,7 @@ static int start_pipes(struct oci_exec_session *s, const struct oci_exec_session
   if (o->stderr && make_pipe(&s->stderr_r, &errw, 0, err) < 0)
     return -1;
   cleanup_strv char **argv =
-      s->rt->ops->exec_argv(s->rt, s->id, s->process_file, s->pid_file, NULL);
+      oci_runtime_exec_argv(s->rt, s->id, s->process_file, s->pid_file, NULL);
   return oci_exec_helper_start(argv, s->pid_file, in >= 0 ? in : devnull, out >= 0 ? out : devnull,
                                errw >= 0 ? errw : devnull, &s->h, err);
 }

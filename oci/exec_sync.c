@@ -421,7 +421,7 @@ int oci_exec_sync(const struct oci_runtime *rt, const char *id, const char *proc
   cleanup_free char *pid_file = NULL;
   if (oci_exec_write_process_file(work_dir, process_json, &process_file, &pid_file, err) < 0)
     return crio_error_prefix(err, "exec in container %s", id);
-  cleanup_strv char **argv = rt->ops->exec_argv(rt, id, process_file, pid_file, NULL);
+  cleanup_strv char **argv = oci_runtime_exec_argv(rt, id, process_file, pid_file, NULL);
   struct exec_run run = {.out_r = -1, .err_r = -1};
   struct oci_exec_helper h = {.pid = -1, .pidfd = -1, .report_r = -1};
   int rc = start_helper(argv, pid_file, &run, &h, err);

@@ -3,6 +3,7 @@
 # watch, ExecSync, a process's cgroup for stats.  Helper processes are
 # spawned and reaped by common/'s spawner (common/spawn.c).
 list(APPEND CRIO_OCI_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/runtime_registry.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_cli.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_runc.c
   ${CMAKE_CURRENT_LIST_DIR}/runtime_crun.c

@@ -1,10 +1,11 @@
 /* oci/ runtime part: running containers through an OCI runtime (runc,
  * crun) watched by conmon.  A sub-interface of oci/ (oci/oci.h includes it):
  *
- *   runtime handlers — the runtime's command line behind a small table of
- *                      function pointers (state, start, kill, delete,
- *                      update, pause/resume, version, features), and the
- *                      stop helper (signal, wait, SIGKILL)
+ *   runtime handlers — the runtime's command line (state, start, kill,
+ *                      delete, update, pause/resume, version, features),
+ *                      shared by runc, crun and runsc, with a table of each
+ *                      one's differences; the stop helper (signal, wait,
+ *                      SIGKILL)
  *   conmon           — one monitor per container, spawned with its
  *                      documented flags and sync-pipe protocol; its control
  *                      FIFO (log reopen, window resize)
@@ -56,11 +57,12 @@ struct oci_runtime_stats {
   uint64_t pids;
 };
 
-/* One runtime's command line.  runc and crun share most of it (the
- * shared code lives in runtime_cli.c); the table holds what differs: how
- * each says "no such container" and "not running", which subcommands
- * exist, which hosts it refuses.  Every operation runs the binary once
- * with the handler's deadline.
+/* One runtime's command line.  runc, crun and runsc share it (the code
+ * lives in runtime_cli.c); a runtime's table below holds only what differs:
+ * how each says "no such container" and "not running", which subcommands
+ * it lacks, which hosts it refuses, and the few operations one runtime
+ * does its own way (runsc's start and kill).  Every operation runs the
+ * binary once with the handler's deadline.
  *
  * Idempotence, for reconciler steps that may run again:
  *   state   ENOENT when the runtime does not know the container
@@ -78,42 +80,33 @@ enum oci_cli_failure {
   OCI_CLI_NO_SUBCOMMAND, /* the runtime lacks the subcommand */
 };
 
-/* A runtime as data: runc and crun run the same command-line operations
- * (runtime_cli.c, which every pointer below but check_host and classify
- * names); they differ in their names and paths, in the hosts they refuse
- * and in how their error messages read. */
+/* Subcommands a runtime does not have (ENOSYS without running it). */
+enum {
+  OCI_LACKS_FEATURES = 1 << 0, /* runsc (crun 1.8 too, found from its answer) */
+  OCI_LACKS_UPDATE = 1 << 1,   /* runsc */
+};
+
+/* A runtime as data: the table of its differences from the shared
+ * command line. */
 struct oci_runtime_ops {
-  const char *name;         /* "runc", "crun": a handler's runtime_type */
+  const char *name;         /* "runc", "crun", "runsc": a handler's runtime_type */
   const char *default_path; /* Debian's binary */
   const char *default_root; /* the runtime's own default --root */
+  /* What a failed command's stderr means (the runtime's wording). */
+  enum oci_cli_failure (*classify)(const struct oci_runtime *rt, const char *id,
+                                   const char *errout);
+  unsigned lacks; /* OCI_LACKS_* */
   /* 0 if the runtime can run containers on this host; ENOTSUP with the
    * reason otherwise (crun 1.8 refuses a hybrid cgroup layout whose v2
-   * hierarchy has controllers: this machine's). */
+   * hierarchy has controllers: this machine's).  NULL: every host. */
   int (*check_host)(const struct oci_runtime *rt, crio_error_t *err);
-  /* "1.1.5+ds1" (malloc'd) from `<runtime> --version`. */
-  int (*version)(const struct oci_runtime *rt, char **version, crio_error_t *err);
-  /* `<runtime> features` JSON (malloc'd); ENOSYS if the runtime has no
-   * such subcommand (crun 1.8). */
-  int (*features)(const struct oci_runtime *rt, char **json, crio_error_t *err);
-  int (*state)(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *out,
-               crio_error_t *err);
+  /* Operations done otherwise than by the shared command line; NULL: the
+   * shared one (oci_runtime_start, oci_runtime_kill). */
   int (*start)(const struct oci_runtime *rt, const char *id, crio_error_t *err);
-  /* `all`: every process of the container's cgroup (kill --all), for a
-   * container whose init is not its PID namespace's init. */
   int (*kill)(const struct oci_runtime *rt, const char *id, int signal, bool all,
               crio_error_t *err);
-  int (*delete)(const struct oci_runtime *rt, const char *id, crio_error_t *err);
-  int (*update)(const struct oci_runtime *rt, const char *id, const char *resources_json,
-                crio_error_t *err);
-  int (*pause)(const struct oci_runtime *rt, const char *id, crio_error_t *err);
-  int (*resume)(const struct oci_runtime *rt, const char *id, crio_error_t *err);
-  /* The argv (malloc'd, NULL-terminated; free with cleanup_strv) that
-   * starts `process_file` (an OCI "process" object) in container `id`
-   * detached, with the runtime's own stdio, writes its host pid to
-   * pid_file and exits once it runs.  Used by oci_exec_sync and
-   * oci_exec_session_start, whose subreaper helper then reaps the command.
-   * console_socket (may be NULL): the unix socket the runtime sends the
-   * terminal's master to (a process with "terminal": true). */
+  /* The argv of an exec (oci_runtime_exec_argv); NULL: the shared one.
+   * runsc adds --internal-pid-file. */
   char **(*exec_argv)(const struct oci_runtime *rt, const char *id, const char *process_file,
                       const char *pid_file, const char *console_socket);
   /* Kills an exec'd command that is not the host process pid_file names
@@ -121,13 +114,6 @@ struct oci_runtime_ops {
    * sandbox's kernel and outlives it).  NULL: the host process is the
    * command, and killing its group is enough. */
   void (*exec_kill)(const struct oci_runtime *rt, const char *id, const char *pid_file);
-  /* The runtime's global options (--root=..., then the handler's
-   * runtime_args) as separate words (malloc'd strv): conmon passes each
-   * with --runtime-arg. */
-  char **(*global_args)(const struct oci_runtime *rt);
-  /* What a failed command's stderr means (the runtime's wording). */
-  enum oci_cli_failure (*classify)(const struct oci_runtime *rt, const char *id,
-                                   const char *errout);
   /* A sandbox per pod (gVisor): the pod's first container, its infra,
    * starts a sandbox that every other container of the pod joins; no
    * container process is a host process, so an exit is known from
@@ -150,7 +136,8 @@ extern const struct oci_runtime_ops oci_runtime_runc;
 extern const struct oci_runtime_ops oci_runtime_crun;
 extern const struct oci_runtime_ops oci_runtime_runsc;
 
-/* "runc", "crun" or "runsc"; EINVAL naming the handler for another. */
+/* "runc", "crun" or "runsc" (runtime_registry.c); EINVAL naming the
+ * handler for another. */
 const struct oci_runtime_ops *oci_runtime_ops_get(const char *name, crio_error_t *err);
 
 /* A configured handler (crio.conf's [crio.runtime.runtimes.<name>]).
@@ -177,31 +164,43 @@ struct oci_runtime {
 const char *oci_runtime_path(const struct oci_runtime *rt);
 const char *oci_runtime_root(const struct oci_runtime *rt);
 
-static inline int oci_runtime_state(const struct oci_runtime *rt, const char *id,
-                                    struct oci_runtime_state *out, crio_error_t *err) {
-  return rt->ops->state(rt, id, out, err);
-}
-static inline int oci_runtime_start(const struct oci_runtime *rt, const char *id,
-                                    crio_error_t *err) {
-  return rt->ops->start(rt, id, err);
-}
-static inline int oci_runtime_kill(const struct oci_runtime *rt, const char *id, int signal,
-                                   bool all, crio_error_t *err) {
-  return rt->ops->kill(rt, id, signal, all, err);
-}
-static inline int oci_runtime_delete(const struct oci_runtime *rt, const char *id,
-                                     crio_error_t *err) {
-  return rt->ops->delete (rt, id, err);
-}
+/* The operations (runtime_cli.c; start and kill through the table's
+ * override, if any). */
+int oci_runtime_check_host(const struct oci_runtime *rt, crio_error_t *err);
+/* "1.1.5+ds1" (malloc'd) from `<runtime> --version`. */
+int oci_runtime_version(const struct oci_runtime *rt, char **version, crio_error_t *err);
+/* `<runtime> features` JSON (malloc'd); ENOSYS if the runtime has no such
+ * subcommand (crun 1.8, runsc). */
+int oci_runtime_features(const struct oci_runtime *rt, char **json, crio_error_t *err);
+int oci_runtime_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *out,
+                      crio_error_t *err);
+int oci_runtime_start(const struct oci_runtime *rt, const char *id, crio_error_t *err);
+/* `all`: every process of the container's cgroup (kill --all), for a
+ * container whose init is not its PID namespace's init. */
+int oci_runtime_kill(const struct oci_runtime *rt, const char *id, int signal, bool all,
+                     crio_error_t *err);
+int oci_runtime_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err);
+int oci_runtime_update(const struct oci_runtime *rt, const char *id, const char *resources_json,
+                       crio_error_t *err);
+int oci_runtime_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err);
+int oci_runtime_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err);
 /* The runtime's own count of a container's usage; ENOSYS when the runtime
  * has none (read the cgroup instead). */
 int oci_runtime_stats(const struct oci_runtime *rt, const char *id, struct oci_runtime_stats *out,
                       crio_error_t *err);
-
-static inline int oci_runtime_update(const struct oci_runtime *rt, const char *id,
-                                     const char *resources_json, crio_error_t *err) {
-  return rt->ops->update(rt, id, resources_json, err);
-}
+/* The argv (malloc'd, NULL-terminated; free with cleanup_strv) that starts
+ * `process_file` (an OCI "process" object) in container `id` detached,
+ * with the runtime's own stdio, writes its host pid to pid_file and exits
+ * once it runs.  Used by oci_exec_sync and oci_exec_session_start, whose
+ * subreaper helper then reaps the command.  console_socket (may be NULL):
+ * the unix socket the runtime sends the terminal's master to (a process
+ * with "terminal": true). */
+char **oci_runtime_exec_argv(const struct oci_runtime *rt, const char *id, const char *process_file,
+                             const char *pid_file, const char *console_socket);
+/* The runtime's global options (--root=..., then the handler's
+ * runtime_args) as separate words (malloc'd strv): conmon passes each
+ * with --runtime-arg. */
+char **oci_runtime_global_args(const struct oci_runtime *rt);
 
 /* Stops container `id`: `stop_signal` (SIGTERM, or the image's) to its
  * init, a wait of up to timeout_ms for it to exit, then SIGKILL to every

@@ -1,6 +1,8 @@
-/* The command line runc and crun share: `<runtime> --root <dir>
- * [--systemd-cgroup] <verb> ... <id>`.  What differs per runtime (how a
- * failure reads) comes in through a classifier. */
+/* The command line runc, crun and runsc share: `<runtime> --root <dir>
+ * [--systemd-cgroup] <verb> ... <id>`.  What differs per runtime is data
+ * in its table (struct oci_runtime_ops): how a failure reads (the
+ * classifier), the subcommands it lacks, and the operations it does its
+ * own way (start, kill), which the dispatch below hands over to. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,7 @@ int oci_check_container_id(const char *id, crio_error_t *err) {
   return 0;
 }
 
-char **oci_cli_global_args(const struct oci_runtime *rt) {
+char **oci_runtime_global_args(const struct oci_runtime *rt) {
   size_t n = 0;
   while (rt->runtime_args && rt->runtime_args[n])
     n++;
@@ -46,7 +48,7 @@ static char **build_argv(const struct oci_runtime *rt, const char *const *args) 
   size_t n = 0;
   while (args[n])
     n++;
-  cleanup_strv char **global = rt->ops->global_args(rt);
+  cleanup_strv char **global = oci_runtime_global_args(rt);
   size_t g = 0;
   while (global[g])
     g++;
@@ -128,7 +130,7 @@ int oci_cli_run(const struct oci_runtime *rt, oci_cli_classify_fn classify, cons
   return 0;
 }
 
-int oci_cli_version(const struct oci_runtime *rt, char **version, crio_error_t *err) {
+int oci_runtime_version(const struct oci_runtime *rt, char **version, crio_error_t *err) {
   const char *args[] = {"--version", NULL};
   cleanup_free char *out = NULL;
   /* --version needs no --root, but takes it: one way to build argv. */
@@ -146,7 +148,9 @@ int oci_cli_version(const struct oci_runtime *rt, char **version, crio_error_t *
   return 0;
 }
 
-int oci_cli_features(const struct oci_runtime *rt, char **json, crio_error_t *err) {
+int oci_runtime_features(const struct oci_runtime *rt, char **json, crio_error_t *err) {
+  if (rt->ops->lacks & OCI_LACKS_FEATURES)
+    return crio_error(err, ENOSYS, "%s has no features subcommand", oci_runtime_path(rt));
   const char *args[] = {"features", NULL};
   cleanup_free char *out = NULL;
   if (oci_cli_run(rt, rt->ops->classify, NULL, args, NULL, &out, NULL, err) < 0)
@@ -192,8 +196,8 @@ const char *oci_container_status_name(enum oci_container_status status) {
   }
 }
 
-int oci_cli_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *st,
-                  crio_error_t *err) {
+int oci_runtime_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *st,
+                      crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   const char *args[] = {"state", id, NULL};
@@ -211,8 +215,9 @@ int oci_cli_state(const struct oci_runtime *rt, const char *id, struct oci_runti
   st->status = status_parse(status->valuestring);
   st->pid = pid ? (pid_t)pid->valuedouble : 0;
   cJSON_Delete(doc);
-  /* runc reports the last pid of a stopped container; it names nothing. */
-  if (st->status == OCI_STATUS_STOPPED)
+  /* runc reports the last pid of a stopped container, runsc -1 once it
+   * stopped: neither names a process. */
+  if (st->status == OCI_STATUS_STOPPED || st->pid < 0)
     st->pid = 0;
   return 0;
 }
@@ -232,7 +237,7 @@ int oci_cli_start(const struct oci_runtime *rt, const char *id, crio_error_t *er
   /* A step that runs again after a crash finds the container started. */
   struct oci_runtime_state st;
   crio_error_t e2 = NULL;
-  if (oci_cli_state(rt, id, &st, &e2) == 0) {
+  if (oci_runtime_state(rt, id, &st, &e2) == 0) {
     if (st.status == OCI_STATUS_RUNNING || st.status == OCI_STATUS_PAUSED) {
       crio_error_release(&e);
       return 0;
@@ -260,7 +265,7 @@ int oci_cli_kill(const struct oci_runtime *rt, const char *id, int signal, bool 
   return oci_cli_run(rt, rt->ops->classify, id, all ? with_all : plain, NULL, NULL, NULL, err);
 }
 
-int oci_cli_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
+int oci_runtime_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
   if (oci_check_container_id(id, err) < 0)
     return -1;
   const char *args[] = {"delete", "--force", id, NULL};
@@ -276,8 +281,11 @@ int oci_cli_delete(const struct oci_runtime *rt, const char *id, crio_error_t *e
   return -1;
 }
 
-int oci_cli_update(const struct oci_runtime *rt, const char *id, const char *resources_json,
-                   crio_error_t *err) {
+int oci_runtime_update(const struct oci_runtime *rt, const char *id, const char *resources_json,
+                       crio_error_t *err) {
+  if (rt->ops->lacks & OCI_LACKS_UPDATE)
+    return crio_error(err, ENOSYS, "update container %s: %s has no update subcommand", id,
+                      oci_runtime_path(rt));
   if (oci_check_container_id(id, err) < 0)
     return -1;
   cJSON *doc = cJSON_Parse(resources_json ? resources_json : "");
@@ -285,7 +293,7 @@ int oci_cli_update(const struct oci_runtime *rt, const char *id, const char *res
   cJSON_Delete(doc);
   if (!ok)
     return crio_error(err, EINVAL, "update container %s: resources are not a JSON object", id);
-  /* Both runtimes read "-" as stdin. */
+  /* runc and crun read "-" as stdin. */
   const char *args[] = {"update", "--resources", "-", id, NULL};
   return oci_cli_run(rt, rt->ops->classify, id, args, resources_json, NULL, NULL, err);
 }
@@ -298,21 +306,40 @@ static int cli_simple(const struct oci_runtime *rt, const char *verb, const char
   return oci_cli_run(rt, rt->ops->classify, id, args, NULL, NULL, NULL, err);
 }
 
-int oci_cli_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
+int oci_runtime_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
   return cli_simple(rt, "pause", id, err);
 }
 
-int oci_cli_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
+int oci_runtime_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
   return cli_simple(rt, "resume", id, err);
 }
 
-const struct oci_runtime_ops *oci_runtime_ops_get(const char *name, crio_error_t *err) {
-  static const struct oci_runtime_ops *const all[] = {&oci_runtime_runc, &oci_runtime_crun,
-                                                      &oci_runtime_runsc};
-  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-    if (name && strcmp(name, all[i]->name) == 0)
-      return all[i];
-  crio_error(err, EINVAL, "unknown runtime type \"%s\" (known: runc, crun, runsc)",
-             name ? name : "");
-  return NULL;
+/* ---- what a runtime does its own way ---------------------------------------- */
+
+int oci_runtime_start(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
+  return rt->ops->start ? rt->ops->start(rt, id, err) : oci_cli_start(rt, id, err);
+}
+
+int oci_runtime_kill(const struct oci_runtime *rt, const char *id, int signal, bool all,
+                     crio_error_t *err) {
+  return rt->ops->kill ? rt->ops->kill(rt, id, signal, all, err)
+                       : oci_cli_kill(rt, id, signal, all, err);
+}
+
+int oci_runtime_check_host(const struct oci_runtime *rt, crio_error_t *err) {
+  return rt->ops->check_host ? rt->ops->check_host(rt, err) : 0;
+}
+
+int oci_runtime_stats(const struct oci_runtime *rt, const char *id, struct oci_runtime_stats *out,
+                      crio_error_t *err) {
+  if (rt->ops->stats == NULL)
+    return crio_error(err, ENOSYS, "%s keeps no usage of its own", rt->ops->name);
+  memset(out, 0, sizeof(*out));
+  return rt->ops->stats(rt, id, out, err);
+}
+
+char **oci_runtime_exec_argv(const struct oci_runtime *rt, const char *id, const char *process_file,
+                             const char *pid_file, const char *console_socket) {
+  return rt->ops->exec_argv ? rt->ops->exec_argv(rt, id, process_file, pid_file, console_socket)
+                            : oci_cli_exec_argv(rt, id, process_file, pid_file, console_socket);
 }

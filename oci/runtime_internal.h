@@ -1,5 +1,5 @@
-/* Private to oci/'s runtime part: running helper processes (the runtime,
- * conmon, exec) and the command-line code runc and crun share. */
+/* Private to oci/'s runtime part: the command-line code runc, crun and
+ * runsc share, and the exec helper. */
 #ifndef CRIO_OCI_RUNTIME_INTERNAL_H
 #define CRIO_OCI_RUNTIME_INTERNAL_H
 
@@ -9,7 +9,7 @@
  * (crio_spawn, crio_run: a clean environment, only the descriptors named,
  * a process group of their own, output caps, a deadline). */
 
-/* ---- the shared runc/crun command line (runtime_cli.c) ---------------------- */
+/* ---- the shared command line (runtime_cli.c) -------------------------------- */
 
 typedef enum oci_cli_failure (*oci_cli_classify_fn)(const struct oci_runtime *rt, const char *id,
                                                     const char *errout);
@@ -23,22 +23,12 @@ int oci_cli_run(const struct oci_runtime *rt, oci_cli_classify_fn classify, cons
                 const char *const *args, const char *input, char **out,
                 enum oci_cli_failure *failure, crio_error_t *err);
 
-/* The operations, the same code for runc and crun: what differs between
- * them is data in their ops table (name, paths, and the classifier of
- * their error messages, rt->ops->classify) and the host check. */
-int oci_cli_version(const struct oci_runtime *rt, char **version, crio_error_t *err);
-int oci_cli_features(const struct oci_runtime *rt, char **json, crio_error_t *err);
-int oci_cli_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *out,
-                  crio_error_t *err);
+/* The shared start, kill and exec argv, which a runtime's own (runsc's)
+ * falls back on or builds on; every other operation is the shared one (oci_runtime_* in runtime.h).
+ */
 int oci_cli_start(const struct oci_runtime *rt, const char *id, crio_error_t *err);
 int oci_cli_kill(const struct oci_runtime *rt, const char *id, int signal, bool all,
                  crio_error_t *err);
-int oci_cli_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err);
-int oci_cli_update(const struct oci_runtime *rt, const char *id, const char *resources_json,
-                   crio_error_t *err);
-int oci_cli_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err);
-int oci_cli_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err);
-char **oci_cli_global_args(const struct oci_runtime *rt);
 char **oci_cli_exec_argv(const struct oci_runtime *rt, const char *id, const char *process_file,
                          const char *pid_file, const char *console_socket);
 

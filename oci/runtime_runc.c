@@ -19,26 +19,11 @@ static enum oci_cli_failure runc_classify(const struct oci_runtime *rt, const ch
   return OCI_CLI_FAILED;
 }
 
-static int runc_check_host(const struct oci_runtime *rt, crio_error_t *err) {
-  (void)rt, (void)err;
-  return 0; /* runc runs on every cgroup layout: legacy, hybrid, unified */
-}
-
+/* runc runs on every cgroup layout (legacy, hybrid, unified) and has every
+ * subcommand: nothing else differs from the shared command line. */
 const struct oci_runtime_ops oci_runtime_runc = {
     .name = "runc",
     .default_path = "/usr/sbin/runc",
     .default_root = "/run/runc",
-    .check_host = runc_check_host,
-    .version = oci_cli_version,
-    .features = oci_cli_features,
-    .state = oci_cli_state,
-    .start = oci_cli_start,
-    .kill = oci_cli_kill,
-    .delete = oci_cli_delete,
-    .update = oci_cli_update,
-    .pause = oci_cli_pause,
-    .resume = oci_cli_resume,
-    .exec_argv = oci_cli_exec_argv,
-    .global_args = oci_cli_global_args,
     .classify = runc_classify,
 };

@@ -47,25 +47,6 @@ static enum oci_cli_failure runsc_classify(const struct oci_runtime *rt, const c
   return OCI_CLI_FAILED;
 }
 
-static int runsc_check_host(const struct oci_runtime *rt, crio_error_t *err) {
-  (void)rt, (void)err;
-  return 0; /* the ptrace platform needs neither KVM nor a cgroup layout */
-}
-
-static int runsc_features(const struct oci_runtime *rt, char **json, crio_error_t *err) {
-  (void)json;
-  return crio_error(err, ENOSYS, "%s has no features subcommand", oci_runtime_path(rt));
-}
-static int runsc_state(const struct oci_runtime *rt, const char *id, struct oci_runtime_state *out,
-                       crio_error_t *err) {
-  if (oci_cli_state(rt, id, out, err) < 0)
-    return -1;
-  /* -1 once stopped, the sandbox's pid otherwise: neither is the
-   * container's own process. */
-  if (out->pid < 0)
-    out->pid = 0;
-  return 0;
-}
 /* ---- start: with the container's stdio ------------------------------------ */
 
 /* The bundle `state` reports for `id`; NULL if runsc does not know it. */
@@ -130,7 +111,7 @@ static int start_with_stdio(const struct oci_runtime *rt, const char *id, pid_t 
       return crio_error_errno(err, saved, "start container %s: open its stdio %s", id, path);
     }
   }
-  cleanup_strv char **global = rt->ops->global_args(rt);
+  cleanup_strv char **global = oci_runtime_global_args(rt);
   struct strv_builder {
     char **v;
     size_t n;
@@ -180,7 +161,7 @@ static int start_with_stdio(const struct oci_runtime *rt, const char *id, pid_t 
   /* As oci_cli_start: started before is success, stopped is EALREADY. */
   struct oci_runtime_state st;
   cleanup_error crio_error_t e = NULL;
-  if (oci_cli_state(rt, id, &st, &e) < 0) {
+  if (oci_runtime_state(rt, id, &st, &e) < 0) {
     if (crio_error_status(&e) == ENOENT)
       return crio_error(err, ENOENT, "runsc start %s: no such container", id);
   } else if (st.status == OCI_STATUS_RUNNING || st.status == OCI_STATUS_PAUSED) {
@@ -213,7 +194,7 @@ static int runsc_kill(const struct oci_runtime *rt, const char *id, int signal, 
     return 0;
   if (signal == SIGKILL && strstr(crio_error_message(&e), "in state created")) {
     crio_error_release(&e);
-    return oci_cli_delete(rt, id, err);
+    return oci_runtime_delete(rt, id, err);
   }
   *err = e;
   return -1;
@@ -291,22 +272,6 @@ static void runsc_exec_kill(const struct oci_runtime *rt, const char *id, const 
   }
 }
 
-static int runsc_delete(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_delete(rt, id, err);
-}
-static int runsc_update(const struct oci_runtime *rt, const char *id, const char *resources,
-                        crio_error_t *err) {
-  (void)resources;
-  return crio_error(err, ENOSYS, "update container %s: %s has no update subcommand", id,
-                    oci_runtime_path(rt));
-}
-static int runsc_pause(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_pause(rt, id, err);
-}
-static int runsc_resume(const struct oci_runtime *rt, const char *id, crio_error_t *err) {
-  return oci_cli_resume(rt, id, err);
-}
-
 static uint64_t json_u64(const cJSON *obj, const char *a, const char *b) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, a);
   if (b)
@@ -363,33 +328,18 @@ static void runsc_spec_fixup(cJSON *spec) {
   }
 }
 
+/* The ptrace platform needs neither KVM nor a cgroup layout: no host check. */
 const struct oci_runtime_ops oci_runtime_runsc = {
     .name = "runsc",
     .default_path = "/usr/bin/runsc",
     .default_root = "/run/runsc",
-    .check_host = runsc_check_host,
-    .version = oci_cli_version,
-    .features = runsc_features,
-    .state = runsc_state,
+    .classify = runsc_classify,
+    .lacks = OCI_LACKS_FEATURES | OCI_LACKS_UPDATE,
     .start = runsc_start,
     .kill = runsc_kill,
-    .delete = runsc_delete,
-    .update = runsc_update,
-    .pause = runsc_pause,
-    .resume = runsc_resume,
     .exec_argv = runsc_exec_argv,
     .exec_kill = runsc_exec_kill,
-    .global_args = oci_cli_global_args,
     .sandbox_per_pod = true,
     .stats = runsc_stats,
     .spec_fixup = runsc_spec_fixup,
-    .classify = runsc_classify,
 };
-
-int oci_runtime_stats(const struct oci_runtime *rt, const char *id, struct oci_runtime_stats *out,
-                      crio_error_t *err) {
-  if (rt->ops->stats == NULL)
-    return crio_error(err, ENOSYS, "%s keeps no usage of its own", rt->ops->name);
-  memset(out, 0, sizeof(*out));
-  return rt->ops->stats(rt, id, out, err);
-}

@@ -63,7 +63,7 @@ static int open_init_pidfd(const struct oci_runtime *rt, const char *id, bool *g
     *gone = true;
     return -1;
   }
-  if (st.status == OCI_STATUS_PAUSED && rt->ops->resume(rt, id, err) < 0)
+  if (st.status == OCI_STATUS_PAUSED && oci_runtime_resume(rt, id, err) < 0)
     return crio_error_prefix(err, "resume paused container before stopping it");
   int pidfd = crio_pidfd_open(st.pid, 0);
   if (pidfd < 0) {

@@ -37,14 +37,6 @@ static char **ns_path_field(store_record *rec, enum oci_ns_type type) {
   }
 }
 
-static const struct reconciler_pod_env *env_of(const struct reconcile_step *step) {
-  return step->data;
-}
-
-const struct reconciler_pod_env *pod_step_env(const struct reconcile_step *step) {
-  return env_of(step);
-}
-
 /* ---- the infra (pause) process's pid file --------------------------------------- */
 
 /* <run_dir>/infra.pid, "<pid> <start time>", written as soon as pause runs
@@ -154,7 +146,7 @@ static int shm_unmount(struct reconcile_step *step, crio_error_t *err) {
 
 static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
-  const struct reconciler_pod_env *env = env_of(step);
+  const struct reconciler_pod_env *env = pod_step_env(step);
   cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, err);
   if (config == NULL)
     return -1;
@@ -190,7 +182,7 @@ static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
  * pin step leaves pins the record does not know yet. */
 static int step_release_namespaces(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
-  const struct reconciler_pod_env *env = env_of(step);
+  const struct reconciler_pod_env *env = pod_step_env(step);
   if (pod_step_sandbox_release(step, err) < 0)
     return -1;
   /* The record knows the pause process once pod.mark_ready committed; the
@@ -238,7 +230,7 @@ static const char *cgroup_parent(const struct reconciler_pod_env *env, const sto
 
 static int step_create_cgroup(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
-  const struct reconciler_pod_env *env = env_of(step);
+  const struct reconciler_pod_env *env = pod_step_env(step);
   cleanup_free char *path = NULL;
   if (env->cgroups->create(cgroup_parent(env, rec), rec->id, NULL, &path, err) < 0)
     return crio_error_prefix(err, "pod %s: create cgroup", rec->id);
@@ -249,7 +241,7 @@ static int step_create_cgroup(struct reconcile_step *step, crio_error_t *err) {
 
 static int step_remove_cgroup(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
-  const struct reconciler_pod_env *env = env_of(step);
+  const struct reconciler_pod_env *env = pod_step_env(step);
   cleanup_free char *path = NULL;
   if (*rec->pod->cgroup_path)
     path = xstrdup(rec->pod->cgroup_path);
@@ -292,7 +284,7 @@ static int step_remove_cgroup(struct reconcile_step *step, crio_error_t *err) {
  * adopted instead of started twice. */
 static int step_mark_ready(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
-  const struct reconciler_pod_env *env = env_of(step);
+  const struct reconciler_pod_env *env = pod_step_env(step);
   cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, err);
   if (config == NULL)
     return -1;

@@ -41,7 +41,11 @@ int pod_step_write_files(const store_record *rec, const Runtime__V1__PodSandboxC
 #define POD_RES_RUNTIME "runtime" /* a sandbox-per-pod runtime's infra container */
 #define POD_RES_CONMON "conmon"   /* its conmon, "pid:start"; detail: the bundle */
 
-const struct reconciler_pod_env *pod_step_env(const struct reconcile_step *step);
+/* The environment a pod step runs in (the step's data), inline so that the
+ * step files share it without calling into one another. */
+static inline const struct reconciler_pod_env *pod_step_env(const struct reconcile_step *step) {
+  return step->data;
+}
 
 /* pod_steps_sandbox.c: the sandbox of a pod whose handler has one
  * (gVisor).  start: safe to repeat, adopts a running one; release: deletes

@@ -13,10 +13,6 @@
 #include "cni/cni.h"
 #include "reconciler/pod_steps.h"
 
-static const struct reconciler_pod_env *env_of(const struct reconcile_step *step) {
-  return step->data;
-}
-
 static bool host_network(const store_record *rec) {
   return *rec->pod->netns_path == '\0';
 }
@@ -133,7 +129,7 @@ static void set_bytes(ProtobufCBinaryData *field, const char *text) {
 
 int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err) {
   store_record *rec = step->record;
-  const struct reconciler_pod_env *env = env_of(step);
+  const struct reconciler_pod_env *env = pod_step_env(step);
   if (host_network(rec))
     return 0;
   cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, err);
@@ -198,7 +194,7 @@ int pod_step_cni_add(struct reconcile_step *step, crio_error_t *err) {
 static int run_del(struct reconcile_step *step, const char *conflist, const char *prev_result,
                    crio_error_t *err) {
   store_record *rec = step->record;
-  const struct reconciler_pod_env *env = env_of(step);
+  const struct reconciler_pod_env *env = pod_step_env(step);
   cleanup_error crio_error_t cfg_err = NULL;
   cleanup_pod_step_config Runtime__V1__PodSandboxConfig *config = pod_step_config(rec, &cfg_err);
   cleanup_free char *netns = oci_ns_pin_path(env->runroot, OCI_NS_NET, rec->id);
@@ -260,7 +256,7 @@ int pod_step_rollback_cni_del(struct reconcile_step *step, crio_error_t *err) {
     struct stat st;
     if (stat(rec->pod->run_dir, &st) == 0 || errno != ENOENT)
       return 0;
-    const struct reconciler_pod_env *env = env_of(step);
+    const struct reconciler_pod_env *env = pod_step_env(step);
     struct cni_network net;
     cleanup_error crio_error_t load_err = NULL;
     if (cni_network_load(env->cni_config_dir, env->cni_plugin_dirs, &net, &load_err) < 0) {

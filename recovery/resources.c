@@ -469,7 +469,7 @@ static int runtime_exists(const struct recovery_env *env, const char *owner,
     return -1;
   struct oci_runtime_state state;
   cleanup_error crio_error_t state_err = NULL;
-  int rc = rt.ops->state(&rt, res->id, &state, &state_err);
+  int rc = oci_runtime_state(&rt, res->id, &state, &state_err);
   runtime_detail_clear(&d);
   if (rc == 0)
     return 1;
@@ -486,7 +486,7 @@ static int runtime_release(const struct recovery_env *env, const char *owner,
   struct oci_runtime rt;
   if (runtime_open(res, &d, &rt, err) < 0)
     return -1;
-  int rc = rt.ops->delete (&rt, res->id, err);
+  int rc = oci_runtime_delete(&rt, res->id, err);
   runtime_detail_clear(&d);
   return rc;
 }

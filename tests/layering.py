@@ -2,13 +2,15 @@
 """The folders' dependencies, as the #include lines draw them, checked
 against docs/architecture.md's table (ctest `layering`).
 
-    /usr/bin/python3 tests/layering.py [--source DIR]          check (exit 1 on a violation)
-    /usr/bin/python3 tests/layering.py --print [--build DIR]   print the house's figures
+    /usr/bin/python3 tests/layering.py [--source DIR] [--build DIR]   check (exit 1 on a violation)
+    /usr/bin/python3 tests/layering.py --print [--build DIR]          print the house's figures
 
 The check: every #include "<folder>/..." of a folder's C sources names a
 folder its row of the table lists under "depends on" (or an exception
 below, named by file), every folder a row lists is included by that folder
 (the table says nothing that is not so), and the table has no circle.
+Given a build dir (ctest gives its own), no files of one folder call each
+other round either (see below).
 
 --print shows the lines per folder, the include edges between folders with
 the number of files on each, and, given a build dir, the circles between
@@ -114,7 +116,7 @@ def find_cycle(graph):
     return None
 
 
-def check(root):
+def check(root, build=None):
     problems = []
     table = doc_table(root)
     for folder in FOLDERS:
@@ -146,6 +148,11 @@ def check(root):
     cycle = find_cycle(table)
     if cycle:
         problems.append("docs/architecture.md's dependencies make a circle: " + " -> ".join(cycle))
+    if build:
+        for folder, comps in file_circles(build, root).items():
+            for comp in comps:
+                problems.append(f"files of {folder}/ call each other round: {', '.join(comp)} "
+                                f"(move what they share to a file that calls none of them)")
     for key in sorted(set(EXCEPTIONS) - matched):
         print(f"layering: note: the exception {key[0]} -> {key[1]}/ is no longer needed; "
               f"remove it from tests/layering.py", file=sys.stderr)
@@ -161,30 +168,44 @@ def lines_per_folder(root):
     return out
 
 
-def file_circles(build):
-    """Per folder, the strongly connected sets of its object files by calls."""
+def file_circles(build, root=REPO):
+    """Per folder, the strongly connected sets of its object files by calls.
+    An object whose source is gone (a file removed since the build dir was
+    made) is left out: it is no longer linked into anything."""
     objects = collections.defaultdict(list)
     for obj in Path(build).rglob("*.c.o"):
         rel = str(obj.relative_to(build))
-        m = re.match(r"(.*)/CMakeFiles/[^/]+\.dir/(?:.*/)?([^/]+)\.c\.o$", rel)
+        m = re.match(r"(.*)/CMakeFiles/[^/]+\.dir/((?:.*/)?([^/]+))\.c\.o$", rel)
         if not m or "tests" in rel.split("/")[0:1]:
             continue
         folder = m.group(1)
         if folder not in FOLDERS:
             continue
-        objects[folder].append((m.group(2) + ".c", obj))
+        source = Path(folder) / (m.group(2) + ".c")
+        if not (root / source).is_file() and not (Path(build) / source).is_file():
+            continue  # generated sources (api.pb-c.c) are in the build tree
+        objects[folder].append((m.group(3) + ".c", obj))
+    # One nm over every object (-A names the object on each line): an nm per
+    # object costs a minute on a loaded machine.
+    symbols = collections.defaultdict(lambda: ([], []))  # obj: (defined, undefined)
+    paths = [str(obj) for objs in objects.values() for _, obj in objs]
+    if paths:
+        out = subprocess.run(["nm", "-A", "-g"] + paths, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            path, _, rest = line.partition(":")
+            parts = rest.split()
+            if len(parts) == 3 and parts[1] in "TDBR":
+                symbols[path][0].append(parts[2])
+            elif len(parts) == 2 and parts[0] == "U":
+                symbols[path][1].append(parts[1])
     result = {}
     for folder, objs in sorted(objects.items()):
         defined, undefined = {}, {}
         for name, obj in objs:
-            out = subprocess.run(["nm", "--defined-only", "-g", str(obj)], capture_output=True,
-                                 text=True).stdout
-            for line in out.splitlines():
-                parts = line.split()
-                if len(parts) == 3 and parts[1] in "TDBR":
-                    defined[parts[2]] = name
-            out = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True).stdout
-            undefined[name] = {line.split()[-1] for line in out.splitlines() if line.strip()}
+            defs, undefs = symbols[str(obj)]
+            for sym in defs:
+                defined[sym] = name
+            undefined[name] = set(undefs)
         graph = {name: {defined[s] for s in syms if s in defined and defined[s] != name}
                  for name, syms in undefined.items()}
         result[folder] = sccs(graph)
@@ -238,7 +259,7 @@ def print_figures(root, build):
         print()
         print("circles between files of a folder (by calls, from the object files)")
         found = False
-        for folder, comps in file_circles(build).items():
+        for folder, comps in file_circles(build, root).items():
             for comp in comps:
                 found = True
                 print(f"  {folder}/: {', '.join(comp)}")
@@ -256,7 +277,7 @@ def main():
     if a.print_:
         print_figures(root, a.build)
         return 0
-    problems = check(root)
+    problems = check(root, a.build)
     for p in problems:
         print(f"layering: {p}", file=sys.stderr)
     return 1 if problems else 0

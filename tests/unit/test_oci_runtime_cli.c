@@ -136,12 +136,12 @@ static void check_command_lines(const struct oci_runtime_ops *ops) {
   snprintf(expect, sizeof(expect), "--root=%s\nstart\nc1\n", root);
   CHECK_STR_EQ(argv, expect);
   free(argv);
-  OK(ops->pause(&rt, "c1", &err), &err);
+  OK(oci_runtime_pause(&rt, "c1", &err), &err);
   argv = slurp("argv");
   snprintf(expect, sizeof(expect), "--root=%s\npause\nc1\n", root);
   CHECK_STR_EQ(argv, expect);
   free(argv);
-  OK(ops->resume(&rt, "c1", &err), &err);
+  OK(oci_runtime_resume(&rt, "c1", &err), &err);
   argv = slurp("argv");
   snprintf(expect, sizeof(expect), "--root=%s\nresume\nc1\n", root);
   CHECK_STR_EQ(argv, expect);
@@ -154,7 +154,7 @@ static void check_command_lines(const struct oci_runtime_ops *ops) {
   CHECK_STR_EQ(argv, expect);
   free(argv);
 
-  char **exec = ops->exec_argv(&rt, "c1", "/b/p.json", "/b/p.pid", NULL);
+  char **exec = oci_runtime_exec_argv(&rt, "c1", "/b/p.json", "/b/p.pid", NULL);
   CHECK_STR_EQ(exec[0], bin);
   snprintf(expect, sizeof(expect), "--root=%s", root);
   CHECK_STR_EQ(exec[1], expect);
@@ -168,7 +168,7 @@ static void check_command_lines(const struct oci_runtime_ops *ops) {
   CHECK_STR_EQ(exec[9], "c1");
   CHECK(exec[10] == NULL);
   cleanup_strvp(&exec);
-  char **global = ops->global_args(&rt);
+  char **global = oci_runtime_global_args(&rt);
   CHECK_STR_EQ(global[0], expect);
   CHECK(global[1] == NULL);
   cleanup_strvp(&global);
@@ -250,7 +250,7 @@ static void test_failure_classes(void) {
   char *crun_nofeat = fake_runtime("crun-nofeat", "echo 'unknown command features' >&2; exit 1");
   crt.path = crun_nofeat;
   char *json = NULL;
-  CHECK(crt.ops->features(&crt, &json, &err) < 0);
+  CHECK(oci_runtime_features(&crt, &json, &err) < 0);
   CHECK_INT_EQ(crio_error_status(&err), ENOSYS);
   crio_error_release(&err);
   free(runc_gone);
@@ -314,13 +314,13 @@ static void test_real_binaries(void) {
     struct oci_runtime rt = {.ops = ops[i], .root = root};
     crio_error_t err = NULL;
     char *version = NULL;
-    OK(ops[i]->version(&rt, &version, &err), &err);
+    OK(oci_runtime_version(&rt, &version, &err), &err);
     fprintf(stderr, "   %s version %s\n", ops[i]->name, version);
     CHECK(version[0] >= '0' && version[0] <= '9' && strchr(version, '.') != NULL);
     free(version);
 
     char *features = NULL;
-    int rc = ops[i]->features(&rt, &features, &err);
+    int rc = oci_runtime_features(&rt, &features, &err);
     if (rc < 0) {
       /* crun 1.8 has no `features`. */
       CHECK_INT_EQ(crio_error_status(&err), ENOSYS);
@@ -345,7 +345,7 @@ static void test_real_binaries(void) {
     CHECK(oci_runtime_start(&rt, "nosuch", &err) < 0);
     CHECK_INT_EQ(crio_error_status(&err), ENOENT);
     crio_error_release(&err);
-    CHECK(ops[i]->pause(&rt, "nosuch", &err) < 0);
+    CHECK(oci_runtime_pause(&rt, "nosuch", &err) < 0);
     CHECK_INT_EQ(crio_error_status(&err), ENOENT);
     crio_error_release(&err);
     CHECK(oci_runtime_update(&rt, "nosuch", "{}", &err) < 0);
@@ -362,7 +362,7 @@ static void test_check_host(void) {
   struct oci_runtime runc = {.ops = &oci_runtime_runc};
   struct oci_runtime crun = {.ops = &oci_runtime_crun};
   crio_error_t err = NULL;
-  OK(runc.ops->check_host(&runc, &err), &err);
+  OK(oci_runtime_check_host(&runc, &err), &err);
   enum oci_cgroup_mode mode;
   OK(oci_cgroup_mode_detect(&mode, &err), &err);
   bool refuse = false;
@@ -372,7 +372,7 @@ static void test_check_host(void) {
     refuse = strspn(controllers, " \n") != strlen(controllers);
     free(controllers);
   }
-  int rc = crun.ops->check_host(&crun, &err);
+  int rc = oci_runtime_check_host(&crun, &err);
   if (refuse) {
     CHECK(rc < 0);
     CHECK_INT_EQ(crio_error_status(&err), ENOTSUP);

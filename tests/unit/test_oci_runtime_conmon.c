@@ -407,7 +407,7 @@ static void test_crun(void) {
     return;
   }
   crio_error_t err = NULL;
-  if (rt->ops->check_host(rt, &err) == 0) {
+  if (oci_runtime_check_host(rt, &err) == 0) {
     test_lifecycle(rt);
     return;
   }

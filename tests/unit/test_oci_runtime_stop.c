@@ -136,11 +136,11 @@ static void test_pause_then_stop(void) {
   run(&c, "paused", "trap 'exit 5' TERM; echo ready; while true; do sleep 0.05; done", &made);
   const struct oci_runtime *rt = rtfx_runc();
   crio_error_t err = NULL;
-  OK(rt->ops->pause(rt, c.id, &err), &err);
+  OK(oci_runtime_pause(rt, c.id, &err), &err);
   CHECK_INT_EQ(status_of(c.id), OCI_STATUS_PAUSED);
-  OK(rt->ops->resume(rt, c.id, &err), &err);
+  OK(oci_runtime_resume(rt, c.id, &err), &err);
   CHECK_INT_EQ(status_of(c.id), OCI_STATUS_RUNNING);
-  OK(rt->ops->pause(rt, c.id, &err), &err);
+  OK(oci_runtime_pause(rt, c.id, &err), &err);
   OK(oci_runtime_stop(rt, c.id, SIGTERM, 5000, &err), &err);
   CHECK_INT_EQ(exit_code(&c), 5);
 }

@@ -62,7 +62,7 @@ extern const struct inspect_command inspect_cmd_stats;
 extern const struct inspect_command inspect_cmd_check;
 extern const struct inspect_command inspect_cmd_orphans;
 
-/* ---- main.c: shared by every command --------------------------------------- */
+/* ---- options.c: shared by every command ------------------------------------ */
 /* Opens <root>/db read-only once; later calls return the same store. */
 int inspect_open_store(struct inspect_ctx *ctx, struct store **out, crio_error_t *err);
 /* Sets *err and returns INSPECT_USAGE. */
