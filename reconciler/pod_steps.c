@@ -91,20 +91,35 @@ static int infra_file_remove(const store_record *rec, crio_error_t *err) {
 
 /* ---- namespaces and pod files -------------------------------------------------- */
 
-static int apply_sysctls(const store_record *rec, const Runtime__V1__PodSandboxConfig *config,
-                         crio_error_t *err) {
-  if (config->linux == NULL || config->linux->n_sysctls == 0)
-    return 0;
-  size_t n = config->linux->n_sysctls;
-  cleanup_free struct oci_sysctl *sysctls = xcalloc(n, sizeof(*sysctls));
+/* gVisor with host networking (runsc --network=host, the only mode its
+ * netstack leaves on hosts like these) binds a container's sockets with
+ * the sandbox's host process, which holds no CAP_NET_BIND_SERVICE: a
+ * container's bind to port 80 failed with EACCES although the container
+ * has the capability in gVisor's kernel.  So a sandbox-per-pod pod's own
+ * network namespace lets every port be bound, the sysctl containerd sets
+ * for the same reason (enable_unprivileged_ports); the pod's own value of
+ * it wins. */
+#define UNPRIVILEGED_PORT_START "net.ipv4.ip_unprivileged_port_start"
+
+static int apply_sysctls(const struct reconciler_pod_env *env, const store_record *rec,
+                         const Runtime__V1__PodSandboxConfig *config, crio_error_t *err) {
+  size_t n = config->linux ? config->linux->n_sysctls : 0;
+  cleanup_free struct oci_sysctl *sysctls = xcalloc(n + 1, sizeof(*sysctls));
+  bool port_start_set = false;
   for (size_t i = 0; i < n; i++) {
     sysctls[i].key = config->linux->sysctls[i]->key;
     sysctls[i].value = config->linux->sysctls[i]->value;
+    port_start_set |= strcmp(sysctls[i].key, UNPRIVILEGED_PORT_START) == 0;
   }
+  unsigned owned = pod_step_owned_namespaces(config);
+  if (!port_start_set && (owned & OCI_NS_BIT(OCI_NS_NET)) && pod_step_has_sandbox(env, rec))
+    sysctls[n++] = (struct oci_sysctl){UNPRIVILEGED_PORT_START, "0"};
+  if (n == 0)
+    return 0;
   struct oci_ns_paths ns = {0};
   ns.path[OCI_NS_NET] = *rec->pod->netns_path ? rec->pod->netns_path : NULL;
   ns.path[OCI_NS_IPC] = *rec->pod->ipc_ns_path ? rec->pod->ipc_ns_path : NULL;
-  if (oci_sysctls_validate(sysctls, n, pod_step_owned_namespaces(config), err) < 0)
+  if (oci_sysctls_validate(sysctls, n, owned, err) < 0)
     return -1;
   return oci_sysctls_apply(&ns, sysctls, n, err);
 }
@@ -171,7 +186,7 @@ static int step_pin_namespaces(struct reconcile_step *step, crio_error_t *err) {
   }
   if ((owned & OCI_NS_BIT(OCI_NS_IPC)) && shm_mount(step, err) < 0)
     return -1;
-  if (apply_sysctls(rec, config, err) < 0)
+  if (apply_sysctls(env, rec, config, err) < 0)
     return crio_error_prefix(err, "pod %s: sysctls", rec->id);
   if (pod_step_write_files(rec, config, NULL, err) < 0)
     return crio_error_prefix(err, "pod %s: resolv.conf, hostname, hosts", rec->id);

@@ -204,6 +204,34 @@ def test_exec_sync_timeout_kills_the_command_inside_the_sandbox(runsc_env):
     assert_clean(env, rs)
 
 
+def test_a_runsc_container_binds_a_privileged_port(runsc_env):
+    """With host networking, gVisor binds on the host with its sandbox
+    process, which lacks CAP_NET_BIND_SERVICE: a runsc pod's network
+    namespace lets every port be bound (critest's port mapping, port
+    forward and PID-sharing specs serve on port 80).  A runc pod keeps the
+    kernel's default."""
+    env, rs = runsc_env
+    gv_id, gv_cfg = runsc_pod(env, "gb")
+    rc_cfg = env.pod_config("rb")
+    rc_id = p.run_pod(env.client, rc_cfg)
+
+    def port_start(pod_id):
+        return p.nsenter("--net", env.runroot / "netns" / pod_id, "cat",
+                         "/proc/sys/net/ipv4/ip_unprivileged_port_start").strip()
+    assert port_start(gv_id) == "0" and port_start(rc_id) == "1024", \
+        f"runsc pod {port_start(gv_id)}, runc pod {port_start(rc_id)}"
+    cid = ch.run_container(env, gv_id, gv_cfg, ch.shell(
+        "web", env.image, "httpd -f -p 80 -h /; echo httpd exited $?"))
+    time.sleep(2)
+    s = ch.container_status(env.client, cid).status
+    log = [m for _, _, m in ch.log_lines(Path(env.log_dir / "gb" / "web.log"))]
+    assert s.state == API.CONTAINER_RUNNING, f"expected httpd serving on :80, saw {s.state} {log}"
+    for pod_id in (gv_id, rc_id):
+        p.stop_pod(env.client, pod_id)
+        p.remove_pod(env.client, pod_id)
+    assert_clean(env, rs)
+
+
 def test_runc_and_runsc_pods_side_by_side(runsc_env):
     env, rs = runsc_env
     gv_id, gv_cfg = runsc_pod(env, "gv2")
