@@ -424,9 +424,8 @@ def host_cleanup(runroot, net, cgroups):
         shutil.rmtree(ipam, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def pod_net():
-    """A test network of the module's own (bridge, subnet, IPAM dir)."""
+def _own_network():
+    """A test network (bridge, subnet, IPAM dir), removed after use."""
     workdir = h.new_workdir()
     net = PodNetwork(workdir)
     try:
@@ -434,6 +433,18 @@ def pod_net():
     finally:
         net.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pod_net():
+    """A test network of the module's own."""
+    yield from _own_network()
+
+
+@pytest.fixture
+def other_net():
+    """A second network of the test's own, for config-change tests."""
+    yield from _own_network()
 
 
 @pytest.fixture(scope="module")

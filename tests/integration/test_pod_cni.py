@@ -8,14 +8,13 @@ import copy
 import ipaddress
 import json
 import random
-import shutil
 
 import grpc
 import pytest
 
 import crio_harness as h
 import pods_harness as p
-from pods_harness import pod_cgroups, pod_env, pod_env_factory, pod_net  # noqa: F401 (fixtures)
+from pods_harness import pod_cgroups, pod_env, pod_env_factory, other_net, pod_net  # noqa: F401 (fixtures)
 
 
 def with_plugins(net, *plugins, version=None):
@@ -24,18 +23,6 @@ def with_plugins(net, *plugins, version=None):
     if version:
         conf["cniVersion"] = version
     return conf
-
-
-@pytest.fixture
-def other_net():
-    """A second network (bridge, subnet, IPAM dir) for config-change tests."""
-    workdir = h.new_workdir()
-    net = p.PodNetwork(workdir)
-    try:
-        yield net
-    finally:
-        net.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

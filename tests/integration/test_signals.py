@@ -7,7 +7,6 @@ reconciler's backlog and the database's statistics to the log."""
 import copy
 import json
 import ipaddress
-import shutil
 import signal
 import sys
 import time
@@ -18,11 +17,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import crio_harness as h  # noqa: E402
 import images_harness as ih  # noqa: E402
 import pods_harness as p  # noqa: E402
 import registry_harness as rh  # noqa: E402
-from pods_harness import pod_cgroups, pod_env, pod_net  # noqa: E402,F401 (fixtures)
+from pods_harness import pod_cgroups, pod_env, other_net, pod_net  # noqa: E402,F401 (fixtures)
 
 
 def wait_log(d, text, timeout=10, after=0):
@@ -150,16 +148,6 @@ def test_sighup_applies_pinned_images_pause_image_and_registries_conf(crio_facto
 
 
 # ---- CNI: new pods join the new network, running pods keep theirs -----------------
-
-@pytest.fixture
-def other_net():
-    workdir = h.new_workdir()
-    net = p.PodNetwork(workdir)
-    try:
-        yield net
-    finally:
-        net.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_sighup_rereads_the_cni_config_dir(pod_env, pod_net, other_net):
