@@ -103,7 +103,9 @@ struct oci_spec_input {
   /* For pid == TARGET: the target container's /proc/PID/ns/pid. */
   const char *target_pidns_path;
   /* The runtime runs the pod in a sandbox of its own (gVisor): a
-   * namespace the pod shares is the sandbox's, never named by path. */
+   * namespace the pod shares is the sandbox's, never named by path; PID
+   * modes POD and TARGET leave the PID namespace out of the spec, which
+   * puts the container in the sandbox's root one (the infra's). */
   bool sandboxed;
 
   /* Pod files on the host (oci_pod_files_write); NULL: not mounted. */

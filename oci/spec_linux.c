@@ -39,11 +39,15 @@ static int linux_namespaces(struct spec_ctx *c, cJSON *linux_obj, crio_error_t *
     break;
   case RUNTIME__V1__NAMESPACE_MODE__POD:
     /* A sandbox-per-pod runtime (gVisor) keeps the pod's processes in its
-     * own kernel: there is no host namespace to name. */
-    if (in->sandboxed) {
-      add_ns(list, "pid", NULL);
+     * own kernel, whose root PID namespace holds the infra as PID 1.  runsc
+     * runs a container whose spec has no PID namespace in that root one,
+     * and one with a PID namespace in a new child (a path is only a name
+     * there, matched against the other containers' paths).  containerd
+     * names /proc/<sandbox pid>/ns/pid, which gVisor since 2023-05 turns
+     * into "no PID namespace"; releases before (Debian's 20221219) gave it a
+     * new one.  So no entry: the sandbox's namespace on every release. */
+    if (in->sandboxed)
       break;
-    }
     if (in->pidns_path == NULL)
       return crio_error(err, EINVAL, NS_FIELD ".pid: POD, but the pod has no shared PID namespace");
     add_ns(list, "pid", in->pidns_path);
@@ -51,6 +55,14 @@ static int linux_namespaces(struct spec_ctx *c, cJSON *linux_obj, crio_error_t *
   case RUNTIME__V1__NAMESPACE_MODE__NODE:
     break;
   case RUNTIME__V1__NAMESPACE_MODE__TARGET:
+    /* In a gVisor sandbox a container's own PID namespace has no name
+     * another could join by.  containerd names the target's task pid,
+     * which under gVisor is the sandbox's, and gVisor since 2023-05 puts
+     * such a container in the sandbox's root namespace: the target's
+     * processes are visible there, under the root namespace's numbers.
+     * The same here, on every release (docs/containers.md). */
+    if (in->sandboxed)
+      break;
     if (in->target_pidns_path == NULL)
       return crio_error(err, EINVAL, NS_FIELD ".pid: TARGET \"%s\" has no PID namespace to join",
                         opts->target_id ? opts->target_id : "");

@@ -232,6 +232,55 @@ def test_a_runsc_container_binds_a_privileged_port(runsc_env):
     assert_clean(env, rs)
 
 
+def test_pid_mode_pod_shares_the_sandbox_pid_namespace(runsc_env):
+    """PID mode POD in a gVisor pod: an app container's PID 1 is the pod's
+    infra (the pause) and the pod's other containers' processes are
+    visible (critest's PodPID).  Mode CONTAINER keeps a PID namespace of
+    its own: its command is PID 1 and nothing of the pod is visible.
+    TARGET sees the target's processes."""
+    env, rs = runsc_env
+
+    def ctr(pod_id, pod_cfg, name, seconds, mode, target=""):
+        cfg = ch.shell(name, env.image, f"exec sleep {seconds}")
+        cfg.linux.security_context.namespace_options.pid = mode
+        cfg.linux.security_context.namespace_options.target_id = target
+        return ch.run_container(env, pod_id, pod_cfg, cfg)
+
+    def view(cid):
+        r = exec_sync(env.client, cid, ["/bin/sh", "-c",
+                                        "tr '\\0' ' ' </proc/1/cmdline; echo; ps -o args"])
+        assert r.exit_code == 0, f"saw {r}"
+        first, _, ps = r.stdout.decode().partition("\n")
+        return first.strip(), ps
+
+    shared_cfg = env.pod_config("gps", shared_pid=True)
+    shared = p.run_pod(env.client, shared_cfg, runtime_handler="runsc")
+    a = ctr(shared, shared_cfg, "a", 4001, API.POD)
+    ctr(shared, shared_cfg, "b", 4002, API.POD)
+    first, ps = view(a)
+    assert first == "/pause", f"expected the infra as PID 1, saw {first!r}; ps: {ps}"
+    assert "sleep 4001" in ps and "sleep 4002" in ps, f"expected both containers' sleeps: {ps}"
+
+    own_cfg = env.pod_config("gpc")
+    own = p.run_pod(env.client, own_cfg, runtime_handler="runsc")
+    c = ctr(own, own_cfg, "c", 4003, API.CONTAINER)
+    ctr(own, own_cfg, "d", 4004, API.CONTAINER)
+    first, ps = view(c)
+    assert first == "sleep 4003", f"expected its own command as PID 1, saw {first!r}; ps: {ps}"
+    assert "/pause" not in ps and "sleep 4004" not in ps, f"expected only its own: {ps}"
+    # TARGET: gVisor names no container's own namespace, so the container
+    # joins the sandbox's root one, where the target's process is visible
+    # (as gVisor does with containerd's spec; docs/containers.md).
+    t = ctr(own, own_cfg, "t", 4005, API.TARGET, target=c)
+    first, ps = view(t)
+    assert first == "/pause" and "sleep 4003" in ps, f"PID 1 {first!r}; ps: {ps}"
+
+    for pod_id in (shared, own):
+        p.stop_pod(env.client, pod_id)
+        p.remove_pod(env.client, pod_id)
+    assert_clean(env, rs)
+
+
 def test_runc_and_runsc_pods_side_by_side(runsc_env):
     env, rs = runsc_env
     gv_id, gv_cfg = runsc_pod(env, "gv2")

@@ -237,6 +237,38 @@ static void test_namespaces_join_the_pod_or_the_host(void) {
   fx_build_fails(&k, ENOSYS, "user namespaces are not supported");
 }
 
+/* A sandbox-per-pod runtime (gVisor): runsc puts a container whose spec has
+ * no PID namespace in the sandbox's root one, where the infra is PID 1, and
+ * one with a PID namespace in a new one of its own.  The pod's other
+ * namespaces are still named. */
+static void test_sandboxed_pid_modes(void) {
+  struct fx_case k;
+  fx_case_init(&k);
+  k.in.sandboxed = true;
+  k.in.netns_path = "/run/netns/p1";
+  /* No pid_ns_path: a gVisor pod pins none, and none is needed. */
+  k.sc->namespace_options->pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+  cJSON *spec = fx_build_ok(&k);
+  CHECK(fx_namespace(spec, "pid") != NULL && fx_get(fx_namespace(spec, "pid"), "path") == NULL);
+  CHECK_STR_EQ(fx_get_str(fx_namespace(spec, "network"), "path"), "/run/netns/p1");
+  k.sc->namespace_options->pid = RUNTIME__V1__NAMESPACE_MODE__POD;
+  spec = fx_build_ok(&k);
+  CHECK(fx_namespace(spec, "pid") == NULL);
+  CHECK_STR_EQ(fx_get_str(fx_namespace(spec, "network"), "path"), "/run/netns/p1");
+  /* Even with a path at hand, none is named. */
+  k.in.pidns_path = "/run/pidns/p1";
+  CHECK(fx_namespace(fx_build_ok(&k), "pid") == NULL);
+  k.sc->namespace_options->pid = RUNTIME__V1__NAMESPACE_MODE__TARGET;
+  k.sc->namespace_options->target_id = fx_str("other");
+  k.in.target_pidns_path = "/proc/4242/ns/pid";
+  CHECK(fx_namespace(fx_build_ok(&k), "pid") == NULL);
+  /* runc (not sandboxed) is unchanged: the pod's and the target's paths. */
+  k.in.sandboxed = false;
+  CHECK_STR_EQ(fx_get_str(fx_namespace(fx_build_ok(&k), "pid"), "path"), "/proc/4242/ns/pid");
+  k.sc->namespace_options->pid = RUNTIME__V1__NAMESPACE_MODE__POD;
+  CHECK_STR_EQ(fx_get_str(fx_namespace(fx_build_ok(&k), "pid"), "path"), "/run/pidns/p1");
+}
+
 static void test_cgroups_path_per_driver(void) {
   struct fx_case k;
   fx_case_init(&k);
@@ -414,6 +446,7 @@ int main(void) {
   RUN_TEST(test_mount_propagation_needs_shared_or_slave_host_mounts);
   RUN_TEST(test_masked_and_readonly_paths);
   RUN_TEST(test_namespaces_join_the_pod_or_the_host);
+  RUN_TEST(test_sandboxed_pid_modes);
   RUN_TEST(test_cgroups_path_per_driver);
   RUN_TEST(test_resources);
   RUN_TEST(test_devices_from_the_request);
