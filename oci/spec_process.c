@@ -179,6 +179,11 @@ static void add_gid(uint32_t **gids, size_t *n, uint32_t gid) {
   (*gids)[(*n)++] = gid;
 }
 
+static int gid_cmp(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 /* Who the process runs as: the security context's run_as_user or
  * run_as_username (with run_as_group), else the image's USER; names are
  * looked up in the image's own /etc/passwd and /etc/group. */
@@ -241,6 +246,13 @@ static int process_user(struct spec_ctx *c, struct oci_user *user, cJSON *proces
     }
     add_gid(&gids, &n, (uint32_t)sc->supplemental_groups[i]);
   }
+
+  /* In ascending order, as setgroups(2) leaves them on Linux (and as
+   * containerd writes them): a runtime with a kernel of its own (gVisor)
+   * keeps the order it is given, and getgroups(2) there would otherwise
+   * list the image's groups before the requested ones. */
+  if (n > 1)
+    qsort(gids, n, sizeof(*gids), gid_cmp);
 
   cJSON *u = cJSON_AddObjectToObject(process, "user");
   spec_add_uint(u, "uid", user->uid);

@@ -151,9 +151,15 @@ static void test_user_from_security_context_or_image(void) {
   k.sc->supplemental_groups[2] = 3000;
   k.sc->n_supplemental_groups = 3;
   check_user(fx_build_ok(&k), 1000, 7, "[10,29,1000,2000,3000]");
+  /* In ascending order, whatever the order asked (the kernel's order after
+   * setgroups; gVisor keeps the spec's). */
+  k.sc->supplemental_groups[0] = 3000;
+  k.sc->supplemental_groups[1] = 5;
+  k.sc->supplemental_groups[2] = 29;
+  check_user(fx_build_ok(&k), 1000, 7, "[5,10,29,1000,3000]");
   /* Strict: only the requested groups. */
   k.sc->supplemental_groups_policy = RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
-  check_user(fx_build_ok(&k), 1000, 7, "[29,2000,3000]");
+  check_user(fx_build_ok(&k), 1000, 7, "[5,29,3000]");
   k.sc->supplemental_groups_policy = RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Merge;
   k.sc->n_supplemental_groups = 0;
   /* By name. */
