@@ -35,6 +35,16 @@ def test_hostname_is_set_in_the_pods_uts_namespace(pod_env):
     assert socket.gethostname() != "web-0.example", "expected the host's hostname unchanged"
 
 
+def test_a_hostname_outside_rfc_1123_is_set_as_cri_o_sets_it(pod_env):
+    """CRI-O checks no hostname syntax (its test configs use "crictl_host"):
+    what sethostname takes is set, and written to the pod's files."""
+    env = pod_env
+    pod_id = p.run_pod(env.client, env.config("underscore", hostname="crictl_host"))
+    seen = p.nsenter("--uts", pin(env, "uts", pod_id), "hostname").strip()
+    assert seen == "crictl_host", f"expected hostname crictl_host in the pod UTS ns, saw {seen!r}"
+    assert (run_dir(env, pod_id) / "hostname").read_text().strip() == "crictl_host"
+
+
 def test_sysctls_apply_inside_the_pods_namespaces_only(pod_env):
     env = pod_env
     net_key = "net.ipv4.ip_unprivileged_port_start"

@@ -54,7 +54,7 @@ CASES = [
     ("no-name", _req(_clear("name")), ["config.metadata.name"]),
     ("no-namespace", _req(_clear("namespace")), ["config.metadata.namespace"]),
     ("no-uid", _req(_clear("uid")), ["config.metadata.uid"]),
-    ("bad-hostname", _req(hostname="bad_host!"), ["config.hostname"]),
+    ("bad-hostname", _req(hostname="bad host"), ["config.hostname"]),
     ("bad-dns-server", _req(dns={"servers": ["not-an-ip"]}),
      ["config.dns_config", "servers", "not-an-ip"]),
     ("four-dns-servers", _req(dns={"servers": ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]}),
@@ -108,7 +108,7 @@ def test_bad_field_is_invalid_argument_and_persists_nothing(pod_env, make, needl
 def test_valid_request_after_rejections_still_works(pod_env):
     """The rejected names were never reserved: the same metadata runs."""
     env = pod_env
-    bad = _req(hostname="bad_host!")(env)
+    bad = _req(hostname="bad host")(env)
     code, msg = p.rpc_code(env.client.call, "RunPodSandbox", bad)
     assert code == grpc.StatusCode.INVALID_ARGUMENT, f"expected INVALID_ARGUMENT, saw {code}: {msg}"
     pod_id = p.run_pod(env.client, _cfg(env))
