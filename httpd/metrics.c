@@ -85,7 +85,7 @@ struct step_stat {
   int64_t sum_ns;
 };
 
-/* A container OOM-killed, for crio_containers_oom_count_total{name}: its
+/* A container OOM-killed, for container_runtime_crio_containers_oom_count_total{name}: its
  * series goes when its record is deleted, as CRI-O drops it. */
 struct oom_container {
   char *id, *name;
@@ -436,65 +436,67 @@ char *httpd_metrics_render(struct httpd_metrics *m) {
   if (m->opts.op_stats) {
     struct httpd_op_stat *ops = NULL;
     size_t n = m->opts.op_stats(m->opts.op_data, &ops);
-    header(&b, "crio_operations_total", "counter",
+    header(&b, "container_runtime_crio_operations_total", "counter",
            "Cumulative number of CRI-O operations by operation type.");
     for (size_t i = 0; i < n; i++)
-      bprintf(&b, "crio_operations_total{operation=\"%s\"} %llu\n", ops[i].operation,
-              (unsigned long long)ops[i].total);
-    header(&b, "crio_operations_errors_total", "counter",
+      bprintf(&b, "container_runtime_crio_operations_total{operation=\"%s\"} %llu\n",
+              ops[i].operation, (unsigned long long)ops[i].total);
+    header(&b, "container_runtime_crio_operations_errors_total", "counter",
            "Cumulative number of CRI-O operation errors by operation type.");
     for (size_t i = 0; i < n; i++)
-      bprintf(&b, "crio_operations_errors_total{operation=\"%s\"} %llu\n", ops[i].operation,
-              (unsigned long long)ops[i].errors);
-    header(&b, "crio_operations_latency_seconds", "gauge",
+      bprintf(&b, "container_runtime_crio_operations_errors_total{operation=\"%s\"} %llu\n",
+              ops[i].operation, (unsigned long long)ops[i].errors);
+    header(&b, "container_runtime_crio_operations_latency_seconds", "gauge",
            "Latency in seconds of individual CRI calls for CRI-O operations. Broken down by "
            "operation type.");
     for (size_t i = 0; i < n; i++)
-      bprintf(&b, "crio_operations_latency_seconds{operation=\"%s\"} %.9f\n", ops[i].operation,
-              (double)ops[i].last_latency_ns / 1e9);
-    header(&b, "crio_operations_latency_seconds_total", "summary",
+      bprintf(&b, "container_runtime_crio_operations_latency_seconds{operation=\"%s\"} %.9f\n",
+              ops[i].operation, (double)ops[i].last_latency_ns / 1e9);
+    header(&b, "container_runtime_crio_operations_latency_seconds_total", "summary",
            "Latency in seconds of CRI-O operations. Broken down by operation type.");
     for (size_t i = 0; i < n; i++)
-      bprintf(&b,
-              "crio_operations_latency_seconds_total_sum{operation=\"%s\"} %.9f\n"
-              "crio_operations_latency_seconds_total_count{operation=\"%s\"} %llu\n",
-              ops[i].operation, (double)ops[i].latency_ns_total / 1e9, ops[i].operation,
-              (unsigned long long)ops[i].total);
-    header(&b, "crio_operations_latency_microseconds", "summary",
+      bprintf(
+          &b,
+          "container_runtime_crio_operations_latency_seconds_total_sum{operation=\"%s\"} %.9f\n"
+          "container_runtime_crio_operations_latency_seconds_total_count{operation=\"%s\"} %llu\n",
+          ops[i].operation, (double)ops[i].latency_ns_total / 1e9, ops[i].operation,
+          (unsigned long long)ops[i].total);
+    header(&b, "container_runtime_crio_operations_latency_microseconds", "summary",
            "Latency in microseconds of CRI-O operations (CRI-O's older name). Broken down by "
            "operation type.");
     for (size_t i = 0; i < n; i++)
-      bprintf(&b,
-              "crio_operations_latency_microseconds_sum{operation=\"%s\"} %.3f\n"
-              "crio_operations_latency_microseconds_count{operation=\"%s\"} %llu\n",
-              ops[i].operation, (double)ops[i].latency_ns_total / 1e3, ops[i].operation,
-              (unsigned long long)ops[i].total);
+      bprintf(
+          &b,
+          "container_runtime_crio_operations_latency_microseconds_sum{operation=\"%s\"} %.3f\n"
+          "container_runtime_crio_operations_latency_microseconds_count{operation=\"%s\"} %llu\n",
+          ops[i].operation, (double)ops[i].latency_ns_total / 1e3, ops[i].operation,
+          (unsigned long long)ops[i].total);
     free(ops);
   }
 
   pthread_mutex_lock(&m->lock);
-  simple(&b, "crio_image_pulls_success_total", "counter",
+  simple(&b, "container_runtime_crio_image_pulls_success_total", "counter",
          "Cumulative number of CRI-O image pull successes.", (double)m->pulls_success);
-  header(&b, "crio_image_pulls_failure_total", "counter",
+  header(&b, "container_runtime_crio_image_pulls_failure_total", "counter",
          "Cumulative number of CRI-O image pull failures by error.");
-  bprintf(&b, "crio_image_pulls_failure_total{error=\"fetch_layers\"} %llu\n",
+  bprintf(&b, "container_runtime_crio_image_pulls_failure_total{error=\"fetch_layers\"} %llu\n",
           (unsigned long long)m->pulls_failure);
-  labelled(&b, "crio_image_pulls_bytes_total",
+  labelled(&b, "container_runtime_crio_image_pulls_bytes_total",
            "Bytes transferred by CRI-O image pulls by mediatype and size bucket.",
            &m->pull_bytes_by);
-  labelled(&b, "crio_image_pulls_skipped_bytes_total",
+  labelled(&b, "container_runtime_crio_image_pulls_skipped_bytes_total",
            "Bytes skipped by CRI-O image pulls (layers already present) by size bucket.",
            &m->skipped_by);
-  labelled(&b, "crio_image_layer_reuse_total",
+  labelled(&b, "container_runtime_crio_image_layer_reuse_total",
            "Reused (not pulled) local image layer count by name.", &m->reuse_by);
   simple(&b, "crio_image_pulls_unpacked_bytes_total", "counter",
          "Unpacked size of the images pulled since crio started (ours).", (double)m->pull_bytes);
   simple(&b, "crio_image_layer_reuse_count_total", "counter",
          "Reused (not pulled) local image layers, all names (ours).", (double)m->layer_reuse);
-  simple(&b, "crio_containers_oom_total", "counter",
+  simple(&b, "container_runtime_crio_containers_oom_total", "counter",
          "Amount of containers killed because they ran out of memory (OOM)",
          (double)m->containers_oom);
-  labelled(&b, "crio_containers_oom_count_total",
+  labelled(&b, "container_runtime_crio_containers_oom_count_total",
            "Amount of containers killed because they ran out of memory (OOM) by their name",
            &m->oom_by);
   simple(&b, "crio_containers_created_total", "counter",
@@ -535,10 +537,10 @@ char *httpd_metrics_render(struct httpd_metrics *m) {
   }
   simple(&b, "crio_recovery_seconds", "gauge", "Time start-up recovery took.",
          m->opts.recovery_seconds);
-  header(&b, "crio_default_runtime", "gauge",
+  header(&b, "container_runtime_crio_default_runtime", "gauge",
          "Default container runtime configured. Value is always 1.");
   pthread_mutex_lock(&m->lock);
-  bprintf(&b, "crio_default_runtime{runtime=\"%s\"} 1\n", m->default_runtime);
+  bprintf(&b, "container_runtime_crio_default_runtime{runtime=\"%s\"} 1\n", m->default_runtime);
   pthread_mutex_unlock(&m->lock);
   return b.p;
 }

@@ -41,13 +41,13 @@ def test_metrics_move_with_operations_pulls_and_containers(ctr_env_factory):
     env.start()
     env.pull()
     first = scrape(port)
-    assert "# TYPE crio_operations_total counter" in first
-    assert value(first, "crio_image_pulls_success_total") >= 1, "the harness pulled one image"
+    assert "# TYPE container_runtime_crio_operations_total counter" in first
+    assert value(first, "container_runtime_crio_image_pulls_success_total") >= 1, "the harness pulled one image"
     assert value(first, "crio_store_database_bytes") > 0
     assert value(first, "crio_store_log_entries") > 0
-    assert value(first, "crio_default_runtime", runtime="runc") == 1 or \
-        "crio_default_runtime{" in first
-    versions = value(first, "crio_operations_total", operation="Version")
+    assert value(first, "container_runtime_crio_default_runtime", runtime="runc") == 1 or \
+        "container_runtime_crio_default_runtime{" in first
+    versions = value(first, "container_runtime_crio_operations_total", operation="Version")
     for _ in range(3):
         env.client.version()
     pod_id, pod_cfg = env.run_pod("m")
@@ -55,20 +55,20 @@ def test_metrics_move_with_operations_pulls_and_containers(ctr_env_factory):
                               pod_cfg)
     ch.start_container(env.client, cid)
     after = scrape(port)
-    assert value(after, "crio_operations_total", operation="Version") >= versions + 3
-    assert value(after, "crio_operations_total", operation="RunPodSandbox") >= 1
+    assert value(after, "container_runtime_crio_operations_total", operation="Version") >= versions + 3
+    assert value(after, "container_runtime_crio_operations_total", operation="RunPodSandbox") >= 1
     assert value(after, "crio_containers_created_total") >= 1
     assert value(after, "crio_containers_started_total") >= 1
     assert value(after, "crio_reconciler_step_latency_seconds_count",
                  transition="container.start") >= 1
     assert value(after, "crio_store_records", kind="container") >= 1
     # An error is counted as one.
-    errors = value(after, "crio_operations_errors_total", operation="ContainerStatus")
+    errors = value(after, "container_runtime_crio_operations_errors_total", operation="ContainerStatus")
     try:
         ch.container_status(env.client, "0" * 64)
     except Exception:  # noqa: BLE001 (NOT_FOUND expected)
         pass
-    assert value(scrape(port), "crio_operations_errors_total",
+    assert value(scrape(port), "container_runtime_crio_operations_errors_total",
                  operation="ContainerStatus") == errors + 1
     ch.stop_container(env.client, cid, timeout_s=0)
 
@@ -103,37 +103,37 @@ def test_pull_bytes_by_mediatype_and_size_layer_reuse_and_default_runtime(crio_f
         time.sleep(0.3)
         first = scrape(port)
         pulled = [line for line in first.splitlines()
-                  if line.startswith("crio_image_pulls_bytes_total{")]
-        assert pulled and all(re.match(r'crio_image_pulls_bytes_total\{mediatype="[^"]*layer[^"]*",'
+                  if line.startswith("container_runtime_crio_image_pulls_bytes_total{")]
+        assert pulled and all(re.match(r'container_runtime_crio_image_pulls_bytes_total\{mediatype="[^"]*layer[^"]*",'
                                        r'size=">[0-9]+ [KMG]?i?B"\} ', line)
                               for line in pulled), pulled
         total = sum(float(line.rsplit(" ", 1)[1]) for line in pulled)
         assert total > 1_000_000, f"expected busybox's compressed bytes counted, saw {pulled}"
-        assert "crio_image_layer_reuse_total{" not in first, "nothing reused yet"
+        assert "container_runtime_crio_image_layer_reuse_total{" not in first, "nothing reused yet"
 
         ih.pull(d.client, f"{reg.host}/m/two:v1")
         time.sleep(0.3)
         after = scrape(port)
         busybox_hex = two.chain_ids[0].split(":", 1)[-1]
-        reuse = re.findall(r'^crio_image_layer_reuse_total\{name="(?:sha256:)?([0-9a-f]{64})"\} (\S+)$',
+        reuse = re.findall(r'^container_runtime_crio_image_layer_reuse_total\{name="(?:sha256:)?([0-9a-f]{64})"\} (\S+)$',
                            after, re.M)
         assert reuse == [(busybox_hex, "1")], \
             f"expected busybox's layer reused once, saw {reuse}:\n{after}"
         skipped = [line for line in after.splitlines()
-                   if line.startswith("crio_image_pulls_skipped_bytes_total{")]
+                   if line.startswith("container_runtime_crio_image_pulls_skipped_bytes_total{")]
         assert skipped and sum(float(x.rsplit(" ", 1)[1]) for x in skipped) > 1_000_000, skipped
-        assert value(after, "crio_image_pulls_success_total") == 2
+        assert value(after, "container_runtime_crio_image_pulls_success_total") == 2
 
-        # crio_default_runtime follows a SIGHUP.
-        assert value(after, "crio_default_runtime", runtime="runc") == 1
+        # container_runtime_crio_default_runtime follows a SIGHUP.
+        assert value(after, "container_runtime_crio_default_runtime", runtime="runc") == 1
         crio_conf.write_text('[crio.runtime]\ndefault_runtime = "crun"\n')
         d.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and \
-                value(scrape(port), "crio_default_runtime", runtime="crun") != 1:
+                value(scrape(port), "container_runtime_crio_default_runtime", runtime="crun") != 1:
             time.sleep(0.1)
         last = scrape(port)
-        assert value(last, "crio_default_runtime", runtime="crun") == 1, last
+        assert value(last, "container_runtime_crio_default_runtime", runtime="crun") == 1, last
         assert 'runtime="runc"' not in last
     finally:
         reg.stop()
@@ -152,7 +152,7 @@ def test_an_oom_kill_counts_by_container_name_until_the_container_is_removed(ctr
     cid = ch.run_container(env, pod_id, pod_cfg, cfg)
     st = ch.wait_state(env.client, cid, ch.h.api().CONTAINER_EXITED)
     assert st.reason == "OOMKilled", st
-    pattern = re.compile(r'^crio_containers_oom_count_total\{name="([^"]*)"\} (\S+)$', re.M)
+    pattern = re.compile(r'^container_runtime_crio_containers_oom_count_total\{name="([^"]*)"\} (\S+)$', re.M)
     samples = []
     for _ in range(50):
         text = scrape(port)
@@ -160,7 +160,7 @@ def test_an_oom_kill_counts_by_container_name_until_the_container_is_removed(ctr
         if samples:
             break
         time.sleep(0.1)
-    assert value(text, "crio_containers_oom_total") == 1, text
+    assert value(text, "container_runtime_crio_containers_oom_total") == 1, text
     assert len(samples) == 1 and "hog" in samples[0][0] and samples[0][1] == "1", samples
     ch.remove_container(env.client, cid)
     for _ in range(50):
@@ -168,4 +168,4 @@ def test_an_oom_kill_counts_by_container_name_until_the_container_is_removed(ctr
             break
         time.sleep(0.1)
     assert pattern.findall(scrape(port)) == [], "expected the series gone with the container"
-    assert value(scrape(port), "crio_containers_oom_total") == 1
+    assert value(scrape(port), "container_runtime_crio_containers_oom_total") == 1
