@@ -149,14 +149,13 @@ int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err
                         "runtime handler %s: runtime_type \"%s\" is not supported (only \"oci\")",
                         r->name, r->runtime_type);
   }
-  if (cfg->version_file == NULL || cfg->version_file[0] == '\0') {
-    free(cfg->version_file);
+  /* Computed only when no source set them: "" is CRI-O's "none" (no
+   * version file written, so crio wipe never sees a reboot; no clean
+   * shutdown file). */
+  if (cfg->version_file == NULL)
     cfg->version_file = xasprintf("%s/version", cfg->runroot);
-  }
-  if (cfg->clean_shutdown_file == NULL || cfg->clean_shutdown_file[0] == '\0') {
-    free(cfg->clean_shutdown_file);
+  if (cfg->clean_shutdown_file == NULL)
     cfg->clean_shutdown_file = xasprintf("%s/clean.shutdown", cfg->root);
-  }
   if (cfg->conmon_path == NULL || cfg->conmon_path[0] == '\0') {
     free(cfg->conmon_path);
     cfg->conmon_path = daemon_find_in_path("conmon");

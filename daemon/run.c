@@ -227,8 +227,16 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   if (lock_state_dir(cfg->root, &state_lock, err) < 0)
     return -1;
   /* Present only while no crio runs, after a stop that finished. */
-  if (unlink(cfg->clean_shutdown_file) < 0 && errno != ENOENT)
-    log_warning("remove %s: %s", cfg->clean_shutdown_file, strerror(errno));
+  if (cfg->clean_shutdown_file[0]) {
+    if (unlink(cfg->clean_shutdown_file) < 0 && errno != ENOENT)
+      log_warning("remove %s: %s", cfg->clean_shutdown_file, strerror(errno));
+    /* CRI-O's "<file>.supported": tells crio wipe that a missing clean
+     * shutdown file means an unclean stop (daemon/wipe.c). */
+    cleanup_free char *supported = xasprintf("%s.supported", cfg->clean_shutdown_file);
+    cleanup_error crio_error_t sup_err = NULL;
+    if (crio_write_file_atomic(supported, "", 0, 0644, &sup_err) < 0)
+      crio_error_warn(&sup_err, "clean shutdown supported file");
+  }
   daemon_version_files_write(cfg);
 
   cleanup_free char *db_dir = xasprintf("%s/db", cfg->root);
@@ -474,7 +482,8 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   reconciler_stop(reconciler);
   free(handlers);
   cleanup_error crio_error_t clean_err = NULL;
-  if (crio_write_file_atomic(cfg->clean_shutdown_file, "", 0, 0644, &clean_err) < 0)
+  if (cfg->clean_shutdown_file[0] &&
+      crio_write_file_atomic(cfg->clean_shutdown_file, "", 0, 0644, &clean_err) < 0)
     crio_error_warn(&clean_err, "clean shutdown file");
   log_info("stopped after serving %llu call(s)", served);
   return 0;

@@ -26,13 +26,14 @@ const struct daemon_setting daemon_settings[] = {
    "default directory for container logs (the kubelet always names one)"},
   {"crio", "version_file", DS_STRING, NULL, "version-file", 0, "CONTAINER_VERSION_FILE",
    F(version_file), "written at start in a tmpfs, its absence telling crio wipe of a reboot: <runroot>/version, which is "
-   "CRI-O's /var/run/crio/version with the default runroot"},
+   "CRI-O's /var/run/crio/version with the default runroot; \"\" none (crio wipe then never wipes "
+   "containers without --force)"},
   {"crio", "version_file_persist", DS_STRING, "", "version-file-persist", 0,
    "CONTAINER_VERSION_FILE_PERSIST", F(version_file_persist), "written at start on disk; \"\" none; stale after an upgrade, so crio wipe removes images too"},
   {"crio", "clean_shutdown_file", DS_STRING, NULL, "clean-shutdown-file", 0,
    "CONTAINER_CLEAN_SHUTDOWN_FILE", F(clean_shutdown_file),
    "written at a clean stop and removed at start: <root>/clean.shutdown, which is CRI-O's "
-   "/var/lib/crio/clean.shutdown with the default root"},
+   "/var/lib/crio/clean.shutdown with the default root; \"\" none"},
   {"crio", "internal_wipe", DS_BOOL, "true", "internal-wipe", 0, "CONTAINER_INTERNAL_WIPE", NOF,
    "start-up recovery always does this (docs/operations.md)"},
   {"crio", "internal_repair", DS_BOOL, "true", "internal-repair", 0, "CONTAINER_INTERNAL_REPAIR", NOF,

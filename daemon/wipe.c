@@ -6,13 +6,17 @@
  * malformed or of another major.minor version means the node rebooted or
  * crio was upgraded: containers and pods are wiped.  The persistent one
  * (version_file_persist, when set) likewise means an upgrade: images are
- * wiped too — but only together with containers, as in CRI-O.  Neither:
- * nothing to do.  --force skips the check and wipes both. */
+ * wiped too — but only together with containers, as in CRI-O; so are
+ * they when containers are wiped after a stop that was not clean (the
+ * clean shutdown file missing where "<file>.supported" says the daemon
+ * writes it).  Neither: nothing to do.  --force skips the check and wipes
+ * both. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
@@ -86,6 +90,16 @@ void daemon_version_files_write(const struct daemon_config *cfg) {
   }
 }
 
+/* CRI-O's shutdownWasUnclean: a clean shutdown file is configured, the
+ * daemon that ran wrote "<file>.supported" (so it was one that writes the
+ * file at a clean stop), and the file is missing. */
+static bool shutdown_was_unclean(const struct daemon_config *cfg) {
+  if (cfg->clean_shutdown_file == NULL || cfg->clean_shutdown_file[0] == '\0')
+    return false;
+  cleanup_free char *supported = xasprintf("%s.supported", cfg->clean_shutdown_file);
+  return access(supported, F_OK) == 0 && access(cfg->clean_shutdown_file, F_OK) != 0;
+}
+
 int daemon_wipe(const struct daemon_config *cfg, crio_error_t *err) {
   bool containers = true, images = true;
   /* --from-host is for a database that is lost or damaged: the operator
@@ -106,7 +120,13 @@ int daemon_wipe(const struct daemon_config *cfg, crio_error_t *err) {
     }
     printf("# wiping containers and pods: %s\n",
            why_containers ? why_containers : "version file stale");
-    if (images)
+    /* As CRI-O: a reboot after a crio that did not stop cleanly may have
+     * left the image store half written, so images go too. */
+    if (!images && shutdown_was_unclean(cfg)) {
+      images = true;
+      printf("# wiping images too: %s not found, the last stop was not clean\n",
+             cfg->clean_shutdown_file);
+    } else if (images)
       printf("# wiping images too: %s\n", why_images ? why_images : "version changed");
   } else if (cfg->wipe_force) {
     printf("# --force: wiping containers, pods and images\n");

@@ -110,3 +110,51 @@ def test_upgrade_or_force_wipes_images_too(env, how):
     published, leftovers = ih.layer_dirs(env)
     assert published == set() and leftovers == set(), \
         f"expected the wiped image's layers gone, saw {published} {leftovers}"
+
+
+def test_an_empty_version_file_means_none_as_in_cri_o(env):
+    """`version_file = ""` is CRI-O's "no version file": the daemon writes
+    none (not <runroot>/version), so crio wipe never sees a reboot and
+    wipes nothing without --force (CRI-O's ShouldCrioWipe("") is false);
+    `clean_shutdown_file = ""` likewise writes no clean shutdown file."""
+    conf = Path(env.extra_args[env.extra_args.index("--config") + 1])
+    conf.write_text('[crio]\nversion_file = ""\nclean_shutdown_file = ""\n' + conf.read_text())
+    env.version.unlink()
+    clean = Path(env.root) / "clean.shutdown"
+    clean.unlink(missing_ok=True)
+    env.start()
+    env.stop_cleanly()
+    assert not env.version.exists(), "version_file = \"\" still wrote <runroot>/version"
+    assert not clean.exists(), "clean_shutdown_file = \"\" still wrote <root>/clean.shutdown"
+    printed = subprocess.run([str(h.CRIO_BIN), "--config", str(conf), "config"],
+                             capture_output=True, text=True, check=True).stdout
+    assert 'version_file = ""' in printed and 'clean_shutdown_file = ""' in printed, printed
+    out = wipe(env)
+    assert "no wipe needed" in out, out
+    assert images_after(env) == [env.image]
+
+
+def test_a_stop_that_was_not_clean_wipes_images_with_containers(env):
+    """CRI-O's shutdownWasUnclean: the daemon writes <clean_shutdown_file>.supported
+    at start and the clean shutdown file at a clean stop; a reboot (version
+    file gone) after a stop that left no clean shutdown file wipes images
+    too, since the image store may be half written."""
+    clean = Path(env.root) / "clean.shutdown"
+    assert clean.exists() and Path(f"{clean}.supported").exists()
+    env.version.unlink()
+    clean.unlink()
+    out = wipe(env)
+    assert "the last stop was not clean" in out and "wiping containers and pods" in out, out
+    assert images_after(env) == []
+
+
+def test_without_the_supported_file_a_missing_clean_file_keeps_images(env):
+    """No "<file>.supported" (a daemon that never wrote the clean shutdown
+    file): its absence says nothing, as in CRI-O."""
+    clean = Path(env.root) / "clean.shutdown"
+    Path(f"{clean}.supported").unlink()
+    env.version.unlink()
+    clean.unlink()
+    out = wipe(env)
+    assert "not clean" not in out and "wiping images" not in out, out
+    assert images_after(env) == [env.image]
