@@ -2,7 +2,9 @@
  * checks once every source is read, and release.  Reading sources is
  * config_file.c (files) and cli.c (flags, environment); this file calls
  * neither. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,6 +130,34 @@ static void warn_unimplemented(const struct daemon_config *cfg) {
   daemon_config_release(&defaults);
 }
 
+/* default_sysctls has no effect here, but a value CRI-O refuses at start
+ * (pkg/config/sysctl.go: "KEY=VALUE", no space around the key or the value;
+ * "net.ipv4.ping_group_range=0 1" is fine) is refused too, so a typo fails
+ * here as it would there. */
+static bool space_around(const char *s, size_t n) {
+  return n > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]));
+}
+
+static int check_default_sysctls(const struct daemon_config *cfg, crio_error_t *err) {
+  size_t i = daemon_setting_find("crio.runtime", "default_sysctls");
+  if (i == SIZE_MAX)
+    return 0;
+  char *const *v = *(char *const *const *)daemon_setting_slot_const(cfg, i);
+  for (size_t k = 0; v && v[k]; k++) {
+    if (v[k][0] == '\0')
+      continue; /* skipped, as CRI-O does */
+    const char *eq = strchr(v[k], '=');
+    if (eq == NULL)
+      return crio_error(err, EINVAL, "default_sysctls: \"%s\" is not in key=value format", v[k]);
+    if (space_around(v[k], (size_t)(eq - v[k])) || space_around(eq + 1, strlen(eq + 1)))
+      return crio_error(err, EINVAL,
+                        "default_sysctls: '%s' is invalid, extra spaces found: format should be "
+                        "key=value",
+                        v[k]);
+  }
+  return 0;
+}
+
 int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err) {
   if (warn)
     warn_unimplemented(cfg);
@@ -173,7 +203,7 @@ int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err
   if (cfg->metrics_port < 0 || cfg->metrics_port > 65535)
     return crio_error(err, EINVAL, "metrics_port: %lld is not a port",
                       (long long)cfg->metrics_port);
-  return 0;
+  return check_default_sysctls(cfg, err);
 }
 
 void daemon_config_release(struct daemon_config *cfg) {

@@ -2,7 +2,9 @@
  * Every setting is written with its help as a comment; one at its default
  * is commented out (as CRI-O's template does), so reading the output back
  * gives the same configuration, and a CRI-O operator's diff against their
- * own file shows only what they changed. */
+ * own file shows only what they changed.  `crio config --default` writes
+ * every setting uncommented, as CRI-O's does (its displayAllConfig), so an
+ * operator (or CRI-O's test helpers) can edit a value in place. */
 #include <stdio.h>
 #include <string.h>
 
@@ -73,17 +75,18 @@ static void print_comment(const char *text, FILE *out) {
   fputc('\n', out);
 }
 
-void daemon_config_print(const struct daemon_config *cfg, FILE *out) {
+void daemon_config_print(const struct daemon_config *cfg, bool show_all, FILE *out) {
   struct daemon_config defaults;
   daemon_config_defaults(&defaults);
   cleanup_error crio_error_t err = NULL;
   /* The defaults resolved the same way (found on PATH, below root), so
    * a value is "default" exactly when a fresh start would choose it. */
   daemon_config_finish(&defaults, false, &err);
-  fputs("# crio.conf as this crio reads it: CRI-O's tables and keys.\n"
-        "# A commented-out setting is at its default; docs/configuration.md\n"
-        "# lists every key, and which ones control a feature this daemon lacks.\n\n",
+  fputs("# crio.conf as this crio reads it: CRI-O's tables and keys.\n", out);
+  fputs(show_all ? "# Every setting at its default (crio config --default); docs/configuration.md\n"
+                 : "# A commented-out setting is at its default; docs/configuration.md\n",
         out);
+  fputs("# lists every key, and which ones control a feature this daemon lacks.\n\n", out);
   for (size_t t = 0; tables[t]; t++) {
     fprintf(out, "[%s]\n\n", tables[t]);
     for (size_t i = 0; i < daemon_n_settings; i++) {
@@ -91,7 +94,7 @@ void daemon_config_print(const struct daemon_config *cfg, FILE *out) {
       if (s->table == NULL || strcmp(s->table, tables[t]) != 0)
         continue;
       cleanup_free char *value = daemon_setting_format(cfg, i);
-      bool is_default = daemon_setting_equal(cfg, &defaults, i);
+      bool is_default = !show_all && daemon_setting_equal(cfg, &defaults, i);
       print_comment(s->help, out);
       if (s->offset == DS_NO_FIELD)
         fputs("# (accepted; no effect in this daemon)\n", out);
@@ -107,7 +110,8 @@ void daemon_config_print(const struct daemon_config *cfg, FILE *out) {
     }
     if (strcmp(tables[t], "crio.runtime") == 0)
       for (size_t r = 0; r < cfg->n_runtimes; r++)
-        print_runtime(&cfg->runtimes[r], runtime_is_default(&cfg->runtimes[r], &defaults), out);
+        print_runtime(&cfg->runtimes[r],
+                      !show_all && runtime_is_default(&cfg->runtimes[r], &defaults), out);
   }
   daemon_config_release(&defaults);
 }

@@ -125,8 +125,9 @@ void daemon_settings_markdown(FILE *out);
 void daemon_config_cri_view(const struct daemon_config *cfg, struct cri_config *view,
                             struct cri_runtime_handler *handlers);
 /* crio config: the configuration as commented TOML that reads back into
- * the same configuration; settings at their default are commented out. */
-void daemon_config_print(const struct daemon_config *cfg, FILE *out);
+ * the same configuration; settings at their default are commented out
+ * unless show_all (crio config --default, which CRI-O writes uncommented). */
+void daemon_config_print(const struct daemon_config *cfg, bool show_all, FILE *out);
 /* crio status info|config|containers: GET over the socket's HTTP
  * endpoint, the answer printed as it came. */
 int daemon_status_client(const struct daemon_config *cfg, const struct daemon_invocation *inv,

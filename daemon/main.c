@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "Try 'crio --help'.\n");
     daemon_config_release(&cfg);
     daemon_invocation_release(&inv);
-    return 2;
+    return 1; /* CRI-O's CLI exits 1 on any error */
   }
   int status = 0;
   switch (inv.command) {
@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
     daemon_settings_markdown(stdout);
     break;
   case DAEMON_CONFIG:
-    daemon_config_print(&cfg, stdout);
+    daemon_config_print(&cfg, inv.config_default, stdout);
     break;
   case DAEMON_STATUS:
     if (daemon_status_client(&cfg, &inv, stdout, &err) < 0) {

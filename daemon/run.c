@@ -160,7 +160,7 @@ static char *config_toml(void *data) {
   FILE *f = open_memstream(&text, &len);
   if (f == NULL)
     return xstrdup("");
-  daemon_config_print(data, f);
+  daemon_config_print(data, false, f);
   fclose(f);
   return text;
 }

@@ -61,8 +61,28 @@ def test_config_default_ignores_files_and_flags(tmp_path):
     conf = tmp_path / "crio.conf"
     conf.write_text('[crio.runtime]\nlog_level = "debug"\n')
     out = crio("-c", str(conf), "-l", "trace", "config", "--default").stdout
-    assert "log_level" not in effective(out).get("crio.runtime.log_level", ""), out
-    assert '# log_level = "info"' in out, "expected the default log_level commented out"
+    values = effective(out)
+    assert values["crio.runtime.log_level"] == '"info"', out
+
+
+def test_config_default_writes_every_setting_uncommented_as_cri_o_does(tmp_path):
+    """CRI-O's `config --default` writes every key uncommented (its
+    displayAllConfig), so a value can be edited in place (CRI-O's test
+    helpers sed crio.conf's log_level); read back, it is the default
+    configuration."""
+    out = crio("config", "--default").stdout
+    values = effective(out)
+    assert values["crio.runtime.log_level"] == '"info"', out
+    assert values["crio.image.pause_image"] and values["crio.api.listen"], values
+    assert not any(line.startswith("# ") and " = " in line and not line.startswith("# (")
+                   and line[2:].split(" = ")[0].isidentifier() for line in out.splitlines()), \
+        "expected no commented-out setting in config --default"
+    conf = tmp_path / "default.conf"
+    conf.write_text(out.replace('log_level = "info"', 'log_level = "warn"'))
+    values = effective(crio("-c", str(conf), "-d", "", "config").stdout)
+    assert values["crio.runtime.log_level"] == '"warning"', values
+    # Without --default, settings at their default stay commented out.
+    assert "crio.runtime.log_level" not in effective(crio("-c", "", "-d", "", "config").stdout)
 
 
 def test_config_prints_file_values_and_flags_override_files(tmp_path):
@@ -111,10 +131,16 @@ def test_flags_for_missing_features_are_accepted(tmp_path):
 
 
 def test_unknown_command_and_flag_are_usage_errors():
+    """Exit status 1, as CRI-O's CLI exits on any error (logrus.Fatal)."""
     out = crio("frobnicate", check=False)
-    assert out.returncode == 2 and "unknown command" in out.stderr, out.stderr
+    assert out.returncode == 1 and "unknown command" in out.stderr, out.stderr
     out = crio("--no-such-flag", check=False)
-    assert out.returncode == 2 and "Try 'crio --help'" in out.stderr, out.stderr
+    assert out.returncode == 1 and "Try 'crio --help'" in out.stderr, out.stderr
+    # CRI-O's status tests: a missing id or an unknown socket fails with 1.
+    out = crio("status", "--socket", "/nonexistent/crio.sock", "containers", check=False)
+    assert out.returncode == 1 and "--id" in out.stderr, out.stderr
+    out = crio("status", "--socket", "/nonexistent/crio.sock", "s", check=False)
+    assert out.returncode == 1, out.stderr
 
 
 def test_daemon_warns_once_about_a_flag_whose_feature_is_missing(crio_factory):
@@ -123,3 +149,17 @@ def test_daemon_warns_once_about_a_flag_whose_feature_is_missing(crio_factory):
     log = d.log()
     hits = [line for line in log.splitlines() if "pinns_path" in line and "no effect" in line]
     assert len(hits) == 1, f"expected one warning about pinns_path, saw {hits}"
+
+
+def test_default_sysctls_cri_o_refuses_are_refused(tmp_path):
+    """default_sysctls has no effect here, but what CRI-O's start refuses
+    (a space around the key or value, no '=') is refused too (CRI-O's pod.bats starts crio with
+    CONTAINER_DEFAULT_SYSCTLS="net.ipv4.ip_forward = 1" and expects no
+    daemon)."""
+    out = crio("-c", "", "-d", "", "config",
+               env={"CONTAINER_DEFAULT_SYSCTLS": "net.ipv4.ip_forward = 1"}, check=False)
+    assert out.returncode == 1 and "extra spaces found" in out.stderr, out.stderr
+    out = crio("-c", "", "-d", "", "--default-sysctls", "net.ipv4.ip_forward", "config",
+               check=False)
+    assert out.returncode == 1 and "key=value" in out.stderr, out.stderr
+    crio("-c", "", "-d", "", "--default-sysctls", "net.ipv4.ping_group_range=0 1", "config")
