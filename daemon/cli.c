@@ -337,11 +337,13 @@ void daemon_invocation_release(struct daemon_invocation *inv) {
 
 int daemon_config_load(int argc, char **argv, struct daemon_config *cfg,
                        struct daemon_invocation *inv, crio_error_t *err) {
-  return daemon_config_load_sources(argc, argv, cfg, inv, true, err);
+  return daemon_config_load_sources(argc, argv, cfg, inv, DAEMON_LOAD_ALL, err);
 }
 
 int daemon_config_load_sources(int argc, char **argv, struct daemon_config *cfg,
-                               struct daemon_invocation *inv, bool warn, crio_error_t *err) {
+                               struct daemon_invocation *inv, enum daemon_load_mode mode,
+                               crio_error_t *err) {
+  bool warn = mode == DAEMON_LOAD_ALL;
   daemon_config_defaults(cfg);
   cfg->argc = argc;
   cfg->argv = argv;
@@ -363,7 +365,11 @@ int daemon_config_load_sources(int argc, char **argv, struct daemon_config *cfg,
   /* crio config --default: the defaults, whatever files and flags say. */
   if (inv->command == DAEMON_CONFIG && inv->config_default)
     return daemon_config_finish(cfg, false, err);
-  if (read_files(cfg, &p, err) < 0 || apply_env(cfg, err) < 0)
+  if (read_files(cfg, &p, err) < 0)
+    return -1;
+  if (mode == DAEMON_LOAD_FILES)
+    return daemon_config_finish(cfg, false, err);
+  if (apply_env(cfg, err) < 0)
     return -1;
   cleanup_free bool *list_from_flags = xcalloc(daemon_n_settings, sizeof(bool));
   for (size_t i = 0; i < p.n_uses; i++)

@@ -22,10 +22,14 @@ void daemon_config_clear_runtimes(struct daemon_config *cfg);
  * root and runroot) and checks the whole; with warn, warns once about
  * each setting whose feature we lack that is set away from its default. */
 int daemon_config_finish(struct daemon_config *cfg, bool warn, crio_error_t *err);
-/* cli.c: daemon_config_load, with the warnings about settings whose
- * feature we lack optional (a SIGHUP reload does not repeat them). */
+/* cli.c: daemon_config_load from some of the sources: ALL (defaults,
+ * files, environment, flags; warns about settings whose feature we lack),
+ * RELOAD (the same without the warnings, which a SIGHUP does not repeat),
+ * FILES (defaults and files only: what CRI-O's reload reads). */
+enum daemon_load_mode { DAEMON_LOAD_ALL, DAEMON_LOAD_RELOAD, DAEMON_LOAD_FILES };
 int daemon_config_load_sources(int argc, char **argv, struct daemon_config *cfg,
-                               struct daemon_invocation *inv, bool warn, crio_error_t *err);
+                               struct daemon_invocation *inv, enum daemon_load_mode mode,
+                               crio_error_t *err);
 /* config_file.c: crio.conf (TOML, CRI-O's table and key names), and the
  * files of a drop-in dir in lexical order (a missing dir is empty). */
 int daemon_config_read_file(struct daemon_config *cfg, const char *path, crio_error_t *err);

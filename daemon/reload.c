@@ -1,6 +1,7 @@
 /* SIGHUP: the configuration read again from the same sources (files,
- * drop-ins, environment, the command line), and what can change without a
- * restart applied, as CRI-O's Config.Reload does:
+ * drop-ins, environment, the command line; for the settings below a file's
+ * value wins, as CRI-O's reload reads only the files), and what can change
+ * without a restart applied, as CRI-O's Config.Reload does:
  *
  *   log_level                    the log's level, at once
  *   default_runtime              the handler of pods created from now on
@@ -173,18 +174,48 @@ void daemon_live_note_network(struct daemon_live *live, bool log_changes) {
   live->network_key = NULL;
 }
 
+/* CRI-O's reload reads the files alone (defaults, crio.conf, drop-ins:
+ * pkg/config Reload), so for what a reload applies an edited file wins over
+ * the flag or variable the daemon was started with: crio started with
+ * --log-level debug and a crio.conf now saying "warn" runs at warning
+ * after a SIGHUP, as CRI-O does.  A setting no file sets keeps its flag or
+ * variable (CRI-O would put it back to its default). */
+static bool reload_from_files(size_t i) {
+  return is_field(i, FIELD(log_level)) || is_field(i, FIELD(default_runtime)) ||
+         is_field(i, FIELD(pause_image)) || is_field(i, FIELD(pinned_images));
+}
+
+static void prefer_files(const struct daemon_config *cfg, struct daemon_config *next) {
+  struct daemon_config files;
+  struct daemon_invocation inv;
+  cleanup_error crio_error_t err = NULL;
+  int rc = daemon_config_load_sources(cfg->argc, cfg->argv, &files, &inv, DAEMON_LOAD_FILES, &err);
+  daemon_invocation_release(&inv);
+  if (rc < 0) {
+    log_debug("SIGHUP: files alone do not load (%s); flags and variables keep precedence",
+              crio_error_message(&err));
+  } else {
+    for (size_t i = 0; i < daemon_n_settings; i++)
+      if (reload_from_files(i) && files.origins[i])
+        daemon_setting_copy(next, &files, i);
+  }
+  daemon_config_release(&files);
+}
+
 void daemon_reload(struct daemon_live *live) {
   struct daemon_config next;
   struct daemon_invocation inv;
   cleanup_error crio_error_t err = NULL;
   log_info("SIGHUP: reloading configuration");
-  int rc = daemon_config_load_sources(live->cfg->argc, live->cfg->argv, &next, &inv, false, &err);
+  int rc = daemon_config_load_sources(live->cfg->argc, live->cfg->argv, &next, &inv,
+                                      DAEMON_LOAD_RELOAD, &err);
   daemon_invocation_release(&inv);
   if (rc < 0) {
     log_error("SIGHUP: unable to reload configuration: %s", crio_error_message(&err));
     daemon_config_release(&next);
     return;
   }
+  prefer_files(live->cfg, &next);
   bool pins_changed = false;
   unsigned restart = 0;
   for (size_t i = 0; i < daemon_n_settings; i++) {

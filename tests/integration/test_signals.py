@@ -71,6 +71,25 @@ def test_sighup_reloads_log_level_and_default_runtime(crio_factory, tmp_path):
     assert d.client.version().runtime_name == "crio"
 
 
+def test_sighup_an_edited_file_wins_over_the_start_flags(crio_factory, tmp_path):
+    """CRI-O's reload reads only the files: crio started with --log-level
+    debug whose crio.conf now says "warn" runs at warning after a SIGHUP
+    (CRI-O's own reload tests rely on it: their daemon runs with -l debug).
+    A reloadable setting no file sets keeps its flag's value."""
+    conf = tmp_path / "crio.conf"
+    conf.write_text('[crio.runtime]\nlog_level = "info"\n')
+    d = crio_factory.daemon(extra_args=["--config", str(conf), "--config-dir", "",
+                                        "--default-runtime", "runc"], log_level="debug")
+    d.start()
+    text = reload(d)
+    assert 'SIGHUP: set config log_level to "info"' in text, text
+    assert "default_runtime" not in text and "restart crio" not in text, text
+    conf.write_text('[crio.runtime]\nlog_level = "warn"\n')
+    start = len(d.log())
+    d.send_signal(signal.SIGHUP)
+    wait_log(d, 'SIGHUP: set config log_level to "warning"', after=start)
+
+
 def test_sigusr1_dumps_queue_and_database_statistics(crio):
     crio.send_signal(signal.SIGUSR1)
     wait_log(crio, "SIGUSR1: database:")
