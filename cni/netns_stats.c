@@ -21,7 +21,12 @@
  * namespace.  A kept socket holds its namespace alive, so sockets unused
  * for a minute are closed too: that bounds what a sample racing with the
  * release could keep (a socket opened just before the unpin and kept
- * after the forget). */
+ * after the forget).
+ *
+ * The list calls sample their pods on several threads at once, so the
+ * cache is split in shards, each with its own lock, held across the one
+ * request and answer on a kept socket (a socket's answers are read by the
+ * thread that asked). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -256,28 +261,42 @@ struct ns_entry {
   char ifname[16]; /* the interface whose index is known; "" none */
   int ifindex;
   bool by_name_only; /* RTM_GETSTATS failed here: RTM_GETLINK by name */
+  uint32_t seq;      /* of the last request on sock */
   int64_t last_used_ns;
 };
 
-#define SAMPLER_BUCKETS 512
+#define SAMPLER_SHARDS 16
+#define SHARD_BUCKETS 32
 
-struct cni_stats_sampler {
+struct sampler_shard {
   pthread_mutex_t lock;
-  struct ns_entry *buckets[SAMPLER_BUCKETS];
-  uint32_t seq;
+  struct ns_entry *buckets[SHARD_BUCKETS];
   int64_t last_sweep_ns;
 };
 
-static size_t hash_path(const char *path) {
+struct cni_stats_sampler {
+  struct sampler_shard shards[SAMPLER_SHARDS];
+};
+
+static uint64_t hash_path(const char *path) {
   uint64_t h = UINT64_C(1469598103934665603);
   for (const unsigned char *p = (const unsigned char *)path; *p; p++)
     h = (h ^ *p) * UINT64_C(1099511628211);
-  return (size_t)(h % SAMPLER_BUCKETS);
+  return h;
+}
+
+static struct sampler_shard *shard_of(struct cni_stats_sampler *s, uint64_t h) {
+  return &s->shards[h % SAMPLER_SHARDS];
+}
+
+static struct ns_entry **bucket_of(struct sampler_shard *sh, uint64_t h) {
+  return &sh->buckets[(h / SAMPLER_SHARDS) % SHARD_BUCKETS];
 }
 
 struct cni_stats_sampler *cni_stats_sampler_new(void) {
   struct cni_stats_sampler *s = xzalloc(sizeof(*s));
-  pthread_mutex_init(&s->lock, NULL);
+  for (size_t i = 0; i < SAMPLER_SHARDS; i++)
+    pthread_mutex_init(&s->shards[i].lock, NULL);
   return s;
 }
 
@@ -290,22 +309,26 @@ static void ns_entry_free(struct ns_entry *e) {
 void cni_stats_sampler_free(struct cni_stats_sampler *s) {
   if (s == NULL)
     return;
-  for (size_t b = 0; b < SAMPLER_BUCKETS; b++)
-    while (s->buckets[b]) {
-      struct ns_entry *e = s->buckets[b];
-      s->buckets[b] = e->next;
-      ns_entry_free(e);
-    }
-  pthread_mutex_destroy(&s->lock);
+  for (size_t i = 0; i < SAMPLER_SHARDS; i++) {
+    struct sampler_shard *sh = &s->shards[i];
+    for (size_t b = 0; b < SHARD_BUCKETS; b++)
+      while (sh->buckets[b]) {
+        struct ns_entry *e = sh->buckets[b];
+        sh->buckets[b] = e->next;
+        ns_entry_free(e);
+      }
+    pthread_mutex_destroy(&sh->lock);
+  }
   free(s);
 }
 
-static void sweep_locked(struct cni_stats_sampler *s, int64_t now) {
-  if (now - s->last_sweep_ns < SAMPLER_SWEEP_NS)
+/* With the shard's lock held. */
+static void sweep_locked(struct sampler_shard *sh, int64_t now) {
+  if (now - sh->last_sweep_ns < SAMPLER_SWEEP_NS)
     return;
-  s->last_sweep_ns = now;
-  for (size_t b = 0; b < SAMPLER_BUCKETS; b++)
-    for (struct ns_entry **pp = &s->buckets[b]; *pp;) {
+  sh->last_sweep_ns = now;
+  for (size_t b = 0; b < SHARD_BUCKETS; b++)
+    for (struct ns_entry **pp = &sh->buckets[b]; *pp;) {
       struct ns_entry *e = *pp;
       if (now - e->last_used_ns < SAMPLER_IDLE_NS) {
         pp = &e->next;
@@ -316,12 +339,13 @@ static void sweep_locked(struct cni_stats_sampler *s, int64_t now) {
     }
 }
 
-static int sample_locked(struct cni_stats_sampler *s, const char *netns_path, const char *ifname,
-                         struct cni_if_stats *out, crio_error_t *err) {
+/* With the lock of the path's shard held. */
+static int sample_locked(struct sampler_shard *sh, uint64_t h, const char *netns_path,
+                         const char *ifname, struct cni_if_stats *out, crio_error_t *err) {
   int64_t now = crio_monotonic_ns();
-  sweep_locked(s, now);
-  size_t b = hash_path(netns_path);
-  struct ns_entry *e = s->buckets[b];
+  sweep_locked(sh, now);
+  struct ns_entry **head = bucket_of(sh, h);
+  struct ns_entry *e = *head;
   while (e && strcmp(e->path, netns_path) != 0)
     e = e->next;
   if (e == NULL) {
@@ -332,13 +356,13 @@ static int sample_locked(struct cni_stats_sampler *s, const char *netns_path, co
     e = xzalloc(sizeof(*e));
     e->path = xstrdup(netns_path);
     e->sock = sock;
-    e->next = s->buckets[b];
-    s->buckets[b] = e;
+    e->next = *head;
+    *head = e;
   }
   e->last_used_ns = now;
   if (e->ifname[0] && strcmp(e->ifname, ifname) == 0) {
     cleanup_error crio_error_t gone = NULL;
-    if (index_stats(e->sock, ++s->seq, e->ifindex, out, &gone) == 0)
+    if (index_stats(e->sock, ++e->seq, e->ifindex, out, &gone) == 0)
       return 0;
     /* ENODEV: made again since, look its name up.  Anything else: a
      * kernel without RTM_GETSTATS (before 4.7) answers EOPNOTSUPP; this
@@ -351,7 +375,7 @@ static int sample_locked(struct cni_stats_sampler *s, const char *netns_path, co
     e->ifname[0] = '\0';
   }
   int ifindex = 0;
-  if (link_stats(e->sock, ++s->seq, ifname, out, &ifindex, err) < 0)
+  if (link_stats(e->sock, ++e->seq, ifname, out, &ifindex, err) < 0)
     return -1;
   if (!e->by_name_only && strlen(ifname) < sizeof(e->ifname)) {
     strcpy(e->ifname, ifname);
@@ -363,9 +387,11 @@ static int sample_locked(struct cni_stats_sampler *s, const char *netns_path, co
 int cni_stats_sample(struct cni_stats_sampler *s, const char *netns_path, const char *ifname,
                      struct cni_if_stats *out, crio_error_t *err) {
   memset(out, 0, sizeof(*out));
-  pthread_mutex_lock(&s->lock);
-  int rc = sample_locked(s, netns_path, ifname, out, err);
-  pthread_mutex_unlock(&s->lock);
+  uint64_t h = hash_path(netns_path);
+  struct sampler_shard *sh = shard_of(s, h);
+  pthread_mutex_lock(&sh->lock);
+  int rc = sample_locked(sh, h, netns_path, ifname, out, err);
+  pthread_mutex_unlock(&sh->lock);
   if (rc < 0)
     return crio_error_prefix(err, "interface stats in netns %s", netns_path);
   return 0;
@@ -374,8 +400,10 @@ int cni_stats_sample(struct cni_stats_sampler *s, const char *netns_path, const 
 void cni_stats_sampler_forget(struct cni_stats_sampler *s, const char *netns_path) {
   if (s == NULL)
     return;
-  pthread_mutex_lock(&s->lock);
-  for (struct ns_entry **pp = &s->buckets[hash_path(netns_path)]; *pp;) {
+  uint64_t h = hash_path(netns_path);
+  struct sampler_shard *sh = shard_of(s, h);
+  pthread_mutex_lock(&sh->lock);
+  for (struct ns_entry **pp = bucket_of(sh, h); *pp;) {
     struct ns_entry *e = *pp;
     if (strcmp(e->path, netns_path) != 0) {
       pp = &e->next;
@@ -384,5 +412,5 @@ void cni_stats_sampler_forget(struct cni_stats_sampler *s, const char *netns_pat
     *pp = e->next;
     ns_entry_free(e);
   }
-  pthread_mutex_unlock(&s->lock);
+  pthread_mutex_unlock(&sh->lock);
 }

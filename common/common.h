@@ -240,6 +240,19 @@ void crio_random_bytes(void *buf, size_t n);
  * at its nesting limit (1000), needs between 128 and 256 KiB. */
 #define CRIO_THREAD_STACK_SMALL (512 * 1024)
 int crio_thread_start(pthread_t *thread, size_t stack_size, void *(*fn)(void *), void *arg);
+/* fn(data, i, worker) for every i in [0, n), each once, on the calling
+ * thread (worker 0) and on workers - 1 threads started for the call
+ * (workers 1 to workers - 1), all joined before it returns; items are
+ * handed out a few at a time, in no set order.  fn must be safe to run on
+ * several threads at once.  If a thread cannot be started, the others
+ * (at least the caller) do its share.  crio_parallel_workers() is how many
+ * workers n items are worth: one per CPU the daemon may run on (its
+ * affinity mask), at most CRIO_PARALLEL_MAX, and at least min_per_worker
+ * items each (1 when n is smaller). */
+#define CRIO_PARALLEL_MAX 4
+typedef void (*crio_parallel_fn)(void *data, size_t i, unsigned worker);
+unsigned crio_parallel_workers(size_t n, size_t min_per_worker);
+void crio_parallel_for(size_t n, unsigned workers, crio_parallel_fn fn, void *data);
 /* 64 lowercase hex characters from the kernel's random source (+ NUL). */
 void crio_random_id(char out[65]);
 bool crio_is_hex_id(const char *s, size_t len);

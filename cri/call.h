@@ -34,6 +34,8 @@ struct cri_arena {
   struct arena_block *blocks;
 };
 void *cri_arena_alloc(struct cri_arena *arena, size_t size);
+/* Moves every allocation of `from` into `into` (freed with it). */
+void cri_arena_adopt(struct cri_arena *into, struct cri_arena *from);
 void cri_arena_release(struct cri_arena *arena);
 
 struct cri_method; /* dispatch.c */

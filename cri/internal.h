@@ -42,6 +42,13 @@ extern const size_t cri_n_handlers;
 
 void *cri_alloc(struct cri_request *req, size_t size); /* zeroed */
 char *cri_strdup(struct cri_request *req, const char *s);
+/* fn(r, i, data) for every i in [0, n), spread over the CPUs
+ * (crio_parallel_for in common.h: at least min_per_worker items a
+ * worker); r is req or a copy of it whose allocations are the request's
+ * when this returns.  For the list calls that read the host per item. */
+typedef void (*cri_parallel_fn)(struct cri_request *r, size_t i, void *data);
+void cri_parallel_for(struct cri_request *req, size_t n, size_t min_per_worker, cri_parallel_fn fn,
+                      void *data);
 char *cri_printf(struct cri_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

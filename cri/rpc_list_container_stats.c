@@ -51,6 +51,20 @@ int cri_ctr_stats_list_prepare(struct cri_request *req,
   return 0;
 }
 
+/* Items a worker thread is worth (cri_parallel_for): a container is three
+ * cgroup reads and the messages, some 20-40 us here; a thread some 50. */
+#define STATS_PER_WORKER 16
+
+struct sample_list {
+  const struct cri_ctr_stats_source *items;
+  Runtime__V1__ContainerStats **out;
+};
+
+static void sample_item(struct cri_request *r, size_t i, void *data) {
+  struct sample_list *l = data;
+  l->out[i] = cri_ctr_stats_sample(r, &l->items[i]);
+}
+
 int cri_handle_list_container_stats(struct cri_request *req, ProtobufCMessage **response,
                                     crio_error_t *err) {
   const Runtime__V1__ListContainerStatsRequest *in = (const void *)req->message;
@@ -62,8 +76,10 @@ int cri_handle_list_container_stats(struct cri_request *req, ProtobufCMessage **
   Runtime__V1__ListContainerStatsResponse *resp = cri_alloc(req, sizeof(*resp));
   runtime__v1__list_container_stats_response__init(resp);
   resp->stats = cri_alloc(req, (n + 1) * sizeof(*resp->stats));
-  for (size_t i = 0; i < n; i++)
-    resp->stats[i] = cri_ctr_stats_sample(req, &items[i]);
+  /* The containers are sampled on every CPU the daemon may use: the
+   * cgroup reads are most of the call's time, and independent. */
+  struct sample_list l = {items, resp->stats};
+  cri_parallel_for(req, n, STATS_PER_WORKER, sample_item, &l);
   resp->n_stats = n;
   *response = &resp->base;
   return 0;

@@ -16,7 +16,14 @@
  * opened again by path once (a cgroup made again under the same path).
  * Entries unused for a minute are closed, and the cache never holds more
  * than half of RLIMIT_NOFILE: beyond that a cgroup is read by path and
- * closed at once.
+ * closed at once.  A kept container holds three descriptors (CPU, memory
+ * usage, memory.stat: its limit is read once, by a descriptor closed
+ * again), a pod five (its limit and pids.current too).
+ *
+ * The list calls sample their items on several threads at once
+ * (cri_parallel_for), so the cache is split in shards, each with its own
+ * lock, held across the reads of the one cgroup sampled: two threads
+ * wait for each other only on cgroups of the same shard.
  *
  * Which hierarchy answers (as before this sampler existed): where any v1
  * hierarchy carries cpuacct or memory (legacy and hybrid hosts), CPU
@@ -28,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -37,7 +45,8 @@
 #include "oci/cgroup_internal.h"
 #include "oci/oci.h"
 
-#define SAMPLER_BUCKETS 512
+#define SAMPLER_SHARDS 16
+#define SHARD_BUCKETS 64
 #define SAMPLER_IDLE_NS (60LL * 1000000000LL)
 #define SAMPLER_SWEEP_NS (10LL * 1000000000LL)
 /* A memory limit at or above this is the kernel's "unlimited" (v1 reports
@@ -63,22 +72,30 @@ struct cg_entry {
   int64_t last_used_ns; /* CLOCK_MONOTONIC */
 };
 
-struct oci_cgroup_sampler {
+struct sampler_shard {
   pthread_mutex_t lock;
+  struct cg_entry *buckets[SHARD_BUCKETS];
+  int64_t last_sweep_ns;
+};
+
+struct oci_cgroup_sampler {
+  pthread_mutex_t load_lock;
   char *mountinfo_path; /* NULL: /proc/self/mountinfo */
-  bool loaded;
+  atomic_bool loaded;   /* set once, after what follows is */
   struct cg_hiers hiers;
   /* The hierarchies each kind of file lives in (NULL: none). */
   const struct cg_hier *cpu, *memory, *pids;
   bool v1; /* cpu and memory from v1 */
-  struct cg_entry *buckets[SAMPLER_BUCKETS];
-  size_t open_fds, max_fds;
-  int64_t last_sweep_ns;
+  struct sampler_shard shards[SAMPLER_SHARDS];
+  atomic_size_t open_fds;
+  size_t max_fds;
 };
 
 struct oci_cgroup_sampler *oci_cgroup_sampler_new(const char *mountinfo_path) {
   struct oci_cgroup_sampler *s = xzalloc(sizeof(*s));
-  pthread_mutex_init(&s->lock, NULL);
+  pthread_mutex_init(&s->load_lock, NULL);
+  for (size_t i = 0; i < SAMPLER_SHARDS; i++)
+    pthread_mutex_init(&s->shards[i].lock, NULL);
   s->mountinfo_path = mountinfo_path ? xstrdup(mountinfo_path) : NULL;
   struct rlimit rl;
   s->max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
@@ -91,7 +108,7 @@ static void entry_free(struct oci_cgroup_sampler *s, struct cg_entry *e) {
   for (int i = 0; i < CG_N_FILES; i++)
     if (e->fd[i] >= 0) {
       close(e->fd[i]);
-      s->open_fds--;
+      atomic_fetch_sub(&s->open_fds, 1);
     }
   free(e->path);
   free(e);
@@ -100,15 +117,19 @@ static void entry_free(struct oci_cgroup_sampler *s, struct cg_entry *e) {
 void oci_cgroup_sampler_free(struct oci_cgroup_sampler *s) {
   if (s == NULL)
     return;
-  for (size_t b = 0; b < SAMPLER_BUCKETS; b++)
-    while (s->buckets[b]) {
-      struct cg_entry *e = s->buckets[b];
-      s->buckets[b] = e->next;
-      entry_free(s, e);
-    }
+  for (size_t i = 0; i < SAMPLER_SHARDS; i++) {
+    struct sampler_shard *sh = &s->shards[i];
+    for (size_t b = 0; b < SHARD_BUCKETS; b++)
+      while (sh->buckets[b]) {
+        struct cg_entry *e = sh->buckets[b];
+        sh->buckets[b] = e->next;
+        entry_free(s, e);
+      }
+    pthread_mutex_destroy(&sh->lock);
+  }
   cg_hiers_release(&s->hiers);
   free(s->mountinfo_path);
-  pthread_mutex_destroy(&s->lock);
+  pthread_mutex_destroy(&s->load_lock);
   free(s);
 }
 
@@ -119,8 +140,8 @@ static const struct cg_hier *find_hier(const struct cg_hiers *hs, const char *co
   return NULL;
 }
 
-static int sampler_load(struct oci_cgroup_sampler *s, crio_error_t *err) {
-  if (s->loaded)
+static int sampler_load_locked(struct oci_cgroup_sampler *s, crio_error_t *err) {
+  if (atomic_load_explicit(&s->loaded, memory_order_relaxed))
     return 0;
   if (cg_hiers_load_from(s->mountinfo_path, &s->hiers, err) < 0)
     return crio_error_prefix(err, "cgroup stats");
@@ -132,15 +153,32 @@ static int sampler_load(struct oci_cgroup_sampler *s, crio_error_t *err) {
   s->cpu = s->v1 ? cpuacct : v2;
   s->memory = s->v1 ? memory : v2;
   s->pids = pids ? pids : v2;
-  s->loaded = true;
+  atomic_store_explicit(&s->loaded, true, memory_order_release);
   return 0;
 }
 
-static size_t hash_path(const char *path) {
+static int sampler_load(struct oci_cgroup_sampler *s, crio_error_t *err) {
+  if (atomic_load_explicit(&s->loaded, memory_order_acquire))
+    return 0;
+  pthread_mutex_lock(&s->load_lock);
+  int rc = sampler_load_locked(s, err);
+  pthread_mutex_unlock(&s->load_lock);
+  return rc;
+}
+
+static uint64_t hash_path(const char *path) {
   uint64_t h = UINT64_C(1469598103934665603);
   for (const unsigned char *p = (const unsigned char *)path; *p; p++)
     h = (h ^ *p) * UINT64_C(1099511628211);
-  return (size_t)(h % SAMPLER_BUCKETS);
+  return h;
+}
+
+static struct sampler_shard *shard_of(struct oci_cgroup_sampler *s, uint64_t h) {
+  return &s->shards[h % SAMPLER_SHARDS];
+}
+
+static struct cg_entry **bucket_of(struct sampler_shard *sh, uint64_t h) {
+  return &sh->buckets[(h / SAMPLER_SHARDS) % SHARD_BUCKETS];
 }
 
 static const char *const v1_names[CG_N_FILES] = {"cpuacct.usage", "memory.usage_in_bytes",
@@ -183,7 +221,7 @@ static int entry_fd(struct oci_cgroup_sampler *s, struct cg_entry *e, enum cg_fi
     return crio_error_errno(err, errno, "open %s", path);
   e->tried[f] = true;
   e->fd[f] = fd;
-  s->open_fds++;
+  atomic_fetch_add(&s->open_fds, 1);
   return fd;
 }
 
@@ -320,6 +358,13 @@ static int sample_cpu_memory(struct oci_cgroup_sampler *s, struct cg_entry *e, u
   if (flags & OCI_CGROUP_SAMPLE_LIMIT_KEPT) {
     e->limit_kept = true;
     e->memory_limit = out->memory_limit_bytes;
+    /* Not read again: its descriptor need not be kept either. */
+    if (e->fd[CG_MEM_LIMIT] >= 0) {
+      close(e->fd[CG_MEM_LIMIT]);
+      atomic_fetch_sub(&s->open_fds, 1);
+      e->fd[CG_MEM_LIMIT] = -1;
+      e->tried[CG_MEM_LIMIT] = false;
+    }
   }
   return 0;
 }
@@ -366,12 +411,13 @@ static int sample_processes(struct oci_cgroup_sampler *s, struct cg_entry *e,
   return 0;
 }
 
-static void sweep_locked(struct oci_cgroup_sampler *s, int64_t now) {
-  if (now - s->last_sweep_ns < SAMPLER_SWEEP_NS)
+/* With the shard's lock held. */
+static void sweep_locked(struct oci_cgroup_sampler *s, struct sampler_shard *sh, int64_t now) {
+  if (now - sh->last_sweep_ns < SAMPLER_SWEEP_NS)
     return;
-  s->last_sweep_ns = now;
-  for (size_t b = 0; b < SAMPLER_BUCKETS; b++)
-    for (struct cg_entry **pp = &s->buckets[b]; *pp;) {
+  sh->last_sweep_ns = now;
+  for (size_t b = 0; b < SHARD_BUCKETS; b++)
+    for (struct cg_entry **pp = &sh->buckets[b]; *pp;) {
       struct cg_entry *e = *pp;
       if (now - e->last_used_ns < SAMPLER_IDLE_NS) {
         pp = &e->next;
@@ -401,15 +447,14 @@ static int sample_entry(struct oci_cgroup_sampler *s, struct cg_entry *e, unsign
   return 0;
 }
 
-/* With the lock held. */
-static int sample_locked(struct oci_cgroup_sampler *s, const char *path, unsigned flags,
-                         struct oci_cgroup_usage *out, crio_error_t *err) {
+/* With the lock of the path's shard held. */
+static int sample_locked(struct oci_cgroup_sampler *s, struct sampler_shard *sh, uint64_t h,
+                         const char *path, unsigned flags, struct oci_cgroup_usage *out,
+                         crio_error_t *err) {
   int64_t now = crio_monotonic_ns();
-  if (sampler_load(s, err) < 0)
-    return -1;
-  sweep_locked(s, now);
-  size_t b = hash_path(path);
-  struct cg_entry **pp = &s->buckets[b];
+  sweep_locked(s, sh, now);
+  struct cg_entry **head = bucket_of(sh, h);
+  struct cg_entry **pp = head;
   while (*pp && strcmp((*pp)->path, path) != 0)
     pp = &(*pp)->next;
   struct cg_entry *e = *pp;
@@ -427,13 +472,13 @@ static int sample_locked(struct oci_cgroup_sampler *s, const char *path, unsigne
   }
   e = entry_new(path);
   int rc = sample_entry(s, e, flags, out, err);
-  if (rc < 0 || s->open_fds > s->max_fds) {
+  if (rc < 0 || atomic_load(&s->open_fds) > s->max_fds) {
     entry_free(s, e); /* past the budget: read by path this time */
     return rc;
   }
   e->last_used_ns = now;
-  e->next = s->buckets[b];
-  s->buckets[b] = e;
+  e->next = *head;
+  *head = e;
   return 0;
 }
 
@@ -442,9 +487,13 @@ int oci_cgroup_sample(struct oci_cgroup_sampler *s, const char *cgroup, unsigned
   const char *path = strcmp(cgroup, "/") == 0 ? "" : cgroup;
   if (path[0] != '\0' && path[0] != '/')
     return crio_error(err, EINVAL, "cgroup path \"%s\" is not absolute", cgroup);
-  pthread_mutex_lock(&s->lock);
-  int rc = sample_locked(s, path, flags, out, err);
-  pthread_mutex_unlock(&s->lock);
+  if (sampler_load(s, err) < 0)
+    return -1;
+  uint64_t h = hash_path(path);
+  struct sampler_shard *sh = shard_of(s, h);
+  pthread_mutex_lock(&sh->lock);
+  int rc = sample_locked(s, sh, h, path, flags, out, err);
+  pthread_mutex_unlock(&sh->lock);
   if (rc < 0)
     return crio_error_prefix(err, "stats of cgroup %s", path[0] ? path : "/");
   return 0;
@@ -454,8 +503,10 @@ void oci_cgroup_sampler_forget(struct oci_cgroup_sampler *s, const char *cgroup)
   if (s == NULL)
     return;
   const char *path = strcmp(cgroup, "/") == 0 ? "" : cgroup;
-  pthread_mutex_lock(&s->lock);
-  for (struct cg_entry **pp = &s->buckets[hash_path(path)]; *pp;) {
+  uint64_t h = hash_path(path);
+  struct sampler_shard *sh = shard_of(s, h);
+  pthread_mutex_lock(&sh->lock);
+  for (struct cg_entry **pp = bucket_of(sh, h); *pp;) {
     struct cg_entry *e = *pp;
     if (strcmp(e->path, path) != 0) {
       pp = &e->next;
@@ -464,5 +515,5 @@ void oci_cgroup_sampler_forget(struct oci_cgroup_sampler *s, const char *cgroup)
     *pp = e->next;
     entry_free(s, e);
   }
-  pthread_mutex_unlock(&s->lock);
+  pthread_mutex_unlock(&sh->lock);
 }

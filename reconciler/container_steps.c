@@ -102,7 +102,9 @@ static int step_runtime_delete(struct reconcile_step *step, crio_error_t *err) {
   if (oci_runtime_delete(rt, rec->id, err) < 0)
     return crio_error_prefix(err, "container %s", rec->id);
   reconcile_step_release(step, CTR_RES_RUNTIME, rec->id);
-  /* The delete removed the container's cgroup too. */
+  /* The delete removed the container's cgroup too (and the stats sampler
+   * lets go of the files it kept of it). */
+  reconciler_samplers_forget_container_cgroup(step->reconciler, rec);
   for (size_t i = 0; i < rec->n_resources; i++)
     if (strcmp(rec->resources[i]->type, CTR_RES_CGROUP) == 0)
       reconcile_step_release(step, CTR_RES_CGROUP, rec->resources[i]->id);

@@ -158,9 +158,16 @@ void reconciler_samplers_release(struct reconciler *r);
 /* A namespace pinned at netns_path is being released: the stats sampler
  * drops what it kept of it (r may be NULL). */
 void reconciler_samplers_forget_netns(struct reconciler *r, const char *netns_path);
-/* The container's cgroup limits may have changed (a resource update): the
- * sampler reads them again. */
+/* The container's cgroup limits may have changed (a resource update), or
+ * the cgroup is gone (the runtime delete): the sampler drops the files it
+ * kept of it, and opens them again if asked again. */
 void reconciler_samplers_forget_container_cgroup(struct reconciler *r, const store_record *rec);
+/* The pod's cgroup (as reconciler_pod_cgroup names it, with the pod's
+ * cgroup manager) is being removed: the sampler drops what it kept of it,
+ * so that its descriptors go with the pod rather than a minute later. */
+void reconciler_samplers_forget_pod_cgroup(struct reconciler *r,
+                                           const struct oci_cgroup_manager *cgroups,
+                                           const store_record *rec);
 
 /* steps.c */
 const struct step_registration *reconciler_step_lookup(const struct reconciler *r,

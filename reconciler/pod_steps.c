@@ -262,6 +262,9 @@ static int step_remove_cgroup(struct reconcile_step *step, crio_error_t *err) {
     path = xstrdup(rec->pod->cgroup_path);
   else if (env->cgroups->pod_path(cgroup_parent(env, rec), rec->id, &path, err) < 0)
     return crio_error_prefix(err, "pod %s: cgroup path", rec->id);
+  /* The stats sampler's kept files of the pod's cgroup (the kubelet's
+   * parent, or this one) go with the pod. */
+  reconciler_samplers_forget_pod_cgroup(step->reconciler, env->cgroups, rec);
   /* Monitors that just saw their container or sandbox end (conmon, a
    * gVisor waiter) may still be leaving the cgroup: look again for up to
    * 2 s before calling it busy. */

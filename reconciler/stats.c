@@ -30,8 +30,8 @@ char *reconciler_container_cgroup(const store_record *rec) {
   return oci_cgroup_of_spec_path(rec->container->cgroup_path);
 }
 
-int reconciler_pod_cgroup(const struct reconciler_container_env *env, const store_record *rec,
-                          char **path, crio_error_t *err) {
+static int pod_cgroup(const struct oci_cgroup_manager *cgroups, const store_record *rec,
+                      char **path, crio_error_t *err) {
   *path = NULL;
   if (rec->pod == NULL)
     return crio_error(err, EINVAL, "pod sandbox %s: record has no pod body", rec->id);
@@ -42,9 +42,14 @@ int reconciler_pod_cgroup(const struct reconciler_container_env *env, const stor
     *path = xstrdup(rec->pod->cgroup_path);
     return 0;
   }
-  if (env == NULL || env->cgroups == NULL)
+  if (cgroups == NULL)
     return crio_error(err, EINVAL, "no cgroup manager configured");
-  return env->cgroups->parent_path(rec->pod->cgroup_parent, path, err);
+  return cgroups->parent_path(rec->pod->cgroup_parent, path, err);
+}
+
+int reconciler_pod_cgroup(const struct reconciler_container_env *env, const store_record *rec,
+                          char **path, crio_error_t *err) {
+  return pod_cgroup(env ? env->cgroups : NULL, rec, path, err);
 }
 
 int reconciler_sample_cgroup(struct reconciler *r, const char *cgroup,
@@ -87,6 +92,15 @@ int reconciler_sample_interface(struct reconciler *r, const char *netns_path, co
 void reconciler_samplers_forget_container_cgroup(struct reconciler *r, const store_record *rec) {
   cleanup_free char *cgroup = reconciler_container_cgroup(rec);
   if (r && cgroup)
+    oci_cgroup_sampler_forget(r->cgroup_sampler, cgroup);
+}
+
+void reconciler_samplers_forget_pod_cgroup(struct reconciler *r,
+                                           const struct oci_cgroup_manager *cgroups,
+                                           const store_record *rec) {
+  cleanup_free char *cgroup = NULL;
+  cleanup_error crio_error_t e = NULL;
+  if (r && pod_cgroup(cgroups, rec, &cgroup, &e) == 0 && cgroup)
     oci_cgroup_sampler_forget(r->cgroup_sampler, cgroup);
 }
 

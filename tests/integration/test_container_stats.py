@@ -4,6 +4,7 @@ cgroup's (working set within the limit), the writable layer counts what
 the container wrote; attributes are the config's; the filters of
 ListContainerStats."""
 
+import os
 import time
 
 import grpc
@@ -206,3 +207,56 @@ def test_stats_of_unknown_containers(ctr_env):
     assert code == grpc.StatusCode.NOT_FOUND
     code, _ = p.rpc_code(container_stats, env.client, "")
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def daemon_fds(env):
+    return len(os.listdir(f"/proc/{env.daemon.pid}/fd"))
+
+
+def test_many_pods_sampled_at_once_each_get_their_own_values_and_give_back_their_fds(ctr_env):
+    """The list calls sample their items on several threads at once: with
+    enough pods for that, each entry still carries its own cgroup's values
+    (every container has a memory limit of its own, which its entry's
+    available bytes and working set add up to), and the descriptors the
+    samplers keep for them (three per container, five per pod cgroup, a
+    netlink socket per pod) are all given back once the pods are removed."""
+    env = ctr_env
+    n = 20
+    limits = {}
+    pods = []
+    ch.wait_for(lambda: daemon_fds(env) > 0, what="the daemon")
+    baseline = daemon_fds(env)
+    for i in range(n):
+        pod_id, pod_cfg = env.run_pod(f"many{i}")
+        limit = (64 << 20) + i * (1 << 20)
+        cid = start(env, pod_id, pod_cfg, f"m{i}", IDLE, memory_limit=limit)
+        limits[cid] = limit
+        pods.append(pod_id)
+    for _ in range(3):
+        ctrs = {s.attributes.id: s for s in list_stats(env.client) if s.attributes.id in limits}
+        assert set(ctrs) == set(limits)
+        for cid, s in ctrs.items():
+            m = s.memory
+            assert m.working_set_bytes.value > 0 and s.cpu.usage_core_nano_seconds.value > 0
+            assert m.available_bytes.value + m.working_set_bytes.value == limits[cid], \
+                f"{cid}: expected its own limit {limits[cid]}, saw {m}"
+        listed = env.client.call("ListPodSandboxStats",
+                                 env.client.request("ListPodSandboxStats")).stats
+        by_pod = {s.attributes.id: s for s in listed}
+        for pod_id in pods:
+            linux = by_pod[pod_id].linux
+            assert linux.memory.working_set_bytes.value > 0 and linux.process.process_count.value > 0
+            assert len(linux.containers) == 1
+            c = linux.containers[0]
+            assert c.memory.available_bytes.value + c.memory.working_set_bytes.value == \
+                limits[c.attributes.id]
+    kept = daemon_fds(env) - baseline
+    assert kept >= n * 3, f"expected the samplers to keep descriptors for {n} pods, saw +{kept}"
+    for pod_id in pods:
+        p.stop_pod(env.client, pod_id)
+        p.remove_pod(env.client, pod_id)
+    # A removed pod's sockets and cgroup files go with its release; a
+    # sample of what is left finds nothing of theirs to keep.
+    list_stats(env.client)
+    ch.wait_for(lambda: daemon_fds(env) <= baseline + 2, timeout=30,
+                what=f"the daemon's fds to return to {baseline} (+2)")

@@ -5,3 +5,9 @@
 crio_unit_test(test_common_spawn
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common_spawn.c
   LIBS crio_common Threads::Threads)
+
+# common/parallel.c: the list calls' loop over the CPUs (every item once,
+# worker indexes, how many workers).
+crio_unit_test(test_common_parallel
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common_parallel.c
+  LIBS crio_common Threads::Threads)

@@ -6,7 +6,9 @@
  * (pids.current, or cgroup.procs of the subtree), a missing cgroup.  No
  * root needed; everything lives under a temporary directory removed at
  * exit. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +178,92 @@ static void test_v1(void) {
   oci_cgroup_sampler_free(s);
 }
 
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  CHECK(d != NULL);
+  int n = 0;
+  for (struct dirent *de; (de = readdir(d)) != NULL;)
+    n += de->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* the DIR's own */
+}
+
+enum { N_CTRS = 64 };
+
+struct many {
+  struct oci_cgroup_sampler *s;
+  atomic_int wrong;
+};
+
+static void sample_one(void *data, size_t i, unsigned worker) {
+  (void)worker;
+  struct many *m = data;
+  char path[64];
+  snprintf(path, sizeof(path), "/k/c%zu", i);
+  cleanup_error crio_error_t err = NULL;
+  struct oci_cgroup_usage u;
+  if (oci_cgroup_sample(m->s, path, OCI_CGROUP_SAMPLE_LIMIT_KEPT, &u, &err) < 0 ||
+      u.cpu_usage_ns != 1000 + i || u.memory_usage_bytes != 8192 + i ||
+      u.memory_rss_bytes != 4096 + i || u.memory_limit_bytes != 1048576 + i) {
+    fprintf(stderr, "%s: %s\n", path, err ? crio_error_message(&err) : "wrong values");
+    atomic_fetch_add(&m->wrong, 1);
+  }
+}
+
+/* Many cgroups sampled from several threads at once (as the list calls
+ * do) read each its own values; a kept container holds three descriptors
+ * (its limit's is closed after the one read), a kept pod five, and
+ * forgetting them gives every one back. */
+static void test_threads_and_fds(void) {
+  char lines[2048];
+  snprintf(lines, sizeof(lines),
+           "40 1 0:40 / %s/m/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+           "41 1 0:41 / %s/m/memory rw - cgroup cgroup rw,memory\n"
+           "42 1 0:42 / %s/m/pids rw - cgroup cgroup rw,pids\n",
+           tmp, tmp, tmp);
+  cleanup_free char *mi = mountinfo("many", lines);
+  for (size_t i = 0; i < N_CTRS; i++) {
+    char rel[128], text[256];
+    snprintf(rel, sizeof(rel), "m/cpu,cpuacct/k/c%zu/cpuacct.usage", i);
+    snprintf(text, sizeof(text), "%zu\n", 1000 + i);
+    put(rel, text);
+    snprintf(rel, sizeof(rel), "m/memory/k/c%zu/memory.usage_in_bytes", i);
+    snprintf(text, sizeof(text), "%zu\n", 8192 + i);
+    put(rel, text);
+    snprintf(rel, sizeof(rel), "m/memory/k/c%zu/memory.stat", i);
+    snprintf(text, sizeof(text), "total_inactive_file 0\ntotal_rss %zu\n", 4096 + i);
+    put(rel, text);
+    snprintf(rel, sizeof(rel), "m/memory/k/c%zu/memory.limit_in_bytes", i);
+    snprintf(text, sizeof(text), "%zu\n", 1048576 + i);
+    put(rel, text);
+    snprintf(rel, sizeof(rel), "m/pids/k/c%zu/pids.current", i);
+    put(rel, "1\n");
+  }
+  struct many m = {.s = oci_cgroup_sampler_new(mi)};
+  int base = open_fds();
+  for (int round = 0; round < 3; round++)
+    crio_parallel_for(N_CTRS, 4, sample_one, &m);
+  CHECK_INT_EQ(atomic_load(&m.wrong), 0);
+  CHECK_INT_EQ(open_fds() - base, N_CTRS * 3);
+  cleanup_error crio_error_t err = NULL;
+  struct oci_cgroup_usage u;
+  CHECK(oci_cgroup_sample(m.s, "/k/c0", OCI_CGROUP_SAMPLE_LIMIT_KEPT, &u, &err) == 0);
+  CHECK(oci_cgroup_sample(m.s, "/k/p", OCI_CGROUP_SAMPLE_PROCESSES, &u, &err) < 0); /* none */
+  CHECK_INT_EQ(open_fds() - base, N_CTRS * 3);
+  for (size_t i = 0; i < N_CTRS; i++) {
+    char path[64];
+    snprintf(path, sizeof(path), "/k/c%zu", i);
+    oci_cgroup_sampler_forget(m.s, path);
+  }
+  CHECK_INT_EQ(open_fds(), base);
+  /* A pod's cgroup: five kept. */
+  CHECK(oci_cgroup_sample(m.s, "/k/c2", OCI_CGROUP_SAMPLE_PROCESSES, &u, &err) == 0);
+  CHECK_INT_EQ(u.process_count, 1);
+  CHECK_INT_EQ(open_fds() - base, 5);
+  oci_cgroup_sampler_free(m.s);
+  CHECK_INT_EQ(open_fds(), base);
+}
+
 static void test_spec_paths(void) {
   cleanup_free char *a = oci_cgroup_of_spec_path("/kubepods/pod1/crio-abc");
   CHECK_STR_EQ(a, "/kubepods/pod1/crio-abc");
@@ -190,6 +278,7 @@ int main(void) {
   atexit(cleanup_tmp);
   RUN_TEST(test_v2);
   RUN_TEST(test_v1);
+  RUN_TEST(test_threads_and_fds);
   RUN_TEST(test_spec_paths);
   return 0;
 }
