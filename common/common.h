@@ -253,6 +253,28 @@ int crio_thread_start(pthread_t *thread, size_t stack_size, void *(*fn)(void *),
 typedef void (*crio_parallel_fn)(void *data, size_t i, unsigned worker);
 unsigned crio_parallel_workers(size_t n, size_t min_per_worker);
 void crio_parallel_for(size_t n, unsigned workers, crio_parallel_fn fn, void *data);
+/* ---- systemd's protocols, without libsystemd (sd_proto.c) ---------------------
+ * crio_sd_notify: sd_notify(0, state) to $NOTIFY_SOCKET (a path or, with a
+ * leading '@', an abstract socket): 1 sent, 0 no socket, -errno.
+ * crio_sd_listen_fds: sd_listen_fds(1): the count of fds passed from
+ * CRIO_SD_LISTEN_FDS_START for this pid (made close-on-exec; the
+ * LISTEN_* variables are unset), 0 none.
+ * crio_sd_is_listening_unix_stream: sd_is_socket_unix(fd, SOCK_STREAM, 1).
+ * crio_sd_watchdog_usec: WATCHDOG_USEC when meant for this process, else 0.
+ * crio_sd_booted: sd_booted(): /run/systemd/system/ is a directory.
+ * crio_journal_send: one record over journald's native protocol
+ * (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER); 0 or -errno.  _to: to another
+ * socket than /run/systemd/journal/socket (tests). */
+#define CRIO_SD_LISTEN_FDS_START 3
+int crio_sd_notify(const char *state);
+int crio_sd_listen_fds(void);
+bool crio_sd_is_listening_unix_stream(int fd);
+uint64_t crio_sd_watchdog_usec(void);
+bool crio_sd_booted(void);
+int crio_journal_send(const char *message, int priority, const char *identifier);
+int crio_journal_send_to(const char *socket_path, const char *message, int priority,
+                         const char *identifier);
+
 /* 64 lowercase hex characters from the kernel's random source (+ NUL). */
 void crio_random_id(char out[65]);
 bool crio_is_hex_id(const char *s, size_t len);

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 #include <time.h>
 
 #include "common/common.h"
@@ -78,8 +77,7 @@ void crio_log(enum crio_log_level level, const char *fmt, ...) {
   cleanup_free char *msg = xvasprintf(fmt, ap);
   va_end(ap);
   if (log_sink.journal) {
-    sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", syslog_priority(level),
-                    "SYSLOG_IDENTIFIER=crio", NULL);
+    crio_journal_send(msg, syslog_priority(level), "crio");
     return;
   }
   struct timespec ts;

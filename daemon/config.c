@@ -10,8 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
 #include "daemon/settings.h"
@@ -103,7 +101,7 @@ void daemon_config_defaults(struct daemon_config *cfg) {
   }
   cfg->default_runtime = xstrdup(cfg->n_runtimes ? cfg->runtimes[0].name : "runc");
   cfg->conmon_path = xstrdup("");
-  cfg->cgroup_manager = xstrdup(sd_booted() > 0 ? "systemd" : "cgroupfs");
+  cfg->cgroup_manager = xstrdup(crio_sd_booted() ? "systemd" : "cgroupfs");
   cfg->boot_id_path = xstrdup("/proc/sys/kernel/random/boot_id");
   cfg->reconciler_workers = 8;
   cfg->pause_path = default_helper_path("crio-pause");

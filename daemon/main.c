@@ -8,7 +8,7 @@
 #include "recovery/recovery.h"
 
 /* Under systemd, stderr is a journal stream and JOURNAL_STREAM names it;
- * logging through sd-journal then keeps priorities. */
+ * logging through journald's native protocol then keeps priorities. */
 static bool stderr_is_journal(void) {
   return getenv("JOURNAL_STREAM") != NULL;
 }

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <grpc/grpc.h>
-#include <systemd/sd-daemon.h>
 
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
@@ -126,17 +125,17 @@ static uint64_t compact_threshold(void) {
 /* systemd socket activation (crio.socket): the one listening unix socket
  * passed in LISTEN_FDS, else -1. */
 static int socket_activation_fd(void) {
-  int n = sd_listen_fds(1);
+  int n = crio_sd_listen_fds();
   if (n < 1)
     return -1;
   if (n > 1)
     log_warning("socket activation: %d fds passed; using the first", n);
-  if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+  if (!crio_sd_is_listening_unix_stream(CRIO_SD_LISTEN_FDS_START)) {
     log_warning("socket activation: fd %d is not a listening unix socket; binding instead",
-                SD_LISTEN_FDS_START);
+                CRIO_SD_LISTEN_FDS_START);
     return -1;
   }
-  return SD_LISTEN_FDS_START;
+  return CRIO_SD_LISTEN_FDS_START;
 }
 
 static size_t op_stats(void *data, struct httpd_op_stat **out) {
@@ -182,7 +181,7 @@ static void watchdog_beat(void *data) {
   cleanup_store_txn struct store_txn *txn = NULL;
   cleanup_error crio_error_t err = NULL;
   if (store_txn_begin(data, STORE_TXN_READ, &txn, &err) == 0)
-    sd_notify(0, "WATCHDOG=1");
+    crio_sd_notify("WATCHDOG=1");
 }
 
 /* The streaming server of Exec, Attach and PortForward.  CRIO_STREAM_TOKEN_TTL_MS
@@ -280,8 +279,8 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .crash_at = getenv("CRIO_CRASH_AT"),
       .fail_at = getenv("CRIO_FAIL_AT"),
   };
-  uint64_t watchdog_usec = 0;
-  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+  uint64_t watchdog_usec = crio_sd_watchdog_usec();
+  if (watchdog_usec > 0) {
     rec_options.heartbeat = watchdog_beat;
     rec_options.heartbeat_data = store;
     rec_options.heartbeat_ns = (int64_t)(watchdog_usec / 2) * 1000;
@@ -452,7 +451,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
     }
     log_info("metrics on http://%s:%lld/metrics", cfg->metrics_host, (long long)cfg->metrics_port);
   }
-  sd_notify(0, "READY=1");
+  crio_sd_notify("READY=1");
 
   __attribute__((cleanup(daemon_live_release))) struct daemon_live live = {
       .cfg = cfg,
@@ -469,7 +468,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
   daemon_live_note_network(&live, false);
   int sig = daemon_serve_signals(&live);
   log_info("received %s: shutting down", strsignal(sig));
-  sd_notify(0, "STOPPING=1");
+  crio_sd_notify("STOPPING=1");
   httpd_metrics_stop(metrics);
   /* No new connections, and no HTTP request left reading the store. */
   httpd_listener_stop(listener);

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "daemon/daemon.h"
 #include "daemon/internal.h"
 #include "daemon/settings.h"
@@ -75,9 +73,9 @@ int daemon_serve_signals(struct daemon_live *live) {
     if (sig < 0)
       continue; /* EINTR */
     if (sig == SIGHUP) {
-      sd_notify(0, "RELOADING=1");
+      crio_sd_notify("RELOADING=1");
       daemon_reload(live);
-      sd_notify(0, "READY=1");
+      crio_sd_notify("READY=1");
     } else if (sig == SIGUSR1) {
       dump(live);
     } else {

@@ -1,16 +1,94 @@
 /* The systemd manager: the kubelet's parent is a slice and the pod's cgroup
  * a transient scope in it, both owned by systemd (PID 1) and made over
  * D-Bus, as CRI-O and runc do.  Without systemd every operation that needs
- * it fails with ENOTCONN; names and messages are built without it. */
+ * it fails with ENOTCONN; names are made without it.
+ *
+ * D-Bus is libsystemd's sd-bus, loaded with dlopen the first time this
+ * manager talks to systemd or builds a message, and kept: a daemon
+ * configured with cgroupfs never maps libsystemd and the libraries it
+ * brings (libgcrypt, libgpg-error, liblzma, libzstd, liblz4, libcap: some
+ * megabyte of resident memory), and the rest of the daemon speaks
+ * sd_notify and journald's protocol itself (common/sd_proto.c). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-bus.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "oci/oci.h"
+
+/* ---- libsystemd on demand ------------------------------------------------------ */
+
+#define SD_BUS_FUNCTIONS(X)                                                                        \
+  X(sd_bus_call)                                                                                   \
+  X(sd_bus_call_method)                                                                            \
+  X(sd_bus_error_free)                                                                             \
+  X(sd_bus_error_has_name)                                                                         \
+  X(sd_bus_flush_close_unref)                                                                      \
+  X(sd_bus_match_signal)                                                                           \
+  X(sd_bus_message_append)                                                                         \
+  X(sd_bus_message_close_container)                                                                \
+  X(sd_bus_message_get_bus)                                                                        \
+  X(sd_bus_message_new_method_call)                                                                \
+  X(sd_bus_message_open_container)                                                                 \
+  X(sd_bus_message_read)                                                                           \
+  X(sd_bus_message_unref)                                                                          \
+  X(sd_bus_open_system)                                                                            \
+  X(sd_bus_process)                                                                                \
+  X(sd_bus_slot_unref)                                                                             \
+  X(sd_bus_wait)
+
+static struct {
+  pthread_once_t once;
+  char *error; /* why loading failed; NULL: loaded */
+#define SD_BUS_MEMBER(name) __typeof__(name) *name;
+  SD_BUS_FUNCTIONS(SD_BUS_MEMBER)
+#undef SD_BUS_MEMBER
+} sd_lib = {.once = PTHREAD_ONCE_INIT};
+
+static void sd_lib_open(void) {
+  /* Never closed: the manager keeps using it for the daemon's life. */
+  void *h = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) {
+    sd_lib.error = xstrdup(dlerror());
+    return;
+  }
+#define SD_BUS_LOAD(name)                                                                          \
+  if (sd_lib.error == NULL && (*(void **)&sd_lib.name = dlsym(h, #name)) == NULL)                  \
+    sd_lib.error = xasprintf("libsystemd.so.0 has no %s", #name);
+  SD_BUS_FUNCTIONS(SD_BUS_LOAD)
+#undef SD_BUS_LOAD
+}
+
+static int sd_lib_load(crio_error_t *err) {
+  pthread_once(&sd_lib.once, sd_lib_open);
+  if (sd_lib.error)
+    return crio_error(err, ENOTSUP, "cgroup_manager \"systemd\" needs libsystemd: %s",
+                      sd_lib.error);
+  return 0;
+}
+
+/* Every call below goes through the loaded library's functions. */
+#define sd_bus_call sd_lib.sd_bus_call
+#define sd_bus_call_method sd_lib.sd_bus_call_method
+#define sd_bus_error_free sd_lib.sd_bus_error_free
+#define sd_bus_error_has_name sd_lib.sd_bus_error_has_name
+#define sd_bus_flush_close_unref sd_lib.sd_bus_flush_close_unref
+#define sd_bus_match_signal sd_lib.sd_bus_match_signal
+#define sd_bus_message_append sd_lib.sd_bus_message_append
+#define sd_bus_message_close_container sd_lib.sd_bus_message_close_container
+#define sd_bus_message_get_bus sd_lib.sd_bus_message_get_bus
+#define sd_bus_message_new_method_call sd_lib.sd_bus_message_new_method_call
+#define sd_bus_message_open_container sd_lib.sd_bus_message_open_container
+#define sd_bus_message_read sd_lib.sd_bus_message_read
+#define sd_bus_message_unref sd_lib.sd_bus_message_unref
+#define sd_bus_open_system sd_lib.sd_bus_open_system
+#define sd_bus_process sd_lib.sd_bus_process
+#define sd_bus_slot_unref sd_lib.sd_bus_slot_unref
+#define sd_bus_wait sd_lib.sd_bus_wait
 
 #define SYSTEMD_DEST "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -121,6 +199,8 @@ int oci_systemd_start_unit_message(struct sd_bus *bus, const char *unit, const c
                                    pid_t pid, enum oci_cgroup_mode mode,
                                    const struct oci_cgroup_resources *res,
                                    struct sd_bus_message **out, crio_error_t *err) {
+  if (sd_lib_load(err) < 0)
+    return -1;
   sd_bus_message *m = NULL;
   int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                          "StartTransientUnit");
@@ -156,6 +236,8 @@ int oci_systemd_set_properties_message(struct sd_bus *bus, const char *unit,
                                        enum oci_cgroup_mode mode,
                                        const struct oci_cgroup_resources *res,
                                        struct sd_bus_message **out, crio_error_t *err) {
+  if (sd_lib_load(err) < 0)
+    return -1;
   sd_bus_message *m = NULL;
   int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                          "SetUnitProperties");
@@ -179,21 +261,25 @@ int oci_systemd_set_properties_message(struct sd_bus *bus, const char *unit,
 /* ---- talking to systemd ----------------------------------------------------------- */
 
 static int systemd_check_running(crio_error_t *err) {
-  if (sd_booted() <= 0)
+  if (!crio_sd_booted())
     return crio_error(err, ENOTCONN,
                       "systemd is not running: cgroup_manager \"systemd\" "
                       "needs systemd as PID 1 (use \"cgroupfs\")");
   return 0;
 }
 
+/* NULL when nothing was made (and libsystemd maybe not loaded). */
 static void bus_unrefp(sd_bus **b) {
-  sd_bus_flush_close_unref(*b);
+  if (*b)
+    sd_bus_flush_close_unref(*b);
 }
 static void msg_unrefp(sd_bus_message **m) {
-  sd_bus_message_unref(*m);
+  if (*m)
+    sd_bus_message_unref(*m);
 }
 static void slot_unrefp(sd_bus_slot **s) {
-  sd_bus_slot_unref(*s);
+  if (*s)
+    sd_bus_slot_unref(*s);
 }
 #define cleanup_bus __attribute__((cleanup(bus_unrefp)))
 #define cleanup_msg __attribute__((cleanup(msg_unrefp)))
@@ -293,7 +379,7 @@ static int systemd_run_job(sd_bus_message *call, const char *what, const char *o
 }
 
 static int systemd_open(sd_bus **bus, crio_error_t *err) {
-  if (systemd_check_running(err) < 0)
+  if (systemd_check_running(err) < 0 || sd_lib_load(err) < 0)
     return -1;
   int r = sd_bus_open_system(bus);
   if (r < 0)

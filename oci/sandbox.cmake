@@ -11,7 +11,7 @@ list(APPEND CRIO_OCI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/cgroup_fs.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup_sampler.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup_systemd.c)
-list(APPEND CRIO_OCI_LIBS PkgConfig::SYSTEMD Threads::Threads)
+list(APPEND CRIO_OCI_LIBS Threads::Threads ${CMAKE_DL_LIBS})
 
 # crio-pause: PID 1 of a pod's shared PID namespace.  Linked statically so
 # it depends on nothing at run time (it is exec'd with an empty

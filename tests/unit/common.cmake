@@ -11,3 +11,10 @@ crio_unit_test(test_common_spawn
 crio_unit_test(test_common_parallel
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common_parallel.c
   LIBS crio_common Threads::Threads)
+
+# common/sd_proto.c: sd_notify (path and abstract sockets), socket
+# activation, the watchdog period and journald's native protocol, spoken
+# without libsystemd (no systemd needed: the test listens itself).
+crio_unit_test(test_common_sd_proto
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common_sd_proto.c
+  LIBS crio_common)

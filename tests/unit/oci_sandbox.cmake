@@ -11,6 +11,9 @@ if(TARGET crio_oci)
       SOURCES ${OCI_TEST_DIR}/test_oci_${t}.c ${OCI_TEST_DIR}/test_oci_fixture.c
       LIBS crio_oci)
   endforeach()
+  # test_oci_cgroup builds sd-bus messages of its own; the daemon loads
+  # libsystemd only when the systemd manager is used.
+  target_link_libraries(test_oci_cgroup PRIVATE PkgConfig::SYSTEMD)
   target_compile_definitions(test_oci_infra PRIVATE
     CRIO_PAUSE_PATH="$<TARGET_FILE:crio-pause>")
   add_dependencies(test_oci_infra crio-pause)
