@@ -128,19 +128,15 @@ static void warn_unimplemented(const struct daemon_config *cfg) {
   daemon_config_release(&defaults);
 }
 
-/* default_sysctls has no effect here, but a value CRI-O refuses at start
- * (pkg/config/sysctl.go: "KEY=VALUE", no space around the key or the value;
- * "net.ipv4.ping_group_range=0 1" is fine) is refused too, so a typo fails
- * here as it would there. */
+/* default_sysctls CRI-O refuses at start (pkg/config/sysctl.go:
+ * "KEY=VALUE", no space around the key or the value;
+ * "net.ipv4.ping_group_range=0 1" is fine) are refused too. */
 static bool space_around(const char *s, size_t n) {
   return n > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]));
 }
 
 static int check_default_sysctls(const struct daemon_config *cfg, crio_error_t *err) {
-  size_t i = daemon_setting_find("crio.runtime", "default_sysctls");
-  if (i == SIZE_MAX)
-    return 0;
-  char *const *v = *(char *const *const *)daemon_setting_slot_const(cfg, i);
+  char *const *v = cfg->default_sysctls;
   for (size_t k = 0; v && v[k]; k++) {
     if (v[k][0] == '\0')
       continue; /* skipped, as CRI-O does */

@@ -56,6 +56,7 @@ struct daemon_config {
   /* [crio.image] (CRI-O's keys, plus certs_dir) */
   char *pause_image;             /* pinned like pinned_images */
   char **pinned_images;          /* patterns, NULL-terminated */
+  char **default_sysctls;        /* KEY=VALUE, NULL-terminated */
   int64_t pull_progress_timeout; /* seconds; 0: no limit */
   char *image_certs_dir;         /* per-registry certs; NULL: /etc/containers/certs.d */
   /* [crio.metrics] */

@@ -303,6 +303,7 @@ int daemon_run(const struct daemon_config *cfg, crio_error_t *err) {
       .runtimes = runtimes.handlers,
       .n_runtimes = runtimes.n,
       .conmon_path = cfg->conmon_path,
+      .default_sysctls = (const char *const *)cfg->default_sysctls,
   };
   if (reconciler_register_pod_steps(reconciler, &pod_env, err) < 0)
     return crio_error_prefix(err, "pod steps");

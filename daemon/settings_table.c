@@ -112,8 +112,9 @@ const struct daemon_setting daemon_settings[] = {
    0, "CONTAINER_DEFAULT_CAPABILITIES", NOF, "capabilities of containers (ours: the CRI-O default set, fixed)"},
   {"crio.runtime", "add_inheritable_capabilities", DS_BOOL, "false", "add-inheritable-capabilities", 0,
    "CONTAINER_ADD_INHERITABLE_CAPABILITIES", NOF, "inheritable capabilities"},
-  {"crio.runtime", "default_sysctls", DS_STRINGS, "", "default-sysctls", 0, "CONTAINER_DEFAULT_SYSCTLS", NOF,
-   "sysctls applied to every pod"},
+  {"crio.runtime", "default_sysctls", DS_STRINGS, "", "default-sysctls", 0, "CONTAINER_DEFAULT_SYSCTLS", F(default_sysctls),
+   "KEY=VALUE sysctls set in every pod that owns their namespace; the pod's own win; one not "
+   "namespaced, or for a namespace the pod shares with the host, is skipped with a warning"},
   {"crio.runtime", "allowed_devices", DS_STRINGS, "/dev/fuse,/dev/net/tun", "allowed-devices", 0,
    "CONTAINER_ALLOWED_DEVICES", NOF, "devices annotations may add"},
   {"crio.runtime", "additional_devices", DS_STRINGS, "", "additional-devices", 0,

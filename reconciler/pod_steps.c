@@ -101,17 +101,47 @@ static int infra_file_remove(const store_record *rec, crio_error_t *err) {
  * it wins. */
 #define UNPRIVILEGED_PORT_START "net.ipv4.ip_unprivileged_port_start"
 
+static bool pod_sets_sysctl(const Runtime__V1__PodSandboxConfig *config, const char *key) {
+  for (size_t i = 0; config->linux && i < config->linux->n_sysctls; i++)
+    if (strcmp(config->linux->sysctls[i]->key, key) == 0)
+      return true;
+  return false;
+}
+
 static int apply_sysctls(const struct reconciler_pod_env *env, const store_record *rec,
                          const Runtime__V1__PodSandboxConfig *config, crio_error_t *err) {
-  size_t n = config->linux ? config->linux->n_sysctls : 0;
-  cleanup_free struct oci_sysctl *sysctls = xcalloc(n + 1, sizeof(*sysctls));
-  bool port_start_set = false;
-  for (size_t i = 0; i < n; i++) {
-    sysctls[i].key = config->linux->sysctls[i]->key;
-    sysctls[i].value = config->linux->sysctls[i]->value;
-    port_start_set |= strcmp(sysctls[i].key, UNPRIVILEGED_PORT_START) == 0;
-  }
+  size_t n_pod = config->linux ? config->linux->n_sysctls : 0, n_defaults = 0;
+  for (const char *const *d = env->default_sysctls; d && *d; d++)
+    n_defaults++;
+  cleanup_free struct oci_sysctl *sysctls = xcalloc(n_pod + n_defaults + 1, sizeof(*sysctls));
+  /* The defaults' keys, cut at '=' (config.c checked the form). */
+  cleanup_strv char **keys = xcalloc(n_defaults + 1, sizeof(char *));
   unsigned owned = pod_step_owned_namespaces(config);
+  size_t n = 0;
+  /* CRI-O's configureGeneratorForSysctls: defaults first, each the pod may
+   * not set skipped with a warning; the pod's own values win. */
+  for (size_t i = 0; i < n_defaults; i++) {
+    const char *eq = strchr(env->default_sysctls[i], '=');
+    keys[i] = eq ? xstrndup(env->default_sysctls[i], (size_t)(eq - env->default_sysctls[i]))
+                 : xstrdup(env->default_sysctls[i]);
+    if (eq == NULL || pod_sets_sysctl(config, keys[i]))
+      continue;
+    struct oci_sysctl one = {keys[i], eq + 1};
+    cleanup_error crio_error_t skip = NULL;
+    if (oci_sysctls_validate(&one, 1, owned, &skip) < 0) {
+      log_warning("pod %s: skipping default sysctl %s: %s", rec->id, env->default_sysctls[i],
+                  crio_error_message(&skip));
+      continue;
+    }
+    sysctls[n++] = one;
+  }
+  bool port_start_set = false;
+  for (size_t i = 0; i < n_pod; i++) {
+    sysctls[n].key = config->linux->sysctls[i]->key;
+    sysctls[n].value = config->linux->sysctls[i]->value;
+    port_start_set |= strcmp(sysctls[n].key, UNPRIVILEGED_PORT_START) == 0;
+    n++;
+  }
   if (!port_start_set && (owned & OCI_NS_BIT(OCI_NS_NET)) && pod_step_has_sandbox(env, rec))
     sysctls[n++] = (struct oci_sysctl){UNPRIVILEGED_PORT_START, "0"};
   if (n == 0)

@@ -425,6 +425,10 @@ struct reconciler_pod_env {
   const struct reconciler_runtime_handler *runtimes;
   size_t n_runtimes;
   const char *conmon_path; /* NULL: /usr/bin/conmon */
+  /* CRI-O's default_sysctls, "KEY=VALUE", NULL-terminated (may be NULL):
+   * set in every pod before its own, which win; one the pod may not set
+   * (not namespaced, or a namespace shared with the host) is skipped. */
+  const char *const *default_sysctls;
 };
 
 /* Registers a step for every transition of the pod machine. */

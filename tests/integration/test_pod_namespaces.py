@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pods_harness as p
-from pods_harness import pod_cgroups, pod_env, pod_net  # noqa: F401 (fixtures)
+from pods_harness import pod_cgroups, pod_env, pod_env_factory, pod_net  # noqa: F401 (fixtures)
 
 
 def pin(env, ns, pod_id):
@@ -63,6 +63,27 @@ def test_sysctls_apply_inside_the_pods_namespaces_only(pod_env):
         f"expected the host's {net_key} unchanged ({host_net}), saw {read_sysctl(net_key)}"
     assert read_sysctl(ipc_key) == host_ipc, \
         f"expected the host's {ipc_key} unchanged ({host_ipc}), saw {read_sysctl(ipc_key)}"
+
+
+def test_default_sysctls_apply_to_every_pod_and_the_pods_own_win(pod_env_factory):
+    """CRI-O's default_sysctls: set in every pod before its own (which win);
+    one the pod may not set (not namespaced, or its namespace is the host's)
+    is skipped with a warning and the pod still runs."""
+    env = pod_env_factory()
+    env.daemon.extra_args += ["--default-sysctls",
+                              "net.ipv4.ip_forward=1,kernel.shmmni=2050,vm.swappiness=7"]
+    env.start()
+    host_swappiness = read_sysctl("vm.swappiness")
+    pod_id = p.run_pod(env.client, env.config("defaults", sysctls={"kernel.shmmni": "2051"}))
+    assert read_sysctl("net.ipv4.ip_forward", "--net", pin(env, "net", pod_id)) == "1"
+    assert read_sysctl("kernel.shmmni", "--ipc", pin(env, "ipc", pod_id)) == "2051", \
+        "expected the pod's own kernel.shmmni to win over the default"
+    assert read_sysctl("vm.swappiness") == host_swappiness, "a host sysctl was changed"
+    assert "skipping default sysctl vm.swappiness=7" in env.daemon.log()
+    host_pod = p.run_pod(env.client, env.config("hostnet", host_network=True))
+    assert p.pod_status(env.client, host_pod).status.state == p.api().SANDBOX_READY
+    assert "skipping default sysctl net.ipv4.ip_forward=1" in env.daemon.log(), \
+        "expected the net.* default skipped for a host-network pod"
 
 
 def test_resolv_conf_hostname_and_hosts_files(pod_env):
